@@ -1,0 +1,162 @@
+/* archive.h — the campaign's memory: an SQLite database of campaigns, candidates,
+ * evaluations, curves and LLM calls.
+ *
+ * Rules: WAL mode and a busy timeout; every write that belongs together is one
+ * transaction (a candidate and its curves, say); PRAGMA user_version carries the schema
+ * version, older archives are migrated forward on open, newer ones are refused with a
+ * message; a failed command never modifies the archive. API keys never reach it.
+ *
+ * All functions return 0 on success and -1 on failure with a message in err (naming the
+ * archive path and what to do), unless documented otherwise. Text fields of records
+ * returned by getters are owned by the record: free them with the matching *_free(). */
+#ifndef DC_ARCHIVE_H
+#define DC_ARCHIVE_H
+
+#include "../common/curve.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARCHIVE_SCHEMA_VERSION 1
+#define ARCHIVE_DEFAULT_PATH "discover.db" /* in the current directory; $DISCOVER_ARCHIVE overrides */
+
+typedef struct archive archive;
+
+enum {
+    ARC_READONLY = 1, /* open read-only; never writes, never migrates (refuses an old schema) */
+    ARC_CREATE = 2,   /* create the file and schema when missing */
+};
+
+/* Default archive path: $DISCOVER_ARCHIVE if set, else ARCHIVE_DEFAULT_PATH. */
+const char *archive_default_path(void);
+
+int archive_open(const char *path, int flags, archive **out, char *err, size_t errcap);
+void archive_close(archive *a);
+const char *archive_path(const archive *a);
+
+/* ---- campaigns ---- */
+typedef struct {
+    int64_t id;
+    char *name;
+    char *task;        /* "fashion" | "sentiment" */
+    char *config_json; /* full effective configuration (task options, proposer, budgets) */
+    char *proposer;    /* "evolve", "llm", "replay:PATH" */
+    char *model;       /* LLM model name, or "" */
+    int64_t seed;
+    char *status;      /* "running", "finished", "interrupted", "failed", "budget" */
+    char *created_at;  /* ISO 8601 UTC */
+    char *updated_at;
+} arc_campaign;
+void arc_campaign_free(arc_campaign *c);
+
+/* Inserts c (id, created_at, updated_at are set on success). Names are unique: -1 with a
+ * message when one exists. */
+int archive_campaign_create(archive *a, arc_campaign *c, char *err, size_t errcap);
+/* 0 found, 1 not found, -1 error. */
+int archive_campaign_by_name(archive *a, const char *name, arc_campaign *out, char *err, size_t errcap);
+int archive_campaign_by_id(archive *a, int64_t id, arc_campaign *out, char *err, size_t errcap);
+int archive_campaign_set_status(archive *a, int64_t id, const char *status, char *err, size_t errcap);
+/* All campaigns, oldest first; *out is an array of *n records (free each, then the array). */
+int archive_campaign_list(archive *a, arc_campaign **out, int *n, char *err, size_t errcap);
+
+/* ---- candidates ---- */
+typedef struct {
+    int64_t id;
+    int64_t campaign_id;
+    int generation;       /* 0 for seed baselines, then 1, 2, ... */
+    char *parents_json;   /* JSON array of candidate ids, "[]" when none */
+    char *name;
+    char *thought;
+    char *code;
+    char *code_hash;      /* hash of the normalised code (archive_code_hash) */
+    char *fingerprint;    /* behaviour fingerprint (sandbox), or "" when not computed */
+    char *status;         /* "pending" while in flight, then a dc_status name */
+    char *message;        /* failure detail or "" */
+    int64_t duplicate_of; /* original candidate when status is "duplicate", else 0 */
+    int has_fitness;      /* 0 when the candidate produced no score */
+    double fitness;       /* validation metric (shown to the proposer) */
+    double test_metric;   /* held-out metric (never shown) */
+    char *metrics_json;   /* task metrics object, "{}" when none */
+    double seconds;       /* wall time of compile + pre-screen + training + scoring */
+    int64_t llm_call_id;  /* the LLM exchange that produced it, 0 when none */
+    char *created_at;
+    dc_curves curves;     /* written with the candidate, read back by archive_candidate_get */
+} arc_candidate;
+void arc_candidate_free(arc_candidate *c);
+
+/* The normalised-code hash used for exact de-duplication: comments removed, whitespace
+ * runs collapsed, then hashed; 16 hex digits into out (>= 17 bytes). */
+void archive_code_hash(const char *code, char *out, size_t cap);
+
+/* Inserts a candidate with its curves in one transaction; sets c->id and c->created_at. */
+int archive_candidate_insert(archive *a, arc_candidate *c, char *err, size_t errcap);
+/* Replaces status, message, duplicate_of, fitness, test_metric, metrics, seconds,
+ * fingerprint and curves of an existing candidate (a pending one finishing), in one
+ * transaction. */
+int archive_candidate_finish(archive *a, const arc_candidate *c, char *err, size_t errcap);
+/* 0 found, 1 not found, -1 error. Loads curves too. */
+int archive_candidate_get(archive *a, int64_t id, arc_candidate *out, char *err, size_t errcap);
+
+typedef struct {
+    int64_t campaign_id; /* 0 = every campaign */
+    const char *status;  /* NULL = any */
+    int top_k;           /* > 0: the K best by fitness (scored only), else all in id order */
+    int with_code;       /* 0: leave code/thought NULL (cheaper listings) */
+} arc_filter;
+/* Candidates matching f, without curves. */
+int archive_candidate_list(archive *a, const arc_filter *f, arc_candidate **out, int *n,
+                           char *err, size_t errcap);
+/* First candidate of the campaign with this code hash / fingerprint whose status is final
+ * and not "duplicate": 0 found (*id set), 1 none, -1 error. */
+int archive_find_by_hash(archive *a, int64_t campaign_id, const char *code_hash, int64_t *id,
+                         char *err, size_t errcap);
+int archive_find_by_fingerprint(archive *a, int64_t campaign_id, const char *fingerprint,
+                                int64_t *id, char *err, size_t errcap);
+/* Largest generation in the campaign (-1 when it has no candidate). */
+int archive_max_generation(archive *a, int64_t campaign_id, int *gen, char *err, size_t errcap);
+
+/* ---- evaluations (replays, held-out sweeps) ---- */
+typedef struct {
+    int64_t id;
+    int64_t candidate_id;
+    char *task;
+    int64_t seed;
+    char *params_json;  /* {"beta":0.1,"steps":300,...} */
+    char *status;
+    char *message;
+    double fitness, test_metric;
+    char *metrics_json;
+    double seconds;
+    char *created_at;
+    dc_curves curves;
+} arc_evaluation;
+void arc_evaluation_free(arc_evaluation *e);
+int archive_evaluation_insert(archive *a, arc_evaluation *e, char *err, size_t errcap);
+int archive_evaluation_list(archive *a, int64_t candidate_id, arc_evaluation **out, int *n,
+                            char *err, size_t errcap);
+
+/* ---- LLM calls ---- */
+typedef struct {
+    int64_t id;
+    int64_t campaign_id;
+    int generation;
+    char *request_json;  /* the exact request body sent (no key: keys travel in headers) */
+    char *response_raw;  /* the raw response body, or "" */
+    int http_status;     /* 0 when no HTTP response (connection refused, timeout) */
+    int tokens_in, tokens_out;
+    double latency_s;
+    double cost;         /* in the user's currency units, from the configured prices */
+    char *error;         /* "" on success */
+    char *created_at;
+} arc_llm_call;
+void arc_llm_call_free(arc_llm_call *c);
+int archive_llm_call_insert(archive *a, arc_llm_call *c, char *err, size_t errcap);
+int archive_llm_call_get(archive *a, int64_t id, arc_llm_call *out, char *err, size_t errcap);
+/* All calls of a campaign in order (for the replay proposer and the report). */
+int archive_llm_call_list(archive *a, int64_t campaign_id, arc_llm_call **out, int *n,
+                          char *err, size_t errcap);
+/* Totals for budgets: calls, tokens in+out and cost of a campaign. */
+int archive_llm_totals(archive *a, int64_t campaign_id, int *calls, long long *tokens,
+                       double *cost, char *err, size_t errcap);
+
+#endif

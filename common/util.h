@@ -1,0 +1,48 @@
+/* util.h — small helpers every part of discover uses: checked allocation, a growable
+ * string buffer, whole-file reads, monotonic time. */
+#ifndef DC_UTIL_H
+#define DC_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Allocation that cannot return NULL: on failure prints what was asked for and exits(1).
+ * Used for bookkeeping-sized allocations; big tensors check their own errors. */
+void *dc_malloc(size_t n);
+void *dc_calloc(size_t count, size_t size);
+void *dc_realloc(void *p, size_t n);
+char *dc_strdup(const char *s);
+
+/* snprintf into a fixed buffer; always NUL-terminates; returns buf. */
+char *dc_fmt(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Growable string. Zero-initialise ({0}) before use; free with dc_sb_free. */
+typedef struct {
+    char *data;
+    size_t len, cap;
+} dc_sb;
+void dc_sb_append(dc_sb *b, const char *s);
+void dc_sb_appendn(dc_sb *b, const char *s, size_t n);
+void dc_sb_printf(dc_sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void dc_sb_free(dc_sb *b);
+/* Hands over ownership of the NUL-terminated text (never NULL) and resets b. */
+char *dc_sb_take(dc_sb *b);
+
+/* Reads a whole file (up to max_bytes; 0 = no limit) into a NUL-terminated buffer.
+ * Returns NULL and writes a message naming the path and the reason into err. */
+char *dc_read_file(const char *path, size_t max_bytes, size_t *len_out, char *err, size_t errcap);
+/* Writes a whole file atomically (temp file + rename). 0 on success. */
+int dc_write_file(const char *path, const void *data, size_t len, char *err, size_t errcap);
+
+/* Monotonic seconds (CLOCK_MONOTONIC). */
+double dc_now(void);
+/* Wall-clock time as ISO 8601 UTC "2026-11-23T18:20:00Z" into buf (>= 21 bytes). */
+void dc_utc_iso(char *buf, size_t cap);
+
+/* 64-bit FNV-1a; used for cache keys and code hashes. */
+uint64_t dc_hash64(const void *data, size_t len, uint64_t seed);
+
+/* mkdir -p; 0 on success. */
+int dc_mkdirs(const char *path, char *err, size_t errcap);
+
+#endif

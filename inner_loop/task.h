@@ -1,0 +1,109 @@
+/* task.h — what the outer loop sees of an inner-loop task (`fashion`, `sentiment`).
+ *
+ * A task owns its data, model and training configuration. It trains a model with a
+ * candidate objective (reached through a dc_objective, normally the sandbox) for one seed
+ * and scores it on the validation split (the fitness the proposer sees) and on the held-out
+ * test split (archived and reported, never shown to the proposer). */
+#ifndef DC_TASK_H
+#define DC_TASK_H
+
+#include "../common/curve.h"
+#include "../common/status.h"
+#include "../sandbox/discover_objective.h"
+
+#include <cJSON.h>
+#include <signal.h>
+#include <stddef.h>
+
+/* How the trainer reaches the objective under test. Exactly the callback matching the
+ * task's interface is used. Gradients are of the SUM of per-row losses (see sandbox.h);
+ * gradient pointers may be NULL when only losses are needed (scoring). On failure the
+ * callback returns the status and writes a short message. */
+typedef struct {
+    void *ctx;
+    dc_status (*cls)(void *ctx, int n, int k, const double *logits, const int *labels,
+                     double *loss, double *d_logits, char *msg, size_t msgcap);
+    dc_status (*pref)(void *ctx, const pref_batch *b, double *loss, double *d_chosen,
+                      double *d_rejected, char *msg, size_t msgcap);
+} dc_objective;
+
+/* Progress reporting and cooperative interruption, both optional. */
+typedef struct {
+    void *ctx;
+    /* Called every few steps: phase is "train", "score", "pretrain", ... */
+    void (*on_step)(void *ctx, const char *phase, int step, int total, double loss);
+    /* When non-NULL and set to non-zero (e.g. by a SIGINT handler), run() stops at the next
+     * step and returns DC_INTERRUPTED. */
+    volatile sig_atomic_t *stop;
+} dc_progress;
+
+/* The outcome of training and scoring one objective for one seed. */
+typedef struct {
+    dc_status status;
+    char message[512];  /* failure detail; empty on success */
+    int failed_step;    /* training step of a mid-training failure, -1 otherwise */
+    double fitness;     /* validation metric, higher is better: what the proposer sees */
+    double test_metric; /* the same metric on the held-out split */
+    cJSON *metrics;     /* owned object of named numbers (task-specific; always includes
+                           "fitness" and "test_metric") */
+    dc_curves curves;   /* trajectories recorded during training */
+    double seconds;
+} dc_task_result;
+
+void dc_task_result_init(dc_task_result *r);
+void dc_task_result_free(dc_task_result *r);
+
+typedef struct dc_task dc_task; /* opaque; defined by each task */
+
+/* One documented option of a task; the table drives --help, config files and flags. */
+typedef struct {
+    const char *key;      /* "steps" */
+    const char *def;      /* default value as text */
+    const char *help;     /* one line */
+} dc_task_option;
+
+typedef struct {
+    const char *name;         /* "fashion" */
+    const char *summary;      /* one line for --help */
+    int interface;            /* SBX_PREF or SBX_CLS (sandbox.h) */
+    const char *fitness_name; /* "val_accuracy": what `fitness` means */
+    const char *test_name;    /* "test_accuracy" */
+    const dc_task_option *options; /* terminated by {NULL} */
+
+    /* A task with default options. Cheap: no data is loaded yet. */
+    dc_task *(*create)(void);
+    /* Sets one option from text; returns 0, or -1 with a message naming the option, the
+     * bad value and what is accepted. */
+    int (*set_option)(dc_task *t, const char *key, const char *value, char *err, size_t errcap);
+    /* The full effective configuration (owned by the caller), for the archive. */
+    cJSON *(*config_json)(const dc_task *t);
+    /* Loads data and builds cached stages; idempotent. -1 with a message naming the missing
+     * file/package and what to do. */
+    int (*prepare)(dc_task *t, const dc_progress *prog, char *err, size_t errcap);
+    /* Trains with `obj` from a fresh initialisation for `seed` and scores. prepare() must
+     * have succeeded. Never crashes the caller: every failure is a status in out. */
+    void (*run)(dc_task *t, const dc_objective *obj, int seed, const dc_progress *prog,
+                dc_task_result *out);
+    void (*destroy)(dc_task *t);
+} dc_task_ops;
+
+/* The registry of tasks: NULL when unknown. */
+const dc_task_ops *dc_task_find(const char *name);
+/* Comma-separated names of all tasks, for messages ("fashion, sentiment"). */
+const char *dc_task_names(void);
+
+/* Runs `ops->run` for each seed and aggregates: fitness and test_metric are means over
+ * seeds; metrics holds the means of every numeric per-seed metric plus "per_seed" (an
+ * array of the per-seed metric objects, each with its "seed"); curves are concatenated with
+ * a "seedN/" prefix when there is more than one seed. Stops at the first failing seed and
+ * returns its status. */
+void dc_task_eval_seeds(const dc_task_ops *ops, dc_task *t, const dc_objective *obj,
+                        const int *seeds, int nseeds, const dc_progress *prog,
+                        dc_task_result *out);
+
+/* Parses "1,2,3" (also "1-5"); returns the count (<= cap) or -1 with a message. */
+int dc_parse_int_list(const char *text, int *out, int cap, char *err, size_t errcap);
+/* Parses "0.05,0.1,0.5"; returns the count or -1 with a message. */
+int dc_parse_double_list(const char *text, double *out, int cap, char *err, size_t errcap);
+
+#endif

@@ -1,0 +1,84 @@
+/* sandbox.h — compile and run an untrusted candidate objective in a locked-down worker.
+ *
+ * The candidate never runs in the calling process. sbx_open() starts the worker binary
+ * `discover-sandbox` (exec'd, so it inherits no GPU, SQLite or curl state), the worker
+ * compiles the source with libtcc, locks itself down with seccomp and resource limits, and
+ * then answers evaluation requests: inputs and outputs travel through shared memory mapped
+ * before lock-down, a pipe is the doorbell. Every call runs under a watchdog; a worker that
+ * dies or hangs is reaped and its fate mapped to a dc_status.
+ *
+ * Gradients are computed inside the worker by central differences in double precision
+ * (step scaled to each input's magnitude). Gradient arrays receive d(Σ_i loss_i)/d input,
+ * i.e. the derivative of the SUM of the per-row losses: a trainer that averages divides
+ * by n itself.
+ *
+ * Messages (msg) are one or two short sentences meant for a person and for the LLM's
+ * feedback: what went wrong and, where possible, where (line number, input, row). */
+#ifndef DC_SANDBOX_H
+#define DC_SANDBOX_H
+
+#include "../common/status.h"
+#include "discover_objective.h"
+
+#include <stddef.h>
+
+typedef enum {
+    SBX_PREF = 0, /* void objective(const pref_batch *b, double *loss) */
+    SBX_CLS = 1,  /* void objective(int n, int k, const double *logits, const int *labels, double *loss) */
+} sbx_kind;
+
+typedef struct {
+    double compile_timeout_s; /* wall-clock budget for compile + relocate (default 5 s) */
+    double call_timeout_s;    /* wall-clock budget for one request incl. gradient (default 2 s) */
+    size_t mem_limit_bytes;   /* RLIMIT_AS of the worker (default 512 MiB) */
+    int max_rows;             /* largest batch a request may carry (default 4096) */
+    int max_cols;             /* largest k for classification (default 64) */
+} sbx_limits;
+
+void sbx_limits_default(sbx_limits *lim);
+
+typedef struct sbx_worker sbx_worker;
+
+/* Starts a worker, compiles `source` (len bytes, need not be NUL-terminated) as a candidate
+ * of the given kind and locks the worker down. Returns DC_OK with *out set, or a failure
+ * status (DC_COMPILE_ERROR, DC_VIOLATION, DC_TIMEOUT, DC_CRASH, DC_INVALID, DC_ERROR) with
+ * *out = NULL and msg filled. lim may be NULL for defaults. */
+dc_status sbx_open(sbx_kind kind, const char *source, size_t len, const sbx_limits *lim,
+                   sbx_worker **out, char *msg, size_t msgcap);
+
+/* Losses (loss[n]) and, when d_chosen/d_rejected are non-NULL, gradients of Σ loss with
+ * respect to chosen_logps and rejected_logps. After any failure the worker is dead and
+ * every later call returns the same status. */
+dc_status sbx_pref_eval(sbx_worker *w, const pref_batch *b, double *loss, double *d_chosen,
+                        double *d_rejected, char *msg, size_t msgcap);
+
+/* Losses (loss[n]) and, when d_logits is non-NULL, d(Σ loss)/d logits (n*k, row-major). */
+dc_status sbx_cls_eval(sbx_worker *w, int n, int k, const double *logits, const int *labels,
+                       double *loss, double *d_logits, char *msg, size_t msgcap);
+
+/* The cheap checks before any training: probe batches (random, extreme magnitudes, ties,
+ * n = 1, large n); outputs finite, written for every row, deterministic, not constant (a
+ * non-zero gradient somewhere), time per batch under budget. Also decides whether the
+ * objective is row-separable (each row's loss depends only on that row's inputs), which
+ * enables the fast gradient path for every later call. */
+dc_status sbx_prescreen(sbx_worker *w, char *msg, size_t msgcap);
+
+/* 1 when the pre-screen found the objective row-separable. */
+int sbx_is_separable(const sbx_worker *w);
+
+/* Behaviour fingerprint: the objective's outputs on a fixed probe batch, rounded to 6
+ * significant digits and hashed, as 16 hex digits into out (>= 17 bytes). Two objectives
+ * with the same fingerprint behave the same on the probe (renamed/reformatted copies). */
+dc_status sbx_fingerprint(sbx_worker *w, char *out, size_t cap, char *msg, size_t msgcap);
+
+/* Seconds spent inside sbx_*_eval calls so far (for the "share of step time" benchmark). */
+double sbx_seconds_in_calls(const sbx_worker *w);
+
+/* Kills the worker (if alive) and frees everything. NULL is allowed. */
+void sbx_close(sbx_worker *w);
+
+/* Convenience for `discover check`: open + pre-screen + close. */
+dc_status sbx_check_source(sbx_kind kind, const char *source, size_t len,
+                           const sbx_limits *lim, char *msg, size_t msgcap);
+
+#endif
