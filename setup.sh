@@ -24,10 +24,12 @@ PACKAGES=(
   dataset-fashion-mnist          # task `fashion`
   fortunes fortunes-min          # English text for pretraining the `sentiment` model
 )
+# Only the test suite needs these: the report test renders pages in headless Chromium.
+TEST_PACKAGES=(chromium)
 
-install_deps() {
+install_deps() { # install_deps [extra packages...]
   local missing=()
-  for p in "${PACKAGES[@]}"; do
+  for p in "${PACKAGES[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -61,7 +63,7 @@ case "$cmd" in
     exec ./build/bin/discover demo "$@"
     ;;
   test)
-    install_deps
+    install_deps "${TEST_PACKAGES[@]}"
     build build
     (cd build && ctest --output-on-failure -j"$JOBS")
     if [ "${DISCOVER_SKIP_ASAN:-0}" != 1 ]; then

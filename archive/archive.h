@@ -30,9 +30,18 @@ enum {
 /* Default archive path: $DISCOVER_ARCHIVE if set, else ARCHIVE_DEFAULT_PATH. */
 const char *archive_default_path(void);
 
+/* Opens (and with ARC_CREATE creates) an archive. Refuses, without touching the file: a
+ * missing file (unless ARC_CREATE; never with ARC_READONLY), a file that is not SQLite, an
+ * SQLite database that is not a discover archive, an archive of a newer schema, and (with
+ * ARC_READONLY) one of an older schema. A writable open upgrades an older schema. */
 int archive_open(const char *path, int flags, archive **out, char *err, size_t errcap);
 void archive_close(archive *a);
 const char *archive_path(const archive *a);
+
+/* How long a write waits for another process's transaction before failing with "locked":
+ * ARCHIVE_BUSY_TIMEOUT_MS, or $DISCOVER_ARCHIVE_BUSY_MS when set (read by archive_open). */
+#define ARCHIVE_BUSY_TIMEOUT_MS 5000
+void archive_set_busy_timeout(archive *a, int ms);
 
 /* ---- campaigns ---- */
 typedef struct {
@@ -58,6 +67,16 @@ int archive_campaign_by_id(archive *a, int64_t id, arc_campaign *out, char *err,
 int archive_campaign_set_status(archive *a, int64_t id, const char *status, char *err, size_t errcap);
 /* All campaigns, oldest first; *out is an array of *n records (free each, then the array). */
 int archive_campaign_list(archive *a, arc_campaign **out, int *n, char *err, size_t errcap);
+/* Counts for listings (`discover campaigns`). */
+typedef struct {
+    int candidates;      /* all candidates, any status */
+    int scored;          /* candidates with a fitness */
+    int pending;         /* still in flight */
+    int max_generation;  /* -1 when none */
+    double best_fitness; /* NaN when none is scored */
+} arc_campaign_stats;
+int archive_campaign_summary(archive *a, int64_t campaign_id, arc_campaign_stats *s, char *err,
+                             size_t errcap);
 
 /* ---- candidates ---- */
 typedef struct {
@@ -85,7 +104,9 @@ typedef struct {
 void arc_candidate_free(arc_candidate *c);
 
 /* The normalised-code hash used for exact de-duplication: comments removed, whitespace
- * runs collapsed, then hashed; 16 hex digits into out (>= 17 bytes). */
+ * runs collapsed (dropped entirely where no token boundary needs them, so "a+b" and
+ * "a + b" agree; string literals kept verbatim), then hashed; 16 hex digits into out
+ * (>= 17 bytes). */
 void archive_code_hash(const char *code, char *out, size_t cap);
 
 /* Inserts a candidate with its curves in one transaction; sets c->id and c->created_at. */

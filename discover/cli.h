@@ -22,6 +22,7 @@ int cmd_show(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_campaigns(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 /* Prints "discover CMD: <message>" and "Try 'discover CMD --help'." to stderr; returns
  * EXIT_USAGE so callers can `return cli_usage_error(...)`. */

@@ -22,6 +22,7 @@ static const struct {
     {"export", cmd_export, "write a candidate as a standalone objective C file"},
     {"replay", cmd_replay, "train and score an archived candidate again (more seeds, betas)"},
     {"campaigns", cmd_campaigns, "list the campaigns in an archive"},
+    {"report", cmd_report, "write a self-contained HTML report of a campaign (plots, table)"},
 };
 
 static void usage(FILE *f)

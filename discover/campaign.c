@@ -1,0 +1,517 @@
+/* campaign.c — the outer loop of a discovery campaign.
+ *
+ * Order of work for every candidate, cheapest first: exact duplicate (code hash) →
+ * compile + pre-screen in the sandbox → behavioural duplicate (fingerprint) → train and
+ * score. The candidate row is written as "pending" before any of it, and finished in one
+ * transaction afterwards, so a crash leaves at most that one candidate to re-run. */
+#define _GNU_SOURCE
+#include "campaign.h"
+
+#include "archive/archive.h"
+#include "common/paths.h"
+#include "common/util.h"
+#include "evaluate.h"
+#include "evolve.h"
+#include "inner_loop/task.h"
+#include "progress.h"
+#include "proposer.h"
+#include "sandbox/sandbox.h"
+
+#include <cJSON.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Everything one run of a campaign carries around. */
+typedef struct {
+    const dc_campaign_cfg *cfg;
+    archive *a;
+    int64_t campaign_id;
+    const dc_task_ops *ops;
+    dc_task *task;
+    dc_prompts prompts;
+    double beta;
+    const char *fitness_description;
+    volatile sig_atomic_t *stop;
+    dc_ui ui;
+    dc_campaign_summary *sum;
+} run_ctx;
+
+static volatile sig_atomic_t *stop_flag;
+
+static void on_signal(int sig)
+{
+    if (stop_flag) *stop_flag = 1;
+    signal(sig, SIG_DFL); /* a second Ctrl-C stops at once */
+}
+
+void dc_install_stop_handler(volatile sig_atomic_t *flag)
+{
+    stop_flag = flag;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static const char *default_baselines(int interface)
+{
+    /* DiscoPOP seeded its search with DPO, hinge (SLiC), IPO and KTO; the classification
+     * case study started from cross-entropy and its common variants. */
+    return interface == SBX_PREF ? "dpo,hinge,ipo,kto_pair"
+                                 : "cross_entropy,label_smoothing,squared_error,focal";
+}
+
+/* The β the preference prompt states: the first value of the task's "beta" option. */
+static double task_beta(const dc_task_ops *ops, const dc_task *t)
+{
+    double beta = 0.05;
+    cJSON *cfg = ops->config_json(t);
+    cJSON *b = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "beta") : NULL;
+    if (cJSON_IsNumber(b)) beta = b->valuedouble;
+    else if (cJSON_IsArray(b) && cJSON_IsNumber(cJSON_GetArrayItem(b, 0)))
+        beta = cJSON_GetArrayItem(b, 0)->valuedouble;
+    else if (cJSON_IsString(b)) beta = atof(b->valuestring);
+    cJSON_Delete(cfg);
+    return beta > 0 ? beta : 0.05;
+}
+
+static char *json_text(const cJSON *o)
+{
+    char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+    char *r = dc_strdup(s ? s : "{}");
+    cJSON_free(s);
+    return r;
+}
+
+static void set_str(char **field, const char *v)
+{
+    free(*field);
+    *field = dc_strdup(v ? v : "");
+}
+
+/* Copies the result of an earlier candidate into a duplicate. */
+static int mark_duplicate(run_ctx *R, arc_candidate *c, int64_t orig_id, const char *why)
+{
+    arc_candidate orig;
+    char e[512];
+    int r = archive_candidate_get(R->a, orig_id, &orig, e, sizeof e);
+    if (r < 0) {
+        dc_ui_error(&R->ui, e);
+        return -1;
+    }
+    set_str(&c->status, "duplicate");
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s candidate %lld '%s'", why, (long long)orig_id,
+             r == 0 ? orig.name : "?");
+    set_str(&c->message, msg);
+    c->duplicate_of = orig_id;
+    if (r == 0) {
+        c->has_fitness = orig.has_fitness;
+        c->fitness = orig.fitness;
+        c->test_metric = orig.test_metric;
+        set_str(&c->metrics_json, orig.metrics_json);
+        arc_candidate_free(&orig);
+    }
+    return 0;
+}
+
+/* Screens, de-duplicates, trains and scores one candidate; finishes its archive row. */
+static int evaluate_candidate(run_ctx *R, arc_candidate *c)
+{
+    double t0 = dc_now();
+    char e[1024];
+    int64_t orig = 0;
+    dc_ui_candidate_start(&R->ui, c);
+
+    int r = archive_find_by_hash(R->a, R->campaign_id, c->code_hash, &orig, e, sizeof e);
+    if (r < 0) goto archive_error;
+    if (r == 0 && orig != c->id) {
+        if (mark_duplicate(R, c, orig, "same code as") != 0) return -1;
+        goto finish;
+    }
+
+    sbx_worker *w = NULL;
+    char fp[17] = "";
+    int separable = 0;
+    char msg[1024] = "";
+    double ts = dc_now();
+    dc_status st = dc_screen(R->ops->interface, c->code, strlen(c->code), &w, fp, &separable,
+                             msg, sizeof msg);
+    dc_ui_screened(&R->ui, st, msg, separable, dc_now() - ts);
+    if (st != DC_OK) {
+        set_str(&c->status, dc_status_name(st));
+        set_str(&c->message, msg);
+        goto finish;
+    }
+    set_str(&c->fingerprint, fp);
+    r = archive_find_by_fingerprint(R->a, R->campaign_id, fp, &orig, e, sizeof e);
+    if (r < 0) {
+        sbx_close(w);
+        goto archive_error;
+    }
+    if (r == 0 && orig != c->id) {
+        sbx_close(w);
+        if (mark_duplicate(R, c, orig, "same behaviour as") != 0) return -1;
+        goto finish;
+    }
+
+    dc_task_result res;
+    dc_task_result_init(&res);
+    dc_progress prog = dc_ui_progress(&R->ui, R->stop);
+    dc_train_and_score(R->ops, R->task, w, R->cfg->seeds, R->cfg->nseeds, &prog, &res);
+    sbx_close(w);
+    set_str(&c->status, dc_status_name(res.status));
+    if (res.status == DC_INTERRUPTED)
+        snprintf(res.message, sizeof res.message,
+                 "stopped by the user during training; --resume runs it again");
+    set_str(&c->message, res.message);
+    if (res.status == DC_OK) {
+        c->has_fitness = 1;
+        c->fitness = res.fitness;
+        c->test_metric = res.test_metric;
+    }
+    free(c->metrics_json);
+    c->metrics_json = json_text(res.metrics);
+    dc_curves_free(&c->curves);
+    dc_curves_append_all(&c->curves, &res.curves, NULL);
+    dc_task_result_free(&res);
+
+finish:
+    c->seconds = dc_now() - t0;
+    if (archive_candidate_finish(R->a, c, e, sizeof e) != 0) goto archive_error;
+    R->sum->candidates++;
+    if (!strcmp(c->status, "ok") && c->has_fitness &&
+        (R->sum->best_id == 0 || c->fitness > R->sum->best_fitness)) {
+        R->sum->best_id = c->id;
+        R->sum->best_fitness = c->fitness;
+        R->sum->best_test = c->test_metric;
+        snprintf(R->sum->best_name, sizeof R->sum->best_name, "%s", c->name);
+    }
+    dc_ui_candidate_done(&R->ui, c, R->sum);
+    return 0;
+archive_error:
+    dc_ui_error(&R->ui, e);
+    return -1;
+}
+
+/* Inserts a new candidate (pending) and evaluates it. */
+static int add_and_evaluate(run_ctx *R, int generation, const char *name, const char *thought,
+                            const char *code, const int64_t *parents, int nparents,
+                            int64_t llm_call_id, const char *parse_error)
+{
+    arc_candidate c;
+    memset(&c, 0, sizeof c);
+    c.campaign_id = R->campaign_id;
+    c.generation = generation;
+    dc_sb p = {0};
+    dc_sb_append(&p, "[");
+    for (int i = 0; i < nparents; i++) dc_sb_printf(&p, "%s%lld", i ? "," : "", (long long)parents[i]);
+    dc_sb_append(&p, "]");
+    c.parents_json = dc_sb_take(&p);
+    c.name = dc_strdup(name);
+    c.thought = dc_strdup(thought ? thought : "");
+    c.code = dc_strdup(code ? code : "");
+    char hash[17];
+    archive_code_hash(c.code, hash, sizeof hash);
+    c.code_hash = dc_strdup(hash);
+    c.fingerprint = dc_strdup("");
+    c.status = dc_strdup(parse_error ? "parse_error" : "pending");
+    c.message = dc_strdup(parse_error ? parse_error : "");
+    c.metrics_json = dc_strdup("{}");
+    c.llm_call_id = llm_call_id;
+    char e[512];
+    int rc = 0;
+    if (archive_candidate_insert(R->a, &c, e, sizeof e) != 0) {
+        dc_ui_error(&R->ui, e);
+        rc = -1;
+    } else if (parse_error) {
+        R->sum->candidates++;
+        dc_ui_candidate_done(&R->ui, &c, R->sum);
+    } else {
+        rc = evaluate_candidate(R, &c);
+    }
+    arc_candidate_free(&c);
+    return rc;
+}
+
+static int load_candidates(run_ctx *R, arc_candidate **out, int *n)
+{
+    arc_filter f = {.campaign_id = R->campaign_id, .with_code = 1};
+    char e[512];
+    if (archive_candidate_list(R->a, &f, out, n, e, sizeof e) != 0) {
+        dc_ui_error(&R->ui, e);
+        return -1;
+    }
+    return 0;
+}
+
+static void free_candidates(arc_candidate *c, int n)
+{
+    for (int i = 0; i < n; i++) arc_candidate_free(&c[i]);
+    free(c);
+}
+
+/* Resume: candidates left pending (crash) or interrupted (Ctrl-C) run again, in place. */
+static int rerun_unfinished(run_ctx *R)
+{
+    arc_candidate *cands;
+    int n;
+    if (load_candidates(R, &cands, &n) != 0) return -1;
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0 && !*R->stop; i++) {
+        arc_candidate *c = &cands[i];
+        if (strcmp(c->status, "pending") && strcmp(c->status, "interrupted")) continue;
+        dc_ui_note(&R->ui, "re-running candidate %lld '%s' (left %s by the previous run)",
+                   (long long)c->id, c->name, c->status);
+        R->ui.generation = c->generation;
+        rc = evaluate_candidate(R, c);
+    }
+    free_candidates(cands, n);
+    return rc;
+}
+
+/* Generation 0: the seed baselines, so the first prompt carries real fitness numbers. */
+static int run_baselines(run_ctx *R)
+{
+    arc_candidate *cands;
+    int n;
+    if (load_candidates(R, &cands, &n) != 0) return -1;
+    int have = 0;
+    for (int i = 0; i < n; i++) have += cands[i].generation == 0;
+    free_candidates(cands, n);
+    if (have) return 0;
+    R->ui.generation = 0;
+    int interface = R->ops->interface;
+    if (!strcmp(R->cfg->proposer, "evolve") && !R->cfg->baselines[0]) {
+        /* evolve's seeds are the same baselines written in its grammar, so their genomes
+         * can be mutated. */
+        int k = evolve_seed_count(interface);
+        dc_ui_note(&R->ui, "generation 0: training the %d seed baselines", k);
+        for (int i = 0; i < k && !*R->stop; i++) {
+            evolve_proposal p = {0};
+            if (evolve_seed(interface, i, &p) != 0) continue;
+            int rc = add_and_evaluate(R, 0, p.name, p.thought, p.code, NULL, 0, 0, NULL);
+            evolve_proposal_free(&p);
+            if (rc != 0) return -1;
+        }
+        return 0;
+    }
+    char list[512];
+    snprintf(list, sizeof list, "%s", R->cfg->baselines[0] ? R->cfg->baselines : default_baselines(interface));
+    dc_ui_note(&R->ui, "generation 0: training the seed baselines %s", list);
+    char *save = NULL;
+    for (char *name = strtok_r(list, ",", &save); name && !*R->stop; name = strtok_r(NULL, ",", &save)) {
+        char rel[256], path[4096], e[512];
+        snprintf(rel, sizeof rel, "examples/objectives/%s/%s.c", R->cfg->task, name);
+        if (dc_resource_path(rel, path, sizeof path, e, sizeof e) != 0) {
+            dc_ui_error(&R->ui, e);
+            return -1;
+        }
+        char *code = dc_read_file(path, 1 << 20, NULL, e, sizeof e);
+        if (!code) {
+            dc_ui_error(&R->ui, e);
+            return -1;
+        }
+        char thought[600];
+        snprintf(thought, sizeof thought, "Seed baseline %s (from %s).", name, rel);
+        int rc = add_and_evaluate(R, 0, name, thought, code, NULL, 0, 0, NULL);
+        free(code);
+        if (rc != 0) return -1;
+    }
+    return 0;
+}
+
+static int open_campaign(run_ctx *R, char *err, size_t errcap)
+{
+    const dc_campaign_cfg *cfg = R->cfg;
+    arc_campaign c;
+    char e[512];
+    int r = archive_campaign_by_name(R->a, R->sum->campaign, &c, e, sizeof e);
+    if (r < 0) {
+        dc_fmt(err, errcap, "%s", e);
+        return -1;
+    }
+    if (r == 0) {
+        if (!cfg->resume) {
+            dc_fmt(err, errcap,
+                   "campaign '%s' already exists in %s; pass --resume to continue it, or choose "
+                   "another name with --campaign",
+                   R->sum->campaign, archive_path(R->a));
+            arc_campaign_free(&c);
+            return -1;
+        }
+        if (strcmp(c.task, cfg->task)) {
+            dc_fmt(err, errcap, "campaign '%s' runs task %s, not %s; resume it with --task %s",
+                   c.name, c.task, cfg->task, c.task);
+            arc_campaign_free(&c);
+            return -1;
+        }
+        R->campaign_id = c.id;
+        arc_campaign_free(&c);
+        return archive_campaign_set_status(R->a, R->campaign_id, "running", err, errcap);
+    }
+    if (cfg->resume) {
+        dc_fmt(err, errcap, "no campaign '%s' to resume in %s ('discover campaigns' lists them)",
+               R->sum->campaign, archive_path(R->a));
+        return -1;
+    }
+    cJSON *conf = cJSON_CreateObject();
+    cJSON_AddItemToObject(conf, "settings", dc_campaign_settings_json(cfg));
+    cJSON *tconf = R->ops->config_json(R->task);
+    if (tconf) cJSON_AddItemToObject(conf, "task_config", tconf);
+    arc_campaign nc;
+    memset(&nc, 0, sizeof nc);
+    nc.name = R->sum->campaign;
+    nc.task = (char *)cfg->task;
+    nc.config_json = json_text(conf);
+    cJSON_Delete(conf);
+    nc.proposer = (char *)cfg->proposer;
+    nc.model = !strcmp(cfg->proposer, "llm") ? (char *)cfg->model : "";
+    nc.seed = (int64_t)cfg->seed;
+    nc.status = "running";
+    int rc = archive_campaign_create(R->a, &nc, err, errcap);
+    free(nc.config_json);
+    R->campaign_id = nc.id;
+    return rc;
+}
+
+int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
+                    dc_campaign_summary *out, char *err, size_t errcap)
+{
+    static volatile sig_atomic_t never;
+    run_ctx R;
+    memset(&R, 0, sizeof R);
+    memset(out, 0, sizeof *out);
+    R.cfg = cfg;
+    R.sum = out;
+    R.stop = stop ? stop : &never;
+    snprintf(out->status, sizeof out->status, "finished");
+    if (cfg->campaign[0]) {
+        snprintf(out->campaign, sizeof out->campaign, "%s", cfg->campaign);
+    } else {
+        char ts[32];
+        time_t t = time(NULL);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", &tm);
+        snprintf(out->campaign, sizeof out->campaign, "%s-%s", cfg->task, ts);
+    }
+
+    R.ops = dc_task_find(cfg->task);
+    if (!R.ops) {
+        dc_fmt(err, errcap, "unknown task '%s' (tasks: %s)", cfg->task, dc_task_names());
+        return -1;
+    }
+    if (dc_prompts_open(&R.prompts, cfg->prompts_dir[0] ? cfg->prompts_dir : NULL, err, errcap) != 0)
+        return -1;
+    dc_proposer *proposer = dc_proposer_from_cfg(cfg, err, errcap);
+    if (!proposer) return -1;
+    if (!strcmp(cfg->proposer, "llm") && !cfg->model[0]) {
+        dc_fmt(err, errcap, "the llm proposer needs a model name (--model)");
+        dc_proposer_destroy(proposer);
+        return -1;
+    }
+    R.task = R.ops->create();
+    for (int i = 0; i < cfg->ntask_opts; i++) {
+        char e[512];
+        if (R.ops->set_option(R.task, cfg->task_keys[i], cfg->task_vals[i], e, sizeof e) != 0) {
+            dc_fmt(err, errcap, "task %s: %s", cfg->task, e);
+            goto fail_task;
+        }
+    }
+    R.beta = task_beta(R.ops, R.task);
+    R.fitness_description = R.ops->interface == SBX_PREF
+                                ? "the mean sentiment reward of the fine-tuned model's completions "
+                                  "on validation prompts"
+                                : "the validation accuracy of the trained classifier";
+    dc_ui_init(&R.ui, cfg, out);
+    {
+        dc_progress prep = dc_ui_progress(&R.ui, R.stop);
+        if (R.ops->prepare(R.task, &prep, err, errcap) != 0) goto fail_task;
+        dc_ui_clear_line(&R.ui);
+    }
+    if (archive_open(cfg->archive_path, ARC_CREATE, &R.a, err, errcap) != 0) goto fail_task;
+    if (open_campaign(&R, err, errcap) != 0) goto fail_archive;
+    out->campaign_id = R.campaign_id;
+    dc_ui_campaign_start(&R.ui, archive_path(R.a), proposer->kind);
+
+    if (rerun_unfinished(&R) != 0 || run_baselines(&R) != 0) goto fatal;
+
+    int gen0 = 0, failures = 0;
+    char e[1024];
+    if (archive_max_generation(R.a, R.campaign_id, &gen0, e, sizeof e) != 0) {
+        dc_ui_error(&R.ui, e);
+        goto fatal;
+    }
+    for (int gen = (gen0 < 0 ? 0 : gen0) + 1; gen <= cfg->generations;) {
+        if (*R.stop) break;
+        arc_candidate *cands;
+        int n;
+        if (load_candidates(&R, &cands, &n) != 0) goto fatal;
+        dc_propose_ctx ctx = {.a = R.a, .campaign_id = R.campaign_id, .generation = gen,
+                              .interface = R.ops->interface, .cands = cands, .ncands = n,
+                              .cfg = cfg, .prompts = &R.prompts, .beta = R.beta,
+                              .fitness_description = R.fitness_description};
+        R.ui.generation = gen;
+        dc_ui_proposing(&R.ui);
+        dc_proposal p;
+        memset(&p, 0, sizeof p);
+        dc_propose_rc prc = proposer->propose(proposer, &ctx, &p, e, sizeof e);
+        free_candidates(cands, n);
+        if (prc == DC_PROPOSE_EXHAUSTED) {
+            snprintf(out->note, sizeof out->note, "%s", e);
+            break;
+        }
+        if (prc == DC_PROPOSE_BUDGET) {
+            snprintf(out->status, sizeof out->status, "budget");
+            snprintf(out->note, sizeof out->note, "%s; no new proposals", e);
+            break;
+        }
+        if (prc == DC_PROPOSE_FAILED) {
+            dc_ui_error(&R.ui, e);
+            if (++failures >= 3 || *R.stop) {
+                snprintf(out->status, sizeof out->status, "failed");
+                snprintf(out->note, sizeof out->note,
+                         "%s (3 proposals in a row failed; fix the cause, then --resume)", e);
+                break;
+            }
+            continue;
+        }
+        failures = 0;
+        dc_ui_proposal(&R.ui, &p);
+        int rc = add_and_evaluate(&R, gen, p.name, p.thought, p.code, p.parents, p.nparents,
+                                  p.llm_call_id, p.parse_failed ? p.parse_error : NULL);
+        dc_proposal_free(&p);
+        if (rc != 0) goto fatal;
+        gen++;
+    }
+    if (*R.stop) {
+        snprintf(out->status, sizeof out->status, "interrupted");
+        snprintf(out->note, sizeof out->note,
+                 "stopped by the user; 'discover run --campaign %s --resume' continues it",
+                 out->campaign);
+    }
+    archive_campaign_set_status(R.a, R.campaign_id, out->status, e, sizeof e);
+    dc_ui_campaign_done(&R.ui);
+    archive_close(R.a);
+    R.ops->destroy(R.task);
+    dc_proposer_destroy(proposer);
+    return 0;
+
+fatal:
+    snprintf(out->status, sizeof out->status, "failed");
+    archive_campaign_set_status(R.a, R.campaign_id, "failed", e, sizeof e);
+    dc_fmt(err, errcap, "campaign '%s' stopped on an archive error (see above); nothing archived "
+           "was lost, --resume continues it", out->campaign);
+fail_archive:
+    archive_close(R.a);
+fail_task:
+    R.ops->destroy(R.task);
+    dc_proposer_destroy(proposer);
+    return -1;
+}

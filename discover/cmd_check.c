@@ -1,0 +1,127 @@
+/* cmd_check.c — `discover check FILE.c --task sentiment|fashion [--json]`: compile one
+ * objective in the sandbox and run the pre-screen, without training anything. */
+#include "cli.h"
+
+#include "common/status.h"
+#include "common/util.h"
+#include "sandbox/sandbox.h"
+
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void help(void)
+{
+    printf("Usage: discover check FILE.c --task TASK [--json]\n\n"
+           "Compiles one candidate objective in the sandbox and runs the pre-screen (probe\n"
+           "batches: random, extreme magnitudes, ties, a single row, 1024 rows; losses and\n"
+           "gradients must be finite, every row written, deterministic, not constant, fast).\n"
+           "Nothing is trained.\n\n"
+           "Options:\n"
+           "  --task TASK   sentiment (preference pairs: void objective(const pref_batch *b,\n"
+           "                double *loss)) or fashion (classification: void objective(int n,\n"
+           "                int k, const double *logits, const int *labels, double *loss))\n"
+           "  --json        print one JSON object: status, message, separable, fingerprint,\n"
+           "                seconds (status is ok, compile_error, violation, crash, timeout,\n"
+           "                nonfinite or invalid)\n"
+           "  -h, --help    this text\n\n"
+           "Exit status: 0 accepted, 2 rejected, 1 usage error (bad flag, unknown task,\n"
+           "unreadable file) or a sandbox that cannot start.\n");
+}
+
+/* The interface each task's objective is written against (the full task registry lives
+ * in inner_loop/task.c; check needs only this mapping and must not load any data). */
+static int task_interface(const char *task, sbx_kind *kind)
+{
+    if (strcmp(task, "sentiment") == 0) {
+        *kind = SBX_PREF;
+        return 0;
+    }
+    if (strcmp(task, "fashion") == 0) {
+        *kind = SBX_CLS;
+        return 0;
+    }
+    return -1;
+}
+
+int cmd_check(int argc, char **argv)
+{
+    const char *file = NULL, *task = NULL;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            help();
+            return EXIT_OK;
+        } else if (!strcmp(a, "--json")) {
+            json = 1;
+        } else if (!strcmp(a, "--task")) {
+            if (i + 1 >= argc) return cli_usage_error("check", "--task needs a value (fashion or sentiment)");
+            task = argv[++i];
+        } else if (!strncmp(a, "--task=", 7)) {
+            task = a + 7;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            return cli_usage_error("check", "unknown option '%s'", a);
+        } else if (file) {
+            return cli_usage_error("check", "one FILE.c at a time (got '%s' and '%s')", file, a);
+        } else {
+            file = a;
+        }
+    }
+    if (!file) return cli_usage_error("check", "missing FILE.c (the objective to check)");
+    if (!task) return cli_usage_error("check", "missing --task (fashion or sentiment)");
+    sbx_kind kind;
+    if (task_interface(task, &kind) != 0)
+        return cli_usage_error("check", "unknown task '%s'; the tasks are: fashion, sentiment", task);
+
+    char err[512];
+    size_t len = 0;
+    char *src = dc_read_file(file, (size_t)8 << 20, &len, err, sizeof err);
+    if (!src) return cli_error("check", "%s", err);
+
+    char msg[1024] = {0}, fp[32] = {0};
+    int separable = -1;
+    double t0 = dc_now();
+    sbx_worker *w = NULL;
+    dc_status st = sbx_open(kind, src, len, NULL, &w, msg, sizeof msg);
+    free(src);
+    if (st == DC_OK) {
+        st = sbx_prescreen(w, msg, sizeof msg);
+        if (st == DC_OK) {
+            separable = sbx_is_separable(w);
+            st = sbx_fingerprint(w, fp, sizeof fp, msg, sizeof msg);
+        }
+        sbx_close(w);
+    }
+    double seconds = dc_now() - t0;
+
+    if (st == DC_ERROR) /* not the candidate's fault: the sandbox itself could not run */
+        return cli_error("check", "%s", msg);
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "file", file);
+        cJSON_AddStringToObject(o, "task", task);
+        cJSON_AddStringToObject(o, "status", dc_status_name(st));
+        cJSON_AddStringToObject(o, "message", msg);
+        if (separable >= 0)
+            cJSON_AddBoolToObject(o, "separable", separable);
+        else
+            cJSON_AddNullToObject(o, "separable");
+        if (fp[0])
+            cJSON_AddStringToObject(o, "fingerprint", fp);
+        else
+            cJSON_AddNullToObject(o, "fingerprint");
+        cJSON_AddNumberToObject(o, "seconds", seconds);
+        char *text = cJSON_PrintUnformatted(o);
+        if (text) puts(text);
+        free(text);
+        cJSON_Delete(o);
+    } else if (st == DC_OK) {
+        printf("ok: %s passes the pre-screen for task %s (%s, fingerprint %s, %.3f s)\n", file,
+               task, separable ? "row-separable" : "uses batch statistics", fp, seconds);
+    } else {
+        printf("rejected (%s): %s: %s\n", dc_status_name(st), file, msg);
+    }
+    return st == DC_OK ? EXIT_OK : EXIT_REJECTED;
+}

@@ -1,0 +1,80 @@
+/* evaluate.c — screen a candidate in the sandbox, then train and score it on a task. */
+#include "evaluate.h"
+
+#include "sandbox/objective_adapter.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+dc_status dc_screen(int interface, const char *code, size_t len, sbx_worker **worker,
+                    char fingerprint[17], int *separable, char *msg, size_t msgcap)
+{
+    *worker = NULL;
+    if (fingerprint) fingerprint[0] = 0;
+    if (separable) *separable = 0;
+    if (interface != SBX_PREF && interface != SBX_CLS) {
+        snprintf(msg, msgcap, "internal error: unknown objective interface %d", interface);
+        return DC_ERROR;
+    }
+    sbx_worker *w = NULL;
+    // cheap checks first: compile, then the probe batches, then the behaviour fingerprint
+    dc_status st = sbx_open((sbx_kind)interface, code, len, NULL, &w, msg, msgcap);
+    if (st != DC_OK) return st;
+    st = sbx_prescreen(w, msg, msgcap);
+    if (st == DC_OK && fingerprint) st = sbx_fingerprint(w, fingerprint, 17, msg, msgcap);
+    if (st != DC_OK) {
+        sbx_close(w);
+        return st;
+    }
+    if (separable) *separable = sbx_is_separable(w);
+    *worker = w;
+    return DC_OK;
+}
+
+void dc_train_and_score(const dc_task_ops *ops, dc_task *task, sbx_worker *worker, const int *seeds,
+                        int nseeds, const dc_progress *prog, dc_task_result *out)
+{
+    dc_objective obj;
+    sbx_objective(worker, &obj);
+    double before = sbx_seconds_in_calls(worker);
+    dc_task_eval_seeds(ops, task, &obj, seeds, nseeds, prog, out);
+    double in_sandbox = sbx_seconds_in_calls(worker) - before;
+    if (!out->metrics) out->metrics = cJSON_CreateObject();
+    cJSON_AddNumberToObject(out->metrics, "sandbox_seconds", in_sandbox);
+    cJSON_AddNumberToObject(out->metrics, "sandbox_share",
+                            out->seconds > 0 ? in_sandbox / out->seconds : 0.0);
+}
+
+int dc_task_apply_option(const dc_task_ops *ops, dc_task *t, const char *key, const char *value,
+                         char *err, size_t cap)
+{
+    for (const dc_task_option *o = ops->options; o && o->key; o++)
+        if (strcmp(o->key, key) == 0) return ops->set_option(t, key, value, err, cap);
+    dc_sb names = {0};
+    for (const dc_task_option *o = ops->options; o && o->key; o++)
+        dc_sb_printf(&names, "%s%s", o == ops->options ? "" : ", ", o->key);
+    snprintf(err, cap, "task %s has no option '%s'; its options are: %s", ops->name, key,
+             names.data ? names.data : "(none)");
+    dc_sb_free(&names);
+    return -1;
+}
+
+int dc_task_apply_assignment(const dc_task_ops *ops, dc_task *t, const char *assignment, char *err,
+                             size_t cap)
+{
+    const char *eq = strchr(assignment, '=');
+    if (!eq || eq == assignment) {
+        snprintf(err, cap, "'%s' is not key=value (for example steps=500)", assignment);
+        return -1;
+    }
+    char key[64];
+    size_t klen = (size_t)(eq - assignment);
+    if (klen >= sizeof key) {
+        snprintf(err, cap, "option name in '%s' is too long", assignment);
+        return -1;
+    }
+    memcpy(key, assignment, klen);
+    key[klen] = 0;
+    return dc_task_apply_option(ops, t, key, eq + 1, err, cap);
+}

@@ -1,0 +1,82 @@
+/* proposer.c — the evolve proposer's adapter and proposer selection. */
+#include "proposer.h"
+
+#include "common/rng.h"
+#include "common/util.h"
+#include "evolve.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void dc_proposal_free(dc_proposal *p)
+{
+    free(p->name);
+    free(p->thought);
+    free(p->code);
+    memset(p, 0, sizeof *p);
+}
+
+void dc_proposer_destroy(dc_proposer *p)
+{
+    if (p && p->destroy) p->destroy(p);
+}
+
+/* ---- evolve: the offline grammar (discover/evolve.c) ---- */
+
+static dc_propose_rc evolve_propose_cb(dc_proposer *self, const dc_propose_ctx *ctx,
+                                       dc_proposal *out, char *err, size_t errcap)
+{
+    (void)self;
+    evolve_parent *pool = dc_calloc((size_t)ctx->ncands + 1, sizeof *pool);
+    for (int i = 0; i < ctx->ncands; i++) {
+        const arc_candidate *c = &ctx->cands[i];
+        pool[i].id = c->id;
+        pool[i].name = c->name;
+        pool[i].code = c->code;
+        pool[i].status = c->status;
+        pool[i].has_fitness = c->has_fitness;
+        pool[i].fitness = c->fitness;
+    }
+    /* One RNG stream per generation: a resumed campaign proposes exactly what an
+     * uninterrupted one would have. */
+    dc_rng rng;
+    dc_rng_seed(&rng, ctx->cfg->seed * 1000003ULL + (uint64_t)ctx->generation);
+    evolve_proposal p = {0};
+    int rc = evolve_propose(ctx->interface, pool, ctx->ncands, &rng, &p, err, errcap);
+    free(pool);
+    if (rc != 0) return DC_PROPOSE_FAILED;
+    memset(out, 0, sizeof *out);
+    out->name = p.name;
+    out->thought = p.thought;
+    out->code = p.code;
+    out->nparents = p.nparents;
+    for (int i = 0; i < p.nparents && i < 2; i++) out->parents[i] = p.parents[i];
+    return DC_PROPOSE_OK;
+}
+
+static void free_self(dc_proposer *self) { free(self); }
+
+dc_proposer *dc_proposer_evolve(void)
+{
+    dc_proposer *p = dc_calloc(1, sizeof *p);
+    p->kind = "evolve";
+    p->propose = evolve_propose_cb;
+    p->destroy = free_self;
+    return p;
+}
+
+dc_proposer *dc_proposer_from_cfg(const dc_campaign_cfg *cfg, char *err, size_t errcap)
+{
+    if (!strcmp(cfg->proposer, "evolve")) return dc_proposer_evolve();
+    if (!strcmp(cfg->proposer, "llm")) return dc_proposer_llm();
+    if (!strncmp(cfg->proposer, "replay:", 7)) {
+        if (!cfg->proposer[7]) {
+            dc_fmt(err, errcap, "--proposer replay:ARCHIVE needs the path of an archive after 'replay:'");
+            return NULL;
+        }
+        return dc_proposer_replay(cfg->proposer + 7, cfg->replay_campaign, err, errcap);
+    }
+    dc_fmt(err, errcap, "unknown proposer '%s' (use llm, evolve or replay:ARCHIVE)", cfg->proposer);
+    return NULL;
+}

@@ -1,0 +1,65 @@
+/* proposer.h — where candidates come from: an LLM, the offline `evolve` grammar, or the
+ * replies recorded in another archive (`replay:ARCHIVE`). */
+#ifndef DC_PROPOSER_H
+#define DC_PROPOSER_H
+
+#include "archive/archive.h"
+#include "campaign.h"
+#include "prompt.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    char *name;
+    char *thought;
+    char *code;
+    int64_t parents[2];
+    int nparents;
+    int64_t llm_call_id;   /* archived exchange, 0 when none */
+    int parse_failed;      /* the reply could not be parsed: parse_error says why */
+    char parse_error[512];
+} dc_proposal;
+void dc_proposal_free(dc_proposal *p);
+
+typedef enum {
+    DC_PROPOSE_OK = 0,
+    DC_PROPOSE_EXHAUSTED, /* nothing more to propose (replay ran out of recorded replies) */
+    DC_PROPOSE_BUDGET,    /* a budget cap (calls, tokens, cost) is reached */
+    DC_PROPOSE_FAILED,    /* the proposer failed (LLM endpoint down after retries) */
+} dc_propose_rc;
+
+/* What a proposer may look at. */
+typedef struct {
+    archive *a;
+    int64_t campaign_id;
+    int generation;
+    int interface;                 /* SBX_PREF or SBX_CLS */
+    const arc_candidate *cands;    /* the campaign's candidates, id order, with code */
+    int ncands;
+    const dc_campaign_cfg *cfg;
+    const dc_prompts *prompts;
+    double beta;                   /* preference tasks: the β shown in the prompt */
+    const char *fitness_description;
+} dc_propose_ctx;
+
+typedef struct dc_proposer dc_proposer;
+struct dc_proposer {
+    const char *kind;
+    dc_propose_rc (*propose)(dc_proposer *self, const dc_propose_ctx *ctx, dc_proposal *out,
+                             char *err, size_t errcap);
+    void (*destroy)(dc_proposer *self);
+    void *state;
+};
+
+dc_proposer *dc_proposer_evolve(void);
+dc_proposer *dc_proposer_llm(void);
+/* Opens the source archive read-only and loads the recorded replies of `campaign` (or its
+ * only campaign when ""). NULL with a message on error. */
+dc_proposer *dc_proposer_replay(const char *archive_path, const char *campaign, char *err,
+                                size_t errcap);
+/* Builds the proposer named by cfg->proposer. */
+dc_proposer *dc_proposer_from_cfg(const dc_campaign_cfg *cfg, char *err, size_t errcap);
+void dc_proposer_destroy(dc_proposer *p);
+
+#endif

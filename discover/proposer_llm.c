@@ -1,0 +1,119 @@
+/* proposer_llm.c — proposals from an OpenAI-compatible chat-completions endpoint.
+ *
+ * Every exchange is archived (request body, raw response, tokens, latency, cost, error),
+ * successful or not, before anything else happens with it; the API key travels only in
+ * the Authorization header and is never archived or printed. */
+#include "proposer.h"
+
+#include "common/util.h"
+#include "reply_parse.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int budget_reached(const dc_propose_ctx *ctx, char *err, size_t errcap)
+{
+    const dc_campaign_cfg *cfg = ctx->cfg;
+    if (!cfg->max_calls && !cfg->max_tokens && !(cfg->max_cost > 0)) return 0;
+    int calls = 0;
+    long long tokens = 0;
+    double cost = 0;
+    char e[512];
+    if (archive_llm_totals(ctx->a, ctx->campaign_id, &calls, &tokens, &cost, e, sizeof e) != 0) {
+        dc_fmt(err, errcap, "%s", e);
+        return -1;
+    }
+    if (cfg->max_calls && calls >= cfg->max_calls) {
+        dc_fmt(err, errcap, "call budget reached: %d of %d LLM calls used", calls, cfg->max_calls);
+        return 1;
+    }
+    if (cfg->max_tokens && tokens >= cfg->max_tokens) {
+        dc_fmt(err, errcap, "token budget reached: %lld of %lld tokens used", tokens, cfg->max_tokens);
+        return 1;
+    }
+    if (cfg->max_cost > 0 && cost >= cfg->max_cost) {
+        dc_fmt(err, errcap, "cost budget reached: %.4f of %.4f spent", cost, cfg->max_cost);
+        return 1;
+    }
+    return 0;
+}
+
+static dc_propose_rc llm_propose(dc_proposer *self, const dc_propose_ctx *ctx, dc_proposal *out,
+                                 char *err, size_t errcap)
+{
+    (void)self;
+    memset(out, 0, sizeof *out);
+    int b = budget_reached(ctx, err, errcap);
+    if (b < 0) return DC_PROPOSE_FAILED;
+    if (b > 0) return DC_PROPOSE_BUDGET;
+
+    dc_conversation conv;
+    if (dc_prompt_conversation(ctx->prompts, ctx->a, ctx->interface, ctx->beta,
+                               ctx->fitness_description, &ctx->cfg->context, ctx->cands,
+                               ctx->ncands, &conv, err, errcap) != 0)
+        return DC_PROPOSE_FAILED;
+    llm_message *msgs = dc_conversation_view(&conv);
+
+    llm_config lc = ctx->cfg->llm;
+    lc.api_base = ctx->cfg->api_base;
+    lc.model = ctx->cfg->model;
+    lc.api_key = llm_key_from_env();
+    llm_reply reply;
+    memset(&reply, 0, sizeof reply);
+    int rc = llm_chat(&lc, msgs, conv.n, &reply);
+    free(msgs);
+    dc_conversation_free(&conv);
+
+    arc_llm_call call = {0};
+    call.campaign_id = ctx->campaign_id;
+    call.generation = ctx->generation;
+    call.request_json = reply.request_json ? reply.request_json : "";
+    call.response_raw = reply.response_raw ? reply.response_raw : "";
+    call.http_status = reply.http_status;
+    call.tokens_in = reply.tokens_in;
+    call.tokens_out = reply.tokens_out;
+    call.latency_s = reply.latency_s;
+    call.cost = reply.cost;
+    call.error = rc == 0 ? "" : reply.error;
+    char e[512];
+    if (archive_llm_call_insert(ctx->a, &call, e, sizeof e) != 0) {
+        dc_fmt(err, errcap, "%s", e);
+        llm_reply_free(&reply);
+        return DC_PROPOSE_FAILED;
+    }
+    if (rc != 0) {
+        dc_fmt(err, errcap, "LLM call failed: %s", reply.error);
+        llm_reply_free(&reply);
+        return DC_PROPOSE_FAILED;
+    }
+    out->llm_call_id = call.id;
+    dc_reply_fields f = {0};
+    char perr[512];
+    if (dc_reply_parse(reply.content ? reply.content : "", &f, perr, sizeof perr) != 0) {
+        out->parse_failed = 1;
+        snprintf(out->parse_error, sizeof out->parse_error, "%s", perr);
+        char name[64];
+        snprintf(name, sizeof name, "unparsed_gen%d", ctx->generation);
+        out->name = dc_strdup(name);
+        out->thought = dc_strdup("");
+        out->code = dc_strdup("");
+    } else {
+        out->name = f.name;
+        out->thought = f.thought;
+        out->code = f.code;
+    }
+    llm_reply_free(&reply);
+    return DC_PROPOSE_OK;
+}
+
+static void free_self(dc_proposer *self) { free(self); }
+
+dc_proposer *dc_proposer_llm(void)
+{
+    dc_proposer *p = dc_calloc(1, sizeof *p);
+    p->kind = "llm";
+    p->propose = llm_propose;
+    p->destroy = free_self;
+    return p;
+}

@@ -1,0 +1,23 @@
+/* cross_entropy — the standard softmax cross-entropy (negative log-likelihood).
+ *
+ *   log p_j = z_j − logsumexp(z),  loss = −log p_y
+ *
+ * logsumexp subtracts the row maximum first so large logits cannot overflow.
+ * Source: the standard maximum-likelihood classification loss (e.g. Goodfellow, Bengio and
+ * Courville, "Deep Learning", 2016, §6.2.2.3). */
+#include <math.h>
+
+void objective(int n, int k, const double *logits, const int *labels, double *loss)
+{
+    for (int i = 0; i < n; i++) {
+        const double *z = logits + (long)i * k; // (k,)
+        double mx = z[0];
+        for (int j = 1; j < k; j++)
+            mx = fmax(mx, z[j]);
+        double s = 0.0;
+        for (int j = 0; j < k; j++)
+            s += exp(z[j] - mx);
+        double lse = mx + log(s);
+        loss[i] = lse - z[labels[i]];
+    }
+}

@@ -1,0 +1,493 @@
+/* fashion.c — task `fashion`: options, data preparation, the training loop and scoring. */
+#include "fashion.h"
+
+#include "../backend.h"
+#include "fashion_data.h"
+#include "mlp.h"
+#include "sandbox/sandbox.h"
+#include "rng.h"
+#include "util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The validation split must not depend on the run's seed: every candidate and every seed is
+ * scored on the same examples, so fitness values are comparable. */
+#define SPLIT_SEED 0x46617368696f6eULL /* "Fashion" */
+#define K DC_FASHION_CLASSES
+#define EVAL_CHUNK 500
+
+typedef struct {
+    long steps, batch, hidden, layers, train_size, val_size, eval_every, threads, standardize;
+    double lr, noise, weight_decay;
+    char data_dir[1024];
+} fashion_cfg;
+
+struct dc_task {
+    fashion_cfg cfg;
+    dc_fashion_data data;
+};
+
+/* ---- options: the public table (help text) and, in the same order, how to parse each ---- */
+
+static const dc_task_option options[] = {
+    {"steps", "2000", "training steps (minibatches of `batch` examples)"},
+    {"batch", "128", "examples per training step"},
+    {"lr", "0.001", "Adam learning rate"},
+    {"hidden", "256", "units per hidden layer"},
+    {"layers", "1", "hidden layers (1 or 2)"},
+    {"train_size", "0", "training examples used (0 = all left after validation: 50000 by default)"},
+    {"val_size", "10000",
+     "validation examples carved from the training split (fixed split seed); "
+     "their accuracy is the fitness"},
+    {"eval_every", "200", "steps between curve points (train_loss, val_accuracy)"},
+    {"noise", "0",
+     "symmetric label noise on TRAINING labels only: rate in [0, 1), drawn from the seed"},
+    {"weight_decay", "0", "decoupled weight decay (AdamW); 0 = plain Adam"},
+    {"standardize", "0", "1 = standardise pixels with the training mean/std instead of [0, 1]"},
+    {"data_dir", "",
+     "Fashion-MNIST folder (default: $DISCOVER_FASHION_DIR, else " DC_FASHION_DEFAULT_DIR ")"},
+    {"threads", "0", "BLAS threads (0 = all cores)"},
+    {NULL, NULL, NULL},
+};
+
+typedef enum { OPT_INT, OPT_REAL, OPT_TEXT } opt_kind;
+typedef struct {
+    opt_kind kind;
+    size_t offset;
+    double min, max;
+    int max_open; /* 1: the upper bound is excluded */
+} opt_spec;
+
+static const opt_spec specs[] = {
+    {OPT_INT, offsetof(fashion_cfg, steps), 1, 10000000, 0},
+    {OPT_INT, offsetof(fashion_cfg, batch), 1, 4096, 0},
+    {OPT_REAL, offsetof(fashion_cfg, lr), 1e-8, 1, 0},
+    {OPT_INT, offsetof(fashion_cfg, hidden), 1, 4096, 0},
+    {OPT_INT, offsetof(fashion_cfg, layers), 1, DC_MLP_MAX_HIDDEN_LAYERS, 0},
+    {OPT_INT, offsetof(fashion_cfg, train_size), 0, 60000, 0},
+    {OPT_INT, offsetof(fashion_cfg, val_size), 100, 30000, 0},
+    {OPT_INT, offsetof(fashion_cfg, eval_every), 1, 10000000, 0},
+    {OPT_REAL, offsetof(fashion_cfg, noise), 0, 1, 1},
+    {OPT_REAL, offsetof(fashion_cfg, weight_decay), 0, 1, 0},
+    {OPT_INT, offsetof(fashion_cfg, standardize), 0, 1, 0},
+    {OPT_TEXT, offsetof(fashion_cfg, data_dir), 0, 0, 0},
+    {OPT_INT, offsetof(fashion_cfg, threads), 0, 256, 0},
+};
+
+_Static_assert(sizeof specs / sizeof *specs == sizeof options / sizeof *options - 1,
+               "every option needs a parse spec");
+
+static int set_option(dc_task *t, const char *key, const char *value, char *err, size_t errcap)
+{
+    int i = 0;
+    while (options[i].key && strcmp(options[i].key, key) != 0)
+        i++;
+    if (!options[i].key) {
+        dc_sb names = {0};
+        for (int j = 0; options[j].key; j++)
+            dc_sb_printf(&names, "%s%s", j ? ", " : "", options[j].key);
+        snprintf(err, errcap, "task fashion has no option '%s'; its options are: %s", key,
+                 names.data);
+        dc_sb_free(&names);
+        return -1;
+    }
+    const opt_spec *s = &specs[i];
+    char *field = (char *)&t->cfg + s->offset;
+    if (s->kind == OPT_TEXT) {
+        if (strlen(value) >= sizeof t->cfg.data_dir) {
+            snprintf(err, errcap, "option %s: the value is longer than %zu characters", key,
+                     sizeof t->cfg.data_dir - 1);
+            return -1;
+        }
+        snprintf(field, sizeof t->cfg.data_dir, "%s", value);
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    double v = s->kind == OPT_INT ? (double)strtol(value, &end, 10) : strtod(value, &end);
+    int bad = !*value || *end || errno || !isfinite(v) || v < s->min || v > s->max ||
+              (s->max_open && v >= s->max);
+    if (bad) {
+        if (s->kind == OPT_INT)
+            snprintf(err, errcap,
+                     "option %s: '%s' is not accepted; give a whole number in %.0f..%.0f", key,
+                     value, s->min, s->max);
+        else
+            snprintf(err, errcap, "option %s: '%s' is not accepted; give a number in [%g, %g%s",
+                     key, value, s->min, s->max, s->max_open ? ")" : "]");
+        return -1;
+    }
+    if (s->kind == OPT_INT)
+        *(long *)field = (long)v;
+    else
+        *(double *)field = v;
+    return 0;
+}
+
+static dc_task *create(void)
+{
+    dc_task *t = dc_calloc(1, sizeof *t);
+    char err[256];
+    for (int i = 0; options[i].key; i++) {
+        if (set_option(t, options[i].key, options[i].def, err, sizeof err)) {
+            // a default that does not parse is a programming error caught by every test
+            fprintf(stderr, "fashion: bad default: %s\n", err);
+            abort();
+        }
+    }
+    return t;
+}
+
+static void destroy(dc_task *t)
+{
+    if (!t) return;
+    dc_fashion_data_free(&t->data);
+    free(t);
+}
+
+static cJSON *config_json(const dc_task *t)
+{
+    cJSON *o = cJSON_CreateObject();
+    for (int i = 0; options[i].key; i++) {
+        const char *field = (const char *)&t->cfg + specs[i].offset;
+        if (specs[i].kind == OPT_INT)
+            cJSON_AddNumberToObject(o, options[i].key, (double)*(const long *)field);
+        else if (specs[i].kind == OPT_REAL)
+            cJSON_AddNumberToObject(o, options[i].key, *(const double *)field);
+    }
+    char dir[1024];
+    dc_fashion_data_dir(t->cfg.data_dir, dir, sizeof dir);
+    cJSON_AddStringToObject(o, "data_dir", dir);
+    cJSON_AddStringToObject(o, "model", "mlp-relu");
+    cJSON_AddStringToObject(o, "optimizer", t->cfg.weight_decay > 0 ? "adamw" : "adam");
+    cJSON_AddStringToObject(o, "backend", dc_backend_name());
+    return o;
+}
+
+/* The number of training examples the configuration asks for, or -1 (message) when the
+ * training split cannot hold both it and the validation split. */
+static int effective_train_size(const dc_task *t, char *err, size_t errcap)
+{
+    long avail = t->data.n_train - t->cfg.val_size;
+    long n = t->cfg.train_size ? t->cfg.train_size : avail;
+    if (avail < 1 || n > avail) {
+        snprintf(err, errcap,
+                 "options train_size=%ld and val_size=%ld need %ld examples but the "
+                 "training split has %d; lower one of them",
+                 t->cfg.train_size, t->cfg.val_size, n + t->cfg.val_size, t->data.n_train);
+        return -1;
+    }
+    return (int)n;
+}
+
+static int prepare(dc_task *t, const dc_progress *prog, char *err, size_t errcap)
+{
+    (void)prog;
+    char dir[1024];
+    dc_fashion_data_dir(t->cfg.data_dir, dir, sizeof dir);
+    if (!t->data.train_x || strcmp(dir, t->data.dir) != 0) {
+        dc_fashion_data_free(&t->data);
+        if (dc_fashion_data_load(&t->data, dir, err, errcap)) return -1;
+    }
+    return effective_train_size(t, err, errcap) < 0 ? -1 : 0;
+}
+
+/* ---- training ---- */
+
+/* Everything one run allocates, so every exit path frees it in one place. */
+typedef struct {
+    dc_mlp mlp;
+    int *perm, *train_idx, *val_idx;
+    unsigned char *train_y;              /* labels after noise, indexed like train_idx */
+    float *xb;                           /* (max_batch, pixels) input batch */
+    int *yb;                             /* (max_batch) */
+    double *logits_d, *dlogits_d, *loss; /* (batch, K), (batch, K), (batch) */
+    float *dlogits;                      /* (batch, K) */
+    float mean, inv_std;
+} run_state;
+
+static void run_state_free(run_state *s)
+{
+    dc_mlp_free(&s->mlp);
+    free(s->perm);
+    free(s->train_idx);
+    free(s->val_idx);
+    free(s->train_y);
+    free(s->xb);
+    free(s->yb);
+    free(s->logits_d);
+    free(s->dlogits_d);
+    free(s->loss);
+    free(s->dlogits);
+}
+
+static uint64_t stream_seed(const char *stream, int seed)
+{
+    return dc_hash64(stream, strlen(stream), (uint64_t)(int64_t)seed);
+}
+
+/* x (n, pixels) floats from rows idx[0..n) of images (NULL idx: rows first..first+n). */
+static void gather(const run_state *s, const unsigned char *images, int pixels, const int *idx,
+                   int first, int n, float *x)
+{
+    for (int b = 0; b < n; b++) {
+        int row = idx ? idx[first + b] : first + b;
+        const unsigned char *src = images + (size_t)row * pixels;
+        float *dst = x + (size_t)b * pixels;
+        for (int p = 0; p < pixels; p++)
+            dst[p] = ((float)src[p] * (1.0f / 255.0f) - s->mean) * s->inv_std;
+    }
+}
+
+/* Accuracy of the current model on n rows (idx NULL: the first n rows of images). */
+static double accuracy(run_state *s, const unsigned char *images, const unsigned char *labels,
+                       int pixels, const int *idx, int n)
+{
+    long correct = 0;
+    for (int first = 0; first < n; first += EVAL_CHUNK) {
+        int m = n - first < EVAL_CHUNK ? n - first : EVAL_CHUNK;
+        gather(s, images, pixels, idx, first, m, s->xb);
+        for (int b = 0; b < m; b++)
+            s->yb[b] = labels[idx ? idx[first + b] : first + b];
+        const float *logits = dc_mlp_forward(&s->mlp, s->xb, m); // (m, K)
+        correct += dc_argmax_correct(logits, s->yb, m, K);
+    }
+    return (double)correct / n;
+}
+
+static void fail(dc_task_result *out, dc_status st, int step, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void fail(dc_task_result *out, dc_status st, int step, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    out->status = st;
+    out->failed_step = step;
+    vsnprintf(out->message, sizeof out->message, fmt, ap);
+    va_end(ap);
+}
+
+static void run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *prog,
+                dc_task_result *out)
+{
+    double t0 = dc_now();
+    const fashion_cfg *c = &t->cfg;
+    const dc_fashion_data *d = &t->data;
+    run_state s = {0};
+    // declared before the first goto: the exit path reports them
+    double interval_loss = 0, last_interval_loss = NAN, obj_seconds = 0;
+    long interval_rows = 0;
+    int steps = (int)c->steps, step = 0;
+    if (!out->metrics) out->metrics = cJSON_CreateObject();
+    out->status = DC_OK;
+    out->failed_step = -1;
+    out->message[0] = 0;
+    if (!d->train_x) {
+        fail(out, DC_ERROR, -1, "task fashion: prepare() was not called or failed");
+        goto done;
+    }
+    if (!obj || !obj->cls) {
+        fail(out, DC_ERROR, -1, "task fashion needs a classification objective (SBX_CLS)");
+        goto done;
+    }
+    char err[512];
+    int ntrain = effective_train_size(t, err, sizeof err);
+    if (ntrain < 0) {
+        fail(out, DC_ERROR, -1, "%s", err);
+        goto done;
+    }
+    const int B = (int)c->batch, P = d->pixels, nval = (int)c->val_size;
+    const int max_batch = B > EVAL_CHUNK ? B : EVAL_CHUNK;
+    dc_backend_set_threads((int)c->threads);
+
+    // fixed split: validation first, then the training subset, from one permutation
+    s.perm = malloc((size_t)d->n_train * sizeof *s.perm);
+    s.train_idx = malloc((size_t)ntrain * sizeof *s.train_idx);
+    s.val_idx = malloc((size_t)nval * sizeof *s.val_idx);
+    s.train_y = malloc((size_t)ntrain);
+    s.xb = malloc((size_t)max_batch * P * sizeof *s.xb);
+    s.yb = malloc((size_t)max_batch * sizeof *s.yb);
+    s.logits_d = malloc((size_t)B * K * sizeof *s.logits_d);
+    s.dlogits_d = malloc((size_t)B * K * sizeof *s.dlogits_d);
+    s.loss = malloc((size_t)B * sizeof *s.loss);
+    s.dlogits = malloc((size_t)B * K * sizeof *s.dlogits);
+    if (!s.perm || !s.train_idx || !s.val_idx || !s.train_y || !s.xb || !s.yb || !s.logits_d ||
+        !s.dlogits_d || !s.loss || !s.dlogits) {
+        fail(out, DC_ERROR, -1, "task fashion: out of memory");
+        goto done;
+    }
+    for (int i = 0; i < d->n_train; i++)
+        s.perm[i] = i;
+    dc_rng rng;
+    dc_rng_seed(&rng, SPLIT_SEED);
+    dc_rng_shuffle_int(&rng, s.perm, d->n_train);
+    memcpy(s.val_idx, s.perm, (size_t)nval * sizeof *s.val_idx);
+    memcpy(s.train_idx, s.perm + nval, (size_t)ntrain * sizeof *s.train_idx);
+
+    // pixel scaling: [0,1], or standardised with the training subset's statistics
+    s.mean = 0.0f;
+    s.inv_std = 1.0f;
+    if (c->standardize) {
+        double sum = 0, sq = 0;
+        for (int i = 0; i < ntrain; i++) {
+            const unsigned char *px = d->train_x + (size_t)s.train_idx[i] * P;
+            for (int p = 0; p < P; p++) {
+                double v = px[p] / 255.0;
+                sum += v;
+                sq += v * v;
+            }
+        }
+        double n = (double)ntrain * P, mu = sum / n, var = sq / n - mu * mu;
+        s.mean = (float)mu;
+        s.inv_std = (float)(1.0 / sqrt(var > 1e-12 ? var : 1e-12));
+    }
+
+    // symmetric label noise: a noisy label is a uniformly drawn OTHER class, so the share of
+    // wrong training labels is exactly the rate in expectation
+    dc_rng_seed(&rng, stream_seed("noise", seed));
+    for (int i = 0; i < ntrain; i++) {
+        int y = d->train_y[s.train_idx[i]];
+        if (c->noise > 0 && dc_rng_uniform(&rng) < c->noise)
+            y = (y + 1 + (int)dc_rng_below(&rng, K - 1)) % K;
+        s.train_y[i] = (unsigned char)y;
+    }
+
+    if (dc_mlp_init(&s.mlp, P, (int)c->hidden, (int)c->layers, K, max_batch,
+                    stream_seed("init", seed), err, sizeof err)) {
+        fail(out, DC_ERROR, -1, "task fashion: %s", err);
+        goto done;
+    }
+
+    // batches: walk a per-seed shuffle of the training subset, reshuffled every epoch
+    dc_rng order;
+    dc_rng_seed(&order, stream_seed("order", seed));
+    int *ord = s.perm; // reuse: the first ntrain entries hold positions into train_idx
+    for (int i = 0; i < ntrain; i++)
+        ord[i] = i;
+    dc_rng_shuffle_int(&order, ord, ntrain);
+    int cursor = 0;
+
+    for (step = 1; step <= steps; step++) {
+        if (prog && prog->stop && *prog->stop) {
+            fail(out, DC_INTERRUPTED, step, "interrupted at training step %d of %d", step, steps);
+            goto done;
+        }
+        for (int b = 0; b < B; b++) {
+            if (cursor == ntrain) {
+                dc_rng_shuffle_int(&order, ord, ntrain);
+                cursor = 0;
+            }
+            int pos = ord[cursor++];
+            s.yb[b] = s.train_y[pos];
+            const unsigned char *src = d->train_x + (size_t)s.train_idx[pos] * P;
+            float *dst = s.xb + (size_t)b * P;
+            for (int p = 0; p < P; p++)
+                dst[p] = ((float)src[p] * (1.0f / 255.0f) - s.mean) * s.inv_std;
+        }
+        const float *logits = dc_mlp_forward(&s.mlp, s.xb, B); // (B, K)
+        if (!dc_all_finite(logits, (size_t)B * K)) {
+            fail(out, DC_NONFINITE, step,
+                 "training diverged: the model's logits became non-finite at step %d", step);
+            goto done;
+        }
+        for (int i = 0; i < B * K; i++)
+            s.logits_d[i] = logits[i];
+        // the objective: per-row losses and d(Σ loss)/d logits, in double
+        char msg[400] = "";
+        double tc = dc_now();
+        dc_status st =
+            obj->cls(obj->ctx, B, K, s.logits_d, s.yb, s.loss, s.dlogits_d, msg, sizeof msg);
+        obj_seconds += dc_now() - tc;
+        if (st != DC_OK) {
+            fail(out, st, step, "training step %d: %s", step, msg[0] ? msg : dc_status_name(st));
+            goto done;
+        }
+        double batch_loss = 0;
+        for (int b = 0; b < B; b++) {
+            if (!isfinite(s.loss[b])) {
+                fail(out, DC_NONFINITE, step,
+                     "training step %d: the objective returned a non-finite loss (%g) for row %d",
+                     step, s.loss[b], b);
+                goto done;
+            }
+            batch_loss += s.loss[b];
+        }
+        // the trainer averages over the batch: scale the gradient of the sum by 1/B
+        for (int i = 0; i < B * K; i++) {
+            s.dlogits[i] = (float)(s.dlogits_d[i] / B);
+            if (!isfinite(s.dlogits[i])) {
+                if (isfinite(s.dlogits_d[i]))
+                    fail(out, DC_NONFINITE, step,
+                         "training step %d: the objective's gradient (%g at row %d, class %d) "
+                         "overflows the float32 model",
+                         step, s.dlogits_d[i], i / K, i % K);
+                else
+                    fail(out, DC_NONFINITE, step,
+                         "training step %d: the objective's gradient is non-finite (%g) at row "
+                         "%d, class %d",
+                         step, s.dlogits_d[i], i / K, i % K);
+                goto done;
+            }
+        }
+        dc_mlp_backward(&s.mlp, s.dlogits, B);
+        dc_mlp_adam(&s.mlp, (float)c->lr, (float)c->weight_decay);
+
+        interval_loss += batch_loss;
+        interval_rows += B;
+        if (step % c->eval_every == 0 || step == steps) {
+            last_interval_loss = interval_loss / interval_rows;
+            interval_loss = 0;
+            interval_rows = 0;
+            double va = accuracy(&s, d->train_x, d->train_y, P, s.val_idx, nval);
+            dc_curves_add(&out->curves, "train_loss", step, last_interval_loss);
+            dc_curves_add(&out->curves, "val_accuracy", step, va);
+            if (step == steps) out->fitness = va;
+        }
+        if (prog && prog->on_step && (step % 10 == 0 || step == steps))
+            prog->on_step(prog->ctx, "train", step, steps, batch_loss / B);
+    }
+    if (prog && prog->on_step) prog->on_step(prog->ctx, "score", 0, 1, last_interval_loss);
+    out->test_metric = accuracy(&s, d->test_x, d->test_y, P, NULL, d->n_test);
+    if (prog && prog->on_step) prog->on_step(prog->ctx, "score", 1, 1, last_interval_loss);
+
+done:
+    out->seconds = dc_now() - t0;
+    if (out->status != DC_OK) {
+        out->fitness = 0;
+        out->test_metric = 0;
+    }
+    cJSON_AddNumberToObject(out->metrics, "fitness", out->fitness);
+    cJSON_AddNumberToObject(out->metrics, "test_metric", out->test_metric);
+    if (out->status == DC_OK) {
+        cJSON_AddNumberToObject(out->metrics, "val_accuracy", out->fitness);
+        cJSON_AddNumberToObject(out->metrics, "test_accuracy", out->test_metric);
+        cJSON_AddNumberToObject(out->metrics, "train_loss", last_interval_loss);
+    }
+    cJSON_AddNumberToObject(out->metrics, "steps",
+                            out->status == DC_OK ? steps : (step > 0 ? step - 1 : 0));
+    cJSON_AddNumberToObject(out->metrics, "seconds", out->seconds);
+    cJSON_AddNumberToObject(out->metrics, "objective_seconds", obj_seconds);
+    run_state_free(&s);
+}
+
+const dc_task_ops dc_task_fashion = {
+    .name = "fashion",
+    .summary = "Fashion-MNIST classification: an MLP trained from scratch with the candidate loss; "
+               "fitness = validation accuracy",
+    .interface = SBX_CLS,
+    .fitness_name = "val_accuracy",
+    .test_name = "test_accuracy",
+    .options = options,
+    .create = create,
+    .set_option = set_option,
+    .config_json = config_json,
+    .prepare = prepare,
+    .run = run,
+    .destroy = destroy,
+};

@@ -1,0 +1,531 @@
+/* gpt.c — parameters, forward/backward over a batch, AdamW and KV-cached sampling for the
+ * byte-level transformer of gpt.h. */
+#include "gpt.h"
+
+#include "gpt_kernels.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int gpt_config_check(const gpt_config *c, char *err, size_t errcap)
+{
+    if (c->vocab < 2 || c->vocab > GPT_VOCAB_MAX) {
+        snprintf(err, errcap, "vocabulary size %d is out of range: use 2..%d", c->vocab,
+                 GPT_VOCAB_MAX);
+        return -1;
+    }
+    if (c->ctx < 8 || c->ctx > 1024) {
+        snprintf(err, errcap, "context %d is out of range: use 8..1024", c->ctx);
+        return -1;
+    }
+    if (c->layers < 1 || c->layers > 48) {
+        snprintf(err, errcap, "layers %d is out of range: use 1..48", c->layers);
+        return -1;
+    }
+    if (c->width < 8 || c->width > 2048) {
+        snprintf(err, errcap, "width %d is out of range: use 8..2048", c->width);
+        return -1;
+    }
+    if (c->heads < 1 || c->width % c->heads != 0) {
+        snprintf(err, errcap, "heads %d must be >= 1 and divide width %d", c->heads, c->width);
+        return -1;
+    }
+    return 0;
+}
+
+static void param_sizes(const gpt_config *c, size_t *s)
+{
+    size_t V = (size_t)c->vocab, T = (size_t)c->ctx, L = (size_t)c->layers, C = (size_t)c->width;
+    s[0] = V * C;         // wte
+    s[1] = T * C;         // wpe
+    s[2] = L * C;         // ln1w
+    s[3] = L * C;         // ln1b
+    s[4] = L * 3 * C * C; // qkvw
+    s[5] = L * 3 * C;     // qkvb
+    s[6] = L * C * C;     // attprojw
+    s[7] = L * C;         // attprojb
+    s[8] = L * C;         // ln2w
+    s[9] = L * C;         // ln2b
+    s[10] = L * 4 * C * C; // fcw
+    s[11] = L * 4 * C;    // fcb
+    s[12] = L * C * 4 * C; // fcprojw
+    s[13] = L * C;        // fcprojb
+    s[14] = C;            // lnfw
+    s[15] = C;            // lnfb
+}
+
+static void point_params(gpt_params *p, float *mem, const size_t *s)
+{
+    float **ptrs[GPT_NUM_PARAM_TENSORS] = {
+        &p->wte, &p->wpe, &p->ln1w, &p->ln1b, &p->qkvw, &p->qkvb, &p->attprojw, &p->attprojb,
+        &p->ln2w, &p->ln2b, &p->fcw, &p->fcb, &p->fcprojw, &p->fcprojb, &p->lnfw, &p->lnfb};
+    for (int i = 0; i < GPT_NUM_PARAM_TENSORS; i++) {
+        *ptrs[i] = mem;
+        mem += s[i];
+    }
+}
+
+static int alloc_params(gpt_model *m, const gpt_config *cfg)
+{
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    param_sizes(cfg, m->param_sizes);
+    for (int i = 0; i < GPT_NUM_PARAM_TENSORS; i++) m->nparams += m->param_sizes[i];
+    m->params_mem = malloc(m->nparams * sizeof(float));
+    if (!m->params_mem) return -1;
+    point_params(&m->p, m->params_mem, m->param_sizes);
+    return 0;
+}
+
+int gpt_init(gpt_model *m, const gpt_config *cfg, uint64_t seed)
+{
+    if (alloc_params(m, cfg) != 0) return -1;
+    dc_rng rng;
+    dc_rng_seed(&rng, seed);
+    size_t L = (size_t)cfg->layers, C = (size_t)cfg->width;
+    float resid_std = 0.02f / sqrtf(2.0f * (float)cfg->layers);
+    struct {
+        float *p;
+        size_t n;
+        float std; /* 0: constant `fill` */
+        float fill;
+    } init[] = {
+        {m->p.wte, m->param_sizes[0], 0.02f, 0},
+        {m->p.wpe, m->param_sizes[1], 0.01f, 0},
+        {m->p.ln1w, L * C, 0, 1.0f},
+        {m->p.ln1b, L * C, 0, 0.0f},
+        {m->p.qkvw, m->param_sizes[4], 0.02f, 0},
+        {m->p.qkvb, m->param_sizes[5], 0, 0.0f},
+        {m->p.attprojw, m->param_sizes[6], resid_std, 0},
+        {m->p.attprojb, L * C, 0, 0.0f},
+        {m->p.ln2w, L * C, 0, 1.0f},
+        {m->p.ln2b, L * C, 0, 0.0f},
+        {m->p.fcw, m->param_sizes[10], 0.02f, 0},
+        {m->p.fcb, m->param_sizes[11], 0, 0.0f},
+        {m->p.fcprojw, m->param_sizes[12], resid_std, 0},
+        {m->p.fcprojb, L * C, 0, 0.0f},
+        {m->p.lnfw, C, 0, 1.0f},
+        {m->p.lnfb, C, 0, 0.0f},
+    };
+    for (size_t i = 0; i < sizeof init / sizeof init[0]; i++)
+        for (size_t j = 0; j < init[i].n; j++)
+            init[i].p[j] = init[i].std > 0 ? init[i].std * (float)dc_rng_normal(&rng) : init[i].fill;
+    return 0;
+}
+
+int gpt_clone(gpt_model *dst, const gpt_model *src)
+{
+    if (alloc_params(dst, &src->cfg) != 0) return -1;
+    memcpy(dst->params_mem, src->params_mem, src->nparams * sizeof(float));
+    return 0;
+}
+
+void gpt_free(gpt_model *m)
+{
+    free(m->params_mem);
+    free(m->grads_mem);
+    free(m->m_mem);
+    free(m->v_mem);
+    free(m->acts_mem);
+    free(m->gacts_mem);
+    free(m->last_inputs);
+    free(m->last_targets);
+    memset(m, 0, sizeof *m);
+}
+
+static void act_sizes(const gpt_config *c, int B, int T, size_t *s)
+{
+    size_t L = (size_t)c->layers, C = (size_t)c->width, NH = (size_t)c->heads, V = (size_t)c->vocab;
+    size_t BT = (size_t)B * (size_t)T;
+    s[0] = BT * C;               // encoded
+    s[1] = L * BT * C;           // ln1
+    s[2] = L * BT;               // ln1_mean
+    s[3] = L * BT;               // ln1_rstd
+    s[4] = L * BT * 3 * C;       // qkv
+    s[5] = L * BT * C;           // atty
+    s[6] = L * B * NH * T * T;   // att
+    s[7] = L * BT * C;           // attproj
+    s[8] = L * BT * C;           // residual2
+    s[9] = L * BT * C;           // ln2
+    s[10] = L * BT;              // ln2_mean
+    s[11] = L * BT;              // ln2_rstd
+    s[12] = L * BT * 4 * C;      // fch
+    s[13] = L * BT * 4 * C;      // fch_gelu
+    s[14] = L * BT * C;          // fcproj
+    s[15] = L * BT * C;          // residual3
+    s[16] = BT * C;              // lnf
+    s[17] = BT;                  // lnf_mean
+    s[18] = BT;                  // lnf_rstd
+    s[19] = BT * V;              // logits / probs
+}
+
+static void point_acts(gpt_acts *a, float *mem, const size_t *s)
+{
+    float **ptrs[GPT_NUM_ACT_TENSORS] = {
+        &a->encoded, &a->ln1, &a->ln1_mean, &a->ln1_rstd, &a->qkv, &a->atty, &a->att,
+        &a->attproj, &a->residual2, &a->ln2, &a->ln2_mean, &a->ln2_rstd, &a->fch, &a->fch_gelu,
+        &a->fcproj, &a->residual3, &a->lnf, &a->lnf_mean, &a->lnf_rstd, &a->logits};
+    for (int i = 0; i < GPT_NUM_ACT_TENSORS; i++) {
+        *ptrs[i] = mem;
+        mem += s[i];
+    }
+}
+
+static size_t sum_sizes(const size_t *s, int n)
+{
+    size_t t = 0;
+    for (int i = 0; i < n; i++) t += s[i];
+    return t;
+}
+
+/* Activations are allocated for a capacity (act_B, act_T) and re-pointed at the exact
+ * shape of each call: every tensor's size grows with B and T, so the exact layout always
+ * fits in the capacity. */
+static int ensure_acts(gpt_model *m, int B, int T)
+{
+    if (!m->acts_mem || B > m->act_B || T > m->act_T) {
+        int nb = B > m->act_B ? B : m->act_B, nt = T > m->act_T ? T : m->act_T;
+        free(m->acts_mem);
+        free(m->gacts_mem);
+        free(m->last_inputs);
+        free(m->last_targets);
+        m->gacts_mem = NULL;
+        size_t s[GPT_NUM_ACT_TENSORS];
+        act_sizes(&m->cfg, nb, nt, s);
+        size_t n = sum_sizes(s, GPT_NUM_ACT_TENSORS);
+        m->acts_mem = malloc(n * sizeof(float));
+        m->last_inputs = malloc((size_t)nb * nt * sizeof(int));
+        m->last_targets = malloc((size_t)nb * nt * sizeof(int));
+        if (!m->acts_mem || !m->last_inputs || !m->last_targets) {
+            free(m->acts_mem);
+            free(m->last_inputs);
+            free(m->last_targets);
+            m->acts_mem = NULL;
+            m->last_inputs = m->last_targets = NULL;
+            m->act_B = m->act_T = 0;
+            return -1;
+        }
+        m->act_B = nb;
+        m->act_T = nt;
+    }
+    act_sizes(&m->cfg, B, T, m->act_sizes);
+    point_acts(&m->a, m->acts_mem, m->act_sizes);
+    return 0;
+}
+
+int gpt_forward(gpt_model *m, const int *inputs, const int *targets, int B, int T, float *logp)
+{
+    if (T > m->cfg.ctx || T < 1 || B < 1) return -1;
+    if (ensure_acts(m, B, T) != 0) return -1;
+    const gpt_config *c = &m->cfg;
+    int L = c->layers, C = c->width, NH = c->heads, V = c->vocab;
+    int BT = B * T;
+    gpt_params p = m->p;
+    gpt_acts a = m->a;
+    memcpy(m->last_inputs, inputs, (size_t)BT * sizeof(int));
+    memcpy(m->last_targets, targets, (size_t)BT * sizeof(int));
+    m->last_B = B;
+    m->last_T = T;
+
+    encoder_forward(a.encoded, inputs, p.wte, p.wpe, B, T, C); // (B,T,C)
+    for (int l = 0; l < L; l++) {
+        const float *residual = l == 0 ? a.encoded : a.residual3 + (size_t)(l - 1) * BT * C;
+        float *ln1 = a.ln1 + (size_t)l * BT * C;            // (B,T,C)
+        float *ln1_mean = a.ln1_mean + (size_t)l * BT;       // (B,T)
+        float *ln1_rstd = a.ln1_rstd + (size_t)l * BT;       // (B,T)
+        float *qkv = a.qkv + (size_t)l * BT * 3 * C;         // (B,T,3C)
+        float *atty = a.atty + (size_t)l * BT * C;           // (B,T,C)
+        float *att = a.att + (size_t)l * B * NH * T * T;     // (B,NH,T,T)
+        float *attproj = a.attproj + (size_t)l * BT * C;     // (B,T,C)
+        float *residual2 = a.residual2 + (size_t)l * BT * C; // (B,T,C)
+        float *ln2 = a.ln2 + (size_t)l * BT * C;
+        float *ln2_mean = a.ln2_mean + (size_t)l * BT;
+        float *ln2_rstd = a.ln2_rstd + (size_t)l * BT;
+        float *fch = a.fch + (size_t)l * BT * 4 * C;         // (B,T,4C)
+        float *fch_gelu = a.fch_gelu + (size_t)l * BT * 4 * C;
+        float *fcproj = a.fcproj + (size_t)l * BT * C;
+        float *residual3 = a.residual3 + (size_t)l * BT * C;
+
+        layernorm_forward(ln1, ln1_mean, ln1_rstd, residual, p.ln1w + l * C, p.ln1b + l * C, BT, C);
+        matmul_forward(qkv, ln1, p.qkvw + (size_t)l * 3 * C * C, p.qkvb + l * 3 * C, BT, C, 3 * C);
+        attention_forward(atty, att, qkv, B, T, C, NH);
+        matmul_forward(attproj, atty, p.attprojw + (size_t)l * C * C, p.attprojb + l * C, BT, C, C);
+        residual_forward(residual2, residual, attproj, BT * C);
+        layernorm_forward(ln2, ln2_mean, ln2_rstd, residual2, p.ln2w + l * C, p.ln2b + l * C, BT, C);
+        matmul_forward(fch, ln2, p.fcw + (size_t)l * 4 * C * C, p.fcb + l * 4 * C, BT, C, 4 * C);
+        gelu_forward(fch_gelu, fch, BT * 4 * C);
+        matmul_forward(fcproj, fch_gelu, p.fcprojw + (size_t)l * C * 4 * C, p.fcprojb + l * C, BT,
+                       4 * C, C);
+        residual_forward(residual3, residual2, fcproj, BT * C);
+    }
+    const float *last = a.residual3 + (size_t)(L - 1) * BT * C; // (B,T,C)
+    layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, last, p.lnfw, p.lnfb, BT, C);
+    matmul_forward(a.logits, a.lnf, p.wte, NULL, BT, C, V); // (B,T,V), tied embedding
+    softmax_logp_forward(a.logits, logp, targets, BT, V);
+    return 0;
+}
+
+int gpt_zero_grad(gpt_model *m)
+{
+    if (!m->grads_mem) {
+        m->grads_mem = calloc(m->nparams, sizeof(float));
+        m->m_mem = calloc(m->nparams, sizeof(float));
+        m->v_mem = calloc(m->nparams, sizeof(float));
+        if (!m->grads_mem || !m->m_mem || !m->v_mem) {
+            free(m->grads_mem);
+            free(m->m_mem);
+            free(m->v_mem);
+            m->grads_mem = m->m_mem = m->v_mem = NULL;
+            return -1;
+        }
+        point_params(&m->g, m->grads_mem, m->param_sizes);
+        m->adam_t = 0;
+        return 0;
+    }
+    memset(m->grads_mem, 0, m->nparams * sizeof(float));
+    return 0;
+}
+
+int gpt_backward(gpt_model *m, const float *dlogp)
+{
+    const gpt_config *c = &m->cfg;
+    int B = m->last_B, T = m->last_T;
+    int L = c->layers, C = c->width, NH = c->heads, V = c->vocab;
+    int BT = B * T;
+    size_t nacts = sum_sizes(m->act_sizes, GPT_NUM_ACT_TENSORS);
+    if (!m->gacts_mem) {
+        size_t s[GPT_NUM_ACT_TENSORS];
+        act_sizes(c, m->act_B, m->act_T, s); // the capacity, like acts_mem
+        m->gacts_mem = malloc(sum_sizes(s, GPT_NUM_ACT_TENSORS) * sizeof(float));
+        if (!m->gacts_mem) return -1;
+    }
+    if (!m->grads_mem) return -1;
+    point_acts(&m->ga, m->gacts_mem, m->act_sizes);
+    memset(m->gacts_mem, 0, nacts * sizeof(float));
+    gpt_params p = m->p, g = m->g;
+    gpt_acts a = m->a, ga = m->ga;
+
+    softmax_logp_backward(ga.logits, a.logits, m->last_targets, dlogp, BT, V);
+    matmul_backward(ga.lnf, g.wte, NULL, ga.logits, a.lnf, p.wte, BT, C, V);
+    float *last = a.residual3 + (size_t)(L - 1) * BT * C;
+    float *dlast = ga.residual3 + (size_t)(L - 1) * BT * C;
+    layernorm_backward(dlast, g.lnfw, g.lnfb, ga.lnf, last, p.lnfw, a.lnf_mean, a.lnf_rstd, BT, C);
+
+    for (int l = L - 1; l >= 0; l--) {
+        const float *residual = l == 0 ? a.encoded : a.residual3 + (size_t)(l - 1) * BT * C;
+        float *dresidual = l == 0 ? ga.encoded : ga.residual3 + (size_t)(l - 1) * BT * C;
+        size_t o1 = (size_t)l * BT * C, o3 = o1 * 3, o4 = o1 * 4, ob = (size_t)l * BT;
+        size_t oatt = (size_t)l * B * NH * T * T;
+        float *dresidual3 = ga.residual3 + o1;
+        // MLP
+        residual_backward(ga.residual2 + o1, ga.fcproj + o1, dresidual3, BT * C);
+        matmul_backward(ga.fch_gelu + o4, g.fcprojw + (size_t)l * C * 4 * C, g.fcprojb + l * C,
+                        ga.fcproj + o1, a.fch_gelu + o4, p.fcprojw + (size_t)l * C * 4 * C, BT,
+                        4 * C, C);
+        gelu_backward(ga.fch + o4, a.fch + o4, ga.fch_gelu + o4, BT * 4 * C);
+        matmul_backward(ga.ln2 + o1, g.fcw + (size_t)l * 4 * C * C, g.fcb + l * 4 * C, ga.fch + o4,
+                        a.ln2 + o1, p.fcw + (size_t)l * 4 * C * C, BT, C, 4 * C);
+        layernorm_backward(ga.residual2 + o1, g.ln2w + l * C, g.ln2b + l * C, ga.ln2 + o1,
+                           a.residual2 + o1, p.ln2w + l * C, a.ln2_mean + ob, a.ln2_rstd + ob, BT,
+                           C);
+        // attention
+        residual_backward(dresidual, ga.attproj + o1, ga.residual2 + o1, BT * C);
+        matmul_backward(ga.atty + o1, g.attprojw + (size_t)l * C * C, g.attprojb + l * C,
+                        ga.attproj + o1, a.atty + o1, p.attprojw + (size_t)l * C * C, BT, C, C);
+        attention_backward(ga.qkv + o3, ga.atty + o1, a.qkv + o3, a.att + oatt, B, T, C, NH);
+        matmul_backward(ga.ln1 + o1, g.qkvw + (size_t)l * 3 * C * C, g.qkvb + l * 3 * C,
+                        ga.qkv + o3, a.ln1 + o1, p.qkvw + (size_t)l * 3 * C * C, BT, C, 3 * C);
+        layernorm_backward(dresidual, g.ln1w + l * C, g.ln1b + l * C, ga.ln1 + o1, residual,
+                           p.ln1w + l * C, a.ln1_mean + ob, a.ln1_rstd + ob, BT, C);
+    }
+    encoder_backward(g.wte, g.wpe, ga.encoded, m->last_inputs, B, T, C);
+    return 0;
+}
+
+float gpt_adamw(gpt_model *m, float lr, float beta1, float beta2, float eps, float weight_decay,
+                float max_norm)
+{
+    double norm2 = 0.0;
+    for (size_t i = 0; i < m->nparams; i++) norm2 += (double)m->grads_mem[i] * m->grads_mem[i];
+    float norm = (float)sqrt(norm2);
+    float clip = (max_norm > 0 && norm > max_norm) ? max_norm / norm : 1.0f;
+    m->adam_t++;
+    float bc1 = 1.0f - powf(beta1, (float)m->adam_t), bc2 = 1.0f - powf(beta2, (float)m->adam_t);
+    size_t off = 0;
+    for (int t = 0; t < GPT_NUM_PARAM_TENSORS; t++) {
+        // decay matrices and embeddings only (indices of 2-D tensors), not biases/layernorms
+        int decay = (t == 0 || t == 1 || t == 4 || t == 6 || t == 10 || t == 12);
+        for (size_t j = 0; j < m->param_sizes[t]; j++, off++) {
+            float gr = m->grads_mem[off] * clip;
+            float mm = beta1 * m->m_mem[off] + (1.0f - beta1) * gr;
+            float vv = beta2 * m->v_mem[off] + (1.0f - beta2) * gr * gr;
+            m->m_mem[off] = mm;
+            m->v_mem[off] = vv;
+            float upd = (mm / bc1) / (sqrtf(vv / bc2) + eps);
+            if (decay) upd += weight_decay * m->params_mem[off];
+            m->params_mem[off] -= lr * upd;
+        }
+    }
+    return norm;
+}
+
+/* ---- sampling with a KV cache ---- */
+
+/* work holds 2V floats: the tempered weights and scratch for the top-k threshold. */
+static int sample_row(const float *probs, int V, float temperature, int top_k, dc_rng *rng,
+                      float *work)
+{
+    // probs are softmax(logits); re-temper in log space when temperature != 1
+    for (int v = 0; v < V; v++) work[v] = probs[v];
+    if (temperature != 1.0f) {
+        float inv = 1.0f / temperature, maxl = -1e30f;
+        for (int v = 0; v < V; v++) {
+            work[v] = work[v] > 0 ? logf(work[v]) * inv : -1e30f;
+            if (work[v] > maxl) maxl = work[v];
+        }
+        for (int v = 0; v < V; v++) work[v] = expf(work[v] - maxl);
+    }
+    if (top_k > 0 && top_k < V) {
+        // threshold = k-th largest value (selection by repeated max: top_k is small)
+        float thresh = 0.0f;
+        float *tmp = work + V;
+        for (int v = 0; v < V; v++) tmp[v] = work[v];
+        for (int k = 0; k < top_k; k++) {
+            int best = 0;
+            for (int v = 1; v < V; v++)
+                if (tmp[v] > tmp[best]) best = v;
+            thresh = tmp[best];
+            tmp[best] = -1.0f;
+        }
+        int kept = 0;
+        for (int v = 0; v < V; v++) {
+            if (work[v] < thresh || kept >= top_k) work[v] = 0.0f;
+            else kept++;
+        }
+    }
+    double sum = 0.0;
+    for (int v = 0; v < V; v++) sum += work[v];
+    double u = dc_rng_uniform(rng) * sum, acc = 0.0;
+    int last_nz = 0;
+    for (int v = 0; v < V; v++) {
+        if (work[v] <= 0) continue;
+        last_nz = v;
+        acc += work[v];
+        if (u < acc) return v;
+    }
+    return last_nz; // rounding: fall back to the last token with mass
+}
+
+int gpt_sample(const gpt_model *m, const int *const *prompts, const int *plen, int B, int max_new,
+               float temperature, int top_k, dc_rng *rngs, int **out, int *out_len)
+{
+    const gpt_config *c = &m->cfg;
+    int L = c->layers, C = c->width, NH = c->heads, V = c->vocab, T = c->ctx, hs = C / NH;
+    int maxlen = 0;
+    for (int b = 0; b < B; b++) {
+        if (plen[b] < 1 || plen[b] + max_new > T) return -1;
+        if (plen[b] + max_new > maxlen) maxlen = plen[b] + max_new;
+        memcpy(out[b], prompts[b], (size_t)plen[b] * sizeof(int));
+        out_len[b] = plen[b];
+    }
+    size_t kvn = (size_t)L * B * T * C;
+    float *kc = malloc(kvn * sizeof(float)), *vc = malloc(kvn * sizeof(float)); // (L,B,T,C)
+    float *x = malloc((size_t)B * C * sizeof(float));       // (B,C) residual stream
+    float *h = malloc((size_t)B * C * sizeof(float));       // (B,C)
+    float *qkv = malloc((size_t)B * 3 * C * sizeof(float)); // (B,3C)
+    float *y = malloc((size_t)B * C * sizeof(float));
+    float *f = malloc((size_t)B * 4 * C * sizeof(float));   // (B,4C)
+    float *fg = malloc((size_t)B * 4 * C * sizeof(float));
+    float *logits = malloc((size_t)B * V * sizeof(float));  // (B,V)
+    float *att = malloc((size_t)T * sizeof(float));
+    float *work = malloc((size_t)2 * V * sizeof(float));
+    int *tok = malloc((size_t)B * sizeof(int));
+    int *done = calloc((size_t)B, sizeof(int));
+    int rc = -1;
+    if (!kc || !vc || !x || !h || !qkv || !y || !f || !fg || !logits || !att || !work || !tok ||
+        !done)
+        goto out;
+    for (int b = 0; b < B; b++) done[b] = max_new == 0;
+    float scale = 1.0f / sqrtf((float)hs);
+    for (int pos = 0; pos < maxlen - 1; pos++) {
+        int active = 0;
+        for (int b = 0; b < B; b++) {
+            // the input at pos is known: a prompt token or one sampled at the previous step
+            tok[b] = pos < out_len[b] ? out[b][pos] : GPT_EOT;
+            if (!done[b]) active = 1;
+        }
+        if (!active) break;
+        for (int b = 0; b < B; b++) {
+            const float *te = m->p.wte + (size_t)tok[b] * C, *pe = m->p.wpe + (size_t)pos * C;
+            for (int i = 0; i < C; i++) x[(size_t)b * C + i] = te[i] + pe[i];
+        }
+        for (int l = 0; l < L; l++) {
+            layernorm_forward(h, NULL, NULL, x, m->p.ln1w + l * C, m->p.ln1b + l * C, B, C);
+            matmul_forward(qkv, h, m->p.qkvw + (size_t)l * 3 * C * C, m->p.qkvb + l * 3 * C, B, C,
+                           3 * C);
+            for (int b = 0; b < B; b++) {
+                float *kb = kc + (((size_t)l * B + b) * T) * C, *vb = vc + (((size_t)l * B + b) * T) * C;
+                memcpy(kb + (size_t)pos * C, qkv + (size_t)b * 3 * C + C, (size_t)C * sizeof(float));
+                memcpy(vb + (size_t)pos * C, qkv + (size_t)b * 3 * C + 2 * C, (size_t)C * sizeof(float));
+                for (int hh = 0; hh < NH; hh++) {
+                    const float *q = qkv + (size_t)b * 3 * C + hh * hs;
+                    float maxv = -1e30f, sum = 0.0f;
+                    for (int t2 = 0; t2 <= pos; t2++) {
+                        const float *k = kb + (size_t)t2 * C + hh * hs;
+                        float s = 0.0f;
+                        for (int i = 0; i < hs; i++) s += q[i] * k[i];
+                        att[t2] = s * scale;
+                        if (att[t2] > maxv) maxv = att[t2];
+                    }
+                    for (int t2 = 0; t2 <= pos; t2++) {
+                        att[t2] = expf(att[t2] - maxv);
+                        sum += att[t2];
+                    }
+                    float *o = y + (size_t)b * C + hh * hs;
+                    for (int i = 0; i < hs; i++) o[i] = 0.0f;
+                    for (int t2 = 0; t2 <= pos; t2++) {
+                        const float *v = vb + (size_t)t2 * C + hh * hs;
+                        float w = att[t2] / sum;
+                        for (int i = 0; i < hs; i++) o[i] += w * v[i];
+                    }
+                }
+            }
+            matmul_forward(h, y, m->p.attprojw + (size_t)l * C * C, m->p.attprojb + l * C, B, C, C);
+            residual_forward(x, x, h, B * C);
+            layernorm_forward(h, NULL, NULL, x, m->p.ln2w + l * C, m->p.ln2b + l * C, B, C);
+            matmul_forward(f, h, m->p.fcw + (size_t)l * 4 * C * C, m->p.fcb + l * 4 * C, B, C, 4 * C);
+            gelu_forward(fg, f, B * 4 * C);
+            matmul_forward(h, fg, m->p.fcprojw + (size_t)l * C * 4 * C, m->p.fcprojb + l * C, B,
+                           4 * C, C);
+            residual_forward(x, x, h, B * C);
+        }
+        layernorm_forward(h, NULL, NULL, x, m->p.lnfw, m->p.lnfb, B, C);
+        matmul_forward(logits, h, m->p.wte, NULL, B, C, V);
+        softmax_logp_forward(logits, NULL, NULL, B, V);
+        for (int b = 0; b < B; b++) {
+            // only sequences whose next position is beyond their prompt sample a token
+            if (done[b] || pos + 1 < out_len[b]) continue;
+            int nt = sample_row(logits + (size_t)b * V, V, temperature, top_k, &rngs[b], work);
+            out[b][out_len[b]++] = nt;
+            if (nt == GPT_EOT || out_len[b] >= plen[b] + max_new) done[b] = 1;
+        }
+    }
+    rc = 0;
+out:
+    free(kc);
+    free(vc);
+    free(x);
+    free(h);
+    free(qkv);
+    free(y);
+    free(f);
+    free(fg);
+    free(logits);
+    free(att);
+    free(work);
+    free(tok);
+    free(done);
+    return rc;
+}

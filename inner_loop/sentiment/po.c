@@ -1,0 +1,339 @@
+/* po.c — preference optimisation of the policy with the candidate objective, and held-out
+ * scoring (reward, KL to π_ref, preference accuracy, length), with drift curves. */
+#include "sent_internal.h"
+
+#include "../../common/util.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CURVE_PROMPTS 16
+#define SAMPLE_CHUNK 64
+
+void sent_beta_name(double beta, char *buf, size_t cap) { snprintf(buf, cap, "%g", beta); }
+
+int sent_score_prompts(const dc_task *t, gpt_model *policy, gpt_model *ref, const sent_seq *prompts,
+                       int n, int samples, uint64_t seed, sent_score *out)
+{
+    int K = n * samples;
+    memset(out, 0, sizeof *out);
+    if (K == 0) return 0;
+    sent_seq *rep = dc_calloc((size_t)K, sizeof *rep), *gen = dc_calloc((size_t)K, sizeof *gen);
+    for (int i = 0; i < n; i++)
+        for (int s = 0; s < samples; s++) rep[i * samples + s] = prompts[i];
+    dc_rng rng;
+    dc_rng_seed(&rng, seed);
+    int rc = -1;
+    double *lp = NULL, *lr = NULL;
+    if (sent_sample(policy, rep, K, SAMPLE_CHUNK, t->response_len, 1.0f, 0, &rng, gen) != 0)
+        goto out;
+    double rsum = 0, len = 0;
+    for (int k = 0; k < K; k++) {
+        rsum += sent_seq_reward(t->lex, t->vocab, &gen[k]);
+        len += sent_seq_resp_len(&gen[k]);
+    }
+    out->reward = rsum / K;
+    if (getenv("SENT_SHOW") && ref) { /* TEMP-DEBUG */
+        for (int k = 0; k < K && k < atoi(getenv("SENT_SHOW")); k++) {
+            char b[2048];
+            sent_seq_text(t->vocab, &gen[k], b, sizeof b);
+            fprintf(stderr, "[%.3f] %s\n", sent_seq_reward(t->lex, t->vocab, &gen[k]), b);
+        }
+    }
+    out->length = len / K;
+    if (ref && ref != policy && len > 0) {
+        // KL(π‖π_ref) per token, estimated on samples from π: mean of log π − log π_ref
+        lp = malloc((size_t)K * sizeof *lp);
+        lr = malloc((size_t)K * sizeof *lr);
+        if (!lp || !lr || sent_seq_logps(policy, gen, K, 32, lp, NULL) != 0 ||
+            sent_seq_logps(ref, gen, K, 32, lr, NULL) != 0)
+            goto out;
+        double d = 0;
+        for (int k = 0; k < K; k++) d += lp[k] - lr[k];
+        out->kl = d / len;
+    }
+    rc = 0;
+out:
+    for (int k = 0; k < K; k++) sent_seq_free(&gen[k]);
+    free(gen);
+    free(rep);
+    free(lp);
+    free(lr);
+    return rc;
+}
+
+/* Fraction of held-out pairs whose implicit reward margin
+ * (log π − log π_ref)(y_w) − (log π − log π_ref)(y_l) is > 0 (β > 0 does not change the sign). */
+static int pref_accuracy(gpt_model *policy, const sent_pairs *p, double *acc)
+{
+    *acc = 0;
+    if (p->n == 0) return 0;
+    double *c = malloc((size_t)p->n * sizeof *c), *r = malloc((size_t)p->n * sizeof *r);
+    int rc = -1;
+    if (c && r && sent_seq_logps(policy, p->chosen, p->n, 32, c, NULL) == 0 &&
+        sent_seq_logps(policy, p->rejected, p->n, 32, r, NULL) == 0) {
+        int good = 0;
+        for (int i = 0; i < p->n; i++)
+            good += (c[i] - p->ref_chosen[i]) - (r[i] - p->ref_rejected[i]) > 0;
+        *acc = (double)good / p->n;
+        rc = 0;
+    }
+    free(c);
+    free(r);
+    return rc;
+}
+
+static int all_finite(const double *x, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!isfinite(x[i])) return 0;
+    return 1;
+}
+
+/* Trains `policy` (a copy of π_ref) with the objective at one β. Returns DC_OK or the failing
+ * status with out->message / failed_step set. */
+static dc_status train_beta(dc_task *t, gpt_model *policy, const dc_objective *obj, double beta,
+                            const char *bname, int seed, const dc_progress *prog,
+                            dc_task_result *out)
+{
+    const sent_pairs *P = &t->train_pairs;
+    int n = t->batch < P->n ? t->batch : P->n;
+    int T = t->model.ctx;
+    int *order = dc_malloc((size_t)P->n * sizeof(int));
+    for (int i = 0; i < P->n; i++) order[i] = i;
+    dc_rng rng;
+    dc_rng_seed(&rng, (uint64_t)seed * 0x9E3779B97F4A7C15ull + (uint64_t)(beta * 1e6));
+    dc_rng_shuffle_int(&rng, order, P->n);
+    sent_seq *seqs = dc_malloc((size_t)2 * n * sizeof *seqs);
+    int *in = malloc((size_t)2 * n * T * sizeof(int)), *tg = malloc((size_t)2 * n * T * sizeof(int));
+    float *logp = malloc((size_t)2 * n * T * sizeof(float)), *dlogp = malloc((size_t)2 * n * T * sizeof(float));
+    double *buf = dc_malloc((size_t)n * 9 * sizeof(double));
+    double *pc = buf, *pr = buf + n, *rc_ = buf + 2 * n, *rr = buf + 3 * n, *lc = buf + 4 * n,
+           *lr = buf + 5 * n, *loss = buf + 6 * n, *dc = buf + 7 * n, *dr = buf + 8 * n;
+    dc_status st = DC_OK;
+    char curve[48];
+    if (!in || !tg || !logp || !dlogp) {
+        st = DC_ERROR;
+        dc_fmt(out->message, sizeof out->message, "out of memory for preference batches");
+        goto done;
+    }
+    int every = t->steps / (t->curve_points > 1 ? t->curve_points - 1 : 1);
+    if (every < 1) every = 1;
+    int ncurve = t->n_val < CURVE_PROMPTS ? t->n_val : CURVE_PROMPTS;
+    int cursor = 0;
+    for (int step = 0; step <= t->steps; step++) {
+        if (step % every == 0 || step == t->steps) {
+            sent_score s;
+            if (sent_score_prompts(t, policy, &t->ref, t->val_prompts, ncurve, 1, 0xc0ffee, &s) == 0) {
+                snprintf(curve, sizeof curve, "beta_%s/po/reward", bname);
+                dc_curves_add(&out->curves, curve, step, s.reward);
+                snprintf(curve, sizeof curve, "beta_%s/po/kl", bname);
+                dc_curves_add(&out->curves, curve, step, s.kl);
+            }
+        }
+        if (step == t->steps) break;
+        if (prog && prog->stop && *prog->stop) {
+            st = DC_INTERRUPTED;
+            out->failed_step = step;
+            dc_fmt(out->message, sizeof out->message, "interrupted at step %d", step);
+            goto done;
+        }
+        // the batch: n pairs in a shuffled order (reshuffled each pass)
+        for (int i = 0; i < n; i++) {
+            if (cursor == P->n) {
+                dc_rng_shuffle_int(&rng, order, P->n);
+                cursor = 0;
+            }
+            int j = order[cursor++];
+            seqs[i] = P->chosen[j];
+            seqs[n + i] = P->rejected[j];
+            rc_[i] = P->ref_chosen[j];
+            rr[i] = P->ref_rejected[j];
+            lc[i] = sent_seq_resp_len(&P->chosen[j]);
+            lr[i] = sent_seq_resp_len(&P->rejected[j]);
+        }
+        int Tb = sent_batch_build(seqs, 2 * n, 1, in, tg); // (2n, Tb): chosen rows, then rejected
+        if (gpt_forward(policy, in, tg, 2 * n, Tb, logp) != 0) {
+            st = DC_ERROR;
+            dc_fmt(out->message, sizeof out->message, "out of memory in the forward pass");
+            goto done;
+        }
+        for (int k = 0; k < 2 * n; k++) {
+            double acc = 0;
+            for (int q = 0; q < Tb; q++)
+                if (tg[k * Tb + q] >= 0) acc += logp[k * Tb + q];
+            (k < n ? pc : pr)[k % n] = acc;
+        }
+        if (!all_finite(pc, n) || !all_finite(pr, n)) {
+            st = DC_NONFINITE;
+            out->failed_step = step;
+            dc_fmt(out->message, sizeof out->message,
+                   "training diverged at step %d (beta %s): the policy's log-probabilities are "
+                   "not finite", step, bname);
+            goto done;
+        }
+        pref_batch b = {n, beta, pc, pr, rc_, rr, lc, lr};
+        char msg[400] = "";
+        dc_status s = obj->pref(obj->ctx, &b, loss, dc, dr, msg, sizeof msg);
+        if (s != DC_OK) {
+            st = s;
+            out->failed_step = step;
+            dc_fmt(out->message, sizeof out->message, "step %d (beta %s): %s", step, bname, msg);
+            goto done;
+        }
+        if (!all_finite(loss, n) || !all_finite(dc, n) || !all_finite(dr, n)) {
+            st = DC_NONFINITE;
+            out->failed_step = step;
+            dc_fmt(out->message, sizeof out->message,
+                   "the objective returned a non-finite loss or gradient at training step %d "
+                   "(beta %s)", step, bname);
+            goto done;
+        }
+        // d(mean loss)/d logp of each response token = d(Σ loss)/d(seq logp) / n
+        for (int k = 0; k < 2 * n; k++) {
+            float g = (float)((k < n ? dc[k] : dr[k - n]) / n);
+            for (int q = 0; q < Tb; q++) dlogp[k * Tb + q] = tg[k * Tb + q] >= 0 ? g : 0.0f;
+        }
+        if (gpt_zero_grad(policy) != 0 || gpt_backward(policy, dlogp) != 0) {
+            st = DC_ERROR;
+            dc_fmt(out->message, sizeof out->message, "out of memory in the backward pass");
+            goto done;
+        }
+        gpt_adamw(policy, (float)t->lr, 0.9f, 0.999f, 1e-8f, 0.0f, 10.0f);
+        double mean = 0;
+        for (int i = 0; i < n; i++) mean += loss[i];
+        mean /= n;
+        snprintf(curve, sizeof curve, "beta_%s/po/loss", bname);
+        dc_curves_add(&out->curves, curve, step, mean);
+        if (prog && prog->on_step && (step % 5 == 0 || step == t->steps - 1))
+            prog->on_step(prog->ctx, "train", step + 1, t->steps, mean);
+    }
+done:
+    free(order);
+    free(seqs);
+    free(in);
+    free(tg);
+    free(logp);
+    free(dlogp);
+    free(buf);
+    return st;
+}
+
+static void add_drift(cJSON *m, const dc_curves *cv, const char *curve, const char *name)
+{
+    dc_drift d = dc_curve_drift(dc_curves_find(cv, curve));
+    char key[96];
+    snprintf(key, sizeof key, "%s_drift", name);
+    cJSON_AddNumberToObject(m, key, d.magnitude);
+    snprintf(key, sizeof key, "%s_drift_time", name);
+    cJSON_AddNumberToObject(m, key, d.drift_time);
+}
+
+void sent_run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *prog,
+              dc_task_result *out)
+{
+    double t0 = dc_now();
+    if (!out->metrics) out->metrics = cJSON_CreateObject();
+    if (!t->prepared || !obj || !obj->pref) {
+        out->status = DC_ERROR;
+        dc_fmt(out->message, sizeof out->message, "%s",
+               !t->prepared ? "sentiment: prepare() has not succeeded" :
+                              "sentiment needs a preference objective (pref callback)");
+        return;
+    }
+    cJSON *m = out->metrics;
+    // SFT-time curves are part of every run's record (value drift across post-training)
+    dc_curves_append_all(&out->curves, &t->sft_curves, NULL);
+    add_drift(m, &t->sft_curves, "sft/reward", "sft_reward");
+    // scoring draws: one generator per (seed, prompt set), shared by π_ref and every policy so
+    // that the comparison uses common random numbers
+    uint64_t sv = 0x5eed0000ull + (uint64_t)seed * 2, stt = sv + 1;
+    sent_score ref_v, ref_t;
+    if (sent_score_prompts(t, &t->ref, NULL, t->val_prompts, t->n_val, t->eval_samples, sv, &ref_v) != 0 ||
+        sent_score_prompts(t, &t->ref, NULL, t->test_prompts, t->n_test, t->eval_samples, stt, &ref_t) != 0) {
+        out->status = DC_ERROR;
+        dc_fmt(out->message, sizeof out->message, "out of memory scoring the reference policy");
+        return;
+    }
+    cJSON_AddNumberToObject(m, "ref_reward", ref_v.reward);
+    cJSON_AddNumberToObject(m, "ref_test_reward", ref_t.reward);
+    cJSON_AddNumberToObject(m, "ref_length", ref_v.length);
+    cJSON_AddNumberToObject(m, "pairs", t->train_pairs.n);
+    double gap = 0;
+    for (int i = 0; i < t->train_pairs.n; i++)
+        gap += t->train_pairs.reward_chosen[i] - t->train_pairs.reward_rejected[i];
+    cJSON_AddNumberToObject(m, "pair_reward_gap", t->train_pairs.n ? gap / t->train_pairs.n : 0);
+
+    double fit = 0, test = 0, rew = 0, kl = 0, acc_sum = 0;
+    for (int bi = 0; bi < t->nbetas; bi++) {
+        double beta = t->betas[bi];
+        char bname[32], key[96], curve[48];
+        sent_beta_name(beta, bname, sizeof bname);
+        gpt_model policy;
+        if (gpt_clone(&policy, &t->ref) != 0) {
+            out->status = DC_ERROR;
+            dc_fmt(out->message, sizeof out->message, "out of memory for the policy model");
+            return;
+        }
+        dc_status st = train_beta(t, &policy, obj, beta, bname, seed, prog, out);
+        if (st != DC_OK) {
+            out->status = st;
+            gpt_free(&policy);
+            out->seconds = dc_now() - t0;
+            return;
+        }
+        if (prog && prog->on_step) prog->on_step(prog->ctx, "score", bi + 1, t->nbetas, 0.0);
+        sent_score v, te;
+        double acc = 0;
+        if (sent_score_prompts(t, &policy, &t->ref, t->val_prompts, t->n_val, t->eval_samples, sv, &v) != 0 ||
+            sent_score_prompts(t, &policy, &t->ref, t->test_prompts, t->n_test, t->eval_samples, stt, &te) != 0 ||
+            pref_accuracy(&policy, &t->val_pairs, &acc) != 0) {
+            gpt_free(&policy);
+            out->status = DC_ERROR;
+            dc_fmt(out->message, sizeof out->message, "out of memory while scoring");
+            return;
+        }
+        gpt_free(&policy);
+        if (!isfinite(v.reward) || !isfinite(v.kl) || !isfinite(te.kl)) {
+            out->status = DC_NONFINITE;
+            dc_fmt(out->message, sizeof out->message,
+                   "the trained policy (beta %s) gives non-finite scores", bname);
+            out->seconds = dc_now() - t0;
+            return;
+        }
+        struct {
+            const char *name;
+            double v;
+        } per[] = {{"reward", v.reward},    {"kl", v.kl},           {"pref_accuracy", acc},
+                   {"length", v.length},    {"test_reward", te.reward}, {"test_kl", te.kl},
+                   {"fitness", v.reward - t->kl_penalty * v.kl}};
+        for (size_t i = 0; i < sizeof per / sizeof per[0]; i++) {
+            snprintf(key, sizeof key, "beta_%s/%s", bname, per[i].name);
+            cJSON_AddNumberToObject(m, key, per[i].v);
+        }
+        snprintf(curve, sizeof curve, "beta_%s/po/reward", bname);
+        snprintf(key, sizeof key, "beta_%s/po_reward", bname);
+        add_drift(m, &out->curves, curve, key);
+        snprintf(curve, sizeof curve, "beta_%s/po/kl", bname);
+        snprintf(key, sizeof key, "beta_%s/po_kl", bname);
+        add_drift(m, &out->curves, curve, key);
+        fit += v.reward - t->kl_penalty * v.kl;
+        test += te.reward - t->kl_penalty * te.kl;
+        rew += v.reward;
+        kl += v.kl;
+        acc_sum += acc;
+    }
+    int nb = t->nbetas;
+    out->fitness = fit / nb;
+    out->test_metric = test / nb;
+    cJSON_AddNumberToObject(m, "reward", rew / nb);
+    cJSON_AddNumberToObject(m, "kl", kl / nb);
+    cJSON_AddNumberToObject(m, "pref_accuracy", acc_sum / nb);
+    cJSON_AddNumberToObject(m, "fitness", out->fitness);
+    cJSON_AddNumberToObject(m, "test_metric", out->test_metric);
+    out->status = DC_OK;
+    out->seconds = dc_now() - t0;
+    cJSON_AddNumberToObject(m, "seconds", out->seconds);
+}

@@ -1,0 +1,69 @@
+/* sent_internal.h — the state shared by the sentiment task's files (options, prepared
+ * stages) and the functions of its pipeline (pipeline.c) and of preference optimisation
+ * (po.c). Not part of any public contract. */
+#ifndef DC_SENT_INTERNAL_H
+#define DC_SENT_INTERNAL_H
+
+#include "data.h"
+#include "gpt.h"
+#include "lexicon.h"
+#include "lm.h"
+#include "sentiment.h"
+#include "vocab.h"
+
+#define SENT_MAX_BETAS 16
+
+typedef struct {
+    int n;
+    sent_seq *chosen, *rejected;
+    double *ref_chosen, *ref_rejected; /* summed log π_ref over response tokens */
+    double *reward_chosen, *reward_rejected;
+} sent_pairs;
+
+void sent_pairs_free(sent_pairs *p);
+
+struct dc_task {
+    /* options */
+    double betas[SENT_MAX_BETAS];
+    int nbetas;
+    int steps, batch;
+    double lr, gap, kl_penalty;
+    gpt_config model;
+    int vocab_size; /* requested; model.vocab is the built vocabulary's size */
+    int pretrain_steps, sft_steps, lm_batch;
+    double pretrain_lr, sft_lr, temperature;
+    int samples, prompts, eval_prompts, eval_samples, response_len, prompt_words;
+    int curve_points, threads;
+    char data_dir[1024], fortunes_dir[1024];
+    /* prepared state */
+    int prepared, stages_built;
+    dc_lexicon *lex;
+    sent_vocab *vocab;
+    gpt_model ref;
+    sent_pairs train_pairs, val_pairs;
+    sent_seq *val_prompts, *test_prompts;
+    int n_val, n_test;
+    dc_curves sft_curves; /* "pretrain/loss", "sft/loss", "sft/reward" */
+};
+
+/* Builds or loads every stage (pipeline.c). */
+int sent_prepare(dc_task *t, const dc_progress *prog, char *err, size_t errcap);
+void sent_release(dc_task *t);
+
+/* Mean reward, per-token KL(π‖π_ref) and mean response length of `samples` completions per
+ * prompt sampled from `policy` with a generator seeded by `seed` (po.c). With policy ==
+ * ref the KL is 0. -1 on out of memory. */
+typedef struct {
+    double reward, kl, length;
+} sent_score;
+int sent_score_prompts(const dc_task *t, gpt_model *policy, gpt_model *ref, const sent_seq *prompts,
+                       int n, int samples, uint64_t seed, sent_score *out);
+
+/* Preference optimisation + scoring for one seed (po.c): fills out. */
+void sent_run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *prog,
+              dc_task_result *out);
+
+/* "%g" of β for metric names. */
+void sent_beta_name(double beta, char *buf, size_t cap);
+
+#endif

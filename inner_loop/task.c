@@ -1,0 +1,36 @@
+/* task.c — the registry of inner-loop tasks: one line per task in the table below. */
+#include "task.h"
+
+#include "fashion/fashion.h"
+#include "sentiment/sentiment.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const dc_task_ops *const tasks[] = {
+    &dc_task_fashion,
+    &dc_task_sentiment,
+};
+
+#define NTASKS (sizeof tasks / sizeof *tasks)
+
+const dc_task_ops *dc_task_find(const char *name)
+{
+    if (!name) return NULL;
+    for (size_t i = 0; i < NTASKS; i++)
+        if (strcmp(tasks[i]->name, name) == 0) return tasks[i];
+    return NULL;
+}
+
+const char *dc_task_names(void)
+{
+    // built on first use from the table; the names are short and few
+    static char names[256];
+    if (!names[0]) {
+        size_t off = 0;
+        for (size_t i = 0; i < NTASKS && off < sizeof names; i++)
+            off += (size_t)snprintf(names + off, sizeof names - off, "%s%s", i ? ", " : "",
+                                    tasks[i]->name);
+    }
+    return names;
+}

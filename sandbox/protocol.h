@@ -1,0 +1,112 @@
+/* protocol.h — the private wire format between the host (sandbox_host.c) and the worker
+ * (worker_main.c). Not part of the public API.
+ *
+ * One shared-memory block (a sealed memfd, mapped by both before the worker locks itself
+ * down) holds a header, the candidate's source and the request/reply arrays. A socketpair
+ * is the doorbell both ways: the host writes one byte per request, the worker answers with
+ * one byte when the reply in shared memory is complete. A socketpair rather than a pipe
+ * because the host must survive a dead worker: send(MSG_NOSIGNAL) cannot raise SIGPIPE in
+ * the host, and one descriptor serves both directions (fewer to allow in seccomp).
+ *
+ * The worker runs untrusted code, so the host treats everything it reads back as
+ * untrusted: it re-checks sequence numbers, status ranges, message termination and the
+ * finiteness of every number. */
+#ifndef DC_SBX_PROTOCOL_H
+#define DC_SBX_PROTOCOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SBX_MAGIC 0x44435342u /* "DCSB" */
+#define SBX_VERSION 1u
+
+/* Descriptor numbers in the worker (the host arranges them before exec). */
+#define SBX_FD_SOCK 3
+#define SBX_FD_SHM 4
+
+/* Largest candidate source accepted (bytes). DiscoPOP's objectives are under 2 KiB; 256 KiB
+ * leaves room for generous comments while keeping compile time and memory bounded. */
+#define SBX_MAX_SOURCE (256u * 1024u)
+
+/* Doubles of guard before and after the loss array: catch loss[-1] and loss[n..n+63]. */
+#define SBX_GUARD 64
+
+/* Exit code of a worker that caught a forbidden system call (SIGSYS handler); the
+ * system-call number is in sbx_header.violation_nr. */
+#define SBX_EXIT_VIOLATION 97
+/* Exit code for "could not set up" (bad descriptors, mmap failed, ...). */
+#define SBX_EXIT_SETUP 98
+
+enum { SBX_OP_EVAL = 1 };
+
+/* Reply statuses use dc_status values (common/status.h). */
+
+typedef struct {
+    uint32_t magic, version;
+    /* fixed at spawn (host → worker) */
+    int32_t kind;     /* sbx_kind */
+    int32_t max_rows; /* capacity of every per-row array */
+    int32_t max_cols; /* capacity of k */
+    uint32_t source_len;
+    uint64_t shm_size;
+    uint64_t mem_limit;   /* RLIMIT_AS, bytes */
+    uint32_t cpu_limit_s; /* RLIMIT_CPU soft limit, a backstop behind the host's watchdog */
+    uint32_t pad_;
+    /* request (host → worker) */
+    uint32_t seq;
+    int32_t op;
+    int32_t n, k;
+    int32_t want_grad; /* 1: also compute gradients */
+    int32_t separable; /* 1: use the column-at-once gradient path */
+    double beta;
+    /* reply (worker → host) */
+    uint32_t reply_seq;
+    int32_t status;       /* dc_status */
+    int32_t violation_nr; /* system call that tripped the SIGSYS handler, -1 if none */
+    int32_t phase;        /* 0 starting, 1 compiling, 2 ready (evaluating) */
+    char msg[1024];
+} sbx_header;
+
+enum { SBX_PHASE_START = 0, SBX_PHASE_COMPILE = 1, SBX_PHASE_READY = 2 };
+
+/* Offsets of the arrays in the shared block, computed identically by both sides from
+ * max_rows and max_cols. PREF uses in_pref[6][max_rows] (chosen, rejected, ref_chosen,
+ * ref_rejected, chosen_lens, rejected_lens) and grad[2][max_rows]; CLS uses
+ * logits[max_rows*max_cols], labels[max_rows] and grad[max_rows*max_cols]. */
+typedef struct {
+    size_t source;  /* SBX_MAX_SOURCE + 1 bytes */
+    size_t in_real; /* doubles: max(6*max_rows, max_rows*max_cols) */
+    size_t in_int;  /* int32: max_rows */
+    size_t loss;    /* doubles: max_rows */
+    size_t grad;    /* doubles: max(2*max_rows, max_rows*max_cols) */
+    size_t total;
+} sbx_layout;
+
+static inline size_t sbx_align64(size_t x) { return (x + 63u) & ~(size_t)63u; }
+
+static inline size_t sbx_real_cap(int max_rows, int max_cols)
+{
+    size_t a = 6u * (size_t)max_rows, b = (size_t)max_rows * (size_t)max_cols;
+    return a > b ? a : b;
+}
+
+static inline sbx_layout sbx_compute_layout(int max_rows, int max_cols)
+{
+    sbx_layout L;
+    size_t off = sbx_align64(sizeof(sbx_header));
+    size_t real = sbx_real_cap(max_rows, max_cols);
+    L.source = off;
+    off = sbx_align64(off + SBX_MAX_SOURCE + 1);
+    L.in_real = off;
+    off = sbx_align64(off + real * sizeof(double));
+    L.in_int = off;
+    off = sbx_align64(off + (size_t)max_rows * sizeof(int32_t));
+    L.loss = off;
+    off = sbx_align64(off + (size_t)max_rows * sizeof(double));
+    L.grad = off;
+    off = sbx_align64(off + real * sizeof(double));
+    L.total = (off + 4095u) & ~(size_t)4095u;
+    return L;
+}
+
+#endif

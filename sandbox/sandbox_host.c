@@ -1,0 +1,549 @@
+/* sandbox_host.c — the host side of the sandbox: start a worker, talk to it, watch it,
+ * and turn its fate into a dc_status.
+ *
+ * The candidate never runs here. The worker is fork+exec'd (exec: it inherits no GPU,
+ * SQLite or curl state, no descriptors but its own three, an empty environment), gets a
+ * sealed memfd (the host's view cannot be truncated under it) and a socketpair doorbell.
+ * Every wait is a poll() with a deadline; on expiry the host SIGKILLs the worker and
+ * remembers that the kill was its own, which is what makes it a DC_TIMEOUT. */
+#define _GNU_SOURCE
+#include "host_internal.h"
+
+#include "../common/paths.h"
+#include "../common/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <poll.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+void sbx_limits_default(sbx_limits *lim)
+{
+    lim->compile_timeout_s = 5.0;
+    lim->call_timeout_s = 2.0;
+    lim->mem_limit_bytes = (size_t)512 << 20;
+    lim->max_rows = 4096;
+    lim->max_cols = 64;
+}
+
+void sbx_copy_msg(char *dst, size_t cap, const char *src)
+{
+    if (!cap) return;
+    snprintf(dst, cap, "%s", src ? src : "");
+}
+
+/* ---------------------------------------------------------------- death and reaping */
+
+static void reap(sbx_worker *w, int *wstatus)
+{
+    *wstatus = 0;
+    if (w->pid <= 0) return;
+    /* The worker normally is already exiting; give it a moment, then make sure. */
+    for (int i = 0; i < 200; i++) {
+        pid_t r = waitpid(w->pid, wstatus, WNOHANG);
+        if (r == w->pid || (r < 0 && errno != EINTR)) {
+            w->pid = -1;
+            return;
+        }
+        usleep(1000);
+    }
+    kill(w->pid, SIGKILL);
+    while (waitpid(w->pid, wstatus, 0) < 0 && errno == EINTR) {
+    }
+    w->pid = -1;
+}
+
+static const char *signal_name(int sig)
+{
+    const char *abbrev = sigabbrev_np(sig);
+    static __thread char buf[32];
+    if (abbrev) {
+        snprintf(buf, sizeof buf, "SIG%s", abbrev);
+        return buf;
+    }
+    snprintf(buf, sizeof buf, "signal %d", sig);
+    return buf;
+}
+
+/* Maps how the worker ended to a status and a message. `compiling`: it died before it
+ * reported ready (then the compiler, not the objective, was running). */
+static dc_status map_death(sbx_worker *w, int wstatus, int we_killed, int compiling, char *msg,
+                           size_t cap)
+{
+    const char *who = compiling ? "the compiler" : "the objective";
+    if (we_killed) {
+        if (compiling)
+            dc_fmt(msg, cap,
+                   "compiling took longer than %.1f s and was stopped (a macro that expands "
+                   "too much?)",
+                   w->lim.compile_timeout_s);
+        else
+            dc_fmt(msg, cap,
+                   "the objective did not return within %.1f s and was stopped (an endless "
+                   "loop?)",
+                   w->lim.call_timeout_s);
+        return DC_TIMEOUT;
+    }
+    if (WIFSIGNALED(wstatus)) {
+        int sig = WTERMSIG(wstatus);
+        switch (sig) {
+        case SIGSYS:
+            dc_fmt(msg, cap, "%s made a forbidden system call (objectives may not do I/O)", who);
+            return DC_VIOLATION;
+        case SIGSEGV:
+        case SIGBUS:
+            dc_fmt(msg, cap,
+                   "%s crashed with %s: a bad memory access or a stack overflow (deep "
+                   "recursion, a huge local array)",
+                   who, signal_name(sig));
+            return DC_CRASH;
+        case SIGFPE:
+            dc_fmt(msg, cap, "%s crashed with an arithmetic exception, e.g. integer division by zero",
+                   who);
+            return DC_CRASH;
+        case SIGXCPU:
+            dc_fmt(msg, cap, "%s used up the worker's CPU-time limit and was stopped", who);
+            return DC_TIMEOUT;
+        case SIGKILL:
+            dc_fmt(msg, cap, "%s was killed (SIGKILL; out of memory?)", who);
+            return DC_CRASH;
+        default:
+            dc_fmt(msg, cap, "%s crashed with %s", who, signal_name(sig));
+            return DC_CRASH;
+        }
+    }
+    int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
+    if (code == SBX_EXIT_VIOLATION) {
+        int nr = w->h->violation_nr; /* written by the worker: only used as a number */
+        char *name = nr >= 0 ? seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr) : NULL;
+        if (name)
+            dc_fmt(msg, cap,
+                   "%s made a forbidden system call (%s); objectives may only compute, no I/O "
+                   "or processes",
+                   who, name);
+        else
+            dc_fmt(msg, cap, "%s made a forbidden system call (number %d)", who, nr);
+        free(name);
+        return DC_VIOLATION;
+    }
+    if (code == SBX_EXIT_SETUP) {
+        dc_fmt(msg, cap, "the sandbox worker could not set itself up (resource limits or memory)");
+        return DC_ERROR;
+    }
+    if (code == 127) {
+        dc_fmt(msg, cap, "could not execute the sandbox worker 'discover-sandbox'; rebuild or set "
+                         "DISCOVER_WORKER");
+        return DC_ERROR;
+    }
+    if (compiling) {
+        /* tcc exits the process on some errors ("memory full" outside a compile); the
+         * worker mirrors tcc's first message into shared memory as it happens. */
+        char first[256];
+        memcpy(first, w->h->msg, sizeof first - 1);
+        first[sizeof first - 1] = '\0';
+        for (char *p = first; *p; p++)
+            if ((unsigned char)*p < 32) *p = ' ';
+        dc_fmt(msg, cap,
+               "the compiler stopped (exit status %d)%s%s, most likely out of memory: the "
+               "worker's limit is %zu MiB, so avoid huge static arrays",
+               code, first[0] ? ": " : "", first, w->lim.mem_limit_bytes >> 20);
+        return DC_COMPILE_ERROR;
+    }
+    dc_fmt(msg, cap, "%s ended the worker process (exit status %d); objectives must return normally",
+           who, code);
+    return DC_CRASH;
+}
+
+/* Records a failure: kills the worker if it still runs and makes the status sticky. */
+static dc_status fail(sbx_worker *w, dc_status st, const char *m, char *msg, size_t cap)
+{
+    if (w->pid > 0) {
+        kill(w->pid, SIGKILL);
+        int ws;
+        reap(w, &ws);
+    }
+    if (w->sock >= 0) {
+        close(w->sock);
+        w->sock = -1;
+    }
+    w->dead = st;
+    sbx_copy_msg(w->dead_msg, sizeof w->dead_msg, m);
+    sbx_copy_msg(msg, cap, m);
+    return st;
+}
+
+/* Waits for the worker's reply to request w->seq. */
+static dc_status wait_reply(sbx_worker *w, double timeout_s, int compiling, char *msg, size_t cap)
+{
+    char m[512];
+    double deadline = dc_now() + timeout_s;
+    for (;;) {
+        double left = deadline - dc_now();
+        int ms = left <= 0 ? 0 : (int)ceil(left * 1000.0);
+        struct pollfd p = {w->sock, POLLIN, 0};
+        int r = left <= 0 ? 0 : poll(&p, 1, ms);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            dc_fmt(m, sizeof m, "sandbox: poll failed: %s", strerror(errno));
+            return fail(w, DC_ERROR, m, msg, cap);
+        }
+        if (r == 0) {
+            kill(w->pid, SIGKILL);
+            int ws;
+            reap(w, &ws);
+            dc_status st = map_death(w, ws, 1, compiling, m, sizeof m);
+            return fail(w, st, m, msg, cap);
+        }
+        unsigned char b;
+        ssize_t n = recv(w->sock, &b, 1, MSG_DONTWAIT);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (n == 1) {
+            if (b != (unsigned char)w->seq || w->h->reply_seq != w->seq)
+                return fail(w, DC_VIOLATION,
+                            "the objective wrote to the sandbox's control channel (objectives "
+                            "may not do I/O)",
+                            msg, cap);
+            return DC_OK;
+        }
+        /* End of stream: the worker is gone. */
+        int ws;
+        reap(w, &ws);
+        dc_status st = map_death(w, ws, 0, compiling, m, sizeof m);
+        return fail(w, st, m, msg, cap);
+    }
+}
+
+/* The worker's own verdict for the last request (it is untrusted: range-check it). */
+static dc_status worker_verdict(sbx_worker *w, char *msg, size_t cap)
+{
+    int st = w->h->status;
+    char m[sizeof w->h->msg];
+    memcpy(m, w->h->msg, sizeof m);
+    m[sizeof m - 1] = '\0';
+    if (st == DC_OK) return DC_OK;
+    if (st < 0 || st >= DC_STATUS_COUNT) {
+        dc_fmt(m, sizeof m, "the sandbox worker answered an unknown status %d", st);
+        st = DC_INVALID;
+    }
+    return fail(w, (dc_status)st, m, msg, cap);
+}
+
+/* ---------------------------------------------------------------- start-up */
+
+static void child_exec(const char *path, int sock, int memfd, int devnull, pid_t parent)
+{
+    /* Only async-signal-safe calls between fork and exec. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(127);
+    int s = fcntl(sock, F_DUPFD, 10), m = fcntl(memfd, F_DUPFD, 10);
+    if (s < 0 || m < 0) _exit(127);
+    if (dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(devnull, 2) < 0 ||
+        dup2(s, SBX_FD_SOCK) != SBX_FD_SOCK || dup2(m, SBX_FD_SHM) != SBX_FD_SHM)
+        _exit(127);
+    /* Nothing else of the host's (SQLite files, sockets, GPU handles) may leak in. */
+    if (syscall(SYS_close_range, SBX_FD_SHM + 1, ~0U, 0) != 0)
+        for (int fd = SBX_FD_SHM + 1; fd < 65536; fd++) close(fd);
+    /* Ignored signals stay ignored across exec, blocked ones stay blocked: reset both. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &sa, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    char *const argv[] = {(char *)"discover-sandbox", NULL};
+    char *const envp[] = {NULL};
+    execve(path, argv, envp);
+    _exit(127);
+}
+
+dc_status sbx_open(sbx_kind kind, const char *source, size_t len, const sbx_limits *lim,
+                   sbx_worker **out, char *msg, size_t msgcap)
+{
+    *out = NULL;
+    sbx_limits L0;
+    sbx_limits_default(&L0);
+    if (!lim) lim = &L0;
+    if (kind != SBX_PREF && kind != SBX_CLS) {
+        dc_fmt(msg, msgcap, "sandbox: unknown objective interface %d", (int)kind);
+        return DC_ERROR;
+    }
+    if (lim->max_rows < 1 || lim->max_cols < 1 || lim->max_rows > (1 << 20) ||
+        lim->max_cols > 4096 || !(lim->call_timeout_s > 0) || !(lim->compile_timeout_s > 0)) {
+        dc_fmt(msg, msgcap, "sandbox: invalid limits (rows %d, cols %d, timeouts %g/%g s)",
+               lim->max_rows, lim->max_cols, lim->compile_timeout_s, lim->call_timeout_s);
+        return DC_ERROR;
+    }
+    if (!source) len = 0;
+    if (len > SBX_MAX_SOURCE) {
+        dc_fmt(msg, msgcap,
+               "the source is %zu bytes; the limit is %u bytes (256 KiB): submit one objective, "
+               "not a library",
+               len, SBX_MAX_SOURCE);
+        return DC_COMPILE_ERROR;
+    }
+    char path[PATH_MAX], err[512];
+    if (dc_worker_path(path, sizeof path, err, sizeof err) != 0) {
+        sbx_copy_msg(msg, msgcap, err);
+        return DC_ERROR;
+    }
+
+    sbx_worker *w = dc_calloc(1, sizeof *w);
+    w->pid = -1;
+    w->sock = -1;
+    w->kind = kind;
+    w->lim = *lim;
+    w->layout = sbx_compute_layout(lim->max_rows, lim->max_cols);
+    int memfd = -1, sv[2] = {-1, -1}, devnull = -1;
+    const char *what = NULL;
+
+    memfd = memfd_create("discover-sandbox", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (memfd < 0) what = "memfd_create";
+    else if (ftruncate(memfd, (off_t)w->layout.total) != 0) what = "ftruncate";
+    else if (fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
+        what = "sealing the shared memory";
+    if (!what) {
+        w->shm = mmap(NULL, w->layout.total, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+        if (w->shm == MAP_FAILED) {
+            w->shm = NULL;
+            what = "mmap";
+        }
+    }
+    if (!what && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) what = "socketpair";
+    if (!what && (devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) what = "open /dev/null";
+    if (what) {
+        dc_fmt(msg, msgcap, "sandbox: %s failed: %s", what, strerror(errno));
+        goto fail_setup;
+    }
+
+    w->h = (sbx_header *)w->shm;
+    sbx_header *h = w->h;
+    memset(h, 0, sizeof *h);
+    h->magic = SBX_MAGIC;
+    h->version = SBX_VERSION;
+    h->kind = kind;
+    h->max_rows = lim->max_rows;
+    h->max_cols = lim->max_cols;
+    h->source_len = (uint32_t)len;
+    h->shm_size = w->layout.total;
+    h->mem_limit = lim->mem_limit_bytes;
+    h->cpu_limit_s = 3600;
+    h->violation_nr = -1;
+    if (len) memcpy(w->shm + w->layout.source, source, len);
+    w->shm[w->layout.source + len] = '\0';
+
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        dc_fmt(msg, msgcap, "sandbox: fork failed: %s", strerror(errno));
+        goto fail_setup;
+    }
+    if (pid == 0) child_exec(path, sv[1], memfd, devnull, parent);
+    w->pid = pid;
+    close(sv[1]);
+    close(memfd);
+    close(devnull);
+    w->sock = sv[0];
+    w->seq = 0;
+
+    dc_status st = wait_reply(w, lim->compile_timeout_s, 1, msg, msgcap);
+    if (st == DC_OK) st = worker_verdict(w, msg, msgcap);
+    if (st != DC_OK) {
+        sbx_close(w);
+        return st;
+    }
+    *out = w;
+    return DC_OK;
+
+fail_setup:
+    if (memfd >= 0) close(memfd);
+    if (sv[0] >= 0) close(sv[0]);
+    if (sv[1] >= 0) close(sv[1]);
+    if (devnull >= 0) close(devnull);
+    if (w->shm) munmap(w->shm, w->layout.total);
+    free(w);
+    return DC_ERROR;
+}
+
+void sbx_close(sbx_worker *w)
+{
+    if (!w) return;
+    if (w->sock >= 0) close(w->sock); /* the worker reads EOF and exits */
+    w->sock = -1;
+    if (w->pid > 0) {
+        int ws;
+        reap(w, &ws);
+    }
+    if (w->shm) munmap(w->shm, w->layout.total);
+    free(w);
+}
+
+int sbx_is_separable(const sbx_worker *w) { return w ? w->separable : 0; }
+
+double sbx_seconds_in_calls(const sbx_worker *w) { return w ? w->seconds : 0; }
+
+/* ---------------------------------------------------------------- requests */
+
+static dc_status request(sbx_worker *w, int n, int k, double beta, int want_grad, char *msg,
+                         size_t cap)
+{
+    sbx_header *h = w->h;
+    h->op = SBX_OP_EVAL;
+    h->n = n;
+    h->k = k;
+    h->beta = beta;
+    h->want_grad = want_grad;
+    h->separable = w->separable;
+    h->seq = ++w->seq;
+    unsigned char b = (unsigned char)w->seq;
+    ssize_t r;
+    do r = send(w->sock, &b, 1, MSG_NOSIGNAL);
+    while (r < 0 && errno == EINTR);
+    if (r != 1) { /* the worker died between requests */
+        char m[512];
+        int ws;
+        reap(w, &ws);
+        dc_status st = map_death(w, ws, 0, 0, m, sizeof m);
+        return fail(w, st, m, msg, cap);
+    }
+    dc_status st = wait_reply(w, w->lim.call_timeout_s, 0, msg, cap);
+    if (st != DC_OK) return st;
+    return worker_verdict(w, msg, cap);
+}
+
+static const char *nonfinite_word(double v) { return isnan(v) ? "NaN" : "infinite"; }
+
+dc_status sbx_pref_eval(sbx_worker *w, const pref_batch *b, double *loss, double *d_chosen,
+                        double *d_rejected, char *msg, size_t msgcap)
+{
+    if (!w) {
+        dc_fmt(msg, msgcap, "sandbox: no worker");
+        return DC_ERROR;
+    }
+    if (w->dead != DC_OK) {
+        sbx_copy_msg(msg, msgcap, w->dead_msg);
+        return w->dead;
+    }
+    if (w->kind != SBX_PREF) {
+        dc_fmt(msg, msgcap, "sandbox: this worker holds a classification objective");
+        return DC_ERROR;
+    }
+    if (!b || !loss || b->n < 1 || b->n > w->lim.max_rows) {
+        dc_fmt(msg, msgcap, "sandbox: batch of %d pairs is outside 1..%d", b ? b->n : 0,
+               w->lim.max_rows);
+        return DC_ERROR;
+    }
+    const double *src[6] = {b->chosen_logps,     b->rejected_logps, b->ref_chosen_logps,
+                            b->ref_rejected_logps, b->chosen_lens,    b->rejected_lens};
+    for (int a = 0; a < 6; a++)
+        if (!src[a]) {
+            dc_fmt(msg, msgcap, "sandbox: pref_batch field %d is NULL; all six arrays are required", a);
+            return DC_ERROR;
+        }
+    double t0 = dc_now();
+    size_t mr = (size_t)w->lim.max_rows, n = (size_t)b->n;
+    double *in = (double *)(w->shm + w->layout.in_real);
+    for (int a = 0; a < 6; a++) memcpy(in + a * mr, src[a], n * sizeof(double));
+    int want = d_chosen || d_rejected;
+    dc_status st = request(w, b->n, 0, b->beta, want, msg, msgcap);
+    w->seconds += dc_now() - t0;
+    if (st != DC_OK) return st;
+    const double *ol = (const double *)(w->shm + w->layout.loss);
+    const double *og = (const double *)(w->shm + w->layout.grad);
+    memcpy(loss, ol, n * sizeof(double));
+    if (d_chosen) memcpy(d_chosen, og, n * sizeof(double));
+    if (d_rejected) memcpy(d_rejected, og + mr, n * sizeof(double));
+    for (size_t i = 0; i < n; i++) {
+        const char *what = NULL;
+        double v = 0;
+        if (!isfinite(loss[i])) what = "loss", v = loss[i];
+        else if (want && !isfinite(og[i])) what = "gradient d/d chosen_logps", v = og[i];
+        else if (want && !isfinite(og[mr + i])) what = "gradient d/d rejected_logps", v = og[mr + i];
+        if (what) {
+            char m[512];
+            dc_fmt(m, sizeof m,
+                   "%s is %s for row %zu (chosen_logps=%.4g, rejected_logps=%.4g, "
+                   "ref_chosen_logps=%.4g, ref_rejected_logps=%.4g, beta=%g)",
+                   what, nonfinite_word(v), i, src[0][i], src[1][i], src[2][i], src[3][i], b->beta);
+            return fail(w, DC_NONFINITE, m, msg, msgcap);
+        }
+    }
+    return DC_OK;
+}
+
+dc_status sbx_cls_eval(sbx_worker *w, int n, int k, const double *logits, const int *labels,
+                       double *loss, double *d_logits, char *msg, size_t msgcap)
+{
+    if (!w) {
+        dc_fmt(msg, msgcap, "sandbox: no worker");
+        return DC_ERROR;
+    }
+    if (w->dead != DC_OK) {
+        sbx_copy_msg(msg, msgcap, w->dead_msg);
+        return w->dead;
+    }
+    if (w->kind != SBX_CLS) {
+        dc_fmt(msg, msgcap, "sandbox: this worker holds a preference objective");
+        return DC_ERROR;
+    }
+    if (n < 1 || n > w->lim.max_rows || k < 1 || k > w->lim.max_cols || !logits || !labels ||
+        !loss) {
+        dc_fmt(msg, msgcap, "sandbox: batch %d x %d is outside 1..%d x 1..%d", n, k,
+               w->lim.max_rows, w->lim.max_cols);
+        return DC_ERROR;
+    }
+    for (int i = 0; i < n; i++)
+        if (labels[i] < 0 || labels[i] >= k) {
+            dc_fmt(msg, msgcap, "sandbox: label %d of row %d is outside [0, %d)", labels[i], i, k);
+            return DC_ERROR;
+        }
+    double t0 = dc_now();
+    size_t cnt = (size_t)n * (size_t)k;
+    memcpy(w->shm + w->layout.in_real, logits, cnt * sizeof(double));
+    int32_t *lab = (int32_t *)(w->shm + w->layout.in_int);
+    for (int i = 0; i < n; i++) lab[i] = labels[i];
+    dc_status st = request(w, n, k, 0.0, d_logits != NULL, msg, msgcap);
+    w->seconds += dc_now() - t0;
+    if (st != DC_OK) return st;
+    const double *ol = (const double *)(w->shm + w->layout.loss);
+    const double *og = (const double *)(w->shm + w->layout.grad);
+    memcpy(loss, ol, (size_t)n * sizeof(double));
+    if (d_logits) memcpy(d_logits, og, cnt * sizeof(double));
+    for (int i = 0; i < n; i++) {
+        int bad_j = -1;
+        double v = loss[i];
+        if (isfinite(v) && d_logits)
+            for (int j = 0; j < k; j++)
+                if (!isfinite(og[(size_t)i * k + j])) {
+                    bad_j = j;
+                    v = og[(size_t)i * k + j];
+                    break;
+                }
+        if (!isfinite(v)) {
+            char m[512];
+            const double *row = logits + (size_t)i * k;
+            double lo = row[0], hi = row[0];
+            for (int j = 1; j < k; j++) lo = fmin(lo, row[j]), hi = fmax(hi, row[j]);
+            if (bad_j < 0)
+                dc_fmt(m, sizeof m, "loss is %s for row %d (label %d, logits in [%.4g, %.4g])",
+                       nonfinite_word(v), i, labels[i], lo, hi);
+            else
+                dc_fmt(m, sizeof m,
+                       "gradient d/d logits[%d][%d] is %s (label %d, logits in [%.4g, %.4g])", i,
+                       bad_j, nonfinite_word(v), labels[i], lo, hi);
+            return fail(w, DC_NONFINITE, m, msg, msgcap);
+        }
+    }
+    return DC_OK;
+}

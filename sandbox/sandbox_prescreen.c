@@ -1,0 +1,346 @@
+/* sandbox_prescreen.c — the cheap checks before any training, the separability decision,
+ * the behaviour fingerprint, and `check` = open + pre-screen + close.
+ *
+ * Probe batches (all from fixed seeds, so a verdict is reproducible):
+ *   random   n = 16, ordinary magnitudes (summed log-probs -20..-300, policy near the
+ *            reference), β = 0.1 / logits N(0, 3²)
+ *   extreme  |log-probs| up to 1e3 with β = 0.01 and β = 10 (the log-ratio gap stays
+ *            within ±30: that is what a policy near its reference produces) / logits up
+ *            to ±30
+ *   tie      chosen == rejected and equal references (the margin is exactly 0) / all logits
+ *            of a row equal
+ *   single   n = 1
+ *   large    n = 1024 (losses; gradients too when the objective is row-separable)
+ * Each must give finite losses and gradients for every row; the random one must be
+ * deterministic and have a non-zero gradient somewhere; each batch must finish within a
+ * quarter of the per-call budget. Messages name the probe and the row, because they are
+ * fed back to the LLM. */
+#define _GNU_SOURCE
+#include "host_internal.h"
+
+#include "../common/rng.h"
+#include "../common/util.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- probe data */
+
+typedef struct {
+    int n, k;
+    double beta;
+    double *a[6];  /* PREF: chosen, rejected, ref_chosen, ref_rejected, chosen_lens, rejected_lens */
+    double *logits; /* CLS: n*k */
+    int *labels;
+    char desc[96];
+} probe;
+
+enum { P_RANDOM, P_EXTREME_LO, P_EXTREME_HI, P_TIE, P_SINGLE, P_LARGE, P_FINGERPRINT };
+
+static void probe_free(probe *p)
+{
+    for (int i = 0; i < 6; i++) free(p->a[i]);
+    free(p->logits);
+    free(p->labels);
+    memset(p, 0, sizeof *p);
+}
+
+static double unif(dc_rng *r, double lo, double hi) { return lo + (hi - lo) * dc_rng_uniform(r); }
+
+static void probe_make(probe *p, sbx_kind kind, int which)
+{
+    memset(p, 0, sizeof *p);
+    dc_rng r;
+    dc_rng_seed(&r, 0x5eed0000u + (uint64_t)which);
+    int n = which == P_SINGLE ? 1 : which == P_LARGE ? 1024 : which == P_TIE ? 8 : 16;
+    if (which == P_FINGERPRINT) n = 12;
+    p->n = n;
+    if (kind == SBX_PREF) {
+        for (int i = 0; i < 6; i++) p->a[i] = dc_calloc((size_t)n, sizeof(double));
+        p->beta = which == P_EXTREME_LO ? 0.01 : which == P_EXTREME_HI ? 10.0 : 0.1;
+        for (int i = 0; i < n; i++) {
+            double mag_hi = (which == P_EXTREME_LO || which == P_EXTREME_HI) ? 1000.0 : 300.0;
+            double mag_lo = (which == P_EXTREME_LO || which == P_EXTREME_HI) ? 0.001 : 20.0;
+            double noise = (which == P_EXTREME_LO || which == P_EXTREME_HI) ? 7.5 : 3.0;
+            double c = -unif(&r, mag_lo, mag_hi), rj = -unif(&r, mag_lo, mag_hi);
+            double rc = c + unif(&r, -noise, noise), rr = rj + unif(&r, -noise, noise);
+            double lc = floor(unif(&r, 5, 300)), lr = floor(unif(&r, 5, 300));
+            if (which == P_TIE) rj = c, rr = rc, lr = lc;
+            p->a[0][i] = c;
+            p->a[1][i] = rj;
+            p->a[2][i] = rc;
+            p->a[3][i] = rr;
+            p->a[4][i] = lc;
+            p->a[5][i] = lr;
+        }
+    } else {
+        int k = 10;
+        p->k = k;
+        p->logits = dc_calloc((size_t)n * k, sizeof(double));
+        p->labels = dc_calloc((size_t)n, sizeof(int));
+        for (int i = 0; i < n; i++) {
+            p->labels[i] = (int)dc_rng_below(&r, (uint32_t)k);
+            for (int j = 0; j < k; j++) {
+                double v = which == P_EXTREME_LO || which == P_EXTREME_HI
+                               ? unif(&r, -30, 30)
+                               : 3.0 * dc_rng_normal(&r);
+                p->logits[(size_t)i * k + j] = which == P_TIE ? 0.25 : v;
+            }
+        }
+    }
+    static const char *const names[] = {"random", "extreme", "extreme", "tie",
+                                        "single-row", "large", "fingerprint"};
+    if (kind == SBX_PREF)
+        dc_fmt(p->desc, sizeof p->desc, "%s probe batch (n = %d, beta = %g%s)", names[which], n,
+               p->beta, which == P_TIE ? ", chosen == rejected" : "");
+    else
+        dc_fmt(p->desc, sizeof p->desc, "%s probe batch (n = %d, k = %d%s)", names[which], n,
+               p->k, which == P_TIE ? ", all logits equal" : "");
+}
+
+/* Evaluates a probe: losses into loss (n), gradients into grad (2n PREF, n*k CLS) or not. */
+static dc_status probe_eval(sbx_worker *w, const probe *p, double *loss, double *grad, char *msg,
+                            size_t cap)
+{
+    if (w->kind == SBX_PREF) {
+        pref_batch b = {p->n, p->beta, p->a[0], p->a[1], p->a[2], p->a[3], p->a[4], p->a[5]};
+        return sbx_pref_eval(w, &b, loss, grad, grad ? grad + p->n : NULL, msg, cap);
+    }
+    return sbx_cls_eval(w, p->n, p->k, p->logits, p->labels, loss, grad, msg, cap);
+}
+
+static size_t grad_count(const sbx_worker *w, const probe *p)
+{
+    return w->kind == SBX_PREF ? 2u * (size_t)p->n : (size_t)p->n * (size_t)p->k;
+}
+
+/* ---------------------------------------------------------------- the checks */
+
+typedef struct {
+    double *loss, *grad, *loss2, *grad2;
+} scratch;
+
+static void scratch_alloc(scratch *s, size_t n, size_t g)
+{
+    s->loss = dc_calloc(n, sizeof(double));
+    s->loss2 = dc_calloc(n, sizeof(double));
+    s->grad = dc_calloc(g, sizeof(double));
+    s->grad2 = dc_calloc(g, sizeof(double));
+}
+
+static void scratch_free(scratch *s)
+{
+    free(s->loss);
+    free(s->loss2);
+    free(s->grad);
+    free(s->grad2);
+}
+
+/* Runs one probe with a time budget; prefixes failures with the probe's description. */
+static dc_status run_probe(sbx_worker *w, const probe *p, double *loss, double *grad, char *msg,
+                           size_t cap)
+{
+    char m[512];
+    double t0 = dc_now();
+    dc_status st = probe_eval(w, p, loss, grad, m, sizeof m);
+    double dt = dc_now() - t0;
+    if (st != DC_OK) {
+        dc_fmt(msg, cap, "%s: %s", p->desc, m);
+        return st;
+    }
+    double budget = w->lim.call_timeout_s / 4;
+    if (dt > budget) {
+        dc_fmt(msg, cap, "%s: one batch took %.3f s%s; the budget is %.3f s per batch", p->desc,
+               dt, grad ? " with gradients" : "", budget);
+        return DC_TIMEOUT;
+    }
+    return DC_OK;
+}
+
+static int any_nonzero(const double *g, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (g[i] != 0.0) return 1;
+    return 0;
+}
+
+static int same_bits(const double *a, const double *b, size_t n, size_t *where)
+{
+    if (memcmp(a, b, n * sizeof(double)) == 0) return 1;
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], sizeof(double)) != 0) {
+            *where = i;
+            return 0;
+        }
+    return 0;
+}
+
+/* Row-separable: changing row j's trainable inputs changes no other row's loss. Probed for
+ * every row of the random batch, one trainable input at a time for preference pairs (so
+ * changes cannot cancel) and the whole row with distinct amounts for logits (a softmax row
+ * is shift-invariant, so equal amounts would hide nothing but also test nothing). */
+static dc_status detect_separable(sbx_worker *w, probe *p, const double *base, double *tmp,
+                                  int *separable, char *msg, size_t cap)
+{
+    *separable = 1;
+    int n = p->n;
+    for (int j = 0; j < n && *separable; j++) {
+        int variants = w->kind == SBX_PREF ? 2 : 1;
+        for (int v = 0; v < variants && *separable; v++) {
+            double saved[64];
+            if (w->kind == SBX_PREF) {
+                saved[0] = p->a[v][j];
+                p->a[v][j] += 0.37 + 0.01 * fabs(saved[0]);
+            } else {
+                for (int c = 0; c < p->k; c++) {
+                    saved[c] = p->logits[(size_t)j * p->k + c];
+                    p->logits[(size_t)j * p->k + c] += 0.37 * (c + 1);
+                }
+            }
+            dc_status st = run_probe(w, p, tmp, NULL, msg, cap);
+            if (w->kind == SBX_PREF)
+                p->a[v][j] = saved[0];
+            else
+                for (int c = 0; c < p->k; c++) p->logits[(size_t)j * p->k + c] = saved[c];
+            if (st != DC_OK) return st;
+            for (int i = 0; i < n; i++)
+                if (i != j && memcmp(&tmp[i], &base[i], sizeof(double)) != 0) *separable = 0;
+        }
+    }
+    return DC_OK;
+}
+
+dc_status sbx_prescreen(sbx_worker *w, char *msg, size_t msgcap)
+{
+    if (!w) {
+        dc_fmt(msg, msgcap, "sandbox: no worker");
+        return DC_ERROR;
+    }
+    if (w->dead != DC_OK) {
+        sbx_copy_msg(msg, msgcap, w->dead_msg);
+        return w->dead;
+    }
+    if (w->lim.max_rows < 1024 || w->lim.max_cols < 10) {
+        dc_fmt(msg, msgcap, "sandbox: the pre-screen needs max_rows >= 1024 and max_cols >= 10 "
+               "(have %d, %d)", w->lim.max_rows, w->lim.max_cols);
+        return DC_ERROR;
+    }
+    w->separable = 0; /* the exact (slow) gradient path until proven separable */
+    scratch s;
+    scratch_alloc(&s, 1024, 1024 * 10);
+    probe p;
+    memset(&p, 0, sizeof p);
+    dc_status st = DC_OK;
+    int nonzero = 0;
+
+    /* random: finite, every row, deterministic, separability */
+    probe_make(&p, w->kind, P_RANDOM);
+    size_t g = grad_count(w, &p);
+    if ((st = run_probe(w, &p, s.loss, s.grad, msg, msgcap)) != DC_OK) goto out;
+    if ((st = run_probe(w, &p, s.loss2, s.grad2, msg, msgcap)) != DC_OK) goto out;
+    size_t at = 0;
+    if (!same_bits(s.loss, s.loss2, (size_t)p.n, &at)) {
+        dc_fmt(msg, msgcap,
+               "%s: the same input gave different losses (row %zu: %.17g then %.17g); objectives "
+               "must not keep state between calls",
+               p.desc, at, s.loss[at], s.loss2[at]);
+        st = DC_INVALID;
+        goto out;
+    }
+    if (!same_bits(s.grad, s.grad2, g, &at)) {
+        dc_fmt(msg, msgcap,
+               "%s: the same input gave different gradients; objectives must not keep state "
+               "between calls",
+               p.desc);
+        st = DC_INVALID;
+        goto out;
+    }
+    nonzero |= any_nonzero(s.grad, g);
+    int separable = 0;
+    if ((st = detect_separable(w, &p, s.loss, s.loss2, &separable, msg, msgcap)) != DC_OK) goto out;
+    probe_free(&p);
+    w->separable = separable;
+
+    /* extreme magnitudes, ties, a single row: finite everywhere */
+    static const int finite_probes[] = {P_EXTREME_LO, P_EXTREME_HI, P_TIE, P_SINGLE};
+    for (size_t i = 0; i < sizeof finite_probes / sizeof *finite_probes; i++) {
+        probe_make(&p, w->kind, finite_probes[i]);
+        st = run_probe(w, &p, s.loss, s.grad, msg, msgcap);
+        if (st == DC_OK && finite_probes[i] != P_TIE) nonzero |= any_nonzero(s.grad, grad_count(w, &p));
+        probe_free(&p);
+        if (st != DC_OK) goto out;
+    }
+
+    /* large batch: losses always, gradients when they are cheap (separable) */
+    probe_make(&p, w->kind, P_LARGE);
+    st = run_probe(w, &p, s.loss, w->separable ? s.grad : NULL, msg, msgcap);
+    probe_free(&p);
+    if (st != DC_OK) goto out;
+
+    if (!nonzero) {
+        dc_fmt(msg, msgcap,
+               "every gradient is zero on the random and extreme probe batches: the loss does "
+               "not depend on %s, so it cannot train anything",
+               w->kind == SBX_PREF ? "chosen_logps or rejected_logps" : "the logits");
+        st = DC_INVALID;
+        goto out;
+    }
+    if (msgcap) msg[0] = '\0';
+out:
+    probe_free(&p);
+    scratch_free(&s);
+    if (st != DC_OK && w->dead == DC_OK) {
+        /* A contract failure found by the host (constant, nondeterministic, slow): the
+         * worker is healthy but the candidate is rejected; keep the status sticky too. */
+        w->dead = st;
+        sbx_copy_msg(w->dead_msg, sizeof w->dead_msg, msg);
+    }
+    return st;
+}
+
+dc_status sbx_fingerprint(sbx_worker *w, char *out, size_t cap, char *msg, size_t msgcap)
+{
+    if (cap) out[0] = '\0';
+    if (!w) {
+        dc_fmt(msg, msgcap, "sandbox: no worker");
+        return DC_ERROR;
+    }
+    if (cap < 17) {
+        dc_fmt(msg, msgcap, "sandbox: fingerprint buffer needs 17 bytes");
+        return DC_ERROR;
+    }
+    probe p;
+    probe_make(&p, w->kind, P_FINGERPRINT);
+    double loss[12];
+    char m[512];
+    dc_status st = probe_eval(w, &p, loss, NULL, m, sizeof m);
+    probe_free(&p);
+    if (st != DC_OK) {
+        dc_fmt(msg, msgcap, "fingerprint probe: %s", m);
+        return st;
+    }
+    /* 6 significant digits: renamed or reformatted copies (and harmless rounding
+     * differences in the last bits) get the same fingerprint. */
+    dc_sb text = {0};
+    for (int i = 0; i < 12; i++) {
+        double v = loss[i] == 0.0 ? 0.0 : loss[i];
+        dc_sb_printf(&text, "%.5e;", v);
+    }
+    uint64_t hsh = dc_hash64(text.data, text.len, 0x6f626a6563746976ull);
+    dc_sb_free(&text);
+    snprintf(out, cap, "%016llx", (unsigned long long)hsh);
+    return DC_OK;
+}
+
+dc_status sbx_check_source(sbx_kind kind, const char *source, size_t len, const sbx_limits *lim,
+                           char *msg, size_t msgcap)
+{
+    sbx_worker *w = NULL;
+    dc_status st = sbx_open(kind, source, len, lim, &w, msg, msgcap);
+    if (st != DC_OK) return st;
+    st = sbx_prescreen(w, msg, msgcap);
+    sbx_close(w);
+    return st;
+}

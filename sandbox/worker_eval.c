@@ -1,0 +1,261 @@
+/* worker_eval.c — one request: the candidate's losses and, by central differences, the
+ * gradient of Σ loss with respect to the trainable inputs.
+ *
+ * Every call of the candidate is checked for the contract (no system calls can happen
+ * here, so everything is plain memory work):
+ *   - the loss array has SBX_GUARD doubles of sentinel either side: a write into them is
+ *     "wrote outside loss[0..n-1]";
+ *   - every row is pre-filled with a signalling-NaN sentinel: one still there afterwards
+ *     was never written (arithmetic cannot produce that exact bit pattern: any operation
+ *     on an sNaN yields a quiet NaN);
+ *   - the candidate reads the inputs from private copies (w_*), and a second copy (x_*)
+ *     holds what they should contain; they are compared after each call, so a write
+ *     through a cast-away const is caught. Perturbations for the gradient are applied to
+ *     both copies.
+ *
+ * Step: h = SBX_FD_STEP · max(1, |x|) and the divisor is the exact (x+h) − (x−h), which
+ * cancels the rounding of h. Central differences have truncation error O(h²·f''') and
+ * rounding error O(ε·|loss|/h). The textbook optimum c ≈ ε^(1/3) ≈ 6e-6 assumes the loss
+ * varies on the scale of x itself, but summed log-probs are ~-200 while DiscoPOP-style
+ * losses bend on the scale of τ/β ≈ 0.1, so the step must be smaller. Measured with
+ * tests/sandbox/test_sandbox_objectives.c (DPO, LRML with τ = 0.05, a batch-mean
+ * objective, cross-entropy; analytic gradients), largest relative error:
+ *   c = 1e-5: 7.5e-6   3e-6: 6.8e-7   1e-6: 7.5e-8   3e-7: 6.8e-9   1e-7: 7.7e-9
+ * (rounding takes over below 3e-7). Hence c = 3e-7; the test's tolerance is 1e-7. */
+#define _GNU_SOURCE
+#include "worker.h"
+
+#include "../common/status.h"
+#include "discover_objective.h"
+
+#include <fenv.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef SBX_FD_STEP
+#define SBX_FD_STEP 3e-7
+#endif
+#define SENTINEL_BITS 0x7FF4DEADBEEF0001ull
+
+typedef void (*pref_fn)(const pref_batch *b, double *loss);
+typedef void (*cls_fn)(int n, int k, const double *logits, const int *labels, double *loss);
+
+static fenv_t g_env; /* the worker's floating-point environment: restored before each call */
+
+static const char *const pref_names[6] = {"chosen_logps",     "rejected_logps",
+                                          "ref_chosen_logps", "ref_rejected_logps",
+                                          "chosen_lens",      "rejected_lens"};
+
+static double *alloc_doubles(size_t n) { return calloc(n ? n : 1, sizeof(double)); }
+
+int sbx_eval_init(sbx_eval_ctx *e)
+{
+    size_t mr = (size_t)e->hdr->max_rows;
+    size_t real = sbx_real_cap(e->hdr->max_rows, e->hdr->max_cols);
+    size_t lb = mr + 2 * SBX_GUARD;
+    e->w_real = alloc_doubles(real);
+    e->x_real = alloc_doubles(real);
+    e->w_int = calloc(mr, sizeof(int));
+    e->x_int = calloc(mr, sizeof(int));
+    e->loss_base = alloc_doubles(lb);
+    e->loss_plus = alloc_doubles(lb);
+    e->loss_minus = alloc_doubles(lb);
+    e->orig = alloc_doubles(mr);
+    e->den = alloc_doubles(mr);
+    if (fegetenv(&g_env) != 0) return -1;
+    return (e->w_real && e->x_real && e->w_int && e->x_int && e->loss_base && e->loss_plus &&
+            e->loss_minus && e->orig && e->den)
+               ? 0
+               : -1;
+}
+
+static uint64_t bits_of(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return u;
+}
+
+static void fill_sentinel(double *p, size_t n)
+{
+    const uint64_t s = SENTINEL_BITS;
+    for (size_t i = 0; i < n; i++) memcpy(&p[i], &s, sizeof s);
+}
+
+/* First index where the two arrays differ, or -1. */
+static long first_diff(const void *a, const void *b, size_t elem, size_t n)
+{
+    if (memcmp(a, b, elem * n) == 0) return -1;
+    const unsigned char *pa = a, *pb = b;
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(pa + i * elem, pb + i * elem, elem) != 0) return (long)i;
+    return -1;
+}
+
+/* Calls the candidate once on the w_* inputs, losses into buf + SBX_GUARD. */
+static int call_once(sbx_eval_ctx *e, double *buf)
+{
+    sbx_header *h = e->hdr;
+    int n = h->n, k = h->k;
+    size_t mr = (size_t)h->max_rows;
+    double *loss = buf + SBX_GUARD;
+    fill_sentinel(buf, (size_t)n + 2 * SBX_GUARD);
+    fesetenv(&g_env);
+    if (e->kind == 0) {
+        pref_batch b = {n,
+                        h->beta,
+                        e->w_real,
+                        e->w_real + mr,
+                        e->w_real + 2 * mr,
+                        e->w_real + 3 * mr,
+                        e->w_real + 4 * mr,
+                        e->w_real + 5 * mr};
+        ((pref_fn)e->fn)(&b, loss);
+    } else {
+        ((cls_fn)e->fn)(n, k, e->w_real, e->w_int, loss);
+    }
+    fesetenv(&g_env);
+    for (int i = 0; i < SBX_GUARD; i++) {
+        if (bits_of(buf[i]) != SENTINEL_BITS) {
+            snprintf(h->msg, sizeof h->msg,
+                     "wrote outside loss[0..n-1] (at loss[%d], n = %d); write exactly one loss "
+                     "per row",
+                     i - SBX_GUARD, n);
+            return DC_INVALID;
+        }
+        if (bits_of(loss[n + i]) != SENTINEL_BITS) {
+            snprintf(h->msg, sizeof h->msg,
+                     "wrote outside loss[0..n-1] (at loss[%d], n = %d); write exactly one loss "
+                     "per row",
+                     n + i, n);
+            return DC_INVALID;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        if (bits_of(loss[i]) == SENTINEL_BITS) {
+            snprintf(h->msg, sizeof h->msg,
+                     "returned without writing loss[%d] (n = %d); every row needs a loss", i, n);
+            return DC_INVALID;
+        }
+    }
+    if (e->kind == 0) {
+        for (int a = 0; a < 6; a++) {
+            long d = first_diff(e->w_real + a * mr, e->x_real + a * mr, sizeof(double), (size_t)n);
+            if (d >= 0) {
+                snprintf(h->msg, sizeof h->msg,
+                         "wrote into its input b->%s[%ld]; the inputs are read-only",
+                         pref_names[a], d);
+                return DC_INVALID;
+            }
+        }
+    } else {
+        long d = first_diff(e->w_real, e->x_real, sizeof(double), (size_t)n * (size_t)k);
+        if (d >= 0) {
+            snprintf(h->msg, sizeof h->msg, "wrote into its input logits[%ld]; the inputs are read-only",
+                     d);
+            return DC_INVALID;
+        }
+        d = first_diff(e->w_int, e->x_int, sizeof(int), (size_t)n);
+        if (d >= 0) {
+            snprintf(h->msg, sizeof h->msg, "wrote into its input labels[%ld]; the inputs are read-only",
+                     d);
+            return DC_INVALID;
+        }
+    }
+    return DC_OK;
+}
+
+static inline void set_both(sbx_eval_ctx *e, size_t idx, double v)
+{
+    e->w_real[idx] = v;
+    e->x_real[idx] = v;
+}
+
+static inline double step_of(double x) { return SBX_FD_STEP * fmax(1.0, fabs(x)); }
+
+/* Gradient column = one trainable input per row: element of row i at base + i*stride. */
+static int grad_column(sbx_eval_ctx *e, size_t base, size_t stride, double *grad, int separable)
+{
+    int n = e->hdr->n, st;
+    double *plus = e->loss_plus + SBX_GUARD, *minus = e->loss_minus + SBX_GUARD;
+    if (separable) {
+        /* Row i's loss depends only on row i: move the whole column at once. */
+        for (int i = 0; i < n; i++) {
+            size_t idx = base + (size_t)i * stride;
+            double x = e->x_real[idx], hh = step_of(x);
+            e->orig[i] = x;
+            e->den[i] = (x + hh) - (x - hh);
+            set_both(e, idx, x + hh);
+        }
+        if ((st = call_once(e, e->loss_plus)) != DC_OK) return st;
+        for (int i = 0; i < n; i++) {
+            double x = e->orig[i];
+            set_both(e, base + (size_t)i * stride, x - step_of(x));
+        }
+        if ((st = call_once(e, e->loss_minus)) != DC_OK) return st;
+        for (int i = 0; i < n; i++) {
+            size_t idx = base + (size_t)i * stride;
+            set_both(e, idx, e->orig[i]);
+            grad[idx] = (plus[i] - minus[i]) / e->den[i];
+        }
+        return DC_OK;
+    }
+    /* Batch statistics: one input at a time through the whole batch; the derivative of the
+     * sum is the sum of per-row differences (more accurate than a difference of sums). */
+    for (int i = 0; i < n; i++) {
+        size_t idx = base + (size_t)i * stride;
+        double x = e->x_real[idx], hh = step_of(x);
+        set_both(e, idx, x + hh);
+        if ((st = call_once(e, e->loss_plus)) != DC_OK) return st;
+        set_both(e, idx, x - hh);
+        if ((st = call_once(e, e->loss_minus)) != DC_OK) return st;
+        set_both(e, idx, x);
+        double s = 0;
+        for (int r = 0; r < n; r++) s += plus[r] - minus[r];
+        grad[idx] = s / ((x + hh) - (x - hh));
+    }
+    return DC_OK;
+}
+
+int sbx_eval_request(sbx_eval_ctx *e)
+{
+    sbx_header *h = e->hdr;
+    int n = h->n, k = h->k;
+    size_t mr = (size_t)h->max_rows;
+    if (h->op != SBX_OP_EVAL || n < 1 || n > h->max_rows ||
+        (e->kind == 1 && (k < 1 || k > h->max_cols))) {
+        snprintf(h->msg, sizeof h->msg, "malformed request (op %d, n %d, k %d)", h->op, n, k);
+        return DC_ERROR;
+    }
+    const double *in_real = (const double *)(e->shm + e->layout.in_real);
+    const int32_t *in_int = (const int32_t *)(e->shm + e->layout.in_int);
+    double *out_loss = (double *)(e->shm + e->layout.loss);
+    double *out_grad = (double *)(e->shm + e->layout.grad);
+    if (e->kind == 0) {
+        for (size_t a = 0; a < 6; a++) {
+            memcpy(e->w_real + a * mr, in_real + a * mr, (size_t)n * sizeof(double));
+            memcpy(e->x_real + a * mr, in_real + a * mr, (size_t)n * sizeof(double));
+        }
+    } else {
+        size_t cnt = (size_t)n * (size_t)k;
+        memcpy(e->w_real, in_real, cnt * sizeof(double));
+        memcpy(e->x_real, in_real, cnt * sizeof(double));
+        for (int i = 0; i < n; i++) e->w_int[i] = e->x_int[i] = in_int[i];
+    }
+    int st = call_once(e, e->loss_base);
+    if (st != DC_OK) return st;
+    memcpy(out_loss, e->loss_base + SBX_GUARD, (size_t)n * sizeof(double));
+    if (!h->want_grad) return DC_OK;
+    if (e->kind == 0) {
+        for (size_t a = 0; a < 2; a++)
+            if ((st = grad_column(e, a * mr, 1, out_grad, h->separable)) != DC_OK) return st;
+    } else {
+        for (int j = 0; j < k; j++)
+            if ((st = grad_column(e, (size_t)j, (size_t)k, out_grad, h->separable)) != DC_OK)
+                return st;
+    }
+    return DC_OK;
+}

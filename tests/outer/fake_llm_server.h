@@ -1,0 +1,70 @@
+/* fake_llm_server.h — a scripted OpenAI-compatible HTTP server for tests.
+ *
+ * Runs in a thread of the test process on 127.0.0.1 (ephemeral port), so it also serves a
+ * `discover` child process the test starts. Each request takes the next scripted reply from a
+ * queue (or the fallback reply when the queue is empty) and is recorded (method, path, headers,
+ * body) for the test to inspect. One request per connection ("Connection: close").
+ *
+ * Bounded: it serves at most FAKE_LLM_MAX_REQUESTS requests, reads at most FAKE_LLM_MAX_REQUEST
+ * bytes per request, gives a silent client FAKE_LLM_READ_TIMEOUT_S, and stops by itself after
+ * its lifetime (fake_llm_start_opts) even if the test never calls fake_llm_stop. */
+#ifndef DC_FAKE_LLM_SERVER_H
+#define DC_FAKE_LLM_SERVER_H
+
+#include <stddef.h>
+
+#define FAKE_LLM_MAX_REQUESTS 4096
+#define FAKE_LLM_MAX_REQUEST (8u << 20)
+#define FAKE_LLM_READ_TIMEOUT_S 5.0
+#define FAKE_LLM_DEFAULT_LIFETIME_S 120.0
+
+typedef struct {
+    int status;            /* HTTP status; 0 means 200 */
+    const char *headers;   /* extra header lines, each ending in "\r\n" (e.g. "Retry-After: 1\r\n"); may be NULL */
+    const char *body;      /* response body; NULL = "" */
+    double delay_s;        /* wait this long before answering (the client may time out meanwhile) */
+    long truncate_at;      /* >= 0: announce the full Content-Length but send only this many body bytes, then
+                              close; < 0 (use FAKE_LLM_WHOLE): send everything */
+    int close_without_reply; /* read the request, then close the connection without a byte */
+} fake_llm_reply;
+#define FAKE_LLM_WHOLE (-1L)
+
+typedef struct fake_llm fake_llm;
+
+/* Starts the server thread. NULL (and a message on stderr) when the socket or thread fails. */
+fake_llm *fake_llm_start(void);
+fake_llm *fake_llm_start_opts(double lifetime_s);
+/* Stops the thread, frees everything (recorded strings included). NULL is fine. */
+void fake_llm_stop(fake_llm *s);
+
+int fake_llm_port(const fake_llm *s);
+/* "http://127.0.0.1:PORT/v1" — what to pass as api_base. */
+const char *fake_llm_base_url(const fake_llm *s);
+
+/* Queues a reply (strings are copied). */
+void fake_llm_push(fake_llm *s, const fake_llm_reply *r);
+/* Queues a 200 chat completion whose choices[0].message.content is content (JSON-escaped here),
+   with usage {prompt_tokens, completion_tokens}. */
+void fake_llm_push_content(fake_llm *s, const char *content, int prompt_tokens, int completion_tokens);
+/* Queues an error reply: status with body {"error":{"message":message,...}} and extra headers. */
+void fake_llm_push_error(fake_llm *s, int status, const char *message, const char *headers);
+/* The reply used when the queue is empty (copied; NULL restores the default: HTTP 410 with the
+   error message "fake_llm_server: script exhausted", which a client does not retry). */
+void fake_llm_set_fallback(fake_llm *s, const fake_llm_reply *r);
+/* Scripted replies not yet consumed. */
+int fake_llm_pending(fake_llm *s);
+
+/* Requests received so far (including ones answered by closing). */
+int fake_llm_request_count(fake_llm *s);
+/* Recorded parts of request i (0-based); NULL when i is out of range. The strings stay valid until
+   fake_llm_stop. headers is the raw header block (request line excluded, "\r\n"-separated). */
+const char *fake_llm_request_method(fake_llm *s, int i);
+const char *fake_llm_request_path(fake_llm *s, int i);
+const char *fake_llm_request_headers(fake_llm *s, int i);
+const char *fake_llm_request_body(fake_llm *s, int i);
+/* Value of header name (case-insensitive) in request i, or NULL. */
+const char *fake_llm_request_header(fake_llm *s, int i, const char *name);
+/* Monotonic time (dc_now) at which request i was fully read; -1 if out of range. */
+double fake_llm_request_time(fake_llm *s, int i);
+
+#endif

@@ -1,0 +1,465 @@
+/* End-to-end tests of `discover run` against a scripted OpenAI-compatible server:
+ * each kind of reply ends with the right status and its feedback is the next request's
+ * last message; every call is archived; the API key appears only in the Authorization
+ * header; budgets stop proposals; a campaign SIGKILLed mid-run resumes without losing or
+ * repeating a candidate; a recorded campaign replays without the LLM. */
+#define _GNU_SOURCE
+#include "test.h"
+
+#include "archive/archive.h"
+#include "common/util.h"
+#include "fake_llm_server.h"
+#include "run_child.h"
+
+#include <cJSON.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define KEY "sk-test-KEY-7f3a9c"
+
+static char tmpdir[256];
+
+/* Small and fast: the point here is the outer loop, not accuracy. */
+#define TASK_FLAGS "--set", "steps=30", "--set", "train_size=2000", "--set", "val_size=1000", \
+                   "--set", "eval_every=30"
+
+static const char *code_ls =
+    "#include <math.h>\n"
+    "void objective(int n, int k, const double *logits, const int *labels, double *loss)\n"
+    "{\n"
+    "    for (int i = 0; i < n; i++) {\n"
+    "        const double *z = logits + i * k;\n"
+    "        double m = z[0];\n"
+    "        for (int j = 1; j < k; j++) m = fmax(m, z[j]);\n"
+    "        double s = 0.0;\n"
+    "        for (int j = 0; j < k; j++) s += exp(z[j] - m);\n"
+    "        double lse = m + log(s), mean = 0.0;\n"
+    "        for (int j = 0; j < k; j++) mean += lse - z[j];\n"
+    "        loss[i] = 0.95 * (lse - z[labels[i]]) + 0.05 * mean / k;\n"
+    "    }\n"
+    "}\n";
+
+/* The same objective with other names and layout: a behavioural duplicate. */
+static const char *code_ls_renamed =
+    "#include <math.h>\n"
+    "/* smoothed CE */\n"
+    "void objective(int n, int k, const double *logits, const int *labels, double *loss) {\n"
+    "  for (int r = 0; r < n; r++) { const double *q = logits + r * k; double mx = q[0];\n"
+    "    for (int c = 1; c < k; c++) mx = fmax(mx, q[c]);\n"
+    "    double acc = 0.0; for (int c = 0; c < k; c++) acc += exp(q[c] - mx);\n"
+    "    double l = mx + log(acc), avg = 0.0; for (int c = 0; c < k; c++) avg += l - q[c];\n"
+    "    loss[r] = 0.95 * (l - q[labels[r]]) + 0.05 * avg / k; }\n"
+    "}\n";
+
+static const char *code_sq =
+    "#include <math.h>\n"
+    "void objective(int n, int k, const double *logits, const int *labels, double *loss)\n"
+    "{\n"
+    "    for (int i = 0; i < n; i++) {\n"
+    "        const double *z = logits + i * k;\n"
+    "        double m = z[0], s = 0.0, e = 0.0;\n"
+    "        for (int j = 1; j < k; j++) m = fmax(m, z[j]);\n"
+    "        for (int j = 0; j < k; j++) s += exp(z[j] - m);\n"
+    "        for (int j = 0; j < k; j++) {\n"
+    "            double p = exp(z[j] - m) / s - (j == labels[i]);\n"
+    "            e += p * p;\n"
+    "        }\n"
+    "        loss[i] = e;\n"
+    "    }\n"
+    "}\n";
+
+static const char *code_temp =
+    "#include <math.h>\n"
+    "void objective(int n, int k, const double *logits, const int *labels, double *loss)\n"
+    "{\n"
+    "    const double T = 2.0;\n"
+    "    for (int i = 0; i < n; i++) {\n"
+    "        const double *z = logits + i * k;\n"
+    "        double m = z[0] / T, s = 0.0;\n"
+    "        for (int j = 1; j < k; j++) m = fmax(m, z[j] / T);\n"
+    "        for (int j = 0; j < k; j++) s += exp(z[j] / T - m);\n"
+    "        loss[i] = m + log(s) - z[labels[i]] / T;\n"
+    "    }\n"
+    "}\n";
+
+static const char *code_bad_compile =
+    "#include <math.h>\n"
+    "void objective(int n, int k, const double *logits, const int *labels, double *loss)\n"
+    "{\n"
+    "    for (int i = 0; i < n; i++) loss[i] = undefined_variable * logits[i * k];\n"
+    "}\n";
+
+static const char *code_hostile =
+    "#include <math.h>\n"
+    "int system(const char *);\n"
+    "void objective(int n, int k, const double *logits, const int *labels, double *loss)\n"
+    "{\n"
+    "    system(\"touch /tmp/discover-pwned\");\n"
+    "    for (int i = 0; i < n; i++) loss[i] = logits[i * k];\n"
+    "}\n";
+
+static char *reply_json(const char *thought, const char *name, const char *code)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "thought", thought);
+    cJSON_AddStringToObject(o, "name", name);
+    cJSON_AddStringToObject(o, "code", code);
+    char *s = cJSON_Print(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+/* The content of the last message of a recorded chat request. */
+static char *last_message(fake_llm *srv, int i)
+{
+    const char *body = fake_llm_request_body(srv, i);
+    cJSON *root = body ? cJSON_Parse(body) : NULL;
+    cJSON *msgs = root ? cJSON_GetObjectItem(root, "messages") : NULL;
+    int n = cJSON_GetArraySize(msgs);
+    cJSON *last = n > 0 ? cJSON_GetArrayItem(msgs, n - 1) : NULL;
+    cJSON *content = last ? cJSON_GetObjectItem(last, "content") : NULL;
+    char *r = cJSON_IsString(content) ? dc_strdup(content->valuestring) : dc_strdup("");
+    cJSON_Delete(root);
+    return r;
+}
+
+static int file_contains(const char *path, const char *needle)
+{
+    char e[256];
+    size_t len = 0;
+    char *data = dc_read_file(path, 0, &len, e, sizeof e);
+    if (!data) return 0;
+    int found = memmem(data, len, needle, strlen(needle)) != NULL;
+    free(data);
+    return found;
+}
+
+typedef struct {
+    int n;
+    char status[64][32];
+    int generation[64];
+} statuses;
+
+static void load_statuses(const char *db, const char *campaign, statuses *out)
+{
+    memset(out, 0, sizeof *out);
+    archive *a;
+    char e[512];
+    if (archive_open(db, ARC_READONLY, &a, e, sizeof e) != 0) {
+        fprintf(stderr, "open %s: %s\n", db, e);
+        return;
+    }
+    arc_campaign c;
+    if (archive_campaign_by_name(a, campaign, &c, e, sizeof e) == 0) {
+        arc_filter f = {.campaign_id = c.id};
+        arc_candidate *cands;
+        int n;
+        if (archive_candidate_list(a, &f, &cands, &n, e, sizeof e) == 0) {
+            for (int i = 0; i < n && i < 64; i++) {
+                snprintf(out->status[i], sizeof out->status[i], "%s", cands[i].status);
+                out->generation[i] = cands[i].generation;
+                arc_candidate_free(&cands[i]);
+            }
+            out->n = n < 64 ? n : 64;
+            free(cands);
+        }
+        arc_campaign_free(&c);
+    }
+    archive_close(a);
+}
+
+static void test_llm_campaign(void)
+{
+    fake_llm *srv = fake_llm_start();
+    CHECK(srv != NULL);
+    if (!srv) return;
+    char *a = reply_json("Smooth the targets a little.", "ce_smooth_005", code_ls);
+    char *b_json = reply_json("Squared error on probabilities is bounded.", "prob_sq", code_sq);
+    char *c_json = reply_json("A temperature softens the softmax.", "ce_temp2", code_temp);
+    char b[8192], c[8192];
+    snprintf(b, sizeof b, "```json\n%s\n```", b_json);
+    snprintf(c, sizeof c, "Here is my next idea.\n\n%s\n\nI hope it does well.", c_json);
+    const char *d = "{\"thought\": \"oops\", \"name\": \"broken\" \"code\": \"void objective(){}\"}";
+    const char *e = "{\"thought\": \"forgot the code\", \"name\": \"no_code\"}";
+    char *f = reply_json("This will not compile.", "bad_compile", code_bad_compile);
+    char *g = reply_json("Let me look around.", "hostile", code_hostile);
+    char *h = reply_json("Same idea, new words.", "renamed_copy", code_ls_renamed);
+    char *i9 = reply_json("Again.", "exact_copy", code_ls);
+    const char *replies[] = {a, b, c, d, e, f, g, h, i9};
+    for (int i = 0; i < 9; i++) fake_llm_push_content(srv, replies[i], 1000 + i, 200 + i);
+
+    char db[300];
+    snprintf(db, sizeof db, "%s/llm.db", tmpdir);
+    char *argv[] = {(char *)discover_bin(), "run", "--task", "fashion", "--proposer", "llm",
+                    "--api-base", (char *)fake_llm_base_url(srv), "--model", "fake-model",
+                    "--generations", "9", "--baselines", "cross_entropy", "--archive", db,
+                    "--campaign", "t1", "--retries", "0", "--price-in", "1", "--price-out", "2",
+                    TASK_FLAGS, "--json", NULL};
+    char *env[] = {"DISCOVER_API_KEY=" KEY, NULL};
+    char *out = NULL, *err = NULL;
+    int rc = run_child(argv, env, 240, &out, &err);
+    CHECK_MSG(rc == 0, "discover run exited %d\nstderr:\n%s", rc, err ? err : "");
+    CHECK(fake_llm_request_count(srv) == 9);
+
+    statuses st;
+    load_statuses(db, "t1", &st);
+    const char *expect[] = {"ok", "ok", "ok", "ok", "parse_error", "parse_error",
+                            "compile_error", "violation", "duplicate", "duplicate"};
+    CHECK_MSG(st.n == 10, "%d candidates", st.n);
+    for (int i = 0; i < st.n && i < 10; i++)
+        CHECK_MSG(!strcmp(st.status[i], expect[i]), "candidate %d: status %s, expected %s", i,
+                  st.status[i], expect[i]);
+    CHECK(access("/tmp/discover-pwned", F_OK) != 0);
+
+    /* The feedback for candidate i is the last message of request i. */
+    const char *feedback[] = {"Fitness: ", "Fitness: ", "Fitness: ", "Reply not understood",
+                              "Reply not understood", "Code not valid. Error:",
+                              "Only the listed math functions", "behaves exactly like"};
+    char *first = last_message(srv, 0);
+    CHECK(strstr(first, "Here are some results we've obtained") != NULL);
+    CHECK(strstr(first, "Name: cross_entropy") != NULL);
+    free(first);
+    for (int i = 1; i < 9; i++) {
+        char *m = last_message(srv, i);
+        CHECK_MSG(strstr(m, feedback[i - 1]) != NULL, "request %d ends with: %s", i, m);
+        free(m);
+    }
+    char *m5 = last_message(srv, 5);
+    CHECK_MSG(strstr(m5, "code") != NULL, "missing-key feedback names the key: %s", m5);
+    free(m5);
+    char *m6 = last_message(srv, 6);
+    CHECK_MSG(strstr(m6, "undefined_variable") != NULL || strstr(m6, "line") != NULL,
+              "compile feedback carries the compiler's message: %s", m6);
+    free(m6);
+    /* The key: in the Authorization header of every request, nowhere else. */
+    for (int i = 0; i < fake_llm_request_count(srv); i++) {
+        const char *auth = fake_llm_request_header(srv, i, "Authorization");
+        CHECK(auth && !strcmp(auth, "Bearer " KEY));
+        CHECK(!strstr(fake_llm_request_body(srv, i), KEY));
+    }
+    char wal[320];
+    snprintf(wal, sizeof wal, "%s-wal", db);
+    CHECK(!file_contains(db, KEY));
+    CHECK(!file_contains(wal, KEY));
+    CHECK(!strstr(out ? out : "", KEY) && !strstr(err ? err : "", KEY));
+
+    /* Every call archived, with tokens and cost. */
+    archive *ar;
+    char emsg[512];
+    if (archive_open(db, ARC_READONLY, &ar, emsg, sizeof emsg) == 0) {
+        arc_campaign camp;
+        if (archive_campaign_by_name(ar, "t1", &camp, emsg, sizeof emsg) == 0) {
+            int calls = 0;
+            long long tokens = 0;
+            double cost = 0;
+            CHECK(archive_llm_totals(ar, camp.id, &calls, &tokens, &cost, emsg, sizeof emsg) == 0);
+            CHECK(calls == 9);
+            long long want_tokens = 0;
+            double want_cost = 0;
+            for (int i = 0; i < 9; i++) {
+                want_tokens += 1000 + i + 200 + i;
+                want_cost += (1000 + i) * 1e-6 + (200 + i) * 2e-6;
+            }
+            CHECK(tokens == want_tokens);
+            CHECK_NEAR(cost, want_cost, 1e-9);
+            arc_campaign_free(&camp);
+        }
+        archive_close(ar);
+    }
+    free(out);
+    free(err);
+
+    /* Replay the recorded replies without the LLM: same outcomes. */
+    char db2[300], src[320];
+    snprintf(db2, sizeof db2, "%s/replay.db", tmpdir);
+    snprintf(src, sizeof src, "replay:%s", db);
+    char *argv2[] = {(char *)discover_bin(), "run", "--task", "fashion", "--proposer", src,
+                     "--replay-campaign", "t1", "--generations", "20", "--baselines",
+                     "cross_entropy", "--archive", db2, "--campaign", "again", TASK_FLAGS,
+                     "--json", NULL};
+    rc = run_child(argv2, NULL, 240, &out, &err);
+    CHECK_MSG(rc == 0, "replay exited %d\nstderr:\n%s", rc, err ? err : "");
+    CHECK(strstr(out ? out : "", "replay finished") != NULL);
+    statuses st2;
+    load_statuses(db2, "again", &st2);
+    CHECK_MSG(st2.n == 10, "%d candidates replayed", st2.n);
+    for (int i = 0; i < st2.n && i < 10; i++) CHECK_STR(st2.status[i], expect[i]);
+    CHECK(fake_llm_request_count(srv) == 9); /* no new LLM call */
+    free(out);
+    free(err);
+    free(a);
+    free(b_json);
+    free(c_json);
+    free(f);
+    free(g);
+    free(h);
+    free(i9);
+    fake_llm_stop(srv);
+}
+
+static void test_budget(void)
+{
+    fake_llm *srv = fake_llm_start();
+    if (!srv) return;
+    char *a = reply_json("t", "ce_smooth_005", code_ls);
+    char *b = reply_json("t", "prob_sq", code_sq);
+    char *c = reply_json("t", "ce_temp2", code_temp);
+    fake_llm_push_content(srv, a, 10, 10);
+    fake_llm_push_content(srv, b, 10, 10);
+    fake_llm_push_content(srv, c, 10, 10);
+    char db[300];
+    snprintf(db, sizeof db, "%s/budget.db", tmpdir);
+    char *argv[] = {(char *)discover_bin(), "run", "--task", "fashion", "--proposer", "llm",
+                    "--api-base", (char *)fake_llm_base_url(srv), "--model", "m", "--generations",
+                    "10", "--baselines", "cross_entropy", "--archive", db, "--campaign", "b",
+                    "--max-calls", "2", TASK_FLAGS, "--json", NULL};
+    char *out = NULL, *err = NULL;
+    int rc = run_child(argv, NULL, 240, &out, &err);
+    CHECK_MSG(rc == 0, "exit %d: %s", rc, err ? err : "");
+    CHECK(fake_llm_request_count(srv) == 2);
+    cJSON *sum = cJSON_Parse(out ? out : "");
+    cJSON *status = cJSON_GetObjectItem(sum, "status");
+    CHECK(cJSON_IsString(status) && !strcmp(status->valuestring, "budget"));
+    cJSON *note = cJSON_GetObjectItem(sum, "note");
+    CHECK(cJSON_IsString(note) && strstr(note->valuestring, "call budget") != NULL);
+    cJSON_Delete(sum);
+    free(out);
+    free(err);
+    free(a);
+    free(b);
+    free(c);
+    fake_llm_stop(srv);
+}
+
+static int count_final(const char *db, const char *campaign)
+{
+    statuses st;
+    load_statuses(db, campaign, &st);
+    int n = 0;
+    for (int i = 0; i < st.n; i++) n += strcmp(st.status[i], "pending") != 0;
+    return n;
+}
+
+static void test_resume_after_sigkill(void)
+{
+    char db[300];
+    snprintf(db, sizeof db, "%s/resume.db", tmpdir);
+    char *argv[] = {(char *)discover_bin(), "run", "--task", "fashion", "--proposer", "evolve",
+                    "--generations", "6", "--archive", db, "--campaign", "r1", "--seed", "7",
+                    TASK_FLAGS, "--set", "steps=60", NULL};
+    pid_t pid = spawn_child(argv, NULL);
+    CHECK(pid > 0);
+    /* Kill it once a few candidates are archived (bounded wait). */
+    double t0 = dc_now();
+    int killed = 0;
+    while (dc_now() - t0 < 120) {
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) break;
+        if (access(db, F_OK) == 0 && count_final(db, "r1") >= 6) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            killed = 1;
+            break;
+        }
+        usleep(20000);
+    }
+    CHECK_MSG(killed, "the campaign finished before it could be killed");
+    statuses before;
+    load_statuses(db, "r1", &before);
+
+    char *argv2[] = {(char *)discover_bin(), "run", "--archive", db, "--campaign", "r1",
+                     "--resume", "--json", NULL};
+    char *out = NULL, *err = NULL;
+    int rc = run_child(argv2, NULL, 240, &out, &err);
+    CHECK_MSG(rc == 0, "resume exited %d: %s", rc, err ? err : "");
+    statuses after;
+    load_statuses(db, "r1", &after);
+    /* Nothing lost: every candidate archived before the kill is still there. */
+    CHECK(after.n >= before.n);
+    for (int i = 0; i < before.n; i++)
+        if (strcmp(before.status[i], "pending"))
+            CHECK_STR(after.status[i], before.status[i]);
+    /* Nothing pending, and each generation 1..6 proposed exactly once. */
+    int per_gen[8] = {0};
+    for (int i = 0; i < after.n; i++) {
+        CHECK(strcmp(after.status[i], "pending") && strcmp(after.status[i], "interrupted"));
+        if (after.generation[i] >= 1 && after.generation[i] <= 6) per_gen[after.generation[i]]++;
+        CHECK(after.generation[i] >= 0 && after.generation[i] <= 6);
+    }
+    for (int g = 1; g <= 6; g++) CHECK_MSG(per_gen[g] == 1, "generation %d: %d candidates", g, per_gen[g]);
+
+    /* An uninterrupted campaign with the same seed proposes the same sequence. */
+    char db2[300];
+    snprintf(db2, sizeof db2, "%s/straight.db", tmpdir);
+    char *argv3[] = {(char *)discover_bin(), "run", "--task", "fashion", "--proposer", "evolve",
+                     "--generations", "6", "--archive", db2, "--campaign", "r1", "--seed", "7",
+                     TASK_FLAGS, "--set", "steps=60", NULL};
+    free(out);
+    free(err);
+    rc = run_child(argv3, NULL, 240, NULL, NULL);
+    CHECK(rc == 0);
+    archive *x, *y;
+    char e[512];
+    if (archive_open(db, ARC_READONLY, &x, e, sizeof e) == 0 &&
+        archive_open(db2, ARC_READONLY, &y, e, sizeof e) == 0) {
+        arc_filter f = {.with_code = 1};
+        arc_candidate *cx, *cy;
+        int nx, ny;
+        CHECK(archive_candidate_list(x, &f, &cx, &nx, e, sizeof e) == 0);
+        CHECK(archive_candidate_list(y, &f, &cy, &ny, e, sizeof e) == 0);
+        CHECK(nx == ny);
+        for (int i = 0; i < nx && i < ny; i++) {
+            CHECK_STR(cx[i].code, cy[i].code);
+            CHECK_STR(cx[i].status, cy[i].status);
+        }
+        for (int i = 0; i < nx; i++) arc_candidate_free(&cx[i]);
+        for (int i = 0; i < ny; i++) arc_candidate_free(&cy[i]);
+        free(cx);
+        free(cy);
+        archive_close(x);
+        archive_close(y);
+    }
+}
+
+static void test_bad_flags(void)
+{
+    char *out = NULL, *err = NULL;
+    char *a1[] = {(char *)discover_bin(), "run", "--task", "chess", NULL};
+    CHECK(run_child(a1, NULL, 30, &out, &err) == 1);
+    CHECK(err && strstr(err, "unknown task 'chess'") && strstr(err, "fashion"));
+    free(out);
+    free(err);
+    char *a2[] = {(char *)discover_bin(), "run", "--generations", "many", NULL};
+    CHECK(run_child(a2, NULL, 30, &out, &err) == 1);
+    CHECK(err && strstr(err, "generations"));
+    free(out);
+    free(err);
+    char *a3[] = {(char *)discover_bin(), "run", "--set", "steps=-5", "--archive", "/nonexistent/x.db", NULL};
+    CHECK(run_child(a3, NULL, 30, &out, &err) == 1);
+    CHECK(err && strstr(err, "steps"));
+    free(out);
+    free(err);
+    char *a4[] = {(char *)discover_bin(), "run", "--resume", "--campaign", "nope", "--archive",
+                  "/nonexistent/x.db", NULL};
+    CHECK(run_child(a4, NULL, 30, &out, &err) == 1);
+    free(out);
+    free(err);
+}
+
+int main(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/discover-test-campaign-XXXXXX");
+    if (!mkdtemp(tmpdir)) return 1;
+    setenv("DISCOVER_CACHE", tmpdir, 1);
+    test_bad_flags();
+    test_llm_campaign();
+    test_budget();
+    test_resume_after_sigkill();
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    return TEST_REPORT();
+}
