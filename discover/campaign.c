@@ -420,7 +420,7 @@ int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
     for (int i = 0; i < cfg->ntask_opts; i++) {
         char e[512];
         if (R.ops->set_option(R.task, cfg->task_keys[i], cfg->task_vals[i], e, sizeof e) != 0) {
-            dc_fmt(err, errcap, "task %s: %s", cfg->task, e);
+            dc_fmt(err, errcap, "%s", e);
             goto fail_task;
         }
     }

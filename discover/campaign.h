@@ -57,6 +57,9 @@ void dc_campaign_cfg_default(dc_campaign_cfg *c);
  * any option of the task. */
 int dc_campaign_set(dc_campaign_cfg *c, const char *key, const char *value, char *err,
                     size_t errcap);
+/* 1 when key is a setting dc_campaign_set accepts (task.KEY is always accepted here; the
+ * task checks its own options). */
+int dc_campaign_key_known(const char *key);
 /* Reads a config file: `key = value` lines, `#` comments, sections [task] and [llm] that
  * prefix their keys ("task.steps"; [llm] keys are the plain LLM keys). */
 int dc_campaign_load(dc_campaign_cfg *c, const char *path, char *err, size_t errcap);

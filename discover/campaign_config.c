@@ -183,6 +183,20 @@ int dc_campaign_set(dc_campaign_cfg *c, const char *key, const char *value, char
     return -1;
 }
 
+int dc_campaign_key_known(const char *key)
+{
+    static const char *const keys[] = {
+        "task", "proposer", "replay_campaign", "campaign", "archive", "generations", "seed",
+        "seeds", "baselines", "context", "context_top_k", "context_recent", "context_failures",
+        "context_tokens", "prompts", "api_base", "model", "temperature", "max_tokens_per_call",
+        "json_mode", "connect_timeout", "timeout", "retries", "price_in", "price_out",
+        "max_calls", "max_tokens", "max_cost", NULL};
+    if (!strncmp(key, "task.", 5)) return key[5] != '\0';
+    for (int i = 0; keys[i]; i++)
+        if (!strcmp(keys[i], key)) return 1;
+    return 0;
+}
+
 static char *trim(char *s)
 {
     while (isspace((unsigned char)*s)) s++;

@@ -97,11 +97,15 @@ static int apply_flags(const char *cmd, int argc, char **argv, dc_campaign_cfg *
         char name[96];
         const char *val;
         const char *eq = strchr(a, '=');
+        if (eq) snprintf(name, sizeof name, "%.*s", (int)(eq - a), a);
+        else snprintf(name, sizeof name, "%s", a);
+        char known[128];
+        flag_key(name, known, sizeof known);
+        if (strcmp(name, "--config") && strcmp(name, "--set") && !dc_campaign_key_known(known))
+            return cli_usage_error(cmd, "unknown option '%s'", name);
         if (eq) {
-            snprintf(name, sizeof name, "%.*s", (int)(eq - a), a);
             val = eq + 1;
         } else {
-            snprintf(name, sizeof name, "%s", a);
             if (i + 1 >= argc) return cli_usage_error(cmd, "%s needs a value", a);
             val = argv[++i];
         }
@@ -119,11 +123,8 @@ static int apply_flags(const char *cmd, int argc, char **argv, dc_campaign_cfg *
         } else {
             flag_key(name, key, sizeof key);
         }
-        if (dc_campaign_set(cfg, key, val, e, sizeof e) != 0) {
-            if (!strncmp(e, "unknown setting", 15))
-                return cli_usage_error(cmd, "unknown option '%s'", name);
+        if (dc_campaign_set(cfg, key, val, e, sizeof e) != 0)
             return cli_usage_error(cmd, "%s: %s", name, e);
-        }
     }
     return 0;
 }

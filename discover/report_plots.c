@@ -528,11 +528,15 @@ void rp_plot_llm(dc_sb *b, const rp_data *d)
             s += d->calls[i].tokens_in + d->calls[i].tokens_out;
         tmax = fmax(tmax, s / cnt);
     }
-    rp_axes ax = rp_axes_make(300, 210, 0, nb, 0, tmax * 1.05);
+    /* x is the call number (1-based at the bar's left edge), whatever the bucketing. */
+    rp_axes ax = rp_axes_make(300, 210, 0, n, 0, tmax * 1.05);
     ax.ml = 54;
     ax.x_integer = 1;
-    rp_svg_open(b, &ax, "tokens per call", per > 1 ? "call (bucketed)" : "call", "tokens");
-    double bw = (rp_px(&ax, 1) - rp_px(&ax, 0)) * 0.85;
+    char xl[64];
+    if (per > 1) snprintf(xl, sizeof xl, "call (bars: mean of %d calls)", per);
+    else snprintf(xl, sizeof xl, "call");
+    rp_svg_open(b, &ax, "tokens per call", xl, "tokens");
+    double bw = (rp_px(&ax, per) - rp_px(&ax, 0)) * 0.85;
     for (int k = 0; k < nb; k++) {
         double sin = 0, sout = 0;
         int cnt = 0, bad = 0;
@@ -543,7 +547,7 @@ void rp_plot_llm(dc_sb *b, const rp_data *d)
         }
         sin /= cnt;
         sout /= cnt;
-        double x = rp_px(&ax, k), y0 = rp_py(&ax, 0), yi = rp_py(&ax, sin), yo = rp_py(&ax, sin + sout);
+        double x = rp_px(&ax, k * per), y0 = rp_py(&ax, 0), yi = rp_py(&ax, sin), yo = rp_py(&ax, sin + sout);
         dc_sb_printf(b, "<g data-kind=\"llm-call\" data-calls=\"%d\"><title>%s%d: %.0f in, %.0f out%s</title>"
                         "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"%s\"/>"
                         "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"#ff7f0e\"/></g>",

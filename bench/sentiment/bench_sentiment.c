@@ -7,7 +7,7 @@
  * (all stages built, or loaded from the cache under $DISCOVER_CACHE) and then, for every
  * objective and seed, one tab-separated line per β:
  *   objective seed beta ref_reward reward kl pref_accuracy test_reward ref_test_reward
- *   length seconds(whole run, all β)
+ *   length seconds(whole run, all β) train_tokens_per_second(PO steps of the run)
  * then per objective and β the mean and standard deviation of reward − ref_reward over the
  * seeds. The native objectives are the formulas of examples/objectives/sentiment/{dpo,
  * hinge,lrml}.c with exact gradients (no sandbox: this measures the task, not the sandbox).
@@ -120,7 +120,7 @@ int main(int argc, char **argv)
     cJSON *cfg = ops->config_json(t);
     const cJSON *betas = cJSON_GetObjectItem(cfg, "beta");
     int nb = cJSON_GetArraySize(betas);
-    printf("objective\tseed\tbeta\tref_reward\treward\tkl\tpref_acc\ttest_reward\tref_test\tlength\tseconds\n");
+    printf("objective\tseed\tbeta\tref_reward\treward\tkl\tpref_acc\ttest_reward\tref_test\tlength\tseconds\ttok/s\n");
     char *save = NULL;
     for (char *name = strtok_r(objs, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
         pair_fn f = NULL;
@@ -147,10 +147,10 @@ int main(int argc, char **argv)
 #define M(x) (snprintf(key, sizeof key, "beta_%s/%s", bn, x), metric(r.metrics, key))
                 double ref = metric(r.metrics, "ref_reward");
                 diff[si][bi] = M("reward") - ref;
-                printf("%s\t%d\t%s\t%.4f\t%.4f\t%.4f\t%.3f\t%.4f\t%.4f\t%.2f\t%.2f\n", name,
+                printf("%s\t%d\t%s\t%.4f\t%.4f\t%.4f\t%.3f\t%.4f\t%.4f\t%.2f\t%.2f\t%.0f\n", name,
                        seeds[si], bn, ref, M("reward"), M("kl"), M("pref_accuracy"),
                        M("test_reward"), metric(r.metrics, "ref_test_reward"), M("length"),
-                       r.seconds);
+                       r.seconds, metric(r.metrics, "train_tokens_per_second"));
 #undef M
             }
             fflush(stdout);

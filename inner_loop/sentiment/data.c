@@ -167,19 +167,3 @@ uint8_t *sent_fortunes_load(const char *dir, size_t *len_out, int *entries_out, 
     *entries_out = entries;
     return (uint8_t *)out.data;
 }
-
-int sent_prompt_of(const char *text, int words, char *out, int maxbytes)
-{
-    int n = 0, w = 0;
-    const char *p = text;
-    while (*p && w < words) {
-        while (*p && isspace((unsigned char)*p)) p++;
-        if (!*p) break;
-        if (n > 0 && n < maxbytes) out[n++] = ' ';
-        while (*p && !isspace((unsigned char)*p) && n < maxbytes) out[n++] = *p++;
-        while (*p && !isspace((unsigned char)*p)) p++; // a word cut by maxbytes
-        w++;
-    }
-    if (n > 0 && n < maxbytes) out[n++] = ' ';
-    return n;
-}

@@ -34,13 +34,9 @@ int sent_is_held_out(const char *text);
 
 /* Reads every fortune file in dir (skipping *.dat, *.u8 and anything not a regular file,
  * in name order), splitting entries at lines holding only "%". Returns the entries
- * joined as bytes with a 0 byte between entries (the caller maps 0 to end-of-text), or NULL
+ * joined as bytes with a 0 byte between entries (the caller splits entries there), or NULL
  * with a message. */
 uint8_t *sent_fortunes_load(const char *dir, size_t *len_out, int *entries_out, char *err,
                             size_t errcap);
-
-/* The first `words` whitespace-separated words of text followed by one space, cut to at
- * most maxbytes bytes; returns its length (0 when the text is empty). */
-int sent_prompt_of(const char *text, int words, char *out, int maxbytes);
 
 #endif

@@ -1,5 +1,5 @@
 /* gpt.c — parameters, forward/backward over a batch, AdamW and KV-cached sampling for the
- * byte-level transformer of gpt.h. */
+ * transformer of gpt.h. */
 #include "gpt.h"
 
 #include "gpt_kernels.h"

@@ -93,10 +93,12 @@ static int all_finite(const double *x, int n)
 }
 
 /* Trains `policy` (a copy of π_ref) with the objective at one β. Returns DC_OK or the failing
- * status with out->message / failed_step set. */
+ * status with out->message / failed_step set. Adds the tokens the forward passes read
+ * (padding excluded) to *tokens and the seconds spent in training steps (the drift-curve
+ * probes excluded) to *secs. */
 static dc_status train_beta(dc_task *t, gpt_model *policy, const dc_objective *obj, double beta,
                             const char *bname, int seed, const dc_progress *prog,
-                            dc_task_result *out)
+                            dc_task_result *out, double *tokens, double *secs)
 {
     const sent_pairs *P = &t->train_pairs;
     int n = t->batch < P->n ? t->batch : P->n;
@@ -154,6 +156,8 @@ static dc_status train_beta(dc_task *t, gpt_model *policy, const dc_objective *o
             lc[i] = sent_seq_resp_len(&P->chosen[j]);
             lr[i] = sent_seq_resp_len(&P->rejected[j]);
         }
+        double ts = dc_now();
+        for (int k = 0; k < 2 * n; k++) *tokens += seqs[k].len - 1;
         int Tb = sent_batch_build(seqs, 2 * n, 1, in, tg); // (2n, Tb): chosen rows, then rejected
         if (gpt_forward(policy, in, tg, 2 * n, Tb, logp) != 0) {
             st = DC_ERROR;
@@ -202,6 +206,7 @@ static dc_status train_beta(dc_task *t, gpt_model *policy, const dc_objective *o
             goto done;
         }
         gpt_adamw(policy, (float)t->lr, 0.9f, 0.999f, 1e-8f, 0.0f, 10.0f);
+        *secs += dc_now() - ts;
         double mean = 0;
         for (int i = 0; i < n; i++) mean += loss[i];
         mean /= n;
@@ -266,7 +271,7 @@ void sent_run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *
         gap += t->train_pairs.reward_chosen[i] - t->train_pairs.reward_rejected[i];
     cJSON_AddNumberToObject(m, "pair_reward_gap", t->train_pairs.n ? gap / t->train_pairs.n : 0);
 
-    double fit = 0, test = 0, rew = 0, kl = 0, acc_sum = 0;
+    double fit = 0, test = 0, rew = 0, kl = 0, acc_sum = 0, tokens = 0, train_secs = 0;
     for (int bi = 0; bi < t->nbetas; bi++) {
         double beta = t->betas[bi];
         char bname[32], key[96], curve[48];
@@ -277,7 +282,8 @@ void sent_run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *
             dc_fmt(out->message, sizeof out->message, "out of memory for the policy model");
             return;
         }
-        dc_status st = train_beta(t, &policy, obj, beta, bname, seed, prog, out);
+        dc_status st =
+            train_beta(t, &policy, obj, beta, bname, seed, prog, out, &tokens, &train_secs);
         if (st != DC_OK) {
             out->status = st;
             gpt_free(&policy);
@@ -331,6 +337,8 @@ void sent_run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *
     cJSON_AddNumberToObject(m, "reward", rew / nb);
     cJSON_AddNumberToObject(m, "kl", kl / nb);
     cJSON_AddNumberToObject(m, "pref_accuracy", acc_sum / nb);
+    cJSON_AddNumberToObject(m, "train_tokens", tokens);
+    cJSON_AddNumberToObject(m, "train_tokens_per_second", train_secs > 0 ? tokens / train_secs : 0);
     cJSON_AddNumberToObject(m, "fitness", out->fitness);
     cJSON_AddNumberToObject(m, "test_metric", out->test_metric);
     out->status = DC_OK;

@@ -1,8 +1,11 @@
 /* sentiment.h — the preference task `sentiment` (DiscoPOP's held-out IMDb experiment, on a
- * small byte-level GPT trained here on the CPU).
+ * small word-level GPT trained here on the CPU).
  *
- * Pipeline (each stage cached under dc_cache_dir(), keyed by its configuration):
- *   pretrain  next-byte prediction on the fortunes corpus + held-in review sentences
+ * Pipeline (each stage cached under dc_cache_dir(), keyed by its configuration and the
+ * vocabulary):
+ *   vocab     the `vocab` most frequent words/punctuation of the held-in review sentences
+ *             (weighted) and the fortunes corpus (vocab.h); rebuilt (cheaply) every prepare
+ *   pretrain  next-word prediction on the fortunes corpus + held-in review sentences
  *   sft       fine-tuning on the held-in review sentences: the reference policy π_ref
  *   pairs     prompts (first words of held-in sentences), `samples` completions each from
  *             π_ref, best vs worst by the lexicon reward (kept when the gap ≥ `gap`),

@@ -445,6 +445,46 @@ static void check_units(void)
     CHECK(f.samples[1] == 2);
 }
 
+/* Many candidates, in memory (no archive, no browser): the scatter plots aggregate into
+ * bins that still account for every candidate, and the table lays out one page of rows. */
+static void check_many(void)
+{
+    enum { N = 1700 };
+    rp_data d;
+    memset(&d, 0, sizeof d);
+    d.camp.name = "many";
+    d.camp.task = "fashion";
+    d.camp.proposer = "evolve";
+    d.camp.model = "";
+    d.cands = dc_calloc(N, sizeof *d.cands);
+    d.ncands = N;
+    int scored = 0;
+    for (int i = 0; i < N; i++) {
+        arc_candidate *c = &d.cands[i];
+        c->id = i + 1;
+        c->generation = i / 40;
+        c->name = "x";
+        c->status = i % 10 == 9 ? "crash" : "ok";
+        c->has_fitness = i % 10 != 9;
+        c->fitness = 0.5 + 0.4 * sin(i * 0.37) * 0.5;
+        c->test_metric = c->fitness - 0.01;
+        scored += c->has_fitness;
+    }
+    char *html = rp_render(&d, "test");
+    char *ff = figure(html, "fig-fitness");
+    int total = 0, bins = 0;
+    for (const char *p = ff; (p = strstr(p, "data-kind=\"bin\" data-n=\"")); p++, bins++)
+        total += atoi(p + strlen("data-kind=\"bin\" data-n=\""));
+    CHECK_MSG(scored > RP_MAX_SCATTER && total == scored && bins > 0 && bins < scored,
+              "bins %d holding %d of %d scored candidates", bins, total, scored);
+    CHECK(count_str(ff, "data-kind=\"point\"") == 0);
+    CHECK(count_str(html, "<tbody id=") == N && count_str(html, "class=\"more\"") == N - RP_TABLE_PAGE);
+    CHECK(strstr(html, "id=\"show-all\"") != NULL);
+    free(ff);
+    free(html);
+    free(d.cands);
+}
+
 static void check_cli(const char *db)
 {
     char *out = NULL, *err = NULL;
@@ -687,6 +727,7 @@ int main(void)
 {
     double t0 = dc_now();
     check_units();
+    check_many();
     char tmpl[] = "/tmp/dc_report_test.XXXXXX";
     g_tmp = mkdtemp(tmpl);
     if (!g_tmp) {
