@@ -375,6 +375,9 @@ static int open_campaign(run_ctx *R, char *err, size_t errcap)
     nc.seed = (int64_t)cfg->seed;
     nc.status = "running";
     int rc = archive_campaign_create(R->a, &nc, err, errcap);
+    /* The archive fills in the timestamps (owned by the record); the rest is borrowed. */
+    free(nc.created_at);
+    free(nc.updated_at);
     free(nc.config_json);
     R->campaign_id = nc.id;
     return rc;

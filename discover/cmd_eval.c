@@ -36,7 +36,9 @@ static void usage(FILE *f)
             "  --set key=value  any task option (repeatable; see below)\n"
             "  --json           print one JSON object (status, message, fitness, test metric,\n"
             "                   per_seed, seconds, ...) instead of a summary\n"
-            "  --device D       auto (default) or cpu; cuda is not available in this build\n"
+            "  --device D       compute backend: auto (default: the GPU when the CUDA plugin\n"
+            "                   loads and a device works, else the CPU), cpu, or cuda (fails\n"
+            "                   with the reason when no GPU works); same as --set device=D\n"
             "  -h, --help       this help\n\n"
             "Exit status: 0 trained and scored, 1 usage or environment error, 2 the candidate\n"
             "was rejected (compile, pre-screen) or failed during training.\n",
@@ -172,7 +174,7 @@ static void print_summary(const char *file, const dc_task_ops *ops, dc_status st
 int cmd_eval(int argc, char **argv)
 {
     const char *file = NULL, *task_name = "fashion", *seeds_text = "1", *steps = NULL,
-               *noise = NULL, *device = "auto";
+               *noise = NULL, *device = NULL;
     const char *sets[MAX_SETS];
     int nsets = 0, json = 0;
     for (int i = 1; i < argc; i++) {
@@ -212,14 +214,19 @@ int cmd_eval(int argc, char **argv)
     if (!file)
         return cli_usage_error("eval", "which objective? give a C file, e.g. "
                                        "examples/objectives/fashion/cross_entropy.c");
-    if (strcmp(device, "auto") && strcmp(device, "cpu") && strcmp(device, "cuda"))
+    if (device && strcmp(device, "auto") && strcmp(device, "cpu") && strcmp(device, "cuda"))
         return cli_usage_error("eval", "--device must be auto, cpu or cuda, not '%s'", device);
-    if (!strcmp(device, "cuda"))
-        return cli_error("eval", "--device cuda: this build has no CUDA backend yet (it is "
-                                 "planned); use --device cpu or auto");
     const dc_task_ops *ops = dc_task_find(task_name);
     if (!ops)
         return cli_usage_error("eval", "unknown task '%s'; tasks: %s", task_name, dc_task_names());
+    // --device is the task option "device"; a task without one runs on the CPU only
+    int task_has_device = 0;
+    for (const dc_task_option *o = ops->options; o && o->key; o++)
+        task_has_device |= !strcmp(o->key, "device");
+    if (device && !task_has_device && !strcmp(device, "cuda"))
+        return cli_error("eval", "--device cuda: task %s has no GPU backend yet; use --device "
+                                 "cpu or auto",
+                         ops->name);
     int seeds[MAX_SEEDS];
     char err[1024];
     int nseeds = dc_parse_int_list(seeds_text, seeds, MAX_SEEDS, err, sizeof err);
@@ -235,7 +242,9 @@ int cmd_eval(int argc, char **argv)
     dc_task_result result;
     dc_task_result_init(&result);
     if ((steps && dc_task_apply_option(ops, task, "steps", steps, err, sizeof err)) ||
-        (noise && dc_task_apply_option(ops, task, "noise", noise, err, sizeof err))) {
+        (noise && dc_task_apply_option(ops, task, "noise", noise, err, sizeof err)) ||
+        (device && task_has_device &&
+         dc_task_apply_option(ops, task, "device", device, err, sizeof err))) {
         rc = cli_usage_error("eval", "%s", err);
         goto done;
     }

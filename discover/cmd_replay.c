@@ -177,7 +177,9 @@ int cmd_replay(int argc, char **argv)
         ev.metrics_json = m ? m : "{}";
         ev.seconds = res.seconds;
         ev.curves = res.curves;
-        if (archive_evaluation_insert(a, &ev, e, sizeof e) != 0) {
+        int inserted = archive_evaluation_insert(a, &ev, e, sizeof e);
+        free(ev.created_at); /* set by the archive; the other fields are borrowed */
+        if (inserted != 0) {
             cli_error(cmd, "%s", e);
             cJSON_free(m);
             dc_task_result_free(&res);

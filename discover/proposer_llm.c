@@ -77,7 +77,9 @@ static dc_propose_rc llm_propose(dc_proposer *self, const dc_propose_ctx *ctx, d
     call.cost = reply.cost;
     call.error = rc == 0 ? "" : reply.error;
     char e[512];
-    if (archive_llm_call_insert(ctx->a, &call, e, sizeof e) != 0) {
+    int inserted = archive_llm_call_insert(ctx->a, &call, e, sizeof e);
+    free(call.created_at); /* set by the archive; the other fields are borrowed */
+    if (inserted != 0) {
         dc_fmt(err, errcap, "%s", e);
         llm_reply_free(&reply);
         return DC_PROPOSE_FAILED;

@@ -47,7 +47,9 @@ static dc_propose_rc replay_propose(dc_proposer *self, const dc_propose_ctx *ctx
     copy.latency_s = 0;
     copy.cost = 0;
     copy.created_at = NULL;
-    if (archive_llm_call_insert(ctx->a, &copy, e, sizeof e) != 0) {
+    int inserted = archive_llm_call_insert(ctx->a, &copy, e, sizeof e);
+    free(copy.created_at); /* set by the archive; the other fields are borrowed */
+    if (inserted != 0) {
         dc_fmt(err, errcap, "%s", e);
         return DC_PROPOSE_FAILED;
     }

@@ -1,9 +1,13 @@
 /* backend_cpu.c — the CPU reference of backend.h: OpenBLAS sgemm for the three matrix
- * products of a linear layer, simple loops for everything else. */
+ * products of a linear layer, simple loops for everything else; and the CPU backend table
+ * (backend memory is host memory, operations run when called). */
 #include "backend.h"
 
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 const char *dc_backend_name(void)
@@ -101,4 +105,87 @@ int dc_all_finite(const float *x, size_t N)
     for (size_t i = 0; i < N; i++)
         if (!isfinite(x[i])) return 0;
     return 1;
+}
+
+/* ---- the backend table ---- */
+
+/* The first failure since the last clear (only allocation can fail on the CPU). */
+static int cpu_failed;
+static char cpu_message[256];
+
+static void *cpu_alloc(size_t bytes)
+{
+    void *p = calloc(bytes ? bytes : 1, 1);
+    if (!p && !cpu_failed) {
+        cpu_failed = 1;
+        snprintf(cpu_message, sizeof cpu_message, "out of memory allocating %zu bytes", bytes);
+    }
+    return p;
+}
+
+static void cpu_free(void *p)
+{
+    free(p);
+}
+
+/* memmove: a caller may stage data in the very buffer it uploads from */
+static void cpu_upload(void *dst, const void *host_src, size_t bytes)
+{
+    if (dst != host_src && bytes) memmove(dst, host_src, bytes);
+}
+
+static int cpu_download(void *host_dst, const void *src, size_t bytes)
+{
+    if (host_dst != src && bytes) memmove(host_dst, src, bytes);
+    return cpu_failed ? -1 : 0;
+}
+
+static void cpu_memset0(void *p, size_t bytes)
+{
+    if (bytes) memset(p, 0, bytes);
+}
+
+static int cpu_synchronize(void)
+{
+    return cpu_failed ? -1 : 0;
+}
+
+static int cpu_error(char *buf, size_t cap)
+{
+    if (!cpu_failed) return 0;
+    if (buf && cap) snprintf(buf, cap, "%s", cpu_message);
+    return 1;
+}
+
+static void cpu_clear_error(void)
+{
+    cpu_failed = 0;
+    cpu_message[0] = 0;
+}
+
+static const dc_backend_ops cpu_ops = {
+    .abi = DC_BACKEND_ABI,
+    .kind = "cpu",
+    .name = dc_backend_name,
+    .set_threads = dc_backend_set_threads,
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .upload = cpu_upload,
+    .download = cpu_download,
+    .memset0 = cpu_memset0,
+    .synchronize = cpu_synchronize,
+    .error = cpu_error,
+    .clear_error = cpu_clear_error,
+    .linear_forward = dc_linear_forward,
+    .linear_backward = dc_linear_backward,
+    .relu_forward = dc_relu_forward,
+    .relu_backward = dc_relu_backward,
+    .adam_update = dc_adam_update,
+    .argmax_correct = dc_argmax_correct,
+    .all_finite = dc_all_finite,
+};
+
+const dc_backend_ops *dc_backend_cpu(void)
+{
+    return &cpu_ops;
 }

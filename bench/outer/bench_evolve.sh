@@ -24,7 +24,7 @@ for s in $(seq 1 "$RUNS"); do
   "$BIN" demo --quiet --seed "$s" --generations "$GENS" --archive "$db" --campaign bench >/dev/null 2>&1
   t1=$(date +%s.%N)
   "$BIN" ls --archive "$db" --campaign bench --json > "$tmp/ls$s.json"
-  python3 - "$tmp/ls$s.json" "$s" "$(echo "$t1 - $t0" | bc)" <<'PY'
+  python3 - "$tmp/ls$s.json" "$s" "$(awk "BEGIN{print $t1 - $t0}")" <<'PY'
 import json, sys
 rows = json.load(open(sys.argv[1]))
 ok = [r for r in rows if r.get("status") == "ok" and r.get("fitness") is not None]

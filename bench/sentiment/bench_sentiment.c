@@ -74,6 +74,14 @@ static const struct {
     pair_fn f;
 } OBJ[] = {{"dpo", f_dpo}, {"anti", f_anti}, {"hinge", f_hinge}, {"lrml", f_lrml}};
 
+/* Stage progress on stderr (pretraining and SFT take minutes at the defaults). */
+static void on_step(void *ctx, const char *phase, int step, int total, double loss)
+{
+    double *t0 = ctx;
+    if (strcmp(phase, "train") != 0 && (step % 100 == 1 || step == total))
+        fprintf(stderr, "[%.0f s] %s %d/%d loss %.4f\n", dc_now() - *t0, phase, step, total, loss);
+}
+
 static double metric(const cJSON *m, const char *name)
 {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(m, name);
@@ -111,7 +119,8 @@ int main(int argc, char **argv)
     }
     if (nseeds == 0) seeds[nseeds++] = 1;
     double t0 = dc_now();
-    if (ops->prepare(t, NULL, err, sizeof err) != 0) {
+    dc_progress prog = {&t0, on_step, NULL};
+    if (ops->prepare(t, &prog, err, sizeof err) != 0) {
         fprintf(stderr, "bench_sentiment: %s\n", err);
         return 1;
     }

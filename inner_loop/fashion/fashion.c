@@ -26,11 +26,13 @@ typedef struct {
     long steps, batch, hidden, layers, train_size, val_size, eval_every, threads, standardize;
     double lr, noise, weight_decay;
     char data_dir[1024];
+    char device[8]; /* auto | cpu | cuda */
 } fashion_cfg;
 
 struct dc_task {
     fashion_cfg cfg;
     dc_fashion_data data;
+    const dc_backend_ops *be; /* chosen by prepare() from cfg.device */
 };
 
 /* ---- options: the public table (help text) and, in the same order, how to parse each ---- */
@@ -53,10 +55,12 @@ static const dc_task_option options[] = {
     {"data_dir", "",
      "Fashion-MNIST folder (default: $DISCOVER_FASHION_DIR, else " DC_FASHION_DEFAULT_DIR ")"},
     {"threads", "0", "BLAS threads (0 = all cores)"},
+    {"device", "auto",
+     "compute backend: auto (CUDA when the plugin loads and a GPU works, else CPU), cpu, cuda"},
     {NULL, NULL, NULL},
 };
 
-typedef enum { OPT_INT, OPT_REAL, OPT_TEXT } opt_kind;
+typedef enum { OPT_INT, OPT_REAL, OPT_TEXT, OPT_DEVICE } opt_kind;
 typedef struct {
     opt_kind kind;
     size_t offset;
@@ -78,6 +82,7 @@ static const opt_spec specs[] = {
     {OPT_INT, offsetof(fashion_cfg, standardize), 0, 1, 0},
     {OPT_TEXT, offsetof(fashion_cfg, data_dir), 0, 0, 0},
     {OPT_INT, offsetof(fashion_cfg, threads), 0, 256, 0},
+    {OPT_DEVICE, offsetof(fashion_cfg, device), 0, 0, 0},
 };
 
 _Static_assert(sizeof specs / sizeof *specs == sizeof options / sizeof *options - 1,
@@ -99,6 +104,16 @@ static int set_option(dc_task *t, const char *key, const char *value, char *err,
     }
     const opt_spec *s = &specs[i];
     char *field = (char *)&t->cfg + s->offset;
+    if (s->kind == OPT_DEVICE) {
+        if (strcmp(value, "auto") && strcmp(value, "cpu") && strcmp(value, "cuda")) {
+            snprintf(err, errcap, "option %s: '%s' is not accepted; give auto, cpu or cuda", key,
+                     value);
+            return -1;
+        }
+        snprintf(field, sizeof t->cfg.device, "%s", value);
+        t->be = NULL; // chosen again by the next prepare()
+        return 0;
+    }
     if (s->kind == OPT_TEXT) {
         if (strlen(value) >= sizeof t->cfg.data_dir) {
             snprintf(err, errcap, "option %s: the value is longer than %zu characters", key,
@@ -164,9 +179,11 @@ static cJSON *config_json(const dc_task *t)
     char dir[1024];
     dc_fashion_data_dir(t->cfg.data_dir, dir, sizeof dir);
     cJSON_AddStringToObject(o, "data_dir", dir);
+    cJSON_AddStringToObject(o, "device", t->cfg.device);
     cJSON_AddStringToObject(o, "model", "mlp-relu");
     cJSON_AddStringToObject(o, "optimizer", t->cfg.weight_decay > 0 ? "adamw" : "adam");
-    cJSON_AddStringToObject(o, "backend", dc_backend_name());
+    // the backend that runs: known once prepare() has chosen it
+    if (t->be) cJSON_AddStringToObject(o, "backend", t->be->name());
     return o;
 }
 
@@ -195,26 +212,49 @@ static int prepare(dc_task *t, const dc_progress *prog, char *err, size_t errcap
         dc_fashion_data_free(&t->data);
         if (dc_fashion_data_load(&t->data, dir, err, errcap)) return -1;
     }
-    return effective_train_size(t, err, errcap) < 0 ? -1 : 0;
+    if (effective_train_size(t, err, errcap) < 0) return -1;
+    // the backend now, so `device cuda` on a machine without one fails before any training
+    char why[768];
+    if (dc_backend_select(t->cfg.device, &t->be, why, sizeof why)) {
+        snprintf(err, errcap, "option device=%s: %s", t->cfg.device, why);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- training ---- */
 
-/* Everything one run allocates, so every exit path frees it in one place. */
+/* Everything one run allocates, so every exit path frees it in one place.
+ *
+ * Data path (the same on every backend): each batch is gathered and scaled on the host and
+ * uploaded per step (x_dev); the training set stays on the host as uint8. The logits come
+ * back to the host for the sandboxed objective (in double) and d(loss)/d(logits) goes back
+ * up (dlogits_dev). On the CPU backend upload/download are plain copies. */
 typedef struct {
+    const dc_backend_ops *be;
     dc_mlp mlp;
     int *perm, *train_idx, *val_idx;
     unsigned char *train_y;              /* labels after noise, indexed like train_idx */
-    float *xb;                           /* (max_batch, pixels) input batch */
-    int *yb;                             /* (max_batch) */
-    double *logits_d, *dlogits_d, *loss; /* (batch, K), (batch, K), (batch) */
-    float *dlogits;                      /* (batch, K) */
+    float *xb;                           /* host (max_batch, pixels) input batch */
+    int *yb;                             /* host (max_batch) */
+    float *logits;                       /* host (batch, K): the model's logits */
+    double *logits_d, *dlogits_d, *loss; /* host (batch, K), (batch, K), (batch) */
+    float *dlogits;                      /* host (batch, K) */
+    float *x_dev;                        /* backend (max_batch, pixels) */
+    int *y_dev;                          /* backend (max_batch): labels for scoring */
+    float *dlogits_dev;                  /* backend (batch, K) */
     float mean, inv_std;
 } run_state;
 
 static void run_state_free(run_state *s)
 {
     dc_mlp_free(&s->mlp);
+    if (s->be) {
+        s->be->free(s->x_dev);
+        s->be->free(s->y_dev);
+        s->be->free(s->dlogits_dev);
+    }
+    free(s->logits);
     free(s->perm);
     free(s->train_idx);
     free(s->val_idx);
@@ -245,9 +285,10 @@ static void gather(const run_state *s, const unsigned char *images, int pixels, 
     }
 }
 
-/* Accuracy of the current model on n rows (idx NULL: the first n rows of images). */
-static double accuracy(run_state *s, const unsigned char *images, const unsigned char *labels,
-                       int pixels, const int *idx, int n)
+/* Accuracy of the current model on n rows (idx NULL: the first n rows of images) into
+ * *acc; 0, or -1 when the backend failed (its error says why). */
+static int accuracy(run_state *s, const unsigned char *images, const unsigned char *labels,
+                    int pixels, const int *idx, int n, double *acc)
 {
     long correct = 0;
     for (int first = 0; first < n; first += EVAL_CHUNK) {
@@ -255,10 +296,15 @@ static double accuracy(run_state *s, const unsigned char *images, const unsigned
         gather(s, images, pixels, idx, first, m, s->xb);
         for (int b = 0; b < m; b++)
             s->yb[b] = labels[idx ? idx[first + b] : first + b];
-        const float *logits = dc_mlp_forward(&s->mlp, s->xb, m); // (m, K)
-        correct += dc_argmax_correct(logits, s->yb, m, K);
+        s->be->upload(s->x_dev, s->xb, (size_t)m * pixels * sizeof(float));
+        s->be->upload(s->y_dev, s->yb, (size_t)m * sizeof(int));
+        const float *logits = dc_mlp_forward(&s->mlp, s->x_dev, m); // (m, K)
+        int c = s->be->argmax_correct(logits, s->y_dev, m, K);
+        if (c < 0) return -1;
+        correct += c;
     }
-    return (double)correct / n;
+    *acc = (double)correct / n;
+    return 0;
 }
 
 static void fail(dc_task_result *out, dc_status st, int step, const char *fmt, ...)
@@ -271,6 +317,16 @@ static void fail(dc_task_result *out, dc_status st, int step, const char *fmt, .
     out->failed_step = step;
     vsnprintf(out->message, sizeof out->message, fmt, ap);
     va_end(ap);
+}
+
+/* A backend failure (GPU out of memory, a failed kernel, ...): the environment's fault, not
+ * the candidate's, so DC_ERROR with the backend's own message. */
+static void fail_backend(dc_task_result *out, const run_state *s, int step, const char *when)
+{
+    char why[400] = "";
+    s->be->error(why, sizeof why);
+    fail(out, DC_ERROR, step, "the %s backend failed %s: %s", s->be->name(), when,
+         why[0] ? why : "unknown error");
 }
 
 static void run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *prog,
@@ -288,10 +344,12 @@ static void run(dc_task *t, const dc_objective *obj, int seed, const dc_progress
     out->status = DC_OK;
     out->failed_step = -1;
     out->message[0] = 0;
-    if (!d->train_x) {
+    if (!d->train_x || !t->be) {
         fail(out, DC_ERROR, -1, "task fashion: prepare() was not called or failed");
         goto done;
     }
+    s.be = t->be;
+    s.be->clear_error(); // a failure of an earlier run (e.g. out of GPU memory) is not ours
     if (!obj || !obj->cls) {
         fail(out, DC_ERROR, -1, "task fashion needs a classification objective (SBX_CLS)");
         goto done;
@@ -304,7 +362,7 @@ static void run(dc_task *t, const dc_objective *obj, int seed, const dc_progress
     }
     const int B = (int)c->batch, P = d->pixels, nval = (int)c->val_size;
     const int max_batch = B > EVAL_CHUNK ? B : EVAL_CHUNK;
-    dc_backend_set_threads((int)c->threads);
+    s.be->set_threads((int)c->threads);
 
     // fixed split: validation first, then the training subset, from one permutation
     s.perm = malloc((size_t)d->n_train * sizeof *s.perm);
@@ -317,9 +375,17 @@ static void run(dc_task *t, const dc_objective *obj, int seed, const dc_progress
     s.dlogits_d = malloc((size_t)B * K * sizeof *s.dlogits_d);
     s.loss = malloc((size_t)B * sizeof *s.loss);
     s.dlogits = malloc((size_t)B * K * sizeof *s.dlogits);
+    s.logits = malloc((size_t)B * K * sizeof *s.logits);
     if (!s.perm || !s.train_idx || !s.val_idx || !s.train_y || !s.xb || !s.yb || !s.logits_d ||
-        !s.dlogits_d || !s.loss || !s.dlogits) {
+        !s.dlogits_d || !s.loss || !s.dlogits || !s.logits) {
         fail(out, DC_ERROR, -1, "task fashion: out of memory");
+        goto done;
+    }
+    s.x_dev = s.be->alloc((size_t)max_batch * P * sizeof *s.x_dev);
+    s.y_dev = s.be->alloc((size_t)max_batch * sizeof *s.y_dev);
+    s.dlogits_dev = s.be->alloc((size_t)B * K * sizeof *s.dlogits_dev);
+    if (!s.x_dev || !s.y_dev || !s.dlogits_dev) {
+        fail_backend(out, &s, -1, "allocating the batch buffers");
         goto done;
     }
     for (int i = 0; i < d->n_train; i++)
@@ -358,7 +424,7 @@ static void run(dc_task *t, const dc_objective *obj, int seed, const dc_progress
         s.train_y[i] = (unsigned char)y;
     }
 
-    if (dc_mlp_init(&s.mlp, P, (int)c->hidden, (int)c->layers, K, max_batch,
+    if (dc_mlp_init(&s.mlp, s.be, P, (int)c->hidden, (int)c->layers, K, max_batch,
                     stream_seed("init", seed), err, sizeof err)) {
         fail(out, DC_ERROR, -1, "task fashion: %s", err);
         goto done;
@@ -390,7 +456,13 @@ static void run(dc_task *t, const dc_objective *obj, int seed, const dc_progress
             for (int p = 0; p < P; p++)
                 dst[p] = ((float)src[p] * (1.0f / 255.0f) - s.mean) * s.inv_std;
         }
-        const float *logits = dc_mlp_forward(&s.mlp, s.xb, B); // (B, K)
+        s.be->upload(s.x_dev, s.xb, (size_t)B * P * sizeof *s.xb);
+        const float *logits_dev = dc_mlp_forward(&s.mlp, s.x_dev, B); // (B, K)
+        if (s.be->download(s.logits, logits_dev, (size_t)B * K * sizeof *s.logits)) {
+            fail_backend(out, &s, step, "in the forward pass");
+            goto done;
+        }
+        const float *logits = s.logits; // (B, K) on the host
         if (!dc_all_finite(logits, (size_t)B * K)) {
             fail(out, DC_NONFINITE, step,
                  "training diverged: the model's logits became non-finite at step %d", step);
@@ -435,7 +507,8 @@ static void run(dc_task *t, const dc_objective *obj, int seed, const dc_progress
                 goto done;
             }
         }
-        dc_mlp_backward(&s.mlp, s.dlogits, B);
+        s.be->upload(s.dlogits_dev, s.dlogits, (size_t)B * K * sizeof *s.dlogits);
+        dc_mlp_backward(&s.mlp, s.dlogits_dev, B);
         dc_mlp_adam(&s.mlp, (float)c->lr, (float)c->weight_decay);
 
         interval_loss += batch_loss;
@@ -444,7 +517,25 @@ static void run(dc_task *t, const dc_objective *obj, int seed, const dc_progress
             last_interval_loss = interval_loss / interval_rows;
             interval_loss = 0;
             interval_rows = 0;
-            double va = accuracy(&s, d->train_x, d->train_y, P, s.val_idx, nval);
+            if (step == steps) {
+                // every other update is checked by the next step's logits; the last one here
+                int fin = s.be->all_finite(s.mlp.params, s.mlp.nparams);
+                if (fin < 0) {
+                    fail_backend(out, &s, step, "checking the parameters");
+                    goto done;
+                }
+                if (!fin) {
+                    fail(out, DC_NONFINITE, step,
+                         "training diverged: the model's parameters became non-finite at step %d",
+                         step);
+                    goto done;
+                }
+            }
+            double va;
+            if (accuracy(&s, d->train_x, d->train_y, P, s.val_idx, nval, &va)) {
+                fail_backend(out, &s, step, "scoring the validation split");
+                goto done;
+            }
             dc_curves_add(&out->curves, "train_loss", step, last_interval_loss);
             dc_curves_add(&out->curves, "val_accuracy", step, va);
             if (step == steps) out->fitness = va;
@@ -453,7 +544,10 @@ static void run(dc_task *t, const dc_objective *obj, int seed, const dc_progress
             prog->on_step(prog->ctx, "train", step, steps, batch_loss / B);
     }
     if (prog && prog->on_step) prog->on_step(prog->ctx, "score", 0, 1, last_interval_loss);
-    out->test_metric = accuracy(&s, d->test_x, d->test_y, P, NULL, d->n_test);
+    if (accuracy(&s, d->test_x, d->test_y, P, NULL, d->n_test, &out->test_metric)) {
+        fail_backend(out, &s, -1, "scoring the test split");
+        goto done;
+    }
     if (prog && prog->on_step) prog->on_step(prog->ctx, "score", 1, 1, last_interval_loss);
 
 done:
@@ -473,6 +567,7 @@ done:
                             out->status == DC_OK ? steps : (step > 0 ? step - 1 : 0));
     cJSON_AddNumberToObject(out->metrics, "seconds", out->seconds);
     cJSON_AddNumberToObject(out->metrics, "objective_seconds", obj_seconds);
+    if (s.be) cJSON_AddStringToObject(out->metrics, "backend", s.be->name());
     run_state_free(&s);
 }
 

@@ -35,13 +35,6 @@ int sent_score_prompts(const dc_task *t, gpt_model *policy, gpt_model *ref, cons
         len += sent_seq_resp_len(&gen[k]);
     }
     out->reward = rsum / K;
-    if (getenv("SENT_SHOW") && ref) { /* TEMP-DEBUG */
-        for (int k = 0; k < K && k < atoi(getenv("SENT_SHOW")); k++) {
-            char b[2048];
-            sent_seq_text(t->vocab, &gen[k], b, sizeof b);
-            fprintf(stderr, "[%.3f] %s\n", sent_seq_reward(t->lex, t->vocab, &gen[k]), b);
-        }
-    }
     out->length = len / K;
     if (ref && ref != policy && len > 0) {
         // KL(π‖π_ref) per token, estimated on samples from π: mean of log π − log π_ref

@@ -1,13 +1,28 @@
 /* test_backend.c — the CPU backend and the MLP's back-propagation against independent
  * references: naive loops in double for the products, central finite differences for the
- * gradients of a 2-hidden-layer MLP. */
+ * gradients of a 2-hidden-layer MLP; the backend table's memory operations and the device
+ * selection (cpu, auto, cuda, unknown names). The CUDA table itself: test_cuda_parity. */
 #include "test.h"
 
 #include "inner_loop/backend.h"
 #include "inner_loop/fashion/mlp.h"
 #include "rng.h"
 
+#include <stdint.h>
 #include <stdlib.h>
+
+/* AddressSanitizer aborts on an impossible allocation instead of returning NULL: the
+ * out-of-memory checks run in the normal build only. */
+#if defined(__SANITIZE_ADDRESS__)
+#define DC_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DC_ASAN 1
+#endif
+#endif
+#ifndef DC_ASAN
+#define DC_ASAN 0
+#endif
 
 static void fill(dc_rng *r, float *x, int n, double scale)
 {
@@ -109,7 +124,7 @@ static void test_mlp_finite_differences(void)
     enum { B = 4, IN = 6, H = 5, K = 3 };
     dc_mlp m;
     char err[128];
-    CHECK(dc_mlp_init(&m, IN, H, 2, K, B, 7, err, sizeof err) == 0);
+    CHECK(dc_mlp_init(&m, dc_backend_cpu(), IN, H, 2, K, B, 7, err, sizeof err) == 0);
     CHECK(m.nparams == (size_t)(H * IN + H + H * H + H + K * H + K));
     dc_rng r;
     dc_rng_seed(&r, 3);
@@ -161,7 +176,88 @@ static void test_mlp_finite_differences(void)
     dc_mlp_free(&m);
 
     // bad sizes are refused with a message
-    CHECK(dc_mlp_init(&m, IN, H, 3, K, B, 7, err, sizeof err) == -1 && strstr(err, "out of range"));
+    CHECK(dc_mlp_init(&m, dc_backend_cpu(), IN, H, 3, K, B, 7, err, sizeof err) == -1 &&
+          strstr(err, "out of range"));
+    // an allocation the machine cannot give: a message naming the backend, no crash
+    if (!DC_ASAN) {
+        CHECK(dc_mlp_init(&m, dc_backend_cpu(), 1 << 30, 1 << 20, 1, K, B, 7, err, sizeof err) ==
+              -1);
+        CHECK_MSG(strstr(err, "out of memory") && strstr(err, "cpu-openblas"), "%s", err);
+        dc_backend_cpu()->clear_error();
+    }
+}
+
+/* The CPU table: zeroed allocation, upload/download round trip, memset, sticky errors. */
+static void test_cpu_table(void)
+{
+    const dc_backend_ops *be = dc_backend_cpu();
+    CHECK(be->abi == DC_BACKEND_ABI);
+    CHECK_STR(be->kind, "cpu");
+    CHECK_STR(be->name(), "cpu-openblas");
+    enum { N = 37 };
+    float *d = be->alloc(N * sizeof(float));
+    CHECK(d != NULL);
+    if (!d) return;
+    int zero = 1;
+    for (int i = 0; i < N; i++)
+        zero &= d[i] == 0.0f;
+    CHECK(zero);
+    float src[N], back[N];
+    for (int i = 0; i < N; i++)
+        src[i] = (float)i - 3.5f;
+    be->upload(d, src, sizeof src);
+    CHECK(be->download(back, d, sizeof back) == 0);
+    CHECK(memcmp(src, back, sizeof src) == 0);
+    be->memset0(d, 5 * sizeof(float));
+    CHECK(be->download(back, d, sizeof back) == 0);
+    CHECK(back[4] == 0.0f && back[5] == src[5]);
+    CHECK(be->synchronize() == 0);
+    CHECK(be->all_finite(d, N) == 1);
+    be->free(d);
+    be->free(NULL);
+
+    // a failed allocation is sticky: download/synchronize report it until cleared
+    char msg[256] = "";
+    CHECK(be->error(msg, sizeof msg) == 0);
+    if (DC_ASAN) return;
+    void *huge = be->alloc(SIZE_MAX / 2);
+    CHECK(huge == NULL);
+    CHECK(be->error(msg, sizeof msg) == 1 && strstr(msg, "out of memory"));
+    CHECK(be->synchronize() == -1 && be->download(back, src, 4) == -1);
+    be->clear_error();
+    CHECK(be->error(msg, sizeof msg) == 0 && be->synchronize() == 0);
+}
+
+/* Selection by name. "cuda" either works (a GPU machine) or says why not; "auto" never
+ * fails and falls back to the CPU exactly when "cuda" does not work. */
+static void test_select(void)
+{
+    const dc_backend_ops *be = NULL;
+    char err[1024] = "";
+    CHECK(dc_backend_select("cpu", &be, err, sizeof err) == 0 && be == dc_backend_cpu());
+    be = NULL;
+    CHECK(dc_backend_select("gpu", &be, err, sizeof err) == -1 && be == NULL);
+    CHECK_MSG(strstr(err, "'gpu'") && strstr(err, "auto, cpu or cuda"), "%s", err);
+    CHECK(dc_backend_select(NULL, &be, err, sizeof err) == -1);
+
+    const dc_backend_ops *cuda = NULL;
+    err[0] = 0;
+    int rc = dc_backend_select("cuda", &cuda, err, sizeof err);
+    CHECK(dc_backend_select("auto", &be, err + 512, sizeof err - 512) == 0 && be);
+    if (rc == 0) {
+        CHECK_STR(cuda->kind, "cuda");
+        CHECK(strncmp(cuda->name(), "cuda:", 5) == 0);
+        CHECK(be == cuda);
+        printf("CUDA backend available: %s\n", cuda->name());
+    } else {
+        CHECK(cuda == NULL && strlen(err) > 20);
+        CHECK(be == dc_backend_cpu());
+        printf("no CUDA backend here (auto picks the CPU): %s\n", err);
+        // the same answer a second time (the probe is remembered)
+        char again[512] = "";
+        CHECK(dc_backend_select("cuda", &cuda, again, sizeof again) == -1);
+        CHECK_STR(again, err);
+    }
 }
 
 int main(void)
@@ -170,5 +266,7 @@ int main(void)
     test_linear();
     test_small_ops();
     test_mlp_finite_differences();
+    test_cpu_table();
+    test_select();
     return TEST_REPORT();
 }

@@ -132,8 +132,7 @@ int main(void)
     CHECK(run_discover(args, &j) == 1 && j == NULL);
     snprintf(args, sizeof args, "eval '%s/ce.c' --set steps=-4", dir);
     CHECK(run_discover(args, &j) == 1 && j == NULL);
-    snprintf(args, sizeof args, "eval '%s/ce.c' --device cuda", dir);
-    CHECK(run_discover(args, &j) == 1 && j == NULL);
+    /* --device cuda with and without a GPU: test_cuda_cli. */
 
     const char *names[] = {"ce.c", "explode.c", "syntax.c"};
     for (size_t i = 0; i < 3; i++) {

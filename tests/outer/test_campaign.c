@@ -272,6 +272,43 @@ static void test_llm_campaign(void)
     free(out);
     free(err);
 
+    /* `discover replay`: the first LLM candidate again with two seeds, recorded as two
+     * evaluations; a candidate that does not compile is rejected (exit 2). */
+    char *argr[] = {(char *)discover_bin(), "replay", "2", "--archive", db, "--seeds", "3,4",
+                    "--steps", "20", "--json", NULL};
+    rc = run_child(argr, NULL, 120, &out, &err);
+    CHECK_MSG(rc == 0, "replay 2 exited %d: %s", rc, err ? err : "");
+    cJSON *evs = cJSON_Parse(out ? out : "");
+    CHECK(cJSON_GetArraySize(evs) == 2);
+    cJSON *ev0 = cJSON_GetArrayItem(evs, 0);
+    CHECK(ev0 && cJSON_GetObjectItem(ev0, "seed")->valueint == 3);
+    CHECK(ev0 && !strcmp(cJSON_GetObjectItem(ev0, "status")->valuestring, "ok"));
+    cJSON_Delete(evs);
+    free(out);
+    free(err);
+    if (archive_open(db, ARC_READONLY, &ar, emsg, sizeof emsg) == 0) {
+        arc_evaluation *ev = NULL;
+        int nev = 0;
+        CHECK(archive_evaluation_list(ar, 2, &ev, &nev, emsg, sizeof emsg) == 0);
+        CHECK(nev == 2);
+        for (int i = 0; i < nev; i++) {
+            CHECK(ev[i].seed == 3 + i && strstr(ev[i].params_json, "\"steps\":20"));
+            arc_evaluation_free(&ev[i]);
+        }
+        free(ev);
+        archive_close(ar);
+    }
+    char *argr2[] = {(char *)discover_bin(), "replay", "7", "--archive", db, NULL};
+    rc = run_child(argr2, NULL, 120, &out, &err);
+    CHECK_MSG(rc == 2 && err && strstr(err, "compile_error"), "replay 7 exited %d: %s", rc, err ? err : "");
+    free(out);
+    free(err);
+    char *argr3[] = {(char *)discover_bin(), "replay", "999", "--archive", db, NULL};
+    rc = run_child(argr3, NULL, 60, &out, &err);
+    CHECK(rc == 1 && err && strstr(err, "no candidate 999"));
+    free(out);
+    free(err);
+
     /* Replay the recorded replies without the LLM: same outcomes. */
     char db2[300], src[320];
     snprintf(db2, sizeof db2, "%s/replay.db", tmpdir);
