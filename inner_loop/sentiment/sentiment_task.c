@@ -13,8 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Defaults sized for a 2-core CPU: the cached pretrain + SFT + pairs stages take a few
- * minutes once; one candidate at one β (PO + scoring) takes seconds (bench/RESULTS-sentiment.md). */
+/* Defaults sized for a 2-core CPU: the cached vocabulary + pretrain + SFT + pairs stages take
+ * about 3 minutes once; one candidate at one β (PO + scoring) about 12 s, and its β sweep has
+ * DiscoPOP's shape (higher β: lower KL, lower reward) (bench/RESULTS-sentiment.md). */
 static const dc_task_option OPTIONS[] = {
     {"beta", "0.05", "KL strength β; a list (0.05,0.1,0.5) trains once per β"},
     {"steps", "100", "preference-optimisation steps per β"},
