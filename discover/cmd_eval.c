@@ -33,6 +33,11 @@ static void usage(FILE *f)
             "  --seeds LIST     seeds, e.g. 1,2,3 or 1-5 (default 1)\n"
             "  --steps N        shorthand for --set steps=N\n"
             "  --noise R        shorthand for --set noise=R (label noise, tasks that have it)\n"
+            "  --beta LIST      shorthand for --set beta=LIST (sentiment: one training per β,\n"
+            "                   e.g. 0.05,0.1,0.5; --json then has per_beta reward, kl,\n"
+            "                   pref_accuracy)\n"
+            "  --gap G          shorthand for --set gap=G (sentiment: keep preference pairs\n"
+            "                   whose reward difference is at least G)\n"
             "  --set key=value  any task option (repeatable; see below)\n"
             "  --json           print one JSON object (status, message, fitness, test metric,\n"
             "                   per_seed, seconds, ...) instead of a summary\n"
@@ -100,6 +105,29 @@ static void on_sigint(int sig)
 
 /* ---- output ---- */
 
+/* Preference tasks name their per-β metrics "beta_<β>/<metric>"; --json groups them as
+ * per_beta: {"0.05": {"reward": ..., "kl": ..., "pref_accuracy": ...}, ...} and lifts the
+ * reference policy's own reward (ref_reward) to the top level. */
+static void add_per_beta(cJSON *o, const cJSON *metrics)
+{
+    cJSON *per = NULL;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, metrics)
+    {
+        if (!m->string || strncmp(m->string, "beta_", 5) || !cJSON_IsNumber(m)) continue;
+        const char *slash = strchr(m->string + 5, '/');
+        if (!slash || strchr(slash + 1, '/')) continue; /* only beta_X/metric, not curves */
+        char beta[32];
+        snprintf(beta, sizeof beta, "%.*s", (int)(slash - m->string - 5), m->string + 5);
+        if (!per) per = cJSON_AddObjectToObject(o, "per_beta");
+        cJSON *b = cJSON_GetObjectItemCaseSensitive(per, beta);
+        if (!b) b = cJSON_AddObjectToObject(per, beta);
+        cJSON_AddNumberToObject(b, slash + 1, m->valuedouble);
+    }
+    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(metrics, "ref_reward");
+    if (cJSON_IsNumber(ref)) cJSON_AddNumberToObject(o, "ref_reward", ref->valuedouble);
+}
+
 static const char *exit_word(dc_status st)
 {
     return st == DC_OK ? "ok" : dc_status_name(st);
@@ -124,6 +152,7 @@ static void print_json(const char *file, const dc_task_ops *ops, dc_task *task, 
         cJSON_AddItemToObject(o, "per_seed", ps ? cJSON_Duplicate(ps, 1) : cJSON_CreateArray());
         cJSON *m = cJSON_Duplicate(r->metrics, 1);
         cJSON_DeleteItemFromObjectCaseSensitive(m, "per_seed");
+        add_per_beta(o, m);
         cJSON_AddItemToObject(o, "metrics", m);
     } else {
         cJSON_AddNullToObject(o, "fitness");
@@ -171,11 +200,31 @@ static void print_summary(const char *file, const dc_task_ops *ops, dc_status st
     printf("  %.1f s in all\n", seconds);
 }
 
+static void prepare_progress(void *ctx, const char *phase, int step, int total, double loss)
+{
+    (void)ctx;
+    static char last_phase[32];
+    static double last_draw;
+    int tty = isatty(STDERR_FILENO);
+    double now = dc_now();
+    if (strcmp(phase, last_phase)) {
+        if (tty && last_phase[0]) fputc('\n', stderr);
+        snprintf(last_phase, sizeof last_phase, "%s", phase);
+        if (!tty) fprintf(stderr, "preparing: %s (%d steps, cached afterwards)\n", phase, total);
+    }
+    if (tty && (now - last_draw > 0.1 || step == total)) {
+        fprintf(stderr, "\r\033[Kpreparing: %s %d/%d loss %.4g%s", phase, step, total, loss,
+                step == total ? "\n" : "");
+        last_draw = now;
+    }
+}
+
 int cmd_eval(int argc, char **argv)
 {
     const char *file = NULL, *task_name = "fashion", *seeds_text = "1", *steps = NULL,
                *noise = NULL, *device = NULL;
     const char *sets[MAX_SETS];
+    static char shortcut[MAX_SETS][256];
     int nsets = 0, json = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -185,6 +234,13 @@ int cmd_eval(int argc, char **argv)
             return EXIT_OK;
         } else if (!strcmp(a, "--json")) {
             json = 1;
+        } else if (!strcmp(a, "--beta") || !strcmp(a, "--gap")) {
+            /* Shortcuts for the preference task's options: --set beta=LIST, --set gap=G. */
+            if (!has_value) return cli_usage_error("eval", "%s needs a value", a);
+            if (nsets == MAX_SETS) return cli_usage_error("eval", "too many task options");
+            snprintf(shortcut[nsets], sizeof shortcut[nsets], "%s=%s", a + 2, argv[++i]);
+            sets[nsets] = shortcut[nsets];
+            nsets++;
         } else if (!strcmp(a, "--task") || !strcmp(a, "--seeds") || !strcmp(a, "--steps") ||
                    !strcmp(a, "--noise") || !strcmp(a, "--set") || !strcmp(a, "--device")) {
             if (!has_value) return cli_usage_error("eval", "%s needs a value", a);
@@ -254,7 +310,10 @@ int cmd_eval(int argc, char **argv)
             goto done;
         }
     }
-    if (ops->prepare(task, NULL, err, sizeof err)) {
+    /* Preparing can take minutes the first time (sentiment pretrains and caches its models):
+     * say what is happening on stderr. */
+    dc_progress prep = {.ctx = NULL, .on_step = prepare_progress, .stop = NULL};
+    if (ops->prepare(task, &prep, err, sizeof err)) {
         rc = cli_error("eval", "task %s: %s", ops->name, err);
         goto done;
     }
