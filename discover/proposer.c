@@ -4,6 +4,7 @@
 #include "common/rng.h"
 #include "common/util.h"
 #include "evolve.h"
+#include "reply_parse.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,27 @@ void dc_proposal_free(dc_proposal *p)
     free(p->thought);
     free(p->code);
     memset(p, 0, sizeof *p);
+}
+
+void dc_proposal_from_reply(const char *content, const char *missing_msg, int generation,
+                            dc_proposal *out)
+{
+    dc_reply_fields f = {0};
+    char perr[512];
+    if (content && dc_reply_parse(content, &f, perr, sizeof perr) == 0) {
+        out->name = f.name;
+        out->thought = f.thought;
+        out->code = f.code;
+        return;
+    }
+    out->parse_failed = 1;
+    snprintf(out->parse_error, sizeof out->parse_error, "%s",
+             content ? perr : (missing_msg ? missing_msg : "the reply has no content"));
+    char name[64];
+    snprintf(name, sizeof name, "unparsed_gen%d", generation);
+    out->name = dc_strdup(name);
+    out->thought = dc_strdup("");
+    out->code = dc_strdup("");
 }
 
 void dc_proposer_destroy(dc_proposer *p)

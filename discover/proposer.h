@@ -21,6 +21,10 @@ typedef struct {
     char parse_error[512];
 } dc_proposal;
 void dc_proposal_free(dc_proposal *p);
+/* Fills out's name/thought/code from an LLM reply's content, or marks it parse_failed with
+ * the parser's message (missing_msg when content is NULL). */
+void dc_proposal_from_reply(const char *content, const char *missing_msg, int generation,
+                            dc_proposal *out);
 
 typedef enum {
     DC_PROPOSE_OK = 0,

@@ -6,7 +6,6 @@
 #include "proposer.h"
 
 #include "common/util.h"
-#include "reply_parse.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,21 +89,7 @@ static dc_propose_rc llm_propose(dc_proposer *self, const dc_propose_ctx *ctx, d
         return DC_PROPOSE_FAILED;
     }
     out->llm_call_id = call.id;
-    dc_reply_fields f = {0};
-    char perr[512];
-    if (dc_reply_parse(reply.content ? reply.content : "", &f, perr, sizeof perr) != 0) {
-        out->parse_failed = 1;
-        snprintf(out->parse_error, sizeof out->parse_error, "%s", perr);
-        char name[64];
-        snprintf(name, sizeof name, "unparsed_gen%d", ctx->generation);
-        out->name = dc_strdup(name);
-        out->thought = dc_strdup("");
-        out->code = dc_strdup("");
-    } else {
-        out->name = f.name;
-        out->thought = f.thought;
-        out->code = f.code;
-    }
+    dc_proposal_from_reply(reply.content, NULL, ctx->generation, out);
     llm_reply_free(&reply);
     return DC_PROPOSE_OK;
 }

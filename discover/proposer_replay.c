@@ -7,7 +7,6 @@
 #include "proposer.h"
 
 #include "common/util.h"
-#include "reply_parse.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,22 +54,8 @@ static dc_propose_rc replay_propose(dc_proposer *self, const dc_propose_ctx *ctx
     }
     out->llm_call_id = copy.id;
     char *content = dc_completion_content(src->response_raw);
-    dc_reply_fields f = {0};
-    char perr[512];
-    if (!content || dc_reply_parse(content, &f, perr, sizeof perr) != 0) {
-        out->parse_failed = 1;
-        snprintf(out->parse_error, sizeof out->parse_error, "%s",
-                 content ? perr : "recorded response has no choices[0].message.content");
-        char name[64];
-        snprintf(name, sizeof name, "unparsed_gen%d", ctx->generation);
-        out->name = dc_strdup(name);
-        out->thought = dc_strdup("");
-        out->code = dc_strdup("");
-    } else {
-        out->name = f.name;
-        out->thought = f.thought;
-        out->code = f.code;
-    }
+    dc_proposal_from_reply(content, "recorded response has no choices[0].message.content",
+                           ctx->generation, out);
     free(content);
     return DC_PROPOSE_OK;
 }

@@ -461,6 +461,58 @@ static void test_resume_after_sigkill(void)
     }
 }
 
+/* Ctrl-C: the run stops gracefully (exit 0), the campaign is "interrupted", the candidate in
+ * flight (if any) is recorded as interrupted; --resume finishes the campaign. */
+static void test_ctrl_c(void)
+{
+    char db[300];
+    snprintf(db, sizeof db, "%s/sigint.db", tmpdir);
+    char *argv[] = {(char *)discover_bin(), "run", "--task", "fashion", "--generations", "8",
+                    "--archive", db, "--campaign", "c", TASK_FLAGS, "--set", "steps=400", NULL};
+    pid_t pid = spawn_child(argv, NULL);
+    CHECK(pid > 0);
+    double t0 = dc_now();
+    int status = -1, sent = 0;
+    while (dc_now() - t0 < 120) {
+        if (waitpid(pid, &status, WNOHANG) == pid) break;
+        if (!sent && access(db, F_OK) == 0 && count_final(db, "c") >= 5) {
+            usleep(150000); /* most likely mid-training now */
+            kill(pid, SIGINT);
+            sent = 1;
+        }
+        usleep(20000);
+    }
+    if (waitpid(pid, &status, WNOHANG) == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    CHECK(sent);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+    archive *a;
+    char e[512];
+    if (archive_open(db, ARC_READONLY, &a, e, sizeof e) == 0) {
+        arc_campaign c;
+        if (archive_campaign_by_name(a, "c", &c, e, sizeof e) == 0) {
+            CHECK_STR(c.status, "interrupted");
+            arc_campaign_free(&c);
+        }
+        archive_close(a);
+    }
+    statuses st;
+    load_statuses(db, "c", &st);
+    for (int i = 0; i < st.n; i++) CHECK(strcmp(st.status[i], "pending") != 0);
+    char *argv2[] = {(char *)discover_bin(), "run", "--archive", db, "--campaign", "c",
+                     "--resume", "--quiet", NULL};
+    CHECK(run_child(argv2, NULL, 240, NULL, NULL) == 0);
+    load_statuses(db, "c", &st);
+    int gens = 0;
+    for (int i = 0; i < st.n; i++) {
+        CHECK(strcmp(st.status[i], "pending") && strcmp(st.status[i], "interrupted"));
+        gens += st.generation[i] > 0;
+    }
+    CHECK(gens == 8);
+}
+
 static void test_bad_flags(void)
 {
     char *out = NULL, *err = NULL;
@@ -495,6 +547,7 @@ int main(void)
     test_llm_campaign();
     test_budget();
     test_resume_after_sigkill();
+    test_ctrl_c();
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
