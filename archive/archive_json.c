@@ -37,7 +37,7 @@ cJSON *arc_candidate_json(const arc_candidate *c, int with_code)
     add_str(o, "status", c->status);
     add_str(o, "message", c->message);
     arc_json_add_number(o, "fitness", c->has_fitness ? c->fitness : NAN);
-    arc_json_add_number(o, "test_metric", c->test_metric);
+    arc_json_add_number(o, "test_metric", c->has_fitness ? c->test_metric : NAN);
     arc_json_add_number(o, "seconds", c->seconds);
     add_embedded(o, "parents", c->parents_json);
     add_embedded(o, "metrics", c->metrics_json);

@@ -300,10 +300,16 @@ int archive_open_with(const char *path, int flags, const arc_migration *steps, i
         return -1;
     }
     if (!readonly && !dir_writable(path)) {
-        dc_fmt(err, errcap,
-               "cannot write archive %s: its directory is not writable (SQLite keeps its -wal "
-               "and -shm files beside the archive); read commands still work",
-               path);
+        if (!exists)
+            dc_fmt(err, errcap,
+                   "cannot create archive %s: its directory does not exist or is not writable; "
+                   "create the directory or choose another --archive",
+                   path);
+        else
+            dc_fmt(err, errcap,
+                   "cannot write archive %s: its directory is not writable (SQLite keeps its "
+                   "-wal and -shm files beside the archive); read commands still work",
+                   path);
         return -1;
     }
 

@@ -24,8 +24,14 @@
 #include <string.h>
 #include <time.h>
 
+typedef struct {
+    char *name, *thought, *code;
+} baseline;
+
 /* Everything one run of a campaign carries around. */
 typedef struct {
+    baseline *baselines; /* generation 0, resolved up front */
+    int nbaselines;
     const dc_campaign_cfg *cfg;
     archive *a;
     int64_t campaign_id;
@@ -143,6 +149,12 @@ static int evaluate_candidate(run_ctx *R, arc_candidate *c)
     dc_status st = dc_screen(R->ops->interface, c->code, strlen(c->code), &w, fp, &separable,
                              msg, sizeof msg);
     dc_ui_screened(&R->ui, st, msg, separable, dc_now() - ts);
+    if (st != DC_OK && *R->stop) {
+        /* A failure while the user was stopping us is the stop's doing, not the
+         * candidate's: record it as interrupted so --resume runs it again. */
+        st = DC_INTERRUPTED;
+        snprintf(msg, sizeof msg, "stopped by the user during screening; --resume runs it again");
+    }
     if (st != DC_OK) {
         set_str(&c->status, dc_status_name(st));
         set_str(&c->message, msg);
@@ -165,6 +177,7 @@ static int evaluate_candidate(run_ctx *R, arc_candidate *c)
     dc_progress prog = dc_ui_progress(&R->ui, R->stop);
     dc_train_and_score(R->ops, R->task, w, R->cfg->seeds, R->cfg->nseeds, &prog, &res);
     sbx_close(w);
+    if (res.status != DC_OK && *R->stop) res.status = DC_INTERRUPTED;
     set_str(&c->status, dc_status_name(res.status));
     if (res.status == DC_INTERRUPTED)
         snprintf(res.message, sizeof res.message,
@@ -256,6 +269,45 @@ static void free_candidates(arc_candidate *c, int n)
     free(c);
 }
 
+/* Resume: an LLM reply archived just before a crash, whose candidate was never written,
+ * becomes that generation's candidate now (no new call is paid for, no recorded reply of a
+ * replay is skipped). */
+static int adopt_orphan_calls(run_ctx *R)
+{
+    arc_llm_call *calls = NULL;
+    int ncalls = 0;
+    char e[512];
+    if (archive_llm_call_list(R->a, R->campaign_id, &calls, &ncalls, e, sizeof e) != 0) {
+        dc_ui_error(&R->ui, e);
+        return -1;
+    }
+    arc_candidate *cands = NULL;
+    int n = 0, rc = 0;
+    if (ncalls > 0 && load_candidates(R, &cands, &n) != 0) rc = -1;
+    for (int i = 0; i < ncalls && rc == 0; i++) {
+        if (calls[i].error && *calls[i].error) continue;
+        int used = 0;
+        for (int j = 0; j < n && !used; j++) used = cands[j].llm_call_id == calls[i].id;
+        if (used) continue;
+        dc_proposal p;
+        memset(&p, 0, sizeof p);
+        char *content = dc_completion_content(calls[i].response_raw);
+        dc_proposal_from_reply(content, "recorded response has no choices[0].message.content",
+                               calls[i].generation, &p);
+        free(content);
+        dc_ui_note(&R->ui, "adopting the archived LLM reply %lld of generation %d (its candidate "
+                           "was never written)", (long long)calls[i].id, calls[i].generation);
+        R->ui.generation = calls[i].generation;
+        rc = add_and_evaluate(R, calls[i].generation, p.name, p.thought, p.code, NULL, 0,
+                              calls[i].id, p.parse_failed ? p.parse_error : NULL);
+        dc_proposal_free(&p);
+    }
+    free_candidates(cands, n);
+    for (int i = 0; i < ncalls; i++) arc_llm_call_free(&calls[i]);
+    free(calls);
+    return rc;
+}
+
 /* Resume: candidates left pending (crash) or interrupted (Ctrl-C) run again, in place. */
 static int rerun_unfinished(run_ctx *R)
 {
@@ -275,54 +327,104 @@ static int rerun_unfinished(run_ctx *R)
     return rc;
 }
 
-/* Generation 0: the seed baselines, so the first prompt carries real fitness numbers. */
-static int run_baselines(run_ctx *R)
+/* The seed baselines of generation 0, resolved before anything is trained or archived so a
+ * missing file is a configuration error, not a failure halfway through. */
+static int load_baselines(run_ctx *R, char *err, size_t errcap)
 {
-    arc_candidate *cands;
-    int n;
-    if (load_candidates(R, &cands, &n) != 0) return -1;
-    int have = 0;
-    for (int i = 0; i < n; i++) have += cands[i].generation == 0;
-    free_candidates(cands, n);
-    if (have) return 0;
-    R->ui.generation = 0;
     int interface = R->ops->interface;
     if (!strcmp(R->cfg->proposer, "evolve") && !R->cfg->baselines[0]) {
         /* evolve's seeds are the same baselines written in its grammar, so their genomes
          * can be mutated. */
         int k = evolve_seed_count(interface);
-        dc_ui_note(&R->ui, "generation 0: training the %d seed baselines", k);
-        for (int i = 0; i < k && !*R->stop; i++) {
+        R->baselines = dc_calloc((size_t)k + 1, sizeof *R->baselines);
+        for (int i = 0; i < k; i++) {
             evolve_proposal p = {0};
             if (evolve_seed(interface, i, &p) != 0) continue;
-            int rc = add_and_evaluate(R, 0, p.name, p.thought, p.code, NULL, 0, 0, NULL);
-            evolve_proposal_free(&p);
-            if (rc != 0) return -1;
+            R->baselines[R->nbaselines++] = (baseline){p.name, p.thought, p.code};
         }
         return 0;
     }
     char list[512];
-    snprintf(list, sizeof list, "%s", R->cfg->baselines[0] ? R->cfg->baselines : default_baselines(interface));
-    dc_ui_note(&R->ui, "generation 0: training the seed baselines %s", list);
+    snprintf(list, sizeof list, "%s",
+             R->cfg->baselines[0] ? R->cfg->baselines : default_baselines(interface));
+    R->baselines = dc_calloc(strlen(list) + 1, sizeof *R->baselines);
     char *save = NULL;
-    for (char *name = strtok_r(list, ",", &save); name && !*R->stop; name = strtok_r(NULL, ",", &save)) {
+    for (char *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
         char rel[256], path[4096], e[512];
         snprintf(rel, sizeof rel, "examples/objectives/%s/%s.c", R->cfg->task, name);
         if (dc_resource_path(rel, path, sizeof path, e, sizeof e) != 0) {
-            dc_ui_error(&R->ui, e);
+            dc_fmt(err, errcap,
+                   "baseline '%s': no file %s (the baselines are file names without .c in "
+                   "examples/objectives/%s/)",
+                   name, rel, R->cfg->task);
             return -1;
         }
         char *code = dc_read_file(path, 1 << 20, NULL, e, sizeof e);
         if (!code) {
-            dc_ui_error(&R->ui, e);
+            dc_fmt(err, errcap, "baseline '%s': %s", name, e);
             return -1;
         }
         char thought[600];
         snprintf(thought, sizeof thought, "Seed baseline %s (from %s).", name, rel);
-        int rc = add_and_evaluate(R, 0, name, thought, code, NULL, 0, 0, NULL);
-        free(code);
-        if (rc != 0) return -1;
+        R->baselines[R->nbaselines++] = (baseline){dc_strdup(name), dc_strdup(thought), code};
     }
+    return 0;
+}
+
+static void free_baselines(run_ctx *R)
+{
+    for (int i = 0; i < R->nbaselines; i++) {
+        free(R->baselines[i].name);
+        free(R->baselines[i].thought);
+        free(R->baselines[i].code);
+    }
+    free(R->baselines);
+    R->baselines = NULL;
+    R->nbaselines = 0;
+}
+
+/* Generation 0: the seed baselines, so the first prompt carries real fitness numbers. Each
+ * one not yet archived is trained (a campaign stopped during generation 0 completes it on
+ * --resume). */
+static int run_baselines(run_ctx *R)
+{
+    arc_candidate *cands;
+    int n;
+    if (load_candidates(R, &cands, &n) != 0) return -1;
+    int rc = 0, announced = 0;
+    R->ui.generation = 0;
+    for (int b = 0; b < R->nbaselines && rc == 0 && !*R->stop; b++) {
+        int have = 0;
+        for (int i = 0; i < n && !have; i++)
+            have = cands[i].generation == 0 && !strcmp(cands[i].name, R->baselines[b].name);
+        if (have) continue;
+        if (!announced++)
+            dc_ui_note(&R->ui, "generation 0: training the seed baselines");
+        rc = add_and_evaluate(R, 0, R->baselines[b].name, R->baselines[b].thought,
+                              R->baselines[b].code, NULL, 0, 0, NULL);
+    }
+    free_candidates(cands, n);
+    return rc;
+}
+
+/* The best scored candidate already in the campaign (a resumed run's "best so far"). */
+static int init_best(run_ctx *R)
+{
+    arc_filter f = {.campaign_id = R->campaign_id, .status = "ok", .top_k = 1};
+    arc_candidate *c;
+    int n;
+    char e[512];
+    if (archive_candidate_list(R->a, &f, &c, &n, e, sizeof e) != 0) {
+        dc_ui_error(&R->ui, e);
+        return -1;
+    }
+    if (n > 0 && c[0].has_fitness) {
+        R->sum->best_id = c[0].id;
+        R->sum->best_fitness = c[0].fitness;
+        R->sum->best_test = c[0].test_metric;
+        snprintf(R->sum->best_name, sizeof R->sum->best_name, "%s", c[0].name);
+    }
+    free_candidates(c, n);
     return 0;
 }
 
@@ -423,27 +525,37 @@ int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
     for (int i = 0; i < cfg->ntask_opts; i++) {
         char e[512];
         if (R.ops->set_option(R.task, cfg->task_keys[i], cfg->task_vals[i], e, sizeof e) != 0) {
-            dc_fmt(err, errcap, "%s", e);
+            if (cfg->task_origin[i][0])
+                dc_fmt(err, errcap, "%s: %s", cfg->task_origin[i], e);
+            else
+                dc_fmt(err, errcap, "%s", e);
             goto fail_task;
         }
     }
+    if (load_baselines(&R, err, errcap) != 0) goto fail_task;
+    if (cfg->max_cost > 0 && !(cfg->llm.price_in_per_mtok > 0) && !(cfg->llm.price_out_per_mtok > 0))
+        fprintf(stderr, "discover: warning: max_cost is set but price_in and price_out are 0, so "
+                        "no cost is counted; set --price-in/--price-out (per million tokens)\n");
     R.beta = task_beta(R.ops, R.task);
     R.fitness_description = R.ops->interface == SBX_PREF
                                 ? "the mean sentiment reward of the fine-tuned model's completions "
                                   "on validation prompts"
                                 : "the validation accuracy of the trained classifier";
     dc_ui_init(&R.ui, cfg, out);
+    /* The archive first: a bad path should not wait for the task's data and models. */
+    if (archive_open(cfg->archive_path, ARC_CREATE, &R.a, err, errcap) != 0) goto fail_task;
     {
         dc_progress prep = dc_ui_progress(&R.ui, R.stop);
-        if (R.ops->prepare(R.task, &prep, err, errcap) != 0) goto fail_task;
+        if (R.ops->prepare(R.task, &prep, err, errcap) != 0) goto fail_archive;
         dc_ui_clear_line(&R.ui);
     }
-    if (archive_open(cfg->archive_path, ARC_CREATE, &R.a, err, errcap) != 0) goto fail_task;
     if (open_campaign(&R, err, errcap) != 0) goto fail_archive;
     out->campaign_id = R.campaign_id;
+    if (init_best(&R) != 0) goto fatal;
     dc_ui_campaign_start(&R.ui, archive_path(R.a), proposer->kind);
 
-    if (rerun_unfinished(&R) != 0 || run_baselines(&R) != 0) goto fatal;
+    if (rerun_unfinished(&R) != 0 || adopt_orphan_calls(&R) != 0 || run_baselines(&R) != 0)
+        goto fatal;
 
     int gen0 = 0, failures = 0;
     char e[1024];
@@ -496,13 +608,20 @@ int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
     if (*R.stop) {
         snprintf(out->status, sizeof out->status, "interrupted");
         snprintf(out->note, sizeof out->note,
-                 "stopped by the user; 'discover run --campaign %s --resume' continues it",
-                 out->campaign);
+                 "stopped by the user; 'discover run --campaign %s --archive %s --resume' "
+                 "continues it",
+                 out->campaign, archive_path(R.a));
+    } else if (!out->note[0] && out->candidates == 0 && gen0 >= cfg->generations) {
+        snprintf(out->note, sizeof out->note,
+                 "the campaign already has %d generations; pass --generations N (N > %d) with "
+                 "--resume to extend it",
+                 gen0, gen0);
     }
     archive_campaign_set_status(R.a, R.campaign_id, out->status, e, sizeof e);
     dc_ui_campaign_done(&R.ui);
     archive_close(R.a);
     R.ops->destroy(R.task);
+    free_baselines(&R);
     dc_proposer_destroy(proposer);
     return 0;
 
@@ -515,6 +634,7 @@ fail_archive:
     archive_close(R.a);
 fail_task:
     R.ops->destroy(R.task);
+    free_baselines(&R);
     dc_proposer_destroy(proposer);
     return -1;
 }

@@ -43,6 +43,7 @@ typedef struct {
     int ntask_opts;
     char task_keys[DC_MAX_TASK_OPTIONS][64];
     char task_vals[DC_MAX_TASK_OPTIONS][256];
+    char task_origin[DC_MAX_TASK_OPTIONS][160]; /* "file:line" for config-file options, or "" */
     /* presentation */
     int narrate;              /* demo: explain each step */
     int quiet;                /* no progress output */

@@ -100,6 +100,7 @@ int dc_campaign_set(dc_campaign_cfg *c, const char *key, const char *value, char
         }
         snprintf(c->task_keys[c->ntask_opts], sizeof c->task_keys[0], "%s", key + 5);
         snprintf(c->task_vals[c->ntask_opts], sizeof c->task_vals[0], "%s", value);
+        c->task_origin[c->ntask_opts][0] = '\0';
         c->ntask_opts++;
         return 0;
     }
@@ -215,11 +216,20 @@ int dc_campaign_load(dc_campaign_cfg *c, const char *path, char *err, size_t err
     }
     char section[32] = "";
     int lineno = 0, rc = 0;
-    char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    /* Lines split by hand (strtok would skip blank lines and misnumber errors). */
+    for (char *line = text, *next; line && rc == 0; line = next) {
         lineno++;
-        char *hash = strchr(line, '#');
-        if (hash) *hash = '\0';
+        next = strchr(line, '\n');
+        if (next) *next++ = '\0';
+        /* '#' starts a comment outside double quotes. */
+        int quoted = 0;
+        for (char *c = line; *c; c++) {
+            if (*c == '"') quoted = !quoted;
+            else if (*c == '#' && !quoted) {
+                *c = '\0';
+                break;
+            }
+        }
         char *s = trim(line);
         if (!*s) continue;
         if (*s == '[') {
@@ -248,7 +258,7 @@ int dc_campaign_load(dc_campaign_cfg *c, const char *path, char *err, size_t err
         }
         *eq = '\0';
         char *key = trim(s), *val = trim(eq + 1);
-        /* Values may be quoted to keep leading/trailing spaces or '#'. */
+        /* Values may be quoted to keep leading/trailing spaces or a '#'. */
         size_t vl = strlen(val);
         if (vl >= 2 && val[0] == '"' && val[vl - 1] == '"') {
             val[vl - 1] = '\0';
@@ -264,6 +274,10 @@ int dc_campaign_load(dc_campaign_cfg *c, const char *path, char *err, size_t err
             rc = -1;
             break;
         }
+        /* Task options are checked by the task later: remember where each came from. */
+        if (!strncmp(full, "task.", 5))
+            snprintf(c->task_origin[c->ntask_opts - 1], sizeof c->task_origin[0], "%s:%d",
+                     path, lineno);
     }
     free(text);
     return rc;

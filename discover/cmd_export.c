@@ -136,6 +136,9 @@ int cmd_export(int argc, char **argv)
         return cli_usage_error("export", "a candidate id is a whole number from 1, got '%s'",
                                id_text);
     struct stat sb;
+    if (out && stat(out, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return cli_error("export", "%s is a directory; give a file name, e.g. %s/objective.c", out,
+                         out);
     if (out && !force && stat(out, &sb) == 0)
         return cli_error("export", "%s already exists; pass --force to overwrite it", out);
 

@@ -106,7 +106,7 @@ static void print_table(const arc_candidate *cs, int n, const arc_campaign *camp
         dc_fmt(id, sizeof id, "%lld", (long long)c->id);
         dc_fmt(gen, sizeof gen, "%d", c->generation);
         fmt_metric(fit, sizeof fit, c->has_fitness, c->fitness);
-        fmt_metric(test, sizeof test, 1, c->test_metric);
+        fmt_metric(test, sizeof test, c->has_fitness, c->test_metric);
         dc_fmt(secs, sizeof secs, "%.1f", c->seconds);
         const char *cells[] = {
             id,  campaign_name(camps, ncamps, c->campaign_id), gen, c->name, c->status, fit, test,

@@ -114,8 +114,13 @@ int cmd_replay(int argc, char **argv)
         archive_close(a);
         return EXIT_USAGE;
     }
-    if (archive_campaign_by_id(a, c.campaign_id, &camp, e, sizeof e) != 0) {
-        cli_error(cmd, "%s", e);
+    r = archive_campaign_by_id(a, c.campaign_id, &camp, e, sizeof e);
+    if (r != 0) {
+        if (r > 0)
+            cli_error(cmd, "candidate %ld names campaign %lld, which is not in %s", id,
+                      (long long)c.campaign_id, archive_path);
+        else
+            cli_error(cmd, "%s", e);
         goto out_cand;
     }
     const char *tname = task_name ? task_name : camp.task;

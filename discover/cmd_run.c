@@ -33,7 +33,8 @@ static void run_help(void)
         "  --seeds LIST           training seeds per candidate, e.g. 1,2,3 (default 1)\n"
         "  --baselines LIST       seed objectives from examples/objectives/TASK/ (default:\n"
         "                         dpo,hinge,ipo,kto_pair or cross_entropy,label_smoothing,\n"
-        "                         squared_error,focal)\n"
+        "                         squared_error,focal; evolve writes the same losses in\n"
+        "                         its grammar unless --baselines is given)\n"
         "  --replay-campaign C    with replay:ARCHIVE, which campaign to replay\n"
         "Task options:\n"
         "  --set KEY=VALUE        any task option (see 'discover eval --help'); repeatable\n"
@@ -190,11 +191,11 @@ int dc_run_report(const dc_campaign_cfg *cfg, const dc_campaign_summary *s, int 
         cJSON_free(t);
         cJSON_Delete(o);
     } else {
-        fprintf(stderr, "\ncampaign '%s' %s: %d candidates evaluated in this run.\n", s->campaign,
-                s->status, s->candidates);
+        fprintf(stderr, "\ncampaign '%s' %s: %d candidate%s evaluated in this run.\n",
+                s->campaign, s->status, s->candidates, s->candidates == 1 ? "" : "s");
         if (s->note[0]) fprintf(stderr, "%s\n", s->note);
         if (s->best_id)
-            fprintf(stderr, "best this run: #%lld '%s' fitness %.4f, held-out test %.4f\n",
+            fprintf(stderr, "best in the campaign: #%lld '%s' fitness %.4f, held-out test %.4f\n",
                     (long long)s->best_id, s->best_name, s->best_fitness, s->best_test);
         fprintf(stderr,
                 "inspect it: discover ls --archive %s --campaign %s --top 10\n"

@@ -149,7 +149,7 @@ static void print_text(archive *a, const arc_candidate *c, const arc_campaign *c
     if (c->message[0]) printf("message:   %s\n", c->message);
     printf("fitness:   %s (validation)   test metric: %s (held out)   %.1f s\n",
            c->has_fitness ? num(b1, sizeof b1, c->fitness) : "-",
-           num(b2, sizeof b2, c->test_metric), c->seconds);
+           c->has_fitness ? num(b2, sizeof b2, c->test_metric) : "-", c->seconds);
     printf("metrics:   %s\n", c->metrics_json);
     printf("code hash: %s   fingerprint: %s\n", c->code_hash,
            c->fingerprint[0] ? c->fingerprint : "-");

@@ -102,6 +102,10 @@ void dc_ui_candidate_start(dc_ui *u, const arc_candidate *c)
 {
     u->candidate = c->name;
     u->cand_t0 = dc_now();
+    if (u->narrate && !u->quiet && c->generation == 0) {
+        dc_ui_clear_line(u);
+        fprintf(stderr, "\n== Seed baseline '%s' (generation 0) ==\n", c->name);
+    }
 }
 
 void dc_ui_screened(dc_ui *u, dc_status st, const char *msg, int separable, double seconds)

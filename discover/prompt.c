@@ -5,9 +5,11 @@
 #include "sandbox/sandbox.h"
 
 #include <cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* The functions a candidate may call: the allow-list of sandbox/discover_objective.h. */
 static const char *const allowed_functions =
@@ -56,6 +58,13 @@ static char *load_template(const dc_prompts *p, const char *file, char *err, siz
 int dc_prompts_open(dc_prompts *p, const char *dir, char *err, size_t errcap)
 {
     if (dir && *dir) {
+        struct stat st;
+        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            dc_fmt(err, errcap, "prompt folder '%s' does not exist; copy the default prompts/ "
+                   "folder there and edit it, or drop --prompts",
+                   dir);
+            return -1;
+        }
         snprintf(p->dir, sizeof p->dir, "%s", dir);
     } else if (dc_resource_path("prompts", p->dir, sizeof p->dir, err, errcap) != 0) {
         return -1;
@@ -152,7 +161,8 @@ char *dc_prompt_feedback(const dc_prompts *p, const arc_candidate *c, const char
         return r;
     }
     if (!strcmp(status, "duplicate")) {
-        char *f = fmt_fitness(original_fitness);
+        /* NaN: the original has no score (it failed). */
+        char *f = isnan(original_fitness) ? dc_strdup("none") : fmt_fitness(original_fitness);
         const char *k[] = {"original", "fitness"}, *v[] = {original_name ? original_name : "?", f};
         char *r = dc_prompt_render(p, "feedback_duplicate.txt", k, v, 2, err, errcap);
         free(f);
@@ -306,8 +316,9 @@ static int build_full(const dc_prompts *p, archive *a, const arc_candidate *cand
         if (c->generation == 0 || !is_final(c)) continue;
         conv_add(out, "assistant", assistant_text(a, c));
         const arc_candidate *orig = find_cand(cands, n, c->duplicate_of);
-        char *fb = dc_prompt_feedback(p, c, orig ? orig->name : NULL, orig ? orig->fitness : 0.0,
-                                      err, errcap);
+        char *fb = dc_prompt_feedback(p, c, orig ? orig->name : NULL,
+                                      orig && orig->has_fitness ? orig->fitness : NAN, err,
+                                      errcap);
         if (!fb) return -1;
         /* The last feedback already ends in "Please generate the next one." */
         conv_add(out, "user", fb);

@@ -39,7 +39,8 @@ typedef struct {
 void dc_context_default(dc_context_cfg *c);
 int dc_context_parse(const char *name, dc_context_strategy *out);
 
-/* Feedback text for one finished candidate (what the LLM reads after its reply). */
+/* Feedback text for one finished candidate (what the LLM reads after its reply). For a
+ * duplicate, original_fitness is the original's score, NaN when it has none. */
 char *dc_prompt_feedback(const dc_prompts *p, const arc_candidate *c, const char *original_name,
                          double original_fitness, char *err, size_t errcap);
 

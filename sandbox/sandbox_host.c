@@ -138,11 +138,13 @@ static dc_status map_death(sbx_worker *w, int wstatus, int we_killed, int compil
         free(name);
         return DC_VIOLATION;
     }
-    if (code == SBX_EXIT_SETUP) {
+    /* These exit codes mean "could not start" only before the candidate ran: afterwards its
+     * code can exit with any number it likes. */
+    if (compiling && code == SBX_EXIT_SETUP) {
         dc_fmt(msg, cap, "the sandbox worker could not set itself up (resource limits or memory)");
         return DC_ERROR;
     }
-    if (code == 127) {
+    if (compiling && code == 127) {
         dc_fmt(msg, cap, "could not execute the sandbox worker 'discover-sandbox'; rebuild or set "
                          "DISCOVER_WORKER");
         return DC_ERROR;
@@ -225,16 +227,23 @@ static dc_status wait_reply(sbx_worker *w, double timeout_s, int compiling, char
     }
 }
 
-/* The worker's own verdict for the last request (it is untrusted: range-check it). */
-static dc_status worker_verdict(sbx_worker *w, char *msg, size_t cap)
+/* The worker's own verdict for the last request. It is untrusted: after lock-down the
+ * candidate's code can write anything into shared memory, so only the statuses an honest
+ * worker sends in that phase are believed (a forged "interrupted" or "duplicate" would
+ * otherwise steer the campaign). Compiling: ok, compile_error, violation, invalid, error;
+ * evaluating: ok, invalid. */
+static dc_status worker_verdict(sbx_worker *w, int evaluating, char *msg, size_t cap)
 {
     int st = w->h->status;
     char m[sizeof w->h->msg];
     memcpy(m, w->h->msg, sizeof m);
     m[sizeof m - 1] = '\0';
     if (st == DC_OK) return DC_OK;
-    if (st < 0 || st >= DC_STATUS_COUNT) {
-        dc_fmt(m, sizeof m, "the sandbox worker answered an unknown status %d", st);
+    int believed = evaluating ? st == DC_INVALID
+                              : (st == DC_COMPILE_ERROR || st == DC_VIOLATION ||
+                                 st == DC_INVALID || st == DC_ERROR);
+    if (!believed) {
+        dc_fmt(m, sizeof m, "the sandbox worker answered an unexpected status %d", st);
         st = DC_INVALID;
     }
     return fail(w, (dc_status)st, m, msg, cap);
@@ -262,6 +271,15 @@ static void child_exec(const char *path, int sock, int memfd, int devnull, pid_t
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    /* A Ctrl-C on the terminal goes to the whole foreground process group: the worker must
+     * not die of it (the host would report a crash instead of an interrupt). It leaves the
+     * group and ignores SIGINT/SIGTERM; it still dies with the host (PDEATHSIG) or by the
+     * host's SIGKILL. */
+    setpgid(0, 0);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGQUIT, &sa, NULL);
     char *const argv[] = {(char *)"discover-sandbox", NULL};
     char *const envp[] = {NULL};
     execve(path, argv, envp);
@@ -358,7 +376,7 @@ dc_status sbx_open(sbx_kind kind, const char *source, size_t len, const sbx_limi
     w->seq = 0;
 
     dc_status st = wait_reply(w, lim->compile_timeout_s, 1, msg, msgcap);
-    if (st == DC_OK) st = worker_verdict(w, msg, msgcap);
+    if (st == DC_OK) st = worker_verdict(w, 0, msg, msgcap);
     if (st != DC_OK) {
         sbx_close(w);
         return st;
@@ -408,8 +426,16 @@ static dc_status request(sbx_worker *w, int n, int k, double beta, int want_grad
     h->seq = ++w->seq;
     unsigned char b = (unsigned char)w->seq;
     ssize_t r;
-    do r = send(w->sock, &b, 1, MSG_NOSIGNAL);
+    /* Never block here: an honest worker has read every earlier byte before replying, so a
+     * full socket means the candidate's code answers requests without reading them (it can,
+     * with raw read/write on its socket) and the host would hang forever in send(). */
+    do r = send(w->sock, &b, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
     while (r < 0 && errno == EINTR);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return fail(w, DC_VIOLATION,
+                    "the objective tampered with the sandbox's control channel (it stopped "
+                    "reading requests)",
+                    msg, cap);
     if (r != 1) { /* the worker died between requests */
         char m[512];
         int ws;
@@ -419,7 +445,7 @@ static dc_status request(sbx_worker *w, int n, int k, double beta, int want_grad
     }
     dc_status st = wait_reply(w, w->lim.call_timeout_s, 0, msg, cap);
     if (st != DC_OK) return st;
-    return worker_verdict(w, msg, cap);
+    return worker_verdict(w, 1, msg, cap);
 }
 
 static const char *nonfinite_word(double v) { return isnan(v) ? "NaN" : "infinite"; }
@@ -467,9 +493,13 @@ dc_status sbx_pref_eval(sbx_worker *w, const pref_batch *b, double *loss, double
     for (size_t i = 0; i < n; i++) {
         const char *what = NULL;
         double v = 0;
+        /* Check the host's copies, never shared memory: the worker could change it after
+         * replying. */
         if (!isfinite(loss[i])) what = "loss", v = loss[i];
-        else if (want && !isfinite(og[i])) what = "gradient d/d chosen_logps", v = og[i];
-        else if (want && !isfinite(og[mr + i])) what = "gradient d/d rejected_logps", v = og[mr + i];
+        else if (d_chosen && !isfinite(d_chosen[i]))
+            what = "gradient d/d chosen_logps", v = d_chosen[i];
+        else if (d_rejected && !isfinite(d_rejected[i]))
+            what = "gradient d/d rejected_logps", v = d_rejected[i];
         if (what) {
             char m[512];
             dc_fmt(m, sizeof m,
@@ -525,9 +555,9 @@ dc_status sbx_cls_eval(sbx_worker *w, int n, int k, const double *logits, const 
         double v = loss[i];
         if (isfinite(v) && d_logits)
             for (int j = 0; j < k; j++)
-                if (!isfinite(og[(size_t)i * k + j])) {
+                if (!isfinite(d_logits[(size_t)i * k + j])) { /* the host's copy */
                     bad_j = j;
-                    v = og[(size_t)i * k + j];
+                    v = d_logits[(size_t)i * k + j];
                     break;
                 }
         if (!isfinite(v)) {

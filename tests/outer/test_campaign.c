@@ -513,6 +513,32 @@ static void test_ctrl_c(void)
     CHECK(gens == 8);
 }
 
+/* Generation 0 is completed on resume (a campaign stopped during its baselines trains the
+ * missing ones), and a baseline that does not exist is refused before anything is trained. */
+static void test_baselines(void)
+{
+    char db[300];
+    snprintf(db, sizeof db, "%s/base.db", tmpdir);
+    char *a1[] = {(char *)discover_bin(), "run", "--generations", "0", "--baselines",
+                  "cross_entropy", "--archive", db, "--campaign", "g0", TASK_FLAGS, "--quiet", NULL};
+    CHECK(run_child(a1, NULL, 120, NULL, NULL) == 0);
+    char *a2[] = {(char *)discover_bin(), "run", "--resume", "--baselines", "cross_entropy,focal",
+                  "--archive", db, "--campaign", "g0", "--quiet", NULL};
+    CHECK(run_child(a2, NULL, 120, NULL, NULL) == 0);
+    statuses st;
+    load_statuses(db, "g0", &st);
+    CHECK_MSG(st.n == 2, "%d candidates in generation 0", st.n);
+    char *out = NULL, *err = NULL;
+    char *a3[] = {(char *)discover_bin(), "run", "--baselines", "cross_entropy,nope", "--archive",
+                  db, "--campaign", "g1", TASK_FLAGS, NULL};
+    CHECK(run_child(a3, NULL, 120, &out, &err) == 1);
+    CHECK_MSG(err && strstr(err, "baseline 'nope'"), "%s", err ? err : "");
+    load_statuses(db, "g1", &st);
+    CHECK(st.n == 0);
+    free(out);
+    free(err);
+}
+
 static void test_bad_flags(void)
 {
     char *out = NULL, *err = NULL;
@@ -544,6 +570,7 @@ int main(void)
     if (!mkdtemp(tmpdir)) return 1;
     setenv("DISCOVER_CACHE", tmpdir, 1);
     test_bad_flags();
+    test_baselines();
     test_llm_campaign();
     test_budget();
     test_resume_after_sigkill();
