@@ -127,8 +127,9 @@ typedef struct {
 /* Candidates matching f, without curves. */
 int archive_candidate_list(archive *a, const arc_filter *f, arc_candidate **out, int *n,
                            char *err, size_t errcap);
-/* First candidate of the campaign with this code hash / fingerprint whose status is final
- * and not "duplicate": 0 found (*id set), 1 none, -1 error. */
+/* First candidate of the campaign with this code hash / fingerprint whose outcome would
+ * repeat: final, and not "duplicate", "interrupted", "timeout" (wall-clock, load-dependent)
+ * or "error" (infrastructure). 0 found (*id set), 1 none, -1 error. */
 int archive_find_by_hash(archive *a, int64_t campaign_id, const char *code_hash, int64_t *id,
                          char *err, size_t errcap);
 int archive_find_by_fingerprint(archive *a, int64_t campaign_id, const char *fingerprint,

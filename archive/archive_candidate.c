@@ -254,7 +254,8 @@ int archive_find_by_hash(archive *a, int64_t campaign_id, const char *code_hash,
     if (!code_hash || !*code_hash) return 1;
     return find_first(a,
                       "SELECT id FROM candidates WHERE campaign_id = ?1 AND code_hash = ?2 "
-                      "AND status NOT IN ('pending', 'duplicate') ORDER BY id LIMIT 1",
+                      "AND status NOT IN ('pending', 'duplicate', 'interrupted', 'timeout', 'error') "
+                      "ORDER BY id LIMIT 1",
                       campaign_id, code_hash, id, err, errcap);
 }
 
@@ -264,7 +265,8 @@ int archive_find_by_fingerprint(archive *a, int64_t campaign_id, const char *fin
     if (!fingerprint || !*fingerprint) return 1; /* "" = not computed: matches nothing */
     return find_first(a,
                       "SELECT id FROM candidates WHERE campaign_id = ?1 AND fingerprint = ?2 "
-                      "AND status NOT IN ('pending', 'duplicate') ORDER BY id LIMIT 1",
+                      "AND status NOT IN ('pending', 'duplicate', 'interrupted', 'timeout', 'error') "
+                      "ORDER BY id LIMIT 1",
                       campaign_id, fingerprint, id, err, errcap);
 }
 

@@ -151,6 +151,18 @@ static dc_status run_probe(sbx_worker *w, const probe *p, double *loss, double *
         return st;
     }
     double budget = w->lim.call_timeout_s / 4;
+    /* Wall time inflates on a loaded machine: a verdict of "too slow" must hold on the best
+     * of three tries (the objective is deterministic, so repeating it is harmless). */
+    for (int retry = 0; retry < 2 && dt > budget; retry++) {
+        t0 = dc_now();
+        st = probe_eval(w, p, loss, grad, m, sizeof m);
+        double again = dc_now() - t0;
+        if (st != DC_OK) {
+            dc_fmt(msg, cap, "%s: %s", p->desc, m);
+            return st;
+        }
+        if (again < dt) dt = again;
+    }
     if (dt > budget) {
         dc_fmt(msg, cap, "%s: one batch took %.3f s%s; the budget is %.3f s per batch", p->desc,
                dt, grad ? " with gradients" : "", budget);
