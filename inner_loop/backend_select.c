@@ -13,6 +13,7 @@
  * unloaded: a statically linked CUDA runtime registers exit handlers inside it. */
 #define _GNU_SOURCE /* readlink */
 #include "backend.h"
+#include "backend_gpt.h"
 
 #include <dlfcn.h>
 #include <libgen.h>
@@ -77,6 +78,9 @@ static int find_plugin(char *buf, size_t cap, char *err, size_t errcap)
     return -1;
 }
 
+/* The loaded plugin (never unloaded), for dc_backend_cuda_symbol. */
+static void *plugin_handle;
+
 /* The whole CUDA probe, uncached. */
 static const dc_backend_ops *probe_cuda(char *err, size_t errcap)
 {
@@ -101,6 +105,7 @@ static const dc_backend_ops *probe_cuda(char *err, size_t errcap)
         return NULL;
     }
     dc_cuda_backend_open_fn open_fn;
+    plugin_handle = h;
     // POSIX's sanctioned way to turn dlsym's void * into a function pointer
     *(void **)&open_fn = dlsym(h, DC_CUDA_PLUGIN_SYMBOL);
     if (!open_fn) {
@@ -119,6 +124,12 @@ static const dc_backend_ops *probe_cuda(char *err, size_t errcap)
         return NULL;
     }
     return ops;
+}
+
+void *dc_backend_cuda_symbol(const char *symbol)
+{
+    if (!plugin_handle || !symbol) return NULL;
+    return dlsym(plugin_handle, symbol);
 }
 
 int dc_backend_select(const char *device, const dc_backend_ops **ops, char *err, size_t errcap)

@@ -13,6 +13,7 @@
  * download and reports the message. Nothing here aborts or prints. */
 #include "backend.h"
 #include "kernels.h"
+#include "cuda_state.h"
 
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
@@ -261,6 +262,15 @@ static const dc_backend_ops cuda_ops = {
     .argmax_correct = cuda_argmax_correct,
     .all_finite = cuda_all_finite,
 };
+
+/* ---- shared with backend_cuda_gpt.c (cuda_state.h) ---- */
+
+const dc_backend_ops *dc_cuda_ready_ops(void) { return g.ready ? &cuda_ops : NULL; }
+cudaStream_t dc_cuda_stream(void) { return g.stream; }
+cublasHandle_t dc_cuda_blas(void) { return g.blas; }
+int dc_cuda_failed(void) { return g.failed; }
+int dc_cuda_ok(cudaError_t e, const char *what) { return cu_ok(e, what); }
+int dc_cuda_blas_ok(cublasStatus_t st, const char *what) { return blas_ok(st, what); }
 
 /* ---- start-up ---- */
 

@@ -2,6 +2,7 @@
  * transformer of gpt.h. */
 #include "gpt.h"
 
+#include "gpt_device.h"
 #include "gpt_kernels.h"
 
 #include <math.h>
@@ -56,7 +57,7 @@ static void param_sizes(const gpt_config *c, size_t *s)
     s[15] = C;            // lnfb
 }
 
-static void point_params(gpt_params *p, float *mem, const size_t *s)
+void gpt_point_params(gpt_params *p, float *mem, const size_t *s)
 {
     float **ptrs[GPT_NUM_PARAM_TENSORS] = {
         &p->wte, &p->wpe, &p->ln1w, &p->ln1b, &p->qkvw, &p->qkvb, &p->attprojw, &p->attprojb,
@@ -75,7 +76,7 @@ static int alloc_params(gpt_model *m, const gpt_config *cfg)
     for (int i = 0; i < GPT_NUM_PARAM_TENSORS; i++) m->nparams += m->param_sizes[i];
     m->params_mem = malloc(m->nparams * sizeof(float));
     if (!m->params_mem) return -1;
-    point_params(&m->p, m->params_mem, m->param_sizes);
+    gpt_point_params(&m->p, m->params_mem, m->param_sizes);
     return 0;
 }
 
@@ -124,6 +125,7 @@ int gpt_clone(gpt_model *dst, const gpt_model *src)
 
 void gpt_free(gpt_model *m)
 {
+    gpt_detach(m);
     free(m->params_mem);
     free(m->grads_mem);
     free(m->m_mem);
@@ -135,7 +137,7 @@ void gpt_free(gpt_model *m)
     memset(m, 0, sizeof *m);
 }
 
-static void act_sizes(const gpt_config *c, int B, int T, size_t *s)
+void gpt_act_sizes(const gpt_config *c, int B, int T, size_t *s)
 {
     size_t L = (size_t)c->layers, C = (size_t)c->width, NH = (size_t)c->heads, V = (size_t)c->vocab;
     size_t BT = (size_t)B * (size_t)T;
@@ -161,7 +163,7 @@ static void act_sizes(const gpt_config *c, int B, int T, size_t *s)
     s[19] = BT * V;              // logits / probs
 }
 
-static void point_acts(gpt_acts *a, float *mem, const size_t *s)
+void gpt_point_acts(gpt_acts *a, float *mem, const size_t *s)
 {
     float **ptrs[GPT_NUM_ACT_TENSORS] = {
         &a->encoded, &a->ln1, &a->ln1_mean, &a->ln1_rstd, &a->qkv, &a->atty, &a->att,
@@ -173,7 +175,7 @@ static void point_acts(gpt_acts *a, float *mem, const size_t *s)
     }
 }
 
-static size_t sum_sizes(const size_t *s, int n)
+size_t gpt_sum_sizes(const size_t *s, int n)
 {
     size_t t = 0;
     for (int i = 0; i < n; i++) t += s[i];
@@ -193,8 +195,8 @@ static int ensure_acts(gpt_model *m, int B, int T)
         free(m->last_targets);
         m->gacts_mem = NULL;
         size_t s[GPT_NUM_ACT_TENSORS];
-        act_sizes(&m->cfg, nb, nt, s);
-        size_t n = sum_sizes(s, GPT_NUM_ACT_TENSORS);
+        gpt_act_sizes(&m->cfg, nb, nt, s);
+        size_t n = gpt_sum_sizes(s, GPT_NUM_ACT_TENSORS);
         m->acts_mem = malloc(n * sizeof(float));
         m->last_inputs = malloc((size_t)nb * nt * sizeof(int));
         m->last_targets = malloc((size_t)nb * nt * sizeof(int));
@@ -210,14 +212,15 @@ static int ensure_acts(gpt_model *m, int B, int T)
         m->act_B = nb;
         m->act_T = nt;
     }
-    act_sizes(&m->cfg, B, T, m->act_sizes);
-    point_acts(&m->a, m->acts_mem, m->act_sizes);
+    gpt_act_sizes(&m->cfg, B, T, m->act_sizes);
+    gpt_point_acts(&m->a, m->acts_mem, m->act_sizes);
     return 0;
 }
 
 int gpt_forward(gpt_model *m, const int *inputs, const int *targets, int B, int T, float *logp)
 {
     if (T > m->cfg.ctx || T < 1 || B < 1) return -1;
+    if (m->dev) return gpt_dev_forward(m, inputs, targets, B, T, logp);
     if (ensure_acts(m, B, T) != 0) return -1;
     const gpt_config *c = &m->cfg;
     int L = c->layers, C = c->width, NH = c->heads, V = c->vocab;
@@ -269,6 +272,7 @@ int gpt_forward(gpt_model *m, const int *inputs, const int *targets, int B, int 
 
 int gpt_zero_grad(gpt_model *m)
 {
+    if (m->dev) return gpt_dev_zero_grad(m);
     if (!m->grads_mem) {
         m->grads_mem = calloc(m->nparams, sizeof(float));
         m->m_mem = calloc(m->nparams, sizeof(float));
@@ -280,7 +284,7 @@ int gpt_zero_grad(gpt_model *m)
             m->grads_mem = m->m_mem = m->v_mem = NULL;
             return -1;
         }
-        point_params(&m->g, m->grads_mem, m->param_sizes);
+        gpt_point_params(&m->g, m->grads_mem, m->param_sizes);
         m->adam_t = 0;
         return 0;
     }
@@ -290,19 +294,20 @@ int gpt_zero_grad(gpt_model *m)
 
 int gpt_backward(gpt_model *m, const float *dlogp)
 {
+    if (m->dev) return gpt_dev_backward(m, dlogp);
     const gpt_config *c = &m->cfg;
     int B = m->last_B, T = m->last_T;
     int L = c->layers, C = c->width, NH = c->heads, V = c->vocab;
     int BT = B * T;
-    size_t nacts = sum_sizes(m->act_sizes, GPT_NUM_ACT_TENSORS);
+    size_t nacts = gpt_sum_sizes(m->act_sizes, GPT_NUM_ACT_TENSORS);
     if (!m->gacts_mem) {
         size_t s[GPT_NUM_ACT_TENSORS];
-        act_sizes(c, m->act_B, m->act_T, s); // the capacity, like acts_mem
-        m->gacts_mem = malloc(sum_sizes(s, GPT_NUM_ACT_TENSORS) * sizeof(float));
+        gpt_act_sizes(c, m->act_B, m->act_T, s); // the capacity, like acts_mem
+        m->gacts_mem = malloc(gpt_sum_sizes(s, GPT_NUM_ACT_TENSORS) * sizeof(float));
         if (!m->gacts_mem) return -1;
     }
     if (!m->grads_mem) return -1;
-    point_acts(&m->ga, m->gacts_mem, m->act_sizes);
+    gpt_point_acts(&m->ga, m->gacts_mem, m->act_sizes);
     memset(m->gacts_mem, 0, nacts * sizeof(float));
     gpt_params p = m->p, g = m->g;
     gpt_acts a = m->a, ga = m->ga;
@@ -347,6 +352,7 @@ int gpt_backward(gpt_model *m, const float *dlogp)
 float gpt_adamw(gpt_model *m, float lr, float beta1, float beta2, float eps, float weight_decay,
                 float max_norm)
 {
+    if (m->dev) return gpt_dev_adamw(m, lr, beta1, beta2, eps, weight_decay, max_norm);
     double norm2 = 0.0;
     for (size_t i = 0; i < m->nparams; i++) norm2 += (double)m->grads_mem[i] * m->grads_mem[i];
     float norm = (float)sqrt(norm2);

@@ -1,5 +1,5 @@
 /* gpt.h — a small decoder-only transformer over a token vocabulary, fp32 on the CPU (llm.c
- * style).
+ * style), or with its training step on a backend such as the CUDA plugin (gpt_attach).
  *
  * GPT-2 layout: token + position embeddings, L blocks of (layernorm → causal multi-head
  * attention → residual, layernorm → GELU MLP (4C) → residual), final layernorm, logits
@@ -93,6 +93,11 @@ typedef struct {
     gpt_acts a, ga;
     int last_B, last_T;
     int *last_inputs, *last_targets; /* (B, T) copies */
+    /* NULL: everything above runs on the CPU. Else (gpt_attach) forward, backward and AdamW
+     * run on a backend holding its own copy of the parameters, optimizer state and
+     * activations; params_mem is refreshed after every AdamW step, so sampling, cloning and
+     * saving keep reading the host copy. */
+    struct gpt_device *dev;
 } gpt_model;
 
 /* Checks a configuration; 0, or -1 with a message naming the bad field. */
@@ -128,5 +133,25 @@ float gpt_adamw(gpt_model *m, float lr, float beta1, float beta2, float eps, flo
  * of memory or bad lengths). */
 int gpt_sample(const gpt_model *m, const int *const *prompts, const int *plen, int B, int max_new,
                float temperature, int top_k, dc_rng *rngs, int **out, int *out_len);
+
+/* ---- running on a backend (gpt_device.c) ---- */
+struct dc_gpt_ops;
+/* Moves training to the backend `ops` (../backend_gpt.h): uploads the parameters and gives
+ * the backend its own gradients, AdamW moments (zero: a fresh optimizer, adam_t = 0) and
+ * activations. gpt_forward / gpt_zero_grad / gpt_backward / gpt_adamw then run there.
+ * 0, or -1 with a message (backend out of memory, ...). */
+int gpt_attach(gpt_model *m, const struct dc_gpt_ops *ops, char *err, size_t errcap);
+/* Back to the CPU (the host parameters are current); frees the backend's buffers. Safe on a
+ * model that is not attached. */
+void gpt_detach(gpt_model *m);
+/* The backend that trains m: its name ("cuda:NVIDIA H100 ...") or "cpu" when not attached. */
+const char *gpt_backend_name(const gpt_model *m);
+/* For tests and tools: copies of the parameter gradients (nparams floats, after
+ * gpt_backward) and of the last forward's probabilities (B*T*V floats, B and T of that
+ * forward), from the backend when attached. 0, or -1 (nothing to copy, backend failure). */
+int gpt_copy_grads(const gpt_model *m, float *dst);
+int gpt_copy_probs(const gpt_model *m, float *dst);
+/* 1 and the backend's first error message since attach when one failed, else 0. */
+int gpt_device_error(const gpt_model *m, char *buf, size_t cap);
 
 #endif

@@ -4,6 +4,8 @@
 #include "cache.h"
 #include "sent_internal.h"
 
+#include "gpt_ops.h"
+
 #include "../../common/paths.h"
 #include "../../common/util.h"
 
@@ -218,9 +220,24 @@ static double curve_reward(const dc_task *t, gpt_model *m)
     return s.reward;
 }
 
+int sent_attach(const dc_task *t, gpt_model *m, char *err, size_t errcap)
+{
+    if (m->dev || !t->gops || t->gops == gpt_ops_cpu()) return 0;
+    return gpt_attach(m, t->gops, err, errcap);
+}
+
+int sent_backend_failure(const gpt_model *m, char *buf, size_t cap)
+{
+    char why[512];
+    if (!gpt_device_error(m, why, sizeof why)) return 0;
+    dc_fmt(buf, cap, "the %s backend failed: %s", gpt_backend_name(m), why);
+    return 1;
+}
+
 static int pretrain(dc_task *t, const uint8_t *fort, size_t flen, const sent_reviews *rv,
                     const dc_progress *prog, char *err, size_t errcap)
 {
+    if (sent_attach(t, &t->ref, err, errcap) != 0) return -1;
     // corpus tokens: fortunes entries and held-in sentences, each followed by end-of-text
     uint16_t *corpus = NULL;
     size_t n = 0, cap = 0;
@@ -259,8 +276,12 @@ static int pretrain(dc_task *t, const uint8_t *fort, size_t flen, const sent_rev
         float loss = sent_lm_step(&t->ref, in, tg, B, T,
                                   sent_lr_at((float)t->pretrain_lr, step, t->pretrain_steps));
         if (!isfinite(loss)) {
-            dc_fmt(err, errcap, "pretraining diverged at step %d (loss %g); lower pretrain_lr",
-                   step, loss);
+            char why[700];
+            if (sent_backend_failure(&t->ref, why, sizeof why))
+                dc_fmt(err, errcap, "pretraining step %d: %s", step, why);
+            else
+                dc_fmt(err, errcap, "pretraining diverged at step %d (loss %g); lower pretrain_lr",
+                       step, loss);
             rc = -1;
             break;
         }
@@ -273,6 +294,11 @@ static int pretrain(dc_task *t, const uint8_t *fort, size_t flen, const sent_rev
         dc_fmt(err, errcap, "out of memory for pretraining batches");
         rc = -1;
     }
+    char why[700];
+    if (rc == 0 && sent_backend_failure(&t->ref, why, sizeof why)) { // e.g. the last step
+        dc_fmt(err, errcap, "pretraining: %s", why);
+        rc = -1;
+    }
     free(in);
     free(tg);
     free(corpus);
@@ -282,6 +308,8 @@ static int pretrain(dc_task *t, const uint8_t *fort, size_t flen, const sent_rev
 static int sft(dc_task *t, const sent_reviews *rv, const dc_progress *prog, char *err,
                size_t errcap)
 {
+    // SFT continues pretraining's optimizer when both ran here (attach is then a no-op)
+    if (sent_attach(t, &t->ref, err, errcap) != 0) return -1;
     int T = t->model.ctx, B = t->lm_batch;
     int *idx = dc_malloc((size_t)rv->n * sizeof(int)), n = 0;
     for (int i = 0; i < rv->n; i++)
@@ -315,7 +343,11 @@ static int sft(dc_task *t, const sent_reviews *rv, const dc_progress *prog, char
         float loss = sent_lm_step(&t->ref, in, tg, B, Tb,
                                   sent_lr_at((float)t->sft_lr, step, t->sft_steps));
         if (!isfinite(loss)) {
-            dc_fmt(err, errcap, "SFT diverged at step %d; lower sft_lr", step);
+            char why[700];
+            if (sent_backend_failure(&t->ref, why, sizeof why))
+                dc_fmt(err, errcap, "SFT step %d: %s", step, why);
+            else
+                dc_fmt(err, errcap, "SFT diverged at step %d; lower sft_lr", step);
             rc = -1;
             break;
         }
@@ -328,6 +360,11 @@ static int sft(dc_task *t, const sent_reviews *rv, const dc_progress *prog, char
             if (!c || c->step[c->len - 1] != step + 1)
                 dc_curves_add(&t->sft_curves, "sft/reward", step + 1, curve_reward(t, &t->ref));
         }
+    }
+    char why[700];
+    if (rc == 0 && sent_backend_failure(&t->ref, why, sizeof why)) { // e.g. the last step
+        dc_fmt(err, errcap, "SFT: %s", why);
+        rc = -1;
     }
     for (int b = 0; b < B; b++) sent_seq_free(&seqs[b]);
     free(seqs);
@@ -467,6 +504,10 @@ int sent_prepare(dc_task *t, const dc_progress *prog, char *err, size_t errcap)
     dc_fmt(kbuf, sizeof kbuf, "pretrain v3 V%d L%d C%d H%d T%d steps%d batch%d lr%.9g fort=%s",
            mc.vocab, mc.layers, mc.width, mc.heads, mc.ctx, t->pretrain_steps, t->lm_batch,
            t->pretrain_lr, t->fortunes_dir);
+    // a model trained on another backend has other rounding: its own cache entry (the CPU
+    // key is unchanged, so existing caches stay valid)
+    if (t->gops && t->gops != gpt_ops_cpu())
+        dc_fmt(kbuf + strlen(kbuf), sizeof kbuf - strlen(kbuf), " backend=%s", t->gops->base->kind);
     uint64_t kpre = hash_str(data_key, kbuf);
     if (sent_cache_path("pretrain", kpre, path, sizeof path, err, errcap) != 0) goto out;
     int got = sent_cache_read(path, STAGE_PRETRAIN, kpre, &payload, &plen, why, sizeof why);
@@ -543,7 +584,9 @@ int sent_prepare(dc_task *t, const dc_progress *prog, char *err, size_t errcap)
         if (w != 0) goto out;
         t->stages_built |= 2;
     }
-    // the reference model never trains again: release its optimizer state
+    // the reference model never trains again: release its optimizer state (on the host, and
+    // the backend's copy: π_ref's log-probs and samples are computed on the CPU)
+    gpt_detach(&t->ref);
     free(t->ref.grads_mem);
     free(t->ref.m_mem);
     free(t->ref.v_mem);

@@ -2,6 +2,8 @@
  * scoring (reward, KL to π_ref, preference accuracy, length), with drift curves. */
 #include "sent_internal.h"
 
+#include "gpt_ops.h"
+
 #include "../../common/util.h"
 
 #include <math.h>
@@ -154,7 +156,11 @@ static dc_status train_beta(dc_task *t, gpt_model *policy, const dc_objective *o
         int Tb = sent_batch_build(seqs, 2 * n, 1, in, tg); // (2n, Tb): chosen rows, then rejected
         if (gpt_forward(policy, in, tg, 2 * n, Tb, logp) != 0) {
             st = DC_ERROR;
-            dc_fmt(out->message, sizeof out->message, "out of memory in the forward pass");
+            char why[700];
+            if (sent_backend_failure(policy, why, sizeof why))
+                dc_fmt(out->message, sizeof out->message, "step %d, forward pass: %s", step, why);
+            else
+                dc_fmt(out->message, sizeof out->message, "out of memory in the forward pass");
             goto done;
         }
         for (int k = 0; k < 2 * n; k++) {
@@ -193,12 +199,21 @@ static dc_status train_beta(dc_task *t, gpt_model *policy, const dc_objective *o
             float g = (float)((k < n ? dc[k] : dr[k - n]) / n);
             for (int q = 0; q < Tb; q++) dlogp[k * Tb + q] = tg[k * Tb + q] >= 0 ? g : 0.0f;
         }
+        char why[700];
         if (gpt_zero_grad(policy) != 0 || gpt_backward(policy, dlogp) != 0) {
             st = DC_ERROR;
-            dc_fmt(out->message, sizeof out->message, "out of memory in the backward pass");
+            if (sent_backend_failure(policy, why, sizeof why))
+                dc_fmt(out->message, sizeof out->message, "step %d, backward pass: %s", step, why);
+            else
+                dc_fmt(out->message, sizeof out->message, "out of memory in the backward pass");
             goto done;
         }
         gpt_adamw(policy, (float)t->lr, 0.9f, 0.999f, 1e-8f, 0.0f, 10.0f);
+        if (sent_backend_failure(policy, why, sizeof why)) {
+            st = DC_ERROR;
+            dc_fmt(out->message, sizeof out->message, "step %d, AdamW: %s", step, why);
+            goto done;
+        }
         *secs += dc_now() - ts;
         double mean = 0;
         for (int i = 0; i < n; i++) mean += loss[i];
@@ -242,6 +257,8 @@ void sent_run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *
         return;
     }
     cJSON *m = out->metrics;
+    // the backend that trains π_θ (π_ref's stages may come from the cache)
+    cJSON_AddStringToObject(m, "backend", t->gops ? t->gops->base->name() : "cpu-openblas");
     // SFT-time curves are part of every run's record (value drift across post-training)
     dc_curves_append_all(&out->curves, &t->sft_curves, NULL);
     add_drift(m, &t->sft_curves, "sft/reward", "sft_reward");
@@ -273,6 +290,14 @@ void sent_run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *
         if (gpt_clone(&policy, &t->ref) != 0) {
             out->status = DC_ERROR;
             dc_fmt(out->message, sizeof out->message, "out of memory for the policy model");
+            return;
+        }
+        // π_θ trains on the chosen backend; π_ref stays on the CPU (its log-probs are cached)
+        char aerr[700];
+        if (sent_attach(t, &policy, aerr, sizeof aerr) != 0) {
+            gpt_free(&policy);
+            out->status = DC_ERROR;
+            dc_fmt(out->message, sizeof out->message, "%s", aerr);
             return;
         }
         dc_status st =

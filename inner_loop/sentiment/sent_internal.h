@@ -34,8 +34,10 @@ struct dc_task {
     double pretrain_lr, sft_lr, temperature;
     int samples, prompts, eval_prompts, eval_samples, response_len, prompt_words;
     int curve_points, threads;
+    char device[8]; /* auto | cpu | cuda: where the GPT trains */
     char data_dir[1024], fortunes_dir[1024];
     /* prepared state */
+    const struct dc_gpt_ops *gops; /* chosen by prepare() from device */
     int prepared, stages_built;
     dc_lexicon *lex;
     sent_vocab *vocab;
@@ -62,6 +64,12 @@ int sent_score_prompts(const dc_task *t, gpt_model *policy, gpt_model *ref, cons
 /* Preference optimisation + scoring for one seed (po.c): fills out. */
 void sent_run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *prog,
               dc_task_result *out);
+
+/* Moves m's training onto the chosen backend when that is not the CPU (the CPU path stays
+ * gpt.c's direct calls); no-op when already attached. 0, or -1 with a message. */
+int sent_attach(const dc_task *t, gpt_model *m, char *err, size_t errcap);
+/* "the backend failed: <its message>" into buf when m's backend recorded an error: 1, else 0. */
+int sent_backend_failure(const gpt_model *m, char *buf, size_t cap);
 
 /* "%g" of β for metric names. */
 void sent_beta_name(double beta, char *buf, size_t cap);

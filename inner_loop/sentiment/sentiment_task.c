@@ -2,6 +2,8 @@
  * pipeline.c, preference optimisation and scoring in po.c. */
 #include "sent_internal.h"
 
+#include "gpt_ops.h"
+
 #include "../../common/paths.h"
 #include "../../common/util.h"
 #include "../../sandbox/sandbox.h"
@@ -42,6 +44,7 @@ static const dc_task_option OPTIONS[] = {
     {"prompt_words", "3", "words of a sentence that form its prompt"},
     {"curve_points", "6", "points of the drift curves through SFT and each PO run"},
     {"threads", "2", "OpenBLAS threads"},
+    {"device", "auto", "where the GPT trains: auto (CUDA when the plugin loads and a GPU works, else CPU), cpu, cuda"},
     {"data_dir", "", "folder of vader_lexicon.txt and labelled_*.json (default: <resources>/data/sentiment)"},
     {"fortunes_dir", "/usr/share/games/fortunes", "folder of fortune files (Debian's fortunes packages): vocabulary and pretraining text"},
     {NULL, NULL, NULL},
@@ -125,6 +128,15 @@ static int set_option(dc_task *t, const char *key, const char *v, char *err, siz
         t->nbetas = n;
         return 0;
     }
+    if (strcmp(key, "device") == 0) {
+        if (strcmp(v, "auto") && strcmp(v, "cpu") && strcmp(v, "cuda")) {
+            dc_fmt(err, errcap, "option device: '%s' is not accepted; give auto, cpu or cuda", v);
+            return -1;
+        }
+        snprintf(t->device, sizeof t->device, "%s", v);
+        t->gops = NULL; // chosen again by the next prepare()
+        return 0;
+    }
     if (strcmp(key, "data_dir") == 0 || strcmp(key, "fortunes_dir") == 0) {
         char *dst = key[0] == 'd' ? t->data_dir : t->fortunes_dir;
         if (strlen(v) >= sizeof t->data_dir) {
@@ -182,6 +194,7 @@ static cJSON *config_json(const dc_task *t)
     cJSON_AddNumberToObject(c, "prompt_words", t->prompt_words);
     cJSON_AddNumberToObject(c, "curve_points", t->curve_points);
     cJSON_AddNumberToObject(c, "threads", t->threads);
+    cJSON_AddStringToObject(c, "device", t->device);
     cJSON_AddStringToObject(c, "data_dir", t->data_dir);
     cJSON_AddStringToObject(c, "fortunes_dir", t->fortunes_dir);
     return c;
@@ -211,6 +224,12 @@ static int prepare(dc_task *t, const dc_progress *prog, char *err, size_t errcap
         }
     }
     openblas_set_num_threads(t->threads);
+    // the backend first, so `device cuda` on a machine without one fails before any training
+    char why[1024];
+    if (!t->gops && gpt_ops_select(t->device, &t->gops, why, sizeof why) != 0) {
+        dc_fmt(err, errcap, "option device=%s: %s", t->device, why);
+        return -1;
+    }
     return sent_prepare(t, prog, err, errcap);
 }
 
@@ -233,7 +252,7 @@ int dc_sentiment_stages_built(const dc_task *t) { return t->stages_built; }
 const dc_task_ops dc_task_sentiment = {
     .name = "sentiment",
     .summary = "preference optimisation of a small word-level GPT towards positive reviews "
-               "(DiscoPOP's IMDb experiment, CPU)",
+               "(DiscoPOP's IMDb experiment; CPU, or CUDA with --device)",
     .interface = SBX_PREF,
     .fitness_name = "reward",
     .test_name = "test_reward",

@@ -1,0 +1,18 @@
+/* gpt_ops.h — the GPT backend table (../backend_gpt.h) for the sentiment task: the CPU
+ * table (gpt_kernels.c behind function pointers) and the choice of a table by device name. */
+#ifndef DC_GPT_OPS_H
+#define DC_GPT_OPS_H
+
+#include "../backend_gpt.h"
+
+#include <stddef.h>
+
+/* The CPU table: the functions of gpt_kernels.c, unchanged; base = dc_backend_cpu(). */
+const dc_gpt_ops *gpt_ops_cpu(void);
+
+/* "cpu", "cuda" (the plugin's GPT table, or -1 with the reason) or "auto" (CUDA when the
+ * plugin loads, a device works and the plugin has the GPT table; else the CPU table).
+ * 0 and *ops, or -1 with a message. */
+int gpt_ops_select(const char *device, const dc_gpt_ops **ops, char *err, size_t errcap);
+
+#endif
