@@ -28,7 +28,9 @@
 #define RP_TABLE_PAGE 200
 /* Preference loss plots: the best this many candidates (plus DPO's reference). */
 #define RP_LOSS_CANDIDATES 4
-/* x = βρ grid of the loss plots. */
+/* Grids of the loss plots: x = βρ over [XMIN, XMAX] (the wide view), and the DiscoPOP
+ * paper's view of LRML, ρ over [XMIN, XMAX] at β = RP_LOSS_BETA (x in [−0.5, 0.5]), where
+ * LRML's local minimum (ρ ≈ −2.37) and maximum (ρ ≈ 1.44) show. */
 #define RP_LOSS_XMIN (-10.0)
 #define RP_LOSS_XMAX 10.0
 #define RP_LOSS_N 201
@@ -42,7 +44,8 @@
 typedef struct {
     int64_t cand_id; /* 0 for the analytic DPO reference */
     char name[96];
-    double x[RP_LOSS_N], f[RP_LOSS_N], df[RP_LOSS_N];
+    double x[RP_LOSS_N], f[RP_LOSS_N], df[RP_LOSS_N];       /* wide view: x, f(x), f'(x) */
+    double rho[RP_LOSS_N], rf[RP_LOSS_N], rdf[RP_LOSS_N]; /* paper view: ρ, f(βρ), f'(βρ) */
 } rp_loss;
 
 /* A candidate whose loss could not be plotted, and why (for the caption). */

@@ -250,18 +250,22 @@ static void values_attr(dc_sb *b, const double *v, int n)
     }
 }
 
-static void loss_chart(dc_sb *b, const rp_data *d, int deriv)
+/* One loss chart: f or f' (deriv), over x = βρ (wide view) or over ρ at β = 0.05 (paper
+ * view, the axes of the DiscoPOP paper's LRML figure). */
+static void loss_chart(dc_sb *b, const rp_data *d, int deriv, int paper)
 {
     /* y range from the finite values, clamped so one exploding objective does not flatten
      * the others (the clip box hides what is outside). */
     double lo = INFINITY, hi = -INFINITY;
     for (int k = 0; k < d->nlosses; k++)
         for (int i = 0; i < RP_LOSS_N; i++) {
-            double v = deriv ? d->losses[k].df[i] : d->losses[k].f[i];
+            const rp_loss *L = &d->losses[k];
+            double v = paper ? (deriv ? L->rdf[i] : L->rf[i]) : (deriv ? L->df[i] : L->f[i]);
             if (!isfinite(v)) continue;
             lo = fmin(lo, v);
             hi = fmax(hi, v);
         }
+    if (!(lo <= hi)) lo = 0, hi = 1; /* nothing finite: an empty frame */
     if (deriv) {
         lo = fmax(lo, -3);
         hi = fmin(hi, 3);
@@ -270,21 +274,27 @@ static void loss_chart(dc_sb *b, const rp_data *d, int deriv)
         hi = fmin(hi, 15);
     }
     double pad = (hi - lo) * 0.05;
+    if (pad <= 0) pad = 0.05;
     rp_axes ax = rp_axes_make(440, 300, RP_LOSS_XMIN, RP_LOSS_XMAX, lo - pad, hi + pad);
-    rp_svg_open(b, &ax, deriv ? "derivative of the loss" : "loss f(x)", "x = \xce\xb2\xcf\x81",
+    const char *title = paper ? (deriv ? "derivative, paper view" : "loss, paper view")
+                              : (deriv ? "derivative of the loss" : "loss f(x)");
+    rp_svg_open(b, &ax, title, paper ? "\xcf\x81 (\xce\xb2 = 0.05)" : "x = \xce\xb2\xcf\x81",
                 deriv ? "f\xe2\x80\xb2(x)" : "f(x)");
+    const char *kind = paper ? (deriv ? "dloss-rho" : "loss-rho") : (deriv ? "dloss" : "loss");
     for (int k = 0; k < d->nlosses; k++) {
         const rp_loss *L = &d->losses[k];
+        const double *xs = paper ? L->rho : L->x;
+        const double *ys = paper ? (deriv ? L->rdf : L->rf) : (deriv ? L->df : L->f);
         /* The exact values ride along (data-y) so readers and tests can check them. */
         dc_sb attrs = {0};
         dc_sb_printf(&attrs, "data-kind=\"%s\" data-id=\"%lld\" data-x0=\"%g\" data-x1=\"%g\" data-y=\"",
-                     deriv ? "dloss" : "loss", (long long)L->cand_id, RP_LOSS_XMIN, RP_LOSS_XMAX);
-        values_attr(&attrs, deriv ? L->df : L->f, RP_LOSS_N);
+                     kind, (long long)L->cand_id, RP_LOSS_XMIN, RP_LOSS_XMAX);
+        values_attr(&attrs, ys, RP_LOSS_N);
         if (k == 0) dc_sb_append(&attrs, "\" class=\"ref\"");
         else
             dc_sb_printf(&attrs, "\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"",
                          PALETTE[(k - 1) % NPALETTE]);
-        rp_svg_line(b, &ax, L->x, deriv ? L->df : L->f, RP_LOSS_N, attrs.data);
+        rp_svg_line(b, &ax, xs, ys, RP_LOSS_N, attrs.data);
         dc_sb_free(&attrs);
     }
     rp_svg_close(b);
@@ -295,9 +305,12 @@ void rp_plot_losses(dc_sb *b, const rp_data *d)
     dc_sb_append(b, "<figure class=\"wide\" id=\"fig-losses\"><figcaption><b>The loss as a function of "
                     "x = \xce\xb2\xcf\x81 and its derivative</b> (\xcf\x81: chosen minus rejected log-ratio), "
                     "for the best candidates beside DPO's log(1+e<sup>\xe2\x88\x92x</sup>) (dashed), as the "
-                    "DiscoPOP paper plots LRML. Each candidate's code ran in the sandbox on one batch "
-                    "sweeping x over [\xe2\x88\x92" "10, 10] (\xce\xb2 = 0.05); an objective that uses batch "
-                    "statistics is shown as it behaves on that batch. Values outside the frame are clipped.");
+                    "DiscoPOP paper plots LRML. Top: x over [\xe2\x88\x92" "10, 10]; bottom, the paper's view: "
+                    "\xcf\x81 over [\xe2\x88\x92" "10, 10] at \xce\xb2 = 0.05 (x within \xc2\xb1" "0.5), where "
+                    "LRML's local minimum (\xcf\x81 \xe2\x89\x88 \xe2\x88\x92" "2.37) and maximum (\xcf\x81 \xe2\x89\x88 1.44) "
+                    "show. Each candidate's code ran in the sandbox on one batch sweeping both grids; an "
+                    "objective that uses batch statistics is shown as it behaves on that batch. Values "
+                    "outside the frame are clipped.");
     if (d->loss_note[0]) {
         dc_sb_append(b, " ");
         rp_esc(b, d->loss_note);
@@ -316,8 +329,11 @@ void rp_plot_losses(dc_sb *b, const rp_data *d)
         dc_sb_append(b, ".</span>");
     }
     dc_sb_append(b, "</figcaption><div class=\"row\">");
-    loss_chart(b, d, 0);
-    loss_chart(b, d, 1);
+    loss_chart(b, d, 0, 0);
+    loss_chart(b, d, 1, 0);
+    dc_sb_append(b, "</div><div class=\"row\">");
+    loss_chart(b, d, 0, 1);
+    loss_chart(b, d, 1, 1);
     dc_sb_append(b, "</div><div class=\"legend\"><span><i class=\"dash\"></i>DPO (reference)</span>");
     for (int k = 1; k < d->nlosses; k++) {
         dc_sb_printf(b, "<span><i style=\"background:%s\"></i><a href=\"#c%lld\">#%lld ", PALETTE[(k - 1) % NPALETTE],

@@ -1,9 +1,10 @@
 /* report_pref.c — preference losses as functions of x = βρ, for the loss plots.
  *
  * Computing a candidate's f(x) means running its code, so it goes through the sandbox
- * (sandbox.h): a worker compiles it and evaluates one batch whose pairs sweep x over
- * [RP_LOSS_XMIN, RP_LOSS_XMAX]: reference log-probs 0, rejected 0, chosen = x/β, lengths
- * 1. Then ρ = chosen, x = β·chosen, and df/dx = (d loss / d chosen) / β. For a row-separable
+ * (sandbox.h): a worker compiles it and evaluates one batch of 2·RP_LOSS_N pairs: the first
+ * half sweeps x over [RP_LOSS_XMIN, RP_LOSS_XMAX], the second sweeps ρ over the same range
+ * (the paper's view); reference log-probs 0, rejected 0, chosen = ρ = x/β, lengths 1. Then
+ * x = β·chosen and df/dx = (d loss / d chosen) / β. For a row-separable
  * objective the worker's d(Σ loss)/d chosen_i is exactly f'(x_i); an objective that uses
  * batch statistics is shown as it behaves on this batch (the caption says so). Only DPO's
  * reference curve is computed in this process, from its formula. */
@@ -30,24 +31,39 @@ void rp_loss_dpo_reference(rp_loss *out)
         out->x[i] = x;
         out->f[i] = x > 0 ? log1p(exp(-x)) : -x + log1p(exp(x)); /* log(1 + e^−x), stable */
         out->df[i] = -1.0 / (1.0 + exp(x));                        /* −σ(−x) */
+        double rho = grid_x(i), xr = RP_LOSS_BETA * rho;
+        out->rho[i] = rho;
+        out->rf[i] = log1p(exp(-xr)); /* |xr| <= 0.5: no overflow */
+        out->rdf[i] = -1.0 / (1.0 + exp(xr));
     }
+}
+
+/* NaN for a non-finite value (skipped when plotting); 1 when v is finite. */
+static int keep_finite(double *v)
+{
+    if (isfinite(*v)) return 1;
+    *v = NAN;
+    return 0;
 }
 
 int rp_loss_sandbox(const char *code, rp_loss *out, char *why, size_t whycap)
 {
-    static double zeros[RP_LOSS_N], ones[RP_LOSS_N];
-    double chosen[RP_LOSS_N], d_chosen[RP_LOSS_N], d_rejected[RP_LOSS_N];
+    enum { N2 = 2 * RP_LOSS_N };
+    static double zeros[N2], ones[N2];
+    double chosen[N2], loss[N2], d_chosen[N2], d_rejected[N2];
     for (int i = 0; i < RP_LOSS_N; i++) {
         out->x[i] = grid_x(i);
+        out->rho[i] = grid_x(i);
         chosen[i] = out->x[i] / RP_LOSS_BETA;
-        ones[i] = 1.0;
+        chosen[RP_LOSS_N + i] = out->rho[i];
     }
-    pref_batch b = {RP_LOSS_N, RP_LOSS_BETA, chosen, zeros, zeros, zeros, ones, ones};
+    for (int i = 0; i < N2; i++) ones[i] = 1.0;
+    pref_batch b = {N2, RP_LOSS_BETA, chosen, zeros, zeros, zeros, ones, ones};
     sbx_worker *w = NULL;
     char msg[512] = "";
     dc_status st = sbx_open(SBX_PREF, code ? code : "", code ? strlen(code) : 0, NULL, &w, msg,
                             sizeof msg);
-    if (st == DC_OK) st = sbx_pref_eval(w, &b, out->f, d_chosen, d_rejected, msg, sizeof msg);
+    if (st == DC_OK) st = sbx_pref_eval(w, &b, loss, d_chosen, d_rejected, msg, sizeof msg);
     sbx_close(w);
     if (st != DC_OK) {
         dc_fmt(why, whycap, "%s%s%s", dc_status_name(st), msg[0] ? ": " : "", msg);
@@ -55,10 +71,14 @@ int rp_loss_sandbox(const char *code, rp_loss *out, char *why, size_t whycap)
     }
     int finite = 0;
     for (int i = 0; i < RP_LOSS_N; i++) {
+        out->f[i] = loss[i];
         out->df[i] = d_chosen[i] / RP_LOSS_BETA;
-        if (!isfinite(out->f[i])) out->f[i] = NAN;
-        if (!isfinite(out->df[i])) out->df[i] = NAN;
-        finite += isfinite(out->f[i]) != 0;
+        out->rf[i] = loss[RP_LOSS_N + i];
+        out->rdf[i] = d_chosen[RP_LOSS_N + i] / RP_LOSS_BETA;
+        finite += keep_finite(&out->f[i]);
+        keep_finite(&out->df[i]);
+        finite += keep_finite(&out->rf[i]);
+        keep_finite(&out->rdf[i]);
     }
     if (finite == 0) {
         dc_fmt(why, whycap, "no finite loss anywhere on x in [%g, %g]", RP_LOSS_XMIN, RP_LOSS_XMAX);

@@ -337,6 +337,8 @@ static const double FX_BETAS[3] = {0.05, 0.1, 0.25};
 /* Per candidate (dpo, lrml), seed, β: reward and KL of the replayed sweeps. */
 static double fx_reward[2][2][3], fx_kl[2][2][3];
 static int64_t fx_dpo, fx_lrml, fx_broken, fx_hinge;
+/* LRML's value-drift curves, named as the sentiment task names them. */
+static dc_curves fx_senti_curves;
 
 /* Campaign "senti": DPO and LRML with two-seed β sweeps, a candidate whose code does not
  * compile (best fitness: the loss plot must leave it out and say so), hinge with its own
@@ -348,8 +350,13 @@ static void build_sentiment(archive *a)
     fx_dpo = add_candidate(a, camp, 0, "dpo", "ok", "Seed baseline dpo.", dpo, NULL, 1, 0.90, 0.89, NULL, NULL);
     fx_hinge = add_candidate(a, camp, 0, "hinge", "ok", "Seed baseline hinge.", hinge, NULL, 1, 0.80, 0.81,
                              "{\"fitness\":0.8,\"beta_0.1/reward\":0.93,\"beta_0.1/kl\":0.21}", NULL);
+    for (int t = 0; t <= 5; t++) dc_curves_add(&fx_senti_curves, "sft/reward", t * 40, 0.50 + 0.02 * t * t);
+    for (int t = 0; t <= 5; t++) {
+        dc_curves_add(&fx_senti_curves, "beta_0.05/po/reward", t * 20, 0.70 + 0.1 * (1 - exp(-t)));
+        dc_curves_add(&fx_senti_curves, "beta_0.05/po/kl", t * 20, 0.05 * t);
+    }
     fx_lrml = add_candidate(a, camp, 1, "lrml", "ok", "Blend logistic and exponential.", lrml, "[1]", 1, 0.95,
-                            0.93, NULL, NULL);
+                            0.93, NULL, &fx_senti_curves);
     fx_broken = add_candidate(a, camp, 1, "broken_blend", "ok", "Compiled once, not any more.",
                               "void objective(const pref_batch *b, double *loss) { this is not C }", "[1]", 1,
                               0.99, 0.70, NULL, NULL);
@@ -620,7 +627,8 @@ static void check_fashion_page(const char *chrome, const char *db, const char *o
     /* LLM calls: two bars, two latency points. */
     char *fl = figure(dom, "fig-llm");
     CHECK(count_str(fl, "data-kind=\"llm-call\"") == 2 && count_str(fl, "data-kind=\"llm-latency\"") == 2);
-    CHECK(strstr(fl, "<td>2</td><td>1</td><td>2500</td><td>300</td>") != NULL);
+    CHECK(strstr(fl, "<td>2</td><td>1</td><td>2500</td><td>300</td><td>0.0125</td>") != NULL);
+    CHECK_MSG(count_str(fl, "data-kind=\"llm-cost\"") == 1, "the cumulative cost line is missing");
     free(fl);
 
     free(out), free(err);
@@ -675,6 +683,34 @@ static void check_sentiment_page(const char *chrome, const char *db, const char 
      * (grid step 0.1). */
     CHECK_NEAR(min_x, -0.1186, 0.06);
     CHECK_NEAR(min_f, 0.7859, 2e-3);
+    /* The paper's view (ρ at β = 0.05, step 0.1): LRML's local minimum at ρ ≈ −2.3714 (loss
+     * ≈ 0.7859) and local maximum at ρ ≈ 1.44012 (loss ≈ 0.8783), found on the plotted data;
+     * DPO's reference there is log(1 + e^−βρ). */
+    CHECK(count_str(fl, "data-kind=\"loss-rho\"") == 4 && count_str(fl, "data-kind=\"dloss-rho\"") == 4);
+    snprintf(anchor, sizeof anchor, "data-kind=\"loss-rho\" data-id=\"%lld\"", (long long)fx_lrml);
+    nf = read_values(fl, anchor, "data-y", f, RP_LOSS_N);
+    snprintf(anchor, sizeof anchor, "data-kind=\"dloss-rho\" data-id=\"%lld\"", (long long)fx_lrml);
+    nd = read_values(fl, anchor, "data-y", df, RP_LOSS_N);
+    CHECK(nf == RP_LOSS_N && nd == RP_LOSS_N);
+    int nmin = 0, nmax = 0;
+    double rmin = 0, rmax = 0, fmin_rho = 0, fmax_rho = 0;
+    worst_df = 0;
+    for (int i = 1; i + 1 < nf; i++) {
+        double rho = RP_LOSS_XMIN + (RP_LOSS_XMAX - RP_LOSS_XMIN) * i / (RP_LOSS_N - 1), rf, rdf;
+        lrml_ref(0.05 * rho, &rf, &rdf);
+        worst_df = fmax(worst_df, fabs(df[i] - rdf) / fmax(1, fabs(rdf)));
+        if (f[i] < f[i - 1] && f[i] < f[i + 1]) nmin++, rmin = rho, fmin_rho = f[i];
+        if (f[i] > f[i - 1] && f[i] > f[i + 1]) nmax++, rmax = rho, fmax_rho = f[i];
+    }
+    CHECK_MSG(nmin == 1 && nmax == 1, "LRML paper view: %d minima, %d maxima (want 1 and 1)", nmin, nmax);
+    CHECK_NEAR(rmin, -2.3714, 0.051);
+    CHECK_NEAR(rmax, 1.44012, 0.051);
+    CHECK_NEAR(fmin_rho, 0.7859, 1e-3);
+    CHECK_NEAR(fmax_rho, 0.8783, 1e-3);
+    CHECK_MSG(worst_df < 1e-3, "LRML f'(x) in the paper view off by %g", worst_df);
+    CHECK(read_values(fl, "data-kind=\"loss-rho\" data-id=\"0\"", "data-y", ref, RP_LOSS_N) == RP_LOSS_N);
+    CHECK_NEAR(ref[0], log(1 + exp(0.5)), 1e-5);
+    CHECK_NEAR(ref[RP_LOSS_N - 1], log(1 + exp(-0.5)), 1e-5);
     /* The archived DPO candidate, run in the sandbox, lies on the analytic reference. */
     snprintf(anchor, sizeof anchor, "data-kind=\"loss\" data-id=\"%lld\"", (long long)fx_dpo);
     CHECK(read_values(fl, anchor, "data-y", f, RP_LOSS_N) == RP_LOSS_N);
@@ -706,6 +742,27 @@ static void check_sentiment_page(const char *chrome, const char *db, const char 
     CHECK_NEAR(read_attr(fr, anchor, "data-reward"), 0.93, 1e-9);
     CHECK(strstr(fr, "DPO dashed.") != NULL);
     free(fr);
+    free(out), free(err), out = err = NULL;
+
+    /* --candidate: the curves figure follows the chosen candidate (LRML, not the best), with
+     * its SFT and preference-optimisation drift curves and their drift times. */
+    char cid[32];
+    snprintf(cid, sizeof cid, "%lld", (long long)fx_lrml);
+    char *args2[] = {"--archive", (char *)db, "--candidate", cid, "-o", "-", NULL};
+    rc = run_report(args2, &out, &err);
+    CHECK_MSG(rc == 0 && out, "discover report --candidate %s failed (%d): %s", cid, rc, err ? err : "");
+    char *fc = figure(out ? out : "", "fig-curves");
+    snprintf(anchor, sizeof anchor, "of <a href=\"#c%lld\">#%lld lrml</a></b> (chosen with --candidate)",
+             (long long)fx_lrml, (long long)fx_lrml);
+    CHECK_MSG(strstr(fc, anchor) != NULL, "the curves figure must show the chosen candidate");
+    CHECK_MSG(count_str(fc, "data-kind=\"curve\"") == 3, "sentiment curves: %d", count_str(fc, "data-kind=\"curve\""));
+    CHECK(strstr(fc, "sft/reward") && strstr(fc, "beta_0.05/po/reward") && strstr(fc, "beta_0.05/po/kl"));
+    CHECK(count_str(fc, "data-kind=\"drift-time\"") == 3 && count_str(fc, "data-kind=\"drift-magnitude\"") == 3);
+    /* sft/reward goes 0.50 → 1.00 as 0.02·t²: 90 % of the change (0.45) is first covered at
+     * t = 5 (0.02·25 = 0.5), step 200; po/reward covers 90 % of 0.1·(1 − e^−5) at t = 3. */
+    CHECK_MSG(strstr(fc, "by step 200") != NULL, "drift time of sft/reward: want 'by step 200'");
+    CHECK_MSG(strstr(fc, "by step 60") != NULL, "drift time of beta_0.05/po/reward: want 'by step 60'");
+    free(fc);
     free(out), free(err), out = err = NULL;
 
     /* Screenshot for people (and proof the page renders at all). */
@@ -762,6 +819,7 @@ int main(void)
     printf("pages and screenshot in %s (%.1f s)\n", outdir, dc_now() - t0);
     free(chrome);
     dc_curves_free(&fx_curves);
+    dc_curves_free(&fx_senti_curves);
     free(db);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
