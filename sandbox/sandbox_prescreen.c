@@ -11,6 +11,7 @@
  *            of a row equal
  *   single   n = 1
  *   large    n = 1024 (losses; gradients too when the objective is row-separable)
+ * Row-separability (the fast gradient path) must hold on every probe but the single row.
  * Each must give finite losses and gradients for every row; the random one must be
  * deterministic and have a non-zero gradient somewhere; each batch must finish within a
  * quarter of the per-call budget. Messages name the probe and the row, because they are
@@ -189,39 +190,80 @@ static int same_bits(const double *a, const double *b, size_t n, size_t *where)
     return 0;
 }
 
-/* Row-separable: changing row j's trainable inputs changes no other row's loss. Probed for
- * every row of the random batch, one trainable input at a time for preference pairs (so
- * changes cannot cancel) and the whole row with distinct amounts for logits (a softmax row
- * is shift-invariant, so equal amounts would hide nothing but also test nothing). */
+/* Perturbs the trainable inputs of the rows marked in `moved` and reports in *changed
+ * whether the loss of any unmarked row moved away from `base` (bit for bit). Preference
+ * pairs: chosen_logps and rejected_logps separately (so effects cannot cancel between
+ * them), each row by its own amount. Logits: the whole row with distinct amounts per
+ * column (a softmax row is shift-invariant, so equal amounts would hide nothing but also
+ * test nothing). The probe's inputs are restored exactly afterwards. */
+static dc_status others_change(sbx_worker *w, probe *p, const unsigned char *moved,
+                               const double *base, double *tmp, int *changed, char *msg,
+                               size_t cap)
+{
+    int n = p->n, k = w->kind == SBX_PREF ? 1 : p->k;
+    int variants = w->kind == SBX_PREF ? 2 : 1;
+    double *saved = dc_calloc((size_t)n * (size_t)k, sizeof(double));
+    dc_status st = DC_OK;
+    *changed = 0;
+    for (int v = 0; v < variants && !*changed && st == DC_OK; v++) {
+        double *col = w->kind == SBX_PREF ? p->a[v] : p->logits;
+        for (int j = 0; j < n; j++) {
+            if (!moved[j]) continue;
+            for (int c = 0; c < k; c++) {
+                double *x = &col[(size_t)j * k + c];
+                saved[(size_t)j * k + c] = *x;
+                /* Log-probs move down (they stay valid, <= 0) by at most 1.37 even on
+                 * the extreme probes, so the margin stays near the probe's own range
+                 * and the perturbation itself cannot make a sane objective overflow. */
+                *x += w->kind == SBX_PREF ? -(0.37 + 0.001 * fabs(*x)) : 0.37 * (c + 1);
+            }
+        }
+        st = run_probe(w, p, tmp, NULL, msg, cap);
+        for (int j = 0; j < n; j++)
+            if (moved[j])
+                memcpy(&col[(size_t)j * k], &saved[(size_t)j * k], (size_t)k * sizeof(double));
+        if (st != DC_OK) break;
+        for (int i = 0; i < n; i++)
+            if (!moved[i] && memcmp(&tmp[i], &base[i], sizeof(double)) != 0) *changed = 1;
+    }
+    free(saved);
+    return st;
+}
+
+/* Row-separable on this probe: changing row j's trainable inputs changes no other row's
+ * loss. One probe is not enough: an objective may couple its rows only for large batches
+ * (`if (b->n > 20)`) or only for some inputs (a margin beyond a threshold), so the
+ * pre-screen asks this of the random, extreme, tie and large batches, and a single "no"
+ * selects the exact gradient path. Small batches (n <= 64) move one row at a time. The
+ * large batch (n = 1024) would need 2n calls of n rows that way; instead it moves, for
+ * every bit b of the row index, the rows whose bit b is 0 and then those whose bit b is 1:
+ * any two rows i != j differ in some bit, so in one of those 2·log2(n) calls j moves while
+ * i stays and an influence of j on i shows (unless the influences of the rows moved
+ * together cancel to the last bit, which distinct perturbations make implausible). */
 static dc_status detect_separable(sbx_worker *w, probe *p, const double *base, double *tmp,
                                   int *separable, char *msg, size_t cap)
 {
+    int n = p->n, changed = 0;
+    dc_status st = DC_OK;
+    unsigned char *moved = dc_calloc((size_t)n, 1);
     *separable = 1;
-    int n = p->n;
-    for (int j = 0; j < n && *separable; j++) {
-        int variants = w->kind == SBX_PREF ? 2 : 1;
-        for (int v = 0; v < variants && *separable; v++) {
-            double saved[64];
-            if (w->kind == SBX_PREF) {
-                saved[0] = p->a[v][j];
-                p->a[v][j] += 0.37 + 0.01 * fabs(saved[0]);
-            } else {
-                for (int c = 0; c < p->k; c++) {
-                    saved[c] = p->logits[(size_t)j * p->k + c];
-                    p->logits[(size_t)j * p->k + c] += 0.37 * (c + 1);
-                }
-            }
-            dc_status st = run_probe(w, p, tmp, NULL, msg, cap);
-            if (w->kind == SBX_PREF)
-                p->a[v][j] = saved[0];
-            else
-                for (int c = 0; c < p->k; c++) p->logits[(size_t)j * p->k + c] = saved[c];
-            if (st != DC_OK) return st;
-            for (int i = 0; i < n; i++)
-                if (i != j && memcmp(&tmp[i], &base[i], sizeof(double)) != 0) *separable = 0;
+    if (n <= 64) {
+        for (int j = 0; j < n && *separable && st == DC_OK; j++) {
+            memset(moved, 0, (size_t)n);
+            moved[j] = 1;
+            st = others_change(w, p, moved, base, tmp, &changed, msg, cap);
+            if (changed) *separable = 0;
         }
+    } else {
+        for (int bit = 0; (1 << bit) < n && *separable && st == DC_OK; bit++)
+            for (int side = 0; side < 2 && *separable && st == DC_OK; side++) {
+                for (int j = 0; j < n; j++) moved[j] = ((j >> bit) & 1) == side;
+                st = others_change(w, p, moved, base, tmp, &changed, msg, cap);
+                if (changed) *separable = 0;
+            }
     }
-    return DC_OK;
+    free(moved);
+    return st;
 }
 
 dc_status sbx_prescreen(sbx_worker *w, char *msg, size_t msgcap)
@@ -270,24 +312,35 @@ dc_status sbx_prescreen(sbx_worker *w, char *msg, size_t msgcap)
         goto out;
     }
     nonzero |= any_nonzero(s.grad, g);
-    int separable = 0;
+    /* Until every probe has been asked, gradients take the exact path (w->separable = 0):
+     * a coupling that only the later probes reveal must not meet the per-row fast path. */
+    int separable = 1;
     if ((st = detect_separable(w, &p, s.loss, s.loss2, &separable, msg, msgcap)) != DC_OK) goto out;
     probe_free(&p);
-    w->separable = separable;
 
-    /* extreme magnitudes, ties, a single row: finite everywhere */
+    /* extreme magnitudes, ties, a single row: finite everywhere; separability again */
     static const int finite_probes[] = {P_EXTREME_LO, P_EXTREME_HI, P_TIE, P_SINGLE};
     for (size_t i = 0; i < sizeof finite_probes / sizeof *finite_probes; i++) {
-        probe_make(&p, w->kind, finite_probes[i]);
+        int which = finite_probes[i];
+        probe_make(&p, w->kind, which);
         st = run_probe(w, &p, s.loss, s.grad, msg, msgcap);
-        if (st == DC_OK && finite_probes[i] != P_TIE) nonzero |= any_nonzero(s.grad, grad_count(w, &p));
+        if (st == DC_OK && which != P_TIE) nonzero |= any_nonzero(s.grad, grad_count(w, &p));
+        if (st == DC_OK && separable && which != P_SINGLE)
+            st = detect_separable(w, &p, s.loss, s.loss2, &separable, msg, msgcap);
         probe_free(&p);
         if (st != DC_OK) goto out;
     }
 
-    /* large batch: losses always, gradients when they are cheap (separable) */
+    /* large batch: losses always and separability once more; gradients when they are cheap
+     * (separable: the fast path, which is then enabled for every later call) */
     probe_make(&p, w->kind, P_LARGE);
-    st = run_probe(w, &p, s.loss, w->separable ? s.grad : NULL, msg, msgcap);
+    st = run_probe(w, &p, s.loss, NULL, msg, msgcap);
+    if (st == DC_OK && separable)
+        st = detect_separable(w, &p, s.loss, s.loss2, &separable, msg, msgcap);
+    if (st == DC_OK && separable) {
+        w->separable = 1;
+        st = run_probe(w, &p, s.loss, s.grad, msg, msgcap);
+    }
     probe_free(&p);
     if (st != DC_OK) goto out;
 

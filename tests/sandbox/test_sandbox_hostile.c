@@ -178,6 +178,62 @@ int main(void)
         CHECK_MSG(wall < 5.0, "macro bomb took %.1f s", wall);
     }
 
+    /* ---- the compile watchdog fires: slow, memory-light, legal source ---- */
+    {
+        /* A13 expands to 8192 tokens; each `#if A13` makes the preprocessor expand and
+         * evaluate them, then frees them (the whole check peaks at 12 MB RSS). 1,000 of
+         * them take 1.7-2.0 s to compile on the 2-core VM (measured with `discover check`,
+         * which accepts the file under its default 5 s limit), over 15 times the 0.1 s
+         * limit below: only the host's watchdog can end this compile in time. The same
+         * source with 4 of them compiles and passes, so it is the time, not an error or
+         * the memory limit, that stops it. */
+        size_t cap = 64 * 1024, o = 0;
+        char *slow = malloc(cap);
+        CHECK(slow != NULL);
+        if (slow) {
+            static const int counts[2] = {4, 1000};
+            for (int c = 0; c < 2; c++) {
+                int reps = counts[c];
+                o = (size_t)snprintf(slow, cap, "#define A0 1\n");
+                for (int i = 1; i <= 13; i++)
+                    o += (size_t)snprintf(slow + o, cap - o, "#define A%d (A%d+A%d)\n", i, i - 1, i - 1);
+                for (int r = 0; r < reps && o + 32 < cap; r++)
+                    o += (size_t)snprintf(slow + o, cap - o, "#if A13\n#endif\n");
+                o += (size_t)snprintf(slow + o, cap - o,
+                                      "void objective(const pref_batch *b, double *loss) {\n"
+                                      "  for (int i = 0; i < b->n; i++) loss[i] = b->chosen_logps[i]; }\n");
+                CHECK(o < cap);
+                sbx_limits l;
+                sbx_test_limits(&l);
+                /* the control only shows the source is legal: it gets the usual budget */
+                l.compile_timeout_s = reps == 4 ? l.compile_timeout_s : 0.1;
+                sbx_worker *w = NULL;
+                char msg[1024] = {0};
+                struct timespec a, z;
+                clock_gettime(CLOCK_MONOTONIC, &a);
+                dc_status st = sbx_open(SBX_PREF, slow, o, &l, &w, msg, sizeof msg);
+                clock_gettime(CLOCK_MONOTONIC, &z);
+                double wall = (double)(z.tv_sec - a.tv_sec) + 1e-9 * (double)(z.tv_nsec - a.tv_nsec);
+                if (reps == 4) {
+                    CHECK_MSG(st == DC_OK, "short slow-compile control: %s (%s)", dc_status_name(st), msg);
+                    if (w) CHECK_MSG(sbx_prescreen(w, msg, sizeof msg) == DC_OK, "control: %s", msg);
+                    sbx_close(w);
+                    continue;
+                }
+                CHECK_MSG(st == DC_TIMEOUT && w == NULL, "slow compile: got %s (%s)", dc_status_name(st), msg);
+                /* This message comes only from the host's own deadline (map_death with
+                 * we_killed): a SIGKILL from elsewhere would read "was killed" and be a
+                 * crash, the CPU-time rlimit names that limit. */
+                CHECK_MSG(strstr(msg, "compiling took longer than 0.1 s and was stopped") != NULL,
+                          "slow compile message: %s", msg);
+                /* it waited out the limit, then stopped the compile at once */
+                CHECK_MSG(wall >= 0.1 && wall < 1.0, "slow compile ended after %.3f s", wall);
+            }
+            free(slow);
+        }
+        CHECK_MSG(canary_intact(g_canary), "slow compile: the canary file was touched");
+    }
+
     /* ---- contract breaches ---- */
     EXPECT("NaN loss",
            "void objective(const pref_batch *b, double *loss) {\n"
