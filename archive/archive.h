@@ -105,8 +105,9 @@ void arc_candidate_free(arc_candidate *c);
 
 /* The normalised-code hash used for exact de-duplication: comments removed, whitespace
  * runs collapsed (dropped entirely where no token boundary needs them, so "a+b" and
- * "a + b" agree; string literals kept verbatim), then hashed; 16 hex digits into out
- * (>= 17 bytes). */
+ * "a + b" agree; string literals kept verbatim), except that the line break ending a
+ * preprocessor line (# ...) is kept, since it ends the directive; backslash-newline joins
+ * lines as the compiler does. Then hashed; 16 hex digits into out (>= 17 bytes). */
 void archive_code_hash(const char *code, char *out, size_t cap);
 
 /* Inserts a candidate with its curves in one transaction; sets c->id and c->created_at. */

@@ -165,8 +165,8 @@ static int judge(const archive *a, const probe_info *pi, int target, int *fresh,
     }
     if (pi->version < target && a->readonly) {
         dc_fmt(err, errcap,
-               "archive %s has an older schema (%d < %d); a command that writes to it (discover "
-               "run or replay) upgrades it in place",
+               "archive %s has an older schema (%d < %d); `discover run` on it (for example "
+               "with --resume --campaign NAME) upgrades it in place, then this command works",
                a->path, pi->version, target);
         return -1;
     }

@@ -11,6 +11,7 @@
 #include "archive/archive.h"
 #include "common/util.h"
 
+#include <cJSON.h>
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -22,15 +23,17 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: discover export ID [--archive PATH] [-o FILE] [--force]\n"
+    fprintf(f, "Usage: discover export ID [--archive PATH] [-o|--output FILE] [--force]\n"
                "\n"
                "Writes candidate ID as a standalone C file: a comment with its name, thought,\n"
-               "campaign, task, status, scores and origin, then its code exactly as archived.\n"
+               "campaign, task, status, scores, metrics and origin, then its code exactly as\n"
+               "archived.\n"
                "Use the file with 'discover check FILE --task T', 'discover eval FILE --task T',\n"
                "or in your own trainer after #include \"discover_objective.h\".\n"
                "\n"
                "  --archive PATH  the archive (default: $DISCOVER_ARCHIVE, else ./discover.db)\n"
-               "  -o FILE         write to FILE (default: standard output)\n"
+               "  -o, --output FILE\n"
+               "                  write to FILE (default: standard output)\n"
                "  --force         overwrite FILE when it exists\n");
 }
 
@@ -64,6 +67,54 @@ static const char *num(char *buf, size_t cap, int has, double v)
     return has && isfinite(v) ? dc_fmt(buf, cap, "%.6g", v) : "none";
 }
 
+/* One "key: value" line per metric, nested objects (and arrays) flattened to "a/b"; numbers
+ * as %.6g like the scores above. Each line goes through comment_text, so a key or value
+ * that holds a comment delimiter, even one formed by joining "a*" and "/b", is defused. */
+static void metric_lines(dc_sb *b, const cJSON *item, const char *prefix)
+{
+    char line[1024], key[512];
+    const cJSON *it;
+    int i = 0;
+    cJSON_ArrayForEach(it, item)
+    {
+        if (cJSON_IsArray(item))
+            dc_fmt(key, sizeof key, "%s%s%d", prefix, *prefix ? "/" : "", i);
+        else
+            dc_fmt(key, sizeof key, "%s%s%s", prefix, *prefix ? "/" : "", it->string);
+        i++;
+        if (cJSON_IsObject(it) || cJSON_IsArray(it)) {
+            metric_lines(b, it, key);
+            continue;
+        }
+        const char *v;
+        char nb[64];
+        if (cJSON_IsNumber(it))
+            v = dc_fmt(nb, sizeof nb, "%.6g", it->valuedouble);
+        else if (cJSON_IsString(it))
+            v = it->valuestring;
+        else if (cJSON_IsBool(it))
+            v = cJSON_IsTrue(it) ? "true" : "false";
+        else
+            v = "none"; /* null: a NaN or missing value (JSON has no NaN) */
+        comment_text(b, dc_fmt(line, sizeof line, "%s: %s", key, v), "  ");
+    }
+}
+
+static void metrics_section(dc_sb *b, const char *metrics_json)
+{
+    cJSON *m = cJSON_Parse(metrics_json ? metrics_json : "");
+    if (cJSON_IsObject(m) && m->child) {
+        dc_sb_append(b, " * Metrics:\n");
+        metric_lines(b, m, "");
+    } else if (cJSON_IsObject(m)) {
+        dc_sb_append(b, " * Metrics:    none\n");
+    } else { /* not an object: show what the archive holds rather than hide it */
+        dc_sb_append(b, " * Metrics (as archived):\n");
+        comment_text(b, metrics_json, "  ");
+    }
+    cJSON_Delete(m);
+}
+
 static char *build_file(const arc_candidate *c, const arc_campaign *camp, const char *archive_path,
                         const char *file_name)
 {
@@ -82,6 +133,7 @@ static char *build_file(const arc_candidate *c, const arc_campaign *camp, const 
     dc_fmt(line, sizeof line, "Fitness:    %s (validation)   test metric: %s (held out)",
            num(b1, sizeof b1, c->has_fitness, c->fitness), num(b2, sizeof b2, 1, c->test_metric));
     comment_text(&b, line, "");
+    metrics_section(&b, c->metrics_json);
     comment_text(
         &b, dc_fmt(line, sizeof line, "Source:     candidate %lld of %s", (long long)c->id, abs),
         "");

@@ -102,8 +102,16 @@ int cmd_replay(int argc, char **argv)
     if (cli_parse_int(id_text, 1, 0x7fffffffL, &id) != 0)
         return cli_usage_error(cmd, "'%s' is not a candidate ID (a positive whole number)", id_text);
 
+    /* Everything that can be checked is checked through a read-only connection first (the
+     * file is an archive of this schema, the candidate and its campaign exist, the task and
+     * flags are valid), so a replay that fails on them leaves the file byte for byte as it
+     * was: a read-write open may switch a non-WAL archive to WAL or upgrade an older
+     * schema. An archive of an older schema is refused here rather than upgraded (the
+     * read-only open cannot read it, and upgrading it to find that the ID is missing would
+     * modify it); `discover run` on it upgrades it. */
     archive *a = NULL;
-    if (archive_open(archive_path, 0, &a, e, sizeof e) != 0) return cli_error(cmd, "%s", e);
+    if (archive_open(archive_path, ARC_READONLY, &a, e, sizeof e) != 0)
+        return cli_error(cmd, "%s", e);
     int rc = EXIT_USAGE;
     arc_candidate c;
     arc_campaign camp;
@@ -115,6 +123,10 @@ int cmd_replay(int argc, char **argv)
         return EXIT_USAGE;
     }
     r = archive_campaign_by_id(a, c.campaign_id, &camp, e, sizeof e);
+    /* The records own their text: the read-only connection is not needed any more, and
+     * closing it now keeps no read transaction open during preparation. */
+    archive_close(a);
+    a = NULL;
     if (r != 0) {
         if (r > 0)
             cli_error(cmd, "candidate %ld names campaign %lld, which is not in %s", id,
@@ -136,6 +148,7 @@ int cmd_replay(int argc, char **argv)
         goto out_camp;
     }
     dc_task *task = ops->create();
+    sbx_worker *w = NULL;
     if (apply_campaign_options(ops, task, camp.config_json, !strcmp(tname, camp.task), e, sizeof e) != 0) {
         cli_error(cmd, "%s", e);
         goto out_task;
@@ -149,7 +162,6 @@ int cmd_replay(int argc, char **argv)
         cli_error(cmd, "%s", e);
         goto out_task;
     }
-    sbx_worker *w = NULL;
     char fp[17];
     int sep;
     dc_status st = dc_screen(ops->interface, c.code, strlen(c.code), &w, fp, &sep, e, sizeof e);
@@ -157,6 +169,12 @@ int cmd_replay(int argc, char **argv)
         fprintf(stderr, "discover replay: candidate %ld is rejected by the sandbox: %s: %s\n", id,
                 dc_status_name(st), e);
         rc = EXIT_REJECTED;
+        goto out_task;
+    }
+    /* Only now, with nothing left to refuse, the read-write open: it reports a read-only
+     * archive before any training, and is the first thing that may write. */
+    if (archive_open(archive_path, 0, &a, e, sizeof e) != 0) {
+        cli_error(cmd, "%s", e);
         goto out_task;
     }
     cJSON *all = cJSON_CreateArray();
@@ -211,7 +229,6 @@ int cmd_replay(int argc, char **argv)
         }
     }
     cJSON_free(params);
-    sbx_close(w);
     if (json) {
         char *t = cJSON_Print(all);
         printf("%s\n", t);
@@ -219,6 +236,7 @@ int cmd_replay(int argc, char **argv)
     }
     cJSON_Delete(all);
 out_task:
+    sbx_close(w);
     ops->destroy(task);
 out_camp:
     arc_campaign_free(&camp);

@@ -335,6 +335,45 @@ static void test_code_hash(void)
     snprintf(ref, sizeof ref, "%016llx", (unsigned long long)dc_hash64("int x=1;", 8, 0));
     archive_code_hash("  int  x = 1 ; // c\n", hd, sizeof hd);
     CHECK_STR(hd, ref);
+
+    /* Preprocessor lines: the newline ending a directive is kept, everything else about
+     * layout still is not. (a) A reformatted copy with directives hashes alike: indented
+     * '#', spaces after it, comments, CRLF, blank lines, a splice inside a directive. */
+    const char *p1 = "#include <math.h>\n#define K 2.0\n"
+                     "static double f(double x) { return K * log1p(x); }\n";
+    const char *p2 = "\n  #  include   <math.h>  // maths\r\n\r\n"
+                     "#define K /* scale */ 2.0\n\n"
+                     "static double\nf( double x )\n{\n\treturn K*log1p( x );\n}";
+    const char *p3 = "#include <math.h>\n#define K \\\n 2.0\n"
+                     "static double f(double x) { return K * log1p(x); }\n";
+    char h1[17], h2[17], h3[17];
+    archive_code_hash(p1, h1, sizeof h1);
+    archive_code_hash(p2, h2, sizeof h2);
+    archive_code_hash(p3, h3, sizeof h3);
+    CHECK_STR(h1, h2);
+    CHECK_STR(h1, h3);
+    /* (b) The same tokens with the directive's newline removed preprocess differently (T
+     * would expand to "1 int x = T;"), so they must not hash alike; nor may a directive
+     * continued by a splice hash like one that ends. */
+    archive_code_hash("#define T 1\nint x = T;\n", hd, sizeof hd);
+    archive_code_hash("#define T 1 int x = T;\n", he, sizeof he);
+    CHECK(strcmp(hd, he) != 0);
+    archive_code_hash("#define T 1 \\\nint x = T;\n", he, sizeof he);
+    CHECK(strcmp(hd, he) != 0);
+    /* The normal form, against an independent reference: one '\n' after the directive. */
+    snprintf(ref, sizeof ref, "%016llx",
+             (unsigned long long)dc_hash64("#define T 1\nint x=T;", 20, 0));
+    CHECK_STR(hd, ref);
+    /* A splice outside a directive joins tokens; a // comment continued by a splice
+     * swallows the next line, so that line's code is not code. */
+    archive_code_hash("int ab\\\nc = 1;", hd, sizeof hd);
+    archive_code_hash("int abc = 1;", he, sizeof he);
+    CHECK_STR(hd, he);
+    archive_code_hash("// note \\\nint x;\nint y;", hd, sizeof hd);
+    archive_code_hash("int y;", he, sizeof he);
+    CHECK_STR(hd, he);
+    archive_code_hash("// note\nint x;\nint y;", he, sizeof he);
+    CHECK(strcmp(hd, he) != 0);
 }
 
 static void test_lookups_and_lists(void)
