@@ -44,7 +44,7 @@ static int exe_dir(char *buf, size_t cap)
 static int looks_like_root(const char *root)
 {
     char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/prompts", root);
+    if (dc_fmt_exact(p, sizeof p, "%s/prompts", root) != 0) return 0; // too long to be one
     return is_dir(p);
 }
 

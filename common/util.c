@@ -54,6 +54,19 @@ char *dc_fmt(char *buf, size_t cap, const char *fmt, ...)
     return buf;
 }
 
+int dc_fmt_exact(char *buf, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, cap, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= cap) {
+        if (cap) buf[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
 static void sb_reserve(dc_sb *b, size_t extra)
 {
     if (b->len + extra + 1 <= b->cap) return;

@@ -13,8 +13,12 @@ void *dc_calloc(size_t count, size_t size);
 void *dc_realloc(void *p, size_t n);
 char *dc_strdup(const char *s);
 
-/* snprintf into a fixed buffer; always NUL-terminates; returns buf. */
+/* snprintf into a fixed buffer; always NUL-terminates; returns buf. Text that does not fit
+ * is cut: meant for messages, where a shortened message beats none. */
 char *dc_fmt(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* snprintf for paths and keys, where a cut result would name the wrong thing: 0, or -1 when
+ * the text did not fit (buf then holds "", never a truncated path). */
+int dc_fmt_exact(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Growable string. Zero-initialise ({0}) before use; free with dc_sb_free. */
 typedef struct {

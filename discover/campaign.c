@@ -579,20 +579,20 @@ int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
         dc_propose_rc prc = proposer->propose(proposer, &ctx, &p, e, sizeof e);
         free_candidates(cands, n);
         if (prc == DC_PROPOSE_EXHAUSTED) {
-            snprintf(out->note, sizeof out->note, "%s", e);
+            dc_fmt(out->note, sizeof out->note, "%s", e);
             break;
         }
         if (prc == DC_PROPOSE_BUDGET) {
             snprintf(out->status, sizeof out->status, "budget");
-            snprintf(out->note, sizeof out->note, "%s; no new proposals", e);
+            dc_fmt(out->note, sizeof out->note, "%s; no new proposals", e);
             break;
         }
         if (prc == DC_PROPOSE_FAILED) {
             dc_ui_error(&R.ui, e);
             if (++failures >= 3 || *R.stop) {
                 snprintf(out->status, sizeof out->status, "failed");
-                snprintf(out->note, sizeof out->note,
-                         "%s (3 proposals in a row failed; fix the cause, then --resume)", e);
+                dc_fmt(out->note, sizeof out->note,
+                       "%s (3 proposals in a row failed; fix the cause, then --resume)", e);
                 break;
             }
             continue;

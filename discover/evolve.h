@@ -149,8 +149,9 @@ int evolve_subtree_size(const evolve_genome *g, int i);
  * prefix order. 0, or -1 when the result would exceed the size or depth limits. */
 int evolve_graft(const evolve_genome *a, int at, const evolve_genome *b, int from,
                  evolve_genome *out);
-/* One term's text ("logistic(1)", "mix(w:0.3,ce,sqerr)") into buf. */
-void evolve_subtree_format(const evolve_genome *g, int i, char *buf, size_t cap);
+/* One term's text ("logistic(1)", "mix(w:0.3,ce,sqerr)") into buf: 0, or -1 (buf "") when
+ * it does not fit in cap. */
+int evolve_subtree_format(const evolve_genome *g, int i, char *buf, size_t cap);
 /* One random operator (perturb a parameter, swap a term, add a term, remove a term, switch
  * a modifier) applied to `in`. `change` receives what changed and why, as a clause for the
  * thought ("raised the label smoothing from 0.1 to 0.16 because ..."). 0, or -1 when the

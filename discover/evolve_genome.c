@@ -63,25 +63,28 @@ void evolve_genome_leaf(evolve_genome *g, int iface, int op, double p)
 
 /* ---- text form ---- */
 
-void evolve_subtree_format(const evolve_genome *g, int i, char *buf, size_t cap)
+int evolve_subtree_format(const evolve_genome *g, int i, char *buf, size_t cap)
 {
     const evolve_node *n = &g->node[i];
     if (n->op == EV_MIX) {
         char a[512], b[512];
-        evolve_subtree_format(g, n->kid[0], a, sizeof a);
-        evolve_subtree_format(g, n->kid[1], b, sizeof b);
-        snprintf(buf, cap, "mix(%s:%.4g,%s,%s)", GATE_NAMES[n->gate], n->p, a, b);
+        if (evolve_subtree_format(g, n->kid[0], a, sizeof a) != 0 ||
+            evolve_subtree_format(g, n->kid[1], b, sizeof b) != 0) {
+            if (cap) buf[0] = '\0';
+            return -1;
+        }
+        return dc_fmt_exact(buf, cap, "mix(%s:%.4g,%s,%s)", GATE_NAMES[n->gate], n->p, a, b);
     } else if (OPS[n->op].has_param) {
-        snprintf(buf, cap, "%s(%.4g)", OPS[n->op].name, n->p);
+        return dc_fmt_exact(buf, cap, "%s(%.4g)", OPS[n->op].name, n->p);
     } else {
-        snprintf(buf, cap, "%s", OPS[n->op].name);
+        return dc_fmt_exact(buf, cap, "%s", OPS[n->op].name);
     }
 }
 
 int evolve_genome_format(const evolve_genome *g, char *buf, size_t cap)
 {
     char tree[1024], head[160];
-    evolve_subtree_format(g, 0, tree, sizeof tree);
+    if (evolve_subtree_format(g, 0, tree, sizeof tree) != 0) return -1; // a cut genome would not parse back
     if (g->iface == SBX_PREF)
         snprintf(head, sizeof head, "pref norm=%s ref=%d s=%.4g m=%.4g c=%.4g",
                  g->lennorm ? "avg" : "sum", g->ref, g->scale, g->margin, g->centre);

@@ -35,7 +35,9 @@ void llm_config_default(llm_config *c)
     c->api_key = NULL;
     c->temperature = 1.0;
     c->max_tokens = 2048;
-    c->json_mode = 0;
+    /* On: most servers honour response_format, and those that refuse it get one resend
+       without it (remembered per server), so the default costs at most one extra request. */
+    c->json_mode = 1;
     c->connect_timeout_s = 10;
     c->total_timeout_s = 300;
     c->max_retries = 5;

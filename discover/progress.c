@@ -39,7 +39,7 @@ static void on_step(void *ctx, const char *phase, int step, int total, double lo
         snprintf(eta, sizeof eta, " ETA %.0fs", el / step * (total - step));
     char best[96] = "";
     if (u->sum && u->sum->best_id)
-        snprintf(best, sizeof best, " | best %.4f %s", u->sum->best_fitness, u->sum->best_name);
+        dc_fmt(best, sizeof best, " | best %.4f %s", u->sum->best_fitness, u->sum->best_name);
     fprintf(stderr, "\r\033[K[gen %d/%d] %.24s %s %d/%d loss %.4g%s%s", u->generation,
             u->generations, u->candidate ? u->candidate : "", phase, step, total, loss, eta, best);
     u->line_open = 1;

@@ -15,6 +15,8 @@
 #include "backend.h"
 #include "backend_gpt.h"
 
+#include "../common/util.h"
+
 #include <dlfcn.h>
 #include <libgen.h>
 #include <limits.h>
@@ -66,10 +68,7 @@ static int find_plugin(char *buf, size_t cap, char *err, size_t errcap)
     }
     snprintf(cand[ncand++], sizeof cand[0], "%s/" DC_CUDA_PLUGIN_FILE, DC_BUILD_DIR);
     for (int i = 0; i < ncand; i++)
-        if (is_file(cand[i])) {
-            snprintf(buf, cap, "%s", cand[i]);
-            return 0;
-        }
+        if (is_file(cand[i]) && dc_fmt_exact(buf, cap, "%s", cand[i]) == 0) return 0;
     snprintf(err, errcap,
              "the CUDA plugin " DC_CUDA_PLUGIN_FILE " was not found (looked beside the program, "
              "in <prefix>/" DC_INSTALL_LIBDIR "/discover and in the build tree " DC_BUILD_DIR
@@ -89,7 +88,7 @@ static const dc_backend_ops *probe_cuda(char *err, size_t errcap)
     // the driver's library first: without it the plugin could only fail, slowly
     if (!dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL)) {
         const char *why = dlerror();
-        snprintf(err, errcap,
+        dc_fmt(err, errcap,
                  "libcuda.so.1 not found: no NVIDIA driver on this machine (install it, or use "
                  "--device cpu); dlopen said: %s",
                  why ? why : "nothing");
@@ -98,7 +97,7 @@ static const dc_backend_ops *probe_cuda(char *err, size_t errcap)
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char *why = dlerror();
-        snprintf(err, errcap,
+        dc_fmt(err, errcap,
                  "cannot load the CUDA plugin %s: %s (are the CUDA toolkit's libraries, e.g. "
                  "libcublas, installed where the plugin was built to find them?)",
                  path, why ? why : "dlopen failed");
@@ -109,17 +108,17 @@ static const dc_backend_ops *probe_cuda(char *err, size_t errcap)
     // POSIX's sanctioned way to turn dlsym's void * into a function pointer
     *(void **)&open_fn = dlsym(h, DC_CUDA_PLUGIN_SYMBOL);
     if (!open_fn) {
-        snprintf(err, errcap, "%s does not export " DC_CUDA_PLUGIN_SYMBOL "; rebuild it", path);
+        dc_fmt(err, errcap, "%s does not export " DC_CUDA_PLUGIN_SYMBOL "; rebuild it", path);
         return NULL;
     }
     char why[512] = "";
     const dc_backend_ops *ops = open_fn(DC_BACKEND_ABI, why, sizeof why);
     if (!ops) {
-        snprintf(err, errcap, "CUDA backend (%s): %s", path, why[0] ? why : "initialisation failed");
+        dc_fmt(err, errcap, "CUDA backend (%s): %s", path, why[0] ? why : "initialisation failed");
         return NULL;
     }
     if (ops->abi != DC_BACKEND_ABI) {
-        snprintf(err, errcap, "%s implements backend interface %d, this program needs %d; "
+        dc_fmt(err, errcap, "%s implements backend interface %d, this program needs %d; "
                  "rebuild the plugin with the program", path, ops->abi, DC_BACKEND_ABI);
         return NULL;
     }

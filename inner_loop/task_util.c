@@ -69,9 +69,9 @@ void dc_task_eval_seeds(const dc_task_ops *ops, dc_task *t, const dc_objective *
             out->status = r.status;
             out->failed_step = r.failed_step;
             if (nseeds > 1)
-                snprintf(out->message, sizeof out->message, "seed %d: %s", seeds[i], r.message);
+                dc_fmt(out->message, sizeof out->message, "seed %d: %s", seeds[i], r.message);
             else
-                snprintf(out->message, sizeof out->message, "%s", r.message);
+                dc_fmt(out->message, sizeof out->message, "%s", r.message);
             dc_task_result_free(&r);
             break;
         }

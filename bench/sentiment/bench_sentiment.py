@@ -86,6 +86,7 @@ def main():
     print(f"Beta sweep (validation prompts; mean over seeds {a.seeds}; reward / per-token KL):\n")
     print("| objective | " + " | ".join(f"beta {b}" for b in betas) + " | ref reward | seconds |")
     print("| --- |" + " --- |" * (len(betas) + 2))
+    per_seed = []
     for name in a.objectives.split(","):
         path = os.path.join("examples", "objectives", "sentiment", name + ".c")
         out, wall = run_eval(a.discover, path, ["--set", "beta=" + a.betas, "--seeds", a.seeds],
@@ -93,7 +94,23 @@ def main():
         m = out["metrics"]
         cells = [f"{m['beta_' + b + '/reward']:.3f} / {m['beta_' + b + '/kl']:.3f}" for b in betas]
         print(f"| {name} | " + " | ".join(cells) + f" | {m['ref_reward']:.3f} | {wall:.0f} |")
+        per_seed.append((name, out.get("per_seed", [])))
         sys.stdout.flush()
+    # the seed spread, so differences between objectives can be read against it
+    print(f"\nPer seed (reward / KL; seeds {a.seeds}) and the sample sd over seeds:\n")
+    print("| objective | beta | " + " | ".join(f"seed {x}" for x in a.seeds.split(",")) +
+          " | sd reward | sd KL |")
+    print("| --- | --- |" + " --- |" * (len(a.seeds.split(",")) + 2))
+    for name, seeds in per_seed:
+        for b in betas:
+            rw = [s_.get("beta_" + b + "/reward") for s_ in seeds]
+            kl = [s_.get("beta_" + b + "/kl") for s_ in seeds]
+            if any(v is None for v in rw + kl):
+                continue
+            sd_r = statistics.stdev(rw) if len(rw) > 1 else float("nan")
+            sd_k = statistics.stdev(kl) if len(kl) > 1 else float("nan")
+            cells = [f"{r:.3f} / {k:.3f}" for r, k in zip(rw, kl)]
+            print(f"| {name} | {b} | " + " | ".join(cells) + f" | {sd_r:.3f} | {sd_k:.3f} |")
 
 
 if __name__ == "__main__":

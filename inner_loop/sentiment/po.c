@@ -237,11 +237,12 @@ done:
 static void add_drift(cJSON *m, const dc_curves *cv, const char *curve, const char *name)
 {
     dc_drift d = dc_curve_drift(dc_curves_find(cv, curve));
-    char key[96];
-    snprintf(key, sizeof key, "%s_drift", name);
-    cJSON_AddNumberToObject(m, key, d.magnitude);
-    snprintf(key, sizeof key, "%s_drift_time", name);
-    cJSON_AddNumberToObject(m, key, d.drift_time);
+    char key[160];
+    // a cut key would file the number under another metric's name: skip it instead
+    if (dc_fmt_exact(key, sizeof key, "%s_drift", name) == 0)
+        cJSON_AddNumberToObject(m, key, d.magnitude);
+    if (dc_fmt_exact(key, sizeof key, "%s_drift_time", name) == 0)
+        cJSON_AddNumberToObject(m, key, d.drift_time);
 }
 
 void sent_run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *prog,

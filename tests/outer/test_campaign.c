@@ -2,7 +2,9 @@
  * each kind of reply ends with the right status and its feedback is the next request's
  * last message; every call is archived; the API key appears only in the Authorization
  * header; budgets stop proposals; a campaign SIGKILLed mid-run resumes without losing or
- * repeating a candidate; a recorded campaign replays without the LLM. */
+ * repeating a candidate, and an LLM campaign resumes with no reply re-requested; failed
+ * calls are archived and three in a row stop the campaign; a recorded campaign replays
+ * without the LLM. */
 #define _GNU_SOURCE
 #include "test.h"
 
@@ -13,6 +15,7 @@
 
 #include <cJSON.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -110,6 +113,28 @@ static char *reply_json(const char *thought, const char *name, const char *code)
     char *s = cJSON_Print(o);
     cJSON_Delete(o);
     return s;
+}
+
+/* Label smoothing of strength eps: each eps behaves differently, so no two of these are
+ * behavioural duplicates and every one is trained. */
+static void code_smooth(double eps, char *buf, size_t cap)
+{
+    snprintf(buf, cap,
+             "#include <math.h>\n"
+             "void objective(int n, int k, const double *logits, const int *labels, double *loss)\n"
+             "{\n"
+             "    for (int i = 0; i < n; i++) {\n"
+             "        const double *z = logits + i * k;\n"
+             "        double m = z[0];\n"
+             "        for (int j = 1; j < k; j++) m = fmax(m, z[j]);\n"
+             "        double s = 0.0;\n"
+             "        for (int j = 0; j < k; j++) s += exp(z[j] - m);\n"
+             "        double lse = m + log(s), mean = 0.0;\n"
+             "        for (int j = 0; j < k; j++) mean += lse - z[j];\n"
+             "        loss[i] = %.3f * (lse - z[labels[i]]) + %.3f * mean / k;\n"
+             "    }\n"
+             "}\n",
+             1.0 - eps, eps);
 }
 
 /* The content of the last message of a recorded chat request. */
@@ -218,6 +243,12 @@ static void test_llm_campaign(void)
     const char *feedback[] = {"Fitness: ", "Fitness: ", "Fitness: ", "Reply not understood",
                               "Reply not understood", "Code not valid. Error:",
                               "Only the listed math functions", "behaves exactly like"};
+    /* JSON response mode is on by default: every request asks for a JSON object (the fake
+     * server accepts it, so there is no fallback). */
+    for (int i = 0; i < fake_llm_request_count(srv); i++)
+        CHECK_MSG(strstr(fake_llm_request_body(srv, i),
+                         "\"response_format\":{\"type\":\"json_object\"}") != NULL,
+                  "request %d has no response_format", i);
     char *first = last_message(srv, 0);
     CHECK(strstr(first, "Here are some results we've obtained") != NULL);
     CHECK(strstr(first, "Name: cross_entropy") != NULL);
@@ -564,6 +595,374 @@ static void test_bad_flags(void)
     free(err);
 }
 
+/* ---------------------------------------------------------------- archive helpers */
+
+typedef struct {
+    archive *a;
+    arc_campaign camp;
+    arc_candidate *cands;
+    int ncands;
+    arc_llm_call *calls;
+    int ncalls;
+} snapshot;
+
+/* Reads a campaign's candidates and LLM calls; 0 when the archive and campaign exist. */
+static int snapshot_load(const char *db, const char *campaign, snapshot *s)
+{
+    memset(s, 0, sizeof *s);
+    char e[512];
+    if (access(db, F_OK) != 0 || archive_open(db, ARC_READONLY, &s->a, e, sizeof e) != 0) return -1;
+    if (archive_campaign_by_name(s->a, campaign, &s->camp, e, sizeof e) != 0) {
+        archive_close(s->a);
+        s->a = NULL;
+        return -1;
+    }
+    arc_filter f = {.campaign_id = s->camp.id, .with_code = 1};
+    if (archive_candidate_list(s->a, &f, &s->cands, &s->ncands, e, sizeof e) != 0 ||
+        archive_llm_call_list(s->a, s->camp.id, &s->calls, &s->ncalls, e, sizeof e) != 0) {
+        fprintf(stderr, "%s: %s\n", db, e);
+        return -1;
+    }
+    return 0;
+}
+
+static void snapshot_free(snapshot *s)
+{
+    for (int i = 0; i < s->ncands; i++) arc_candidate_free(&s->cands[i]);
+    free(s->cands);
+    for (int i = 0; i < s->ncalls; i++) arc_llm_call_free(&s->calls[i]);
+    free(s->calls);
+    if (s->a) {
+        arc_campaign_free(&s->camp);
+        archive_close(s->a);
+    }
+    memset(s, 0, sizeof *s);
+}
+
+/* The campaign's archived status into out ("" when it cannot be read). */
+static void campaign_status(const char *db, const char *campaign, char *out, size_t cap)
+{
+    snapshot s;
+    out[0] = '\0';
+    if (snapshot_load(db, campaign, &s) == 0) snprintf(out, cap, "%s", s.camp.status);
+    snapshot_free(&s);
+}
+
+/* Waits (bounded) until the run has a pending candidate of generation >= gen that came from
+ * an archived LLM reply, then SIGKILLs it: the crash lands while that candidate trains,
+ * when no request is in flight. Returns the candidate's id, or 0 when the run ended first
+ * (*killed_gen gets its generation). */
+static int64_t kill_while_pending(pid_t pid, const char *db, const char *campaign, int gen,
+                                  int *killed_gen)
+{
+    double t0 = dc_now();
+    while (dc_now() - t0 < 120) {
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) return 0;
+        snapshot s;
+        int64_t id = 0;
+        if (snapshot_load(db, campaign, &s) == 0) {
+            for (int i = 0; i < s.ncands && !id; i++)
+                if (!strcmp(s.cands[i].status, "pending") && s.cands[i].generation >= gen &&
+                    s.cands[i].llm_call_id > 0) {
+                    id = s.cands[i].id;
+                    *killed_gen = s.cands[i].generation;
+                }
+        }
+        snapshot_free(&s);
+        if (id) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return id;
+        }
+        usleep(10000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return 0;
+}
+
+/* Removes a pending candidate row, leaving its LLM reply archived: exactly what a crash
+ * between archiving a reply and writing its candidate leaves (a window too narrow to hit
+ * with a signal). */
+static int drop_pending_candidate(const char *db, int64_t id)
+{
+    sqlite3 *h = NULL;
+    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+        fprintf(stderr, "sqlite3_open %s: %s\n", db, h ? sqlite3_errmsg(h) : "out of memory");
+        sqlite3_close(h);
+        return -1;
+    }
+    char sql[128];
+    snprintf(sql, sizeof sql, "DELETE FROM candidates WHERE id = %lld AND status = 'pending'",
+             (long long)id);
+    char *msg = NULL;
+    int rc = sqlite3_exec(h, sql, NULL, NULL, &msg);
+    int changed = sqlite3_changes(h);
+    if (rc != SQLITE_OK) fprintf(stderr, "%s: %s\n", sql, msg ? msg : "?");
+    sqlite3_free(msg);
+    sqlite3_close(h);
+    return rc == SQLITE_OK && changed == 1 ? 0 : -1;
+}
+
+/* An LLM campaign SIGKILLed twice: once while a candidate trains (--resume re-runs it in
+ * place), once with a reply archived but its candidate never written (--resume adopts the
+ * reply). Over the three runs the server is asked exactly once per generation. */
+static void test_llm_resume_after_sigkill(void)
+{
+    enum { GENS = 6 };
+    fake_llm *srv = fake_llm_start();
+    CHECK(srv != NULL);
+    if (!srv) return;
+    for (int g = 1; g <= GENS; g++) {
+        char code[2048], name[32];
+        code_smooth(0.02 * g, code, sizeof code);
+        snprintf(name, sizeof name, "smooth_%d", g);
+        char *r = reply_json("Smooth a little more.", name, code);
+        fake_llm_push_content(srv, r, 100, 20);
+        free(r);
+    }
+    char db[300];
+    snprintf(db, sizeof db, "%s/llm-resume.db", tmpdir);
+    /* steps=120: a candidate trains for about half a second, the window the kill aims at. */
+    char *argv[] = {(char *)discover_bin(), "run", "--task", "fashion", "--proposer", "llm",
+                    "--api-base", (char *)fake_llm_base_url(srv), "--model", "m",
+                    "--generations", "6", "--baselines", "cross_entropy", "--archive", db,
+                    "--campaign", "lr", "--retries", "0", TASK_FLAGS, "--set", "steps=120", NULL};
+    char *resume[] = {(char *)discover_bin(), "run", "--archive", db, "--campaign", "lr",
+                      "--resume", NULL};
+    char *env[] = {"DISCOVER_API_KEY=" KEY, NULL};
+
+    pid_t pid = spawn_child(argv, env);
+    CHECK(pid > 0);
+    int gen1 = 0, gen2 = 0;
+    int64_t k1 = kill_while_pending(pid, db, "lr", 2, &gen1);
+    CHECK_MSG(k1 > 0, "the first run ended before it could be killed");
+    snapshot s;
+    int calls1 = 0;
+    if (snapshot_load(db, "lr", &s) == 0) calls1 = s.ncalls;
+    snapshot_free(&s);
+    /* Killed while training: every request served was archived, none was in flight. */
+    CHECK_MSG(fake_llm_request_count(srv) == calls1 && calls1 == gen1,
+              "%d requests served, %d calls archived, killed in generation %d",
+              fake_llm_request_count(srv), calls1, gen1);
+
+    pid = spawn_child(resume, env);
+    CHECK(pid > 0);
+    int64_t k2 = kill_while_pending(pid, db, "lr", gen1 + 2, &gen2);
+    CHECK_MSG(k2 > 0, "the second run ended before it could be killed");
+    int calls2 = 0;
+    if (snapshot_load(db, "lr", &s) == 0) calls2 = s.ncalls;
+    snapshot_free(&s);
+    CHECK_MSG(fake_llm_request_count(srv) == calls2 && calls2 == gen2,
+              "%d requests served, %d calls archived, killed in generation %d",
+              fake_llm_request_count(srv), calls2, gen2);
+    CHECK(k2 <= 0 || drop_pending_candidate(db, k2) == 0);
+
+    char *out = NULL, *err = NULL;
+    int rc = run_child(resume, env, 120, &out, &err);
+    CHECK_MSG(rc == 0, "final resume exited %d: %s", rc, err ? err : "");
+    CHECK_MSG(err && strstr(err, "adopting the archived LLM reply"), "stderr: %s", err ? err : "");
+    free(out);
+    free(err);
+
+    /* Asked once per generation over the three runs: the re-run candidate and the adopted
+     * reply cost no new request. */
+    CHECK_MSG(fake_llm_request_count(srv) == GENS, "%d requests", fake_llm_request_count(srv));
+    CHECK(fake_llm_pending(srv) == 0);
+    if (snapshot_load(db, "lr", &s) == 0) {
+        CHECK_STR(s.camp.status, "finished");
+        CHECK_MSG(s.ncalls == GENS, "%d calls archived", s.ncalls);
+        CHECK_MSG(s.ncands == GENS + 1, "%d candidates", s.ncands);
+        int per_gen[GENS + 1] = {0};
+        for (int i = 0; i < s.ncands; i++) {
+            const arc_candidate *c = &s.cands[i];
+            CHECK_MSG(!strcmp(c->status, "ok"), "candidate %lld: %s %s", (long long)c->id,
+                      c->status, c->message);
+            if (c->generation < 0 || c->generation > GENS) {
+                CHECK_MSG(0, "generation %d", c->generation);
+                continue;
+            }
+            per_gen[c->generation]++;
+            if (c->generation == 0) continue;
+            /* Generation g is reply g, linked to the g-th archived call. */
+            char name[32];
+            snprintf(name, sizeof name, "smooth_%d", c->generation);
+            CHECK_STR(c->name, name);
+            int g = c->generation;
+            CHECK(g <= s.ncalls && c->llm_call_id == s.calls[g - 1].id &&
+                  s.calls[g - 1].generation == g);
+        }
+        for (int g = 0; g <= GENS; g++)
+            CHECK_MSG(per_gen[g] == 1, "generation %d: %d candidates", g, per_gen[g]);
+        for (int i = 0; i < s.ncalls; i++) CHECK_STR(s.calls[i].error, "");
+    } else {
+        CHECK_MSG(0, "cannot read campaign lr in %s", db);
+    }
+    snapshot_free(&s);
+    fake_llm_stop(srv);
+}
+
+/* The server fails every call: each failed call is archived with its error and status,
+ * three failed proposals in a row stop the campaign (exit 2) without touching what was
+ * archived, and --resume continues once the server is back. */
+static void test_llm_faults(void)
+{
+    fake_llm *srv = fake_llm_start();
+    CHECK(srv != NULL);
+    if (!srv) return;
+    char *a = reply_json("t", "ce_smooth_005", code_ls);
+    char *b = reply_json("t", "prob_sq", code_sq);
+    char *c = reply_json("t", "ce_temp2", code_temp);
+    fake_llm_push_content(srv, a, 10, 10);
+    fake_llm_push_content(srv, b, 10, 10);
+    /* Retry-After: 0 keeps the retry immediate (the default back-off would wait up to 1 s). */
+    fake_llm_reply down = {.status = 500, .headers = "Retry-After: 0\r\n",
+                           .body = "{\"error\":{\"message\":\"upstream overloaded\"}}",
+                           .truncate_at = FAKE_LLM_WHOLE};
+    fake_llm_set_fallback(srv, &down);
+    char db[300];
+    snprintf(db, sizeof db, "%s/faults.db", tmpdir);
+    char *argv[] = {(char *)discover_bin(), "run", "--task", "fashion", "--proposer", "llm",
+                    "--api-base", (char *)fake_llm_base_url(srv), "--model", "m",
+                    "--generations", "5", "--baselines", "cross_entropy", "--archive", db,
+                    "--campaign", "f", "--retries", "1", TASK_FLAGS, NULL};
+    char *env[] = {"DISCOVER_API_KEY=" KEY, NULL};
+    char *out = NULL, *err = NULL;
+    int rc = run_child(argv, env, 120, &out, &err);
+    CHECK_MSG(rc == 2, "exit %d: %s", rc, err ? err : "");
+    CHECK_MSG(err && strstr(err, "3 proposals in a row failed") && strstr(err, "--resume") &&
+                  strstr(err, "HTTP 500") && strstr(err, "upstream overloaded"),
+              "stderr: %s", err ? err : "");
+    CHECK(!strstr(err ? err : "", KEY));
+    free(out);
+    free(err);
+    /* Two good calls, then three proposals of two attempts each (--retries 1). */
+    CHECK_MSG(fake_llm_request_count(srv) == 2 + 3 * 2, "%d requests", fake_llm_request_count(srv));
+
+    snapshot s;
+    if (snapshot_load(db, "f", &s) == 0) {
+        CHECK_STR(s.camp.status, "failed");
+        CHECK_MSG(s.ncalls == 5, "%d calls archived", s.ncalls);
+        for (int i = 0; i < s.ncalls; i++) {
+            const arc_llm_call *k = &s.calls[i];
+            if (i < 2) {
+                CHECK(!strcmp(k->error, "") && k->http_status == 200 && k->generation == i + 1);
+                continue;
+            }
+            /* Every failed call: its generation, the status, the server's words, the
+             * attempts, and the body as received. */
+            CHECK(k->generation == 3 && k->http_status == 500);
+            CHECK_MSG(strstr(k->error, "HTTP 500") && strstr(k->error, "upstream overloaded") &&
+                          strstr(k->error, "gave up after 2 attempts"),
+                      "call %d error: %s", i, k->error);
+            CHECK(strstr(k->response_raw, "upstream overloaded") != NULL);
+        }
+        /* What was archived before the failures is intact. */
+        CHECK_MSG(s.ncands == 3, "%d candidates", s.ncands);
+        const char *names[] = {"cross_entropy", "ce_smooth_005", "prob_sq"};
+        for (int i = 0; i < s.ncands && i < 3; i++) {
+            CHECK_STR(s.cands[i].name, names[i]);
+            CHECK_STR(s.cands[i].status, "ok");
+            CHECK(s.cands[i].generation == i && s.cands[i].has_fitness);
+            CHECK(i == 0 || s.cands[i].llm_call_id == s.calls[i - 1].id);
+        }
+    } else {
+        CHECK_MSG(0, "cannot read campaign f in %s", db);
+    }
+    snapshot_free(&s);
+
+    /* The server is back: --resume goes on at generation 3; the failed calls are not
+     * mistaken for replies to adopt. */
+    fake_llm_set_fallback(srv, NULL);
+    fake_llm_push_content(srv, c, 10, 10);
+    char *resume[] = {(char *)discover_bin(), "run", "--archive", db, "--campaign", "f",
+                      "--resume", "--generations", "3", NULL};
+    rc = run_child(resume, env, 120, &out, &err);
+    CHECK_MSG(rc == 0, "resume exited %d: %s", rc, err ? err : "");
+    CHECK(!strstr(err ? err : "", "adopting"));
+    free(out);
+    free(err);
+    CHECK(fake_llm_request_count(srv) == 9);
+    if (snapshot_load(db, "f", &s) == 0) {
+        CHECK_STR(s.camp.status, "finished");
+        CHECK_MSG(s.ncands == 4, "%d candidates", s.ncands);
+        if (s.ncands == 4) {
+            CHECK(s.cands[3].generation == 3 && s.cands[3].llm_call_id == s.calls[s.ncalls - 1].id);
+            CHECK_STR(s.cands[3].name, "ce_temp2");
+        }
+    }
+    snapshot_free(&s);
+    free(a);
+    free(b);
+    free(c);
+    fake_llm_stop(srv);
+}
+
+/* --max-tokens and --max-cost: each is checked against the archived totals before a call,
+ * so the campaign stops at the first call that would start at or past the cap, cleanly
+ * (exit 0, status budget) and says which budget. */
+static void test_budget_tokens_cost(void)
+{
+    for (int which = 0; which < 2; which++) {
+        fake_llm *srv = fake_llm_start();
+        CHECK(srv != NULL);
+        if (!srv) return;
+        const char *codes[] = {code_ls, code_sq, code_temp, code_ls_renamed};
+        for (int i = 0; i < 4; i++) {
+            char name[16];
+            snprintf(name, sizeof name, "c%d", i);
+            char *r = reply_json("t", name, codes[i]);
+            fake_llm_push_content(srv, r, 300, 100); /* 400 tokens, cost 0.08 per call */
+            free(r);
+        }
+        char db[300], camp[16];
+        snprintf(db, sizeof db, "%s/budget-%d.db", tmpdir, which);
+        snprintf(camp, sizeof camp, "b%d", which);
+        /* Tokens: 0, 400, 800 are under 1000, so 3 calls; cost: 0, 0.08 under 0.15, 2. */
+        const char *flag = which == 0 ? "--max-tokens" : "--max-cost";
+        const char *cap = which == 0 ? "1000" : "0.15";
+        const int want_calls = which == 0 ? 3 : 2;
+        char *argv[] = {(char *)discover_bin(), "run", "--task", "fashion", "--proposer", "llm",
+                        "--api-base", (char *)fake_llm_base_url(srv), "--model", "m",
+                        "--generations", "10", "--baselines", "cross_entropy", "--archive", db,
+                        "--campaign", camp, "--price-in", "100", "--price-out", "500",
+                        (char *)flag, (char *)cap, TASK_FLAGS, NULL};
+        char *out = NULL, *err = NULL;
+        int rc = run_child(argv, NULL, 120, &out, &err);
+        CHECK_MSG(rc == 0, "%s: exit %d: %s", flag, rc, err ? err : "");
+        CHECK_MSG(fake_llm_request_count(srv) == want_calls, "%s: %d requests", flag,
+                  fake_llm_request_count(srv));
+        const char *says = which == 0 ? "token budget reached: 1200 of 1000 tokens used"
+                                      : "cost budget reached: 0.1600 of 0.1500 spent";
+        CHECK_MSG(err && strstr(err, says) && strstr(err, "no new proposals") &&
+                      strstr(err, "' budget: "),
+                  "%s: stderr: %s", flag, err ? err : "");
+        free(out);
+        free(err);
+        char status[32];
+        campaign_status(db, camp, status, sizeof status);
+        CHECK_STR(status, "budget");
+        archive *a;
+        char e[512];
+        if (archive_open(db, ARC_READONLY, &a, e, sizeof e) == 0) {
+            arc_campaign c;
+            if (archive_campaign_by_name(a, camp, &c, e, sizeof e) == 0) {
+                int calls = 0;
+                long long tokens = 0;
+                double cost = 0;
+                CHECK(archive_llm_totals(a, c.id, &calls, &tokens, &cost, e, sizeof e) == 0);
+                CHECK(calls == want_calls);
+                if (which == 0) CHECK_MSG(tokens >= 1000, "%lld tokens", tokens);
+                else CHECK_MSG(cost >= 0.15, "cost %g", cost);
+                arc_campaign_free(&c);
+            }
+            archive_close(a);
+        }
+        fake_llm_stop(srv);
+    }
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/discover-test-campaign-XXXXXX");
@@ -573,7 +972,10 @@ int main(void)
     test_baselines();
     test_llm_campaign();
     test_budget();
+    test_budget_tokens_cost();
+    test_llm_faults();
     test_resume_after_sigkill();
+    test_llm_resume_after_sigkill();
     test_ctrl_c();
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);

@@ -106,7 +106,10 @@ static void test_success(void)
         CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(req, "model")), "fake-model");
         CHECK_NEAR(cJSON_GetNumberValue(cJSON_GetObjectItem(req, "temperature")), 0.7, 1e-12);
         CHECK_NEAR(cJSON_GetNumberValue(cJSON_GetObjectItem(req, "max_tokens")), 100, 0);
-        CHECK(cJSON_GetObjectItem(req, "response_format") == NULL);
+        /* JSON mode is on by default. */
+        cJSON *rf = cJSON_GetObjectItem(req, "response_format");
+        CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(rf, "type")), "json_object");
+        CHECK(r.json_mode_used == 1);
         cJSON *msgs = cJSON_GetObjectItem(req, "messages");
         CHECK(cJSON_GetArraySize(msgs) == 2);
         for (int i = 0; i < 2 && i < cJSON_GetArraySize(msgs); i++) {
@@ -601,7 +604,7 @@ static void test_defaults_and_env(void)
     llm_config c;
     llm_config_default(&c);
     CHECK_NEAR(c.temperature, 1.0, 0);
-    CHECK(c.max_tokens == 2048 && c.max_retries == 5 && c.json_mode == 0);
+    CHECK(c.max_tokens == 2048 && c.max_retries == 5 && c.json_mode == 1);
     CHECK_NEAR(c.connect_timeout_s, 10, 0);
     CHECK_NEAR(c.total_timeout_s, 300, 0);
     CHECK_NEAR(c.backoff_base_s, 1.0, 0);
