@@ -209,15 +209,16 @@ static void corpus_add(const sent_vocab *v, const char *text, size_t len, uint16
  * neutral-scoring <unk> runs. It stays an input (unseen words in prompts). */
 static int unk_free(int target) { return target == SENT_TOK_UNK ? -1 : target; }
 
-/* Reward of greedy-free samples (temperature 1) on the first CURVE_PROMPTS validation
- * prompts: the drift curves' probe. */
-static double curve_reward(const dc_task *t, gpt_model *m)
+/* The drift curves' probe: reward and length of samples (temperature 1) on the first
+ * CURVE_PROMPTS validation prompts, recorded at `step` as sft/reward and sft/length. */
+static void sft_curve_point(dc_task *t, gpt_model *m, int step)
 {
     int n = t->n_val < CURVE_PROMPTS ? t->n_val : CURVE_PROMPTS;
     sent_score s;
     if (n == 0 || sent_score_prompts(t, m, NULL, t->val_prompts, n, 1, 0xc0ffee, &s) != 0)
-        return NAN;
-    return s.reward;
+        s.reward = s.length = NAN;
+    dc_curves_add(&t->sft_curves, "sft/reward", step, s.reward);
+    dc_curves_add(&t->sft_curves, "sft/length", step, s.length);
 }
 
 int sent_attach(const dc_task *t, gpt_model *m, char *err, size_t errcap)
@@ -321,7 +322,7 @@ static int sft(dc_task *t, const sent_reviews *rv, const dc_progress *prog, char
     dc_rng_seed(&rng, 0x5f7);
     int every = t->sft_steps / (t->curve_points > 1 ? t->curve_points - 1 : 1);
     if (every < 1) every = 1;
-    dc_curves_add(&t->sft_curves, "sft/reward", 0, curve_reward(t, &t->ref));
+    sft_curve_point(t, &t->ref, 0);
     int rc = 0;
     for (int step = 0; step < t->sft_steps; step++) {
         if (stopped(prog)) {
@@ -358,7 +359,7 @@ static int sft(dc_task *t, const sent_reviews *rv, const dc_progress *prog, char
         if ((step + 1) % every == 0 || step == t->sft_steps - 1) {
             const dc_curve *c = dc_curves_find(&t->sft_curves, "sft/reward");
             if (!c || c->step[c->len - 1] != step + 1)
-                dc_curves_add(&t->sft_curves, "sft/reward", step + 1, curve_reward(t, &t->ref));
+                sft_curve_point(t, &t->ref, step + 1);
         }
     }
     char why[700];

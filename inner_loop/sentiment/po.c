@@ -110,7 +110,7 @@ static dc_status train_beta(dc_task *t, gpt_model *policy, const dc_objective *o
     double *pc = buf, *pr = buf + n, *rc_ = buf + 2 * n, *rr = buf + 3 * n, *lc = buf + 4 * n,
            *lr = buf + 5 * n, *loss = buf + 6 * n, *dc = buf + 7 * n, *dr = buf + 8 * n;
     dc_status st = DC_OK;
-    char curve[48];
+    char curve[96];
     if (!in || !tg || !logp || !dlogp) {
         st = DC_ERROR;
         dc_fmt(out->message, sizeof out->message, "out of memory for preference batches");
@@ -128,6 +128,15 @@ static dc_status train_beta(dc_task *t, gpt_model *policy, const dc_objective *o
                 dc_curves_add(&out->curves, curve, step, s.reward);
                 snprintf(curve, sizeof curve, "beta_%s/po/kl", bname);
                 dc_curves_add(&out->curves, curve, step, s.kl);
+                snprintf(curve, sizeof curve, "beta_%s/po/length", bname);
+                dc_curves_add(&out->curves, curve, step, s.length);
+            }
+            // the preference the policy itself expresses on held-out pairs: how far the
+            // objective re-weights chosen over rejected, apart from what sampling shows
+            double acc;
+            if (pref_accuracy(policy, &t->val_pairs, &acc) == 0 && t->val_pairs.n > 0) {
+                snprintf(curve, sizeof curve, "beta_%s/po/pref_accuracy", bname);
+                dc_curves_add(&out->curves, curve, step, acc);
             }
         }
         if (step == t->steps) break;
@@ -263,6 +272,7 @@ void sent_run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *
     // SFT-time curves are part of every run's record (value drift across post-training)
     dc_curves_append_all(&out->curves, &t->sft_curves, NULL);
     add_drift(m, &t->sft_curves, "sft/reward", "sft_reward");
+    add_drift(m, &t->sft_curves, "sft/length", "sft_length");
     // scoring draws: one generator per (seed, prompt set), shared by π_ref and every policy so
     // that the comparison uses common random numbers
     uint64_t sv = 0x5eed0000ull + (uint64_t)seed * 2, stt = sv + 1;
@@ -285,7 +295,7 @@ void sent_run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *
     double fit = 0, test = 0, rew = 0, kl = 0, acc_sum = 0, tokens = 0, train_secs = 0;
     for (int bi = 0; bi < t->nbetas; bi++) {
         double beta = t->betas[bi];
-        char bname[32], key[96], curve[48];
+        char bname[32], key[96], curve[96];
         sent_beta_name(beta, bname, sizeof bname);
         gpt_model policy;
         if (gpt_clone(&policy, &t->ref) != 0) {
@@ -343,6 +353,9 @@ void sent_run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *
         add_drift(m, &out->curves, curve, key);
         snprintf(curve, sizeof curve, "beta_%s/po/kl", bname);
         snprintf(key, sizeof key, "beta_%s/po_kl", bname);
+        add_drift(m, &out->curves, curve, key);
+        snprintf(curve, sizeof curve, "beta_%s/po/pref_accuracy", bname);
+        snprintf(key, sizeof key, "beta_%s/po_pref_accuracy", bname);
         add_drift(m, &out->curves, curve, key);
         fit += v.reward - t->kl_penalty * v.kl;
         test += te.reward - t->kl_penalty * te.kl;

@@ -19,7 +19,10 @@
  * test_metric ("test_reward") the same on the test prompts. Per-β metrics are named
  * "beta_<β>/reward", "beta_<β>/kl", "beta_<β>/pref_accuracy", "beta_<β>/length",
  * "beta_<β>/test_reward", "beta_<β>/test_kl", with <β> printed by %g ("beta_0.05/reward");
- * also "ref_reward", "ref_test_reward", "pairs", "sft_reward_drift", ... (see README). */
+ * also "ref_reward", "ref_test_reward", "pairs", "sft_reward_drift", ... (see README).
+ * Value-drift curves: "sft/reward", "sft/length" through SFT; "beta_<β>/po/reward",
+ * ".../po/kl", ".../po/length", ".../po/pref_accuracy" through each preference run, each
+ * with its drift magnitude and drift time ("beta_<β>/po_reward_drift", "..._drift_time"). */
 #ifndef DC_SENTIMENT_H
 #define DC_SENTIMENT_H
 

@@ -234,6 +234,17 @@ int main(void)
     const dc_curve *pc = dc_curves_find(&rd.curves, "beta_0.5/po/reward");
     CHECK(pc && pc->len == 3);
     CHECK(isfinite(metric(&rd, "beta_0.5/po_reward_drift")));
+    // value drift is traced in preference accuracy and length too; the last point of the
+    // accuracy curve is the final policy's held-out preference accuracy
+    const dc_curve *ac = dc_curves_find(&rd.curves, "beta_0.5/po/pref_accuracy");
+    CHECK(ac && ac->len == 3 && ac->step[2] == 80);
+    if (ac && ac->len == 3)
+        CHECK_NEAR(ac->value[2], metric(&rd, "beta_0.5/pref_accuracy"), 1e-12);
+    const dc_curve *lc = dc_curves_find(&rd.curves, "beta_0.5/po/length");
+    CHECK(lc && lc->len == 3 && lc->value[0] > 0);
+    const dc_curve *sl = dc_curves_find(&rd.curves, "sft/length");
+    CHECK(sl && sl->len >= 2 && sl->value[sl->len - 1] > 0);
+    CHECK(isfinite(metric(&rd, "beta_0.5/po_pref_accuracy_drift")) && isfinite(metric(&rd, "sft_length_drift")));
     // drift time and magnitude of the PO reward curve, from the curve itself
     CHECK_NEAR(metric(&rd, "beta_0.5/po_reward_drift_time"), drift_time_of(pc), 1e-9);
     CHECK_NEAR(metric(&rd, "beta_0.5/po_reward_drift"), pc->value[pc->len - 1] - pc->value[0], 1e-9);
