@@ -26,7 +26,9 @@ static void *scratch_for(size_t bytes, const char *what)
 {
     if (bytes <= scratch_bytes) return scratch;
     if (scratch) {
-        // cudaFree waits for the device: queued kernels still reading it finish first
+        // kernels queued on the stream may still read it: wait for them explicitly rather
+        // than rely on cudaFree's implicit synchronisation
+        if (!dc_cuda_ok(cudaStreamSynchronize(dc_cuda_stream()), what)) return NULL;
         if (!dc_cuda_ok(cudaFree(scratch), what)) return NULL;
         scratch = NULL;
         scratch_bytes = 0;

@@ -438,6 +438,7 @@ extern "C" cudaError_t dc_cu_attention_forward(float *out, float *att, const flo
                                                int T, int C, int NH, cudaStream_t s)
 {
     int n = B * T * NH;
+    if (n < 1 || C < 1) return cudaSuccess; // a 0-block launch is an error; nothing to do
     attention_forward_kernel<<<rows_blocks(n, 128), 128, 0, s>>>(out, att, inp, B, T, C, NH);
     return cudaGetLastError();
 }
@@ -447,6 +448,7 @@ extern "C" cudaError_t dc_cu_attention_backward(float *dinp, const float *dout, 
                                                 int C, int NH, cudaStream_t s)
 {
     int n = B * T * NH;
+    if (n < 1 || C < 1) return cudaSuccess; // a 0-block launch is an error; nothing to do
     attention_dpre_kernel<<<rows_blocks(n, 128), 128, 0, s>>>(dpre, dout, inp, att, B, T, C, NH);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return e;

@@ -22,6 +22,9 @@
  *     are rounding noise, e.g. of the key biases, may flip sign between sides);
  *   - AdamW op with identical inputs (params, m, v): scaled error <= 1e-6; gradient sum of
  *     squares: 1e-10 relative (double accumulation in both);
+ *   - op level, every gradient pre-filled so that a backward that overwrote instead of
+ *     accumulating fails: matmul with bias at C = 100, OC = 300 (not multiples of the
+ *     32-column tiles) and GELU: scaled error <= 1e-5 forward, 1e-4 backward; residual 1e-6;
  *   - op level (attention at context 32, embedding scatter with repeated tokens, softmax over
  *     2051 words, layernorm): scaled error <= 1e-5 forward, 1e-4 backward;
  *   - two CUDA runs: bitwise identical (no floating-point atomics). */
@@ -310,6 +313,29 @@ static void op_layernorm(const dc_gpt_ops *o, void **d)
     o->layernorm_backward(g, g + SN * AC, g + SN * AC + AC, d[6], d[0], d[1], d[4], d[5], SN, AC);
 }
 
+/* Widths that are not multiples of the kernels' 32-column tiles: the edges get exercised. */
+enum { MN = 37, MC = 100, MOC = 300 };
+
+static void op_matmul(const dc_gpt_ops *o, void **d)
+{
+    // d: 0 inp (MN,MC), 1 weight (MOC,MC), 2 bias (MOC), 3 out (MN,MOC), 4 dout (MN,MOC),
+    // 5 dinp, 6 dweight, 7 dbias (all three pre-filled: the backward accumulates)
+    o->matmul_forward(d[3], d[0], d[1], d[2], MN, MC, MOC);
+    o->matmul_backward(d[5], d[6], d[7], d[4], d[0], d[1], MN, MC, MOC);
+}
+
+static void op_pointwise(const dc_gpt_ops *o, void **d)
+{
+    // d: 0 inp (MN*MOC), 1 gelu out, 2 dout, 3 gelu dinp (pre-filled), 4 a, 5 b,
+    // 6 residual out, 7 da|db packed (pre-filled)
+    int n = MN * MOC;
+    float *g = d[7];
+    o->gelu_forward(d[1], d[0], n);
+    o->gelu_backward(d[3], d[0], d[2], n);
+    o->residual_forward(d[6], d[4], d[5], n);
+    o->residual_backward(g, g + n, d[2], n);
+}
+
 static void op_adamw(const dc_gpt_ops *o, void **d)
 {
     // d: 0 param, 1 grad, 2 m, 3 v (SV*AC each; m, v random positive-ish)
@@ -395,6 +421,53 @@ static void test_ops(const dc_gpt_ops *cuda)
                 {lg, ((size_t)SN * AC + 2 * AC) * 4, 1, 1e-4, "layernorm dinp,dw,db"}};
     compare_op(cuda, a4, 8, op_layernorm);
 
+    {
+        // matmul with bias and the pointwise ops; every gradient pre-filled, so a backward
+        // that overwrote instead of adding would differ from the CPU's
+        size_t ni = (size_t)MN * MC, nw = (size_t)MOC * MC, no = (size_t)MN * MOC;
+        float *mi = malloc(ni * 4), *mw = malloc(nw * 4), *mb = malloc(MOC * 4),
+              *mo = calloc(no, 4), *md = malloc(no * 4), *mdi = malloc(ni * 4),
+              *mdw = malloc(nw * 4), *mdb = malloc(MOC * 4), *ga = malloc(no * 4),
+              *gb = malloc(no * 4), *go = calloc(no, 4), *gres = calloc(no, 4),
+              *gdi = malloc(no * 4), *gdab = malloc(2 * no * 4);
+        if (mi && mw && mb && mo && md && mdi && mdw && mdb && ga && gb && go && gres && gdi &&
+            gdab) {
+            fill(&r, mi, ni, 1.0);
+            fill(&r, mw, nw, 0.1);
+            fill(&r, mb, MOC, 0.1);
+            fill(&r, md, no, 1.0);
+            fill(&r, mdi, ni, 0.1);
+            fill(&r, mdw, nw, 0.1);
+            fill(&r, mdb, MOC, 0.1);
+            arr a6[] = {{mi, ni * 4, 1, -1, "matmul inp"},
+                        {mw, nw * 4, 1, -1, "matmul weight"},
+                        {mb, MOC * 4, 1, -1, "matmul bias"},
+                        {mo, no * 4, 1, 1e-5, "matmul out (C=100, OC=300)"},
+                        {md, no * 4, 1, -1, "matmul dout"},
+                        {mdi, ni * 4, 1, 1e-4, "matmul dinp (+=)"},
+                        {mdw, nw * 4, 1, 1e-4, "matmul dweight (+=)"},
+                        {mdb, MOC * 4, 1, 1e-4, "matmul dbias (+=)"}};
+            compare_op(cuda, a6, 8, op_matmul);
+            fill(&r, ga, no, 2.0);
+            fill(&r, gb, no, 1.0);
+            fill(&r, gdi, no, 0.1);
+            fill(&r, gdab, 2 * no, 0.1);
+            arr a7[] = {{ga, no * 4, 1, -1, "gelu inp / residual a"},
+                        {go, no * 4, 1, 1e-5, "gelu out"},
+                        {md, no * 4, 1, -1, "dout"},
+                        {gdi, no * 4, 1, 1e-4, "gelu dinp (+=)"},
+                        {ga, no * 4, 1, -1, "residual a"},
+                        {gb, no * 4, 1, -1, "residual b"},
+                        {gres, no * 4, 1, 1e-6, "residual out"},
+                        {gdab, 2 * no * 4, 1, 1e-6, "residual da, db (+=)"}};
+            compare_op(cuda, a7, 8, op_pointwise);
+        } else {
+            CHECK_MSG(0, "out of memory");
+        }
+        free(mi), free(mw), free(mb), free(mo), free(md), free(mdi), free(mdw), free(mdb);
+        free(ga), free(gb), free(go), free(gres), free(gdi), free(gdab);
+    }
+
     size_t na = (size_t)SV * AC;
     fill(&r, p, na, 0.1);
     fill(&r, gr, na, 0.01);
@@ -411,7 +484,7 @@ static void test_ops(const dc_gpt_ops *cuda)
     if (dg) {
         double s_cpu = gpt_ops_cpu()->grad_sumsq(gr, na), s_gpu = cuda->grad_sumsq(dg, na);
         CHECK_NEAR(s_gpu, s_cpu, 1e-10 * s_cpu);
-        printf("  gradient sum of squares cpu %.12g cuda %.12g\n", s_cpu, s_gpu);
+        printf("  gradient sum of squares cpu %.12g %s %.12g\n", s_cpu, cuda->base->kind, s_gpu);
         cuda->base->free(dg);
     }
 out:
@@ -434,6 +507,11 @@ int main(void)
     for (size_t i = 0; i < init.nparams; i++) init.params_mem[i] += (float)(0.01 * dc_rng_normal(&r));
 
     test_mirror(&init);
+    // the op-level harness of part 2 on the CPU table against itself: every comparison must
+    // come out exact, which checks the harness (copies, pre-filled gradients, shapes) on
+    // every machine, under the sanitizers too
+    printf("op harness, CPU table against itself:\n");
+    test_ops(gpt_ops_cpu());
 
     const dc_gpt_ops *cuda = NULL;
     char why[1024] = "";
