@@ -22,7 +22,9 @@ static void help(void)
            "  --task TASK   sentiment (preference pairs: void objective(const pref_batch *b,\n"
            "                double *loss)) or fashion (classification: void objective(int n,\n"
            "                int k, const double *logits, const int *labels, double *loss))\n"
-           "  --json        print one JSON object: status, message, separable, fingerprint,\n"
+           "  --json        print one JSON object: status, message, separable, gradient\n"
+           "                (analytic when objective_grad passed its check, else numerical),\n"
+           "                gradient_note (why an objective_grad is not used), fingerprint,\n"
            "                seconds (status is ok, compile_error, violation, crash, timeout,\n"
            "                nonfinite or invalid)\n"
            "  -h, --help    this text\n\n"
@@ -81,7 +83,8 @@ int cmd_check(int argc, char **argv)
     if (!src) return cli_error("check", "%s", err);
 
     char msg[1024] = {0}, fp[32] = {0};
-    int separable = -1;
+    int separable = -1, analytic = 0;
+    char grad_note[400] = "";
     double t0 = dc_now();
     sbx_worker *w = NULL;
     dc_status st = sbx_open(kind, src, len, NULL, &w, msg, sizeof msg);
@@ -90,6 +93,8 @@ int cmd_check(int argc, char **argv)
         st = sbx_prescreen(w, msg, sizeof msg);
         if (st == DC_OK) {
             separable = sbx_is_separable(w);
+            analytic = sbx_uses_grad_fn(w);
+            dc_fmt(grad_note, sizeof grad_note, "%s", sbx_grad_note(w));
             st = sbx_fingerprint(w, fp, sizeof fp, msg, sizeof msg);
         }
         sbx_close(w);
@@ -112,14 +117,21 @@ int cmd_check(int argc, char **argv)
             cJSON_AddStringToObject(o, "fingerprint", fp);
         else
             cJSON_AddNullToObject(o, "fingerprint");
+        if (separable >= 0) {
+            cJSON_AddStringToObject(o, "gradient", analytic ? "analytic" : "numerical");
+            cJSON_AddStringToObject(o, "gradient_note", grad_note);
+        }
         cJSON_AddNumberToObject(o, "seconds", seconds);
         char *text = cJSON_PrintUnformatted(o);
         if (text) puts(text);
         free(text);
         cJSON_Delete(o);
     } else if (st == DC_OK) {
-        printf("ok: %s passes the pre-screen for task %s (%s, fingerprint %s, %.3f s)\n", file,
-               task, separable ? "row-separable" : "uses batch statistics", fp, seconds);
+        printf("ok: %s passes the pre-screen for task %s (%s, %s gradient, fingerprint %s, "
+               "%.3f s)\n",
+               file, task, separable ? "row-separable" : "uses batch statistics",
+               analytic ? "analytic (objective_grad, checked)" : "numerical", fp, seconds);
+        if (grad_note[0]) printf("note: %s\n", grad_note);
     } else {
         printf("rejected (%s): %s: %s\n", dc_status_name(st), file, msg);
     }

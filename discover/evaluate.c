@@ -44,6 +44,10 @@ void dc_train_and_score(const dc_task_ops *ops, dc_task *task, sbx_worker *worke
     cJSON_AddNumberToObject(out->metrics, "sandbox_seconds", in_sandbox);
     cJSON_AddNumberToObject(out->metrics, "sandbox_share",
                             out->seconds > 0 ? in_sandbox / out->seconds : 0.0);
+    // where the gradients came from: the candidate's checked objective_grad, or central
+    // differences in the worker
+    cJSON_AddStringToObject(out->metrics, "gradient",
+                            sbx_uses_grad_fn(worker) ? "analytic" : "numerical");
 }
 
 int dc_task_apply_option(const dc_task_ops *ops, dc_task *t, const char *key, const char *value,

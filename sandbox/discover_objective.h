@@ -93,6 +93,16 @@ typedef struct {
  * Classification: logits are n rows of k (row-major, trainable), labels in [0, k); one loss
  * per row; the trainer averages.
  *   void objective(int n, int k, const double *logits, const int *labels, double *loss);
+ *
+ * Optional, beside objective: its analytic gradient. It writes the same losses and the
+ * derivatives of their SUM with respect to every trainable input:
+ *   void objective_grad(const pref_batch *b, double *loss, double *d_chosen,
+ *                       double *d_rejected);      d_chosen[j] = d(Σ_i loss[i]) / d chosen_logps[j]
+ *   void objective_grad(int n, int k, const double *logits, const int *labels, double *loss,
+ *                       double *d_logits);        d_logits[i*k+c] = d(Σ loss) / d logits[i*k+c]
+ * The sandbox checks it against objective and central differences on its probe batches and
+ * then uses it (one call per training step instead of 2·inputs + 1); one that disagrees is
+ * ignored (discover check says why) and central differences are used as without it.
  */
 
 #endif

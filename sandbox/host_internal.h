@@ -17,6 +17,9 @@ struct sbx_worker {
     sbx_kind kind;
     sbx_limits lim;
     int separable;        /* decided by sbx_prescreen; selects the fast gradient path */
+    int has_grad_fn;      /* the candidate defines objective_grad (the worker says so) */
+    int use_grad_fn;      /* sbx_prescreen found it agrees with central differences */
+    char grad_note[384];  /* why an objective_grad is not used, "" otherwise */
     dc_status dead;       /* DC_OK while usable; the sticky failure afterwards */
     char dead_msg[512];
     uint32_t seq;

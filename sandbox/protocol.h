@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #define SBX_MAGIC 0x44435342u /* "DCSB" */
-#define SBX_VERSION 1u
+#define SBX_VERSION 2u /* 2: the optional analytic gradient (objective_grad) */
 
 /* Descriptor numbers in the worker (the host arranges them before exec). */
 #define SBX_FD_SOCK 3
@@ -65,6 +65,9 @@ typedef struct {
     int32_t violation_nr; /* system call that tripped the SIGSYS handler, -1 if none */
     int32_t phase;        /* 0 starting, 1 compiling, 2 ready (evaluating) */
     char msg[1024];
+    /* added in version 2, at the end so that the offsets above stay those of version 1 */
+    int32_t use_grad_fn; /* request: gradients from the candidate's objective_grad, one call */
+    int32_t has_grad_fn; /* set with the ready reply: the candidate defines objective_grad */
 } sbx_header;
 
 enum { SBX_PHASE_START = 0, SBX_PHASE_COMPILE = 1, SBX_PHASE_READY = 2 };

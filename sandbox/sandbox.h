@@ -60,11 +60,20 @@ dc_status sbx_cls_eval(sbx_worker *w, int n, int k, const double *logits, const 
  * n = 1, large n); outputs finite, written for every row, deterministic, not constant (a
  * non-zero gradient somewhere), time per batch under budget. Also decides whether the
  * objective is row-separable (each row's loss depends only on that row's inputs), which
- * enables the fast gradient path for every later call. */
+ * enables the fast gradient path for every later call; and, when the candidate defines
+ * objective_grad, whether its losses and gradients agree with objective's losses and with
+ * central differences on the probes: then every later call takes them from one call of
+ * objective_grad. A disagreeing objective_grad is not an error: it is left unused and
+ * sbx_grad_note says why. */
 dc_status sbx_prescreen(sbx_worker *w, char *msg, size_t msgcap);
 
 /* 1 when the pre-screen found the objective row-separable. */
 int sbx_is_separable(const sbx_worker *w);
+
+/* 1 when gradients come from the candidate's objective_grad (checked by the pre-screen). */
+int sbx_uses_grad_fn(const sbx_worker *w);
+/* Why the candidate's objective_grad is not used ("" when it is, or when there is none). */
+const char *sbx_grad_note(const sbx_worker *w);
 
 /* Behaviour fingerprint: the objective's outputs on a fixed probe batch, rounded to 6
  * significant digits and hashed, as 16 hex digits into out (>= 17 bytes). Two objectives

@@ -381,6 +381,10 @@ dc_status sbx_open(sbx_kind kind, const char *source, size_t len, const sbx_limi
         sbx_close(w);
         return st;
     }
+    /* Only a flag, and never trusted further: objective_grad is used only after
+     * sbx_prescreen has compared it with central differences. */
+    w->has_grad_fn = h->has_grad_fn == 1;
+    w->use_grad_fn = 0;
     *out = w;
     return DC_OK;
 
@@ -409,6 +413,10 @@ void sbx_close(sbx_worker *w)
 
 int sbx_is_separable(const sbx_worker *w) { return w ? w->separable : 0; }
 
+int sbx_uses_grad_fn(const sbx_worker *w) { return w ? w->use_grad_fn : 0; }
+
+const char *sbx_grad_note(const sbx_worker *w) { return w ? w->grad_note : ""; }
+
 double sbx_seconds_in_calls(const sbx_worker *w) { return w ? w->seconds : 0; }
 
 /* ---------------------------------------------------------------- requests */
@@ -423,6 +431,7 @@ static dc_status request(sbx_worker *w, int n, int k, double beta, int want_grad
     h->beta = beta;
     h->want_grad = want_grad;
     h->separable = w->separable;
+    h->use_grad_fn = want_grad && w->use_grad_fn;
     h->seq = ++w->seq;
     unsigned char b = (unsigned char)w->seq;
     ssize_t r;

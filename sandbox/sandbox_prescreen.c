@@ -266,6 +266,95 @@ static dc_status detect_separable(sbx_worker *w, probe *p, const double *base, d
     return st;
 }
 
+/* Where objective_grad and central differences part: the first element outside the
+ * tolerance, described into note; 0 when they agree. The tolerance, 1e-6 of the element
+ * (plus 1e-6 of the batch's largest gradient, at least 1e-9), is about 100 times the central
+ * differences' own error (7e-9 relative, worker_eval.c): wide enough for rounding, narrow
+ * enough for any real mistake (a wrong factor, sign or missing term). */
+static int grads_disagree(const sbx_worker *w, const probe *p, const double *ln,
+                          const double *gn, const double *la, const double *ga, char *note,
+                          size_t cap)
+{
+    for (int i = 0; i < p->n; i++)
+        if (!(fabs(la[i] - ln[i]) <= 1e-9 * fmax(1.0, fabs(ln[i])))) {
+            dc_fmt(note, cap,
+                   "objective_grad is not used: on the %s its loss[%d] is %.10g but objective "
+                   "gives %.10g (both must compute the same loss)",
+                   p->desc, i, la[i], ln[i]);
+            return 1;
+        }
+    size_t g = grad_count(w, p);
+    double scale = 1e-3;
+    for (size_t i = 0; i < g; i++) scale = fmax(scale, fabs(gn[i]));
+    for (size_t i = 0; i < g; i++) {
+        if (fabs(ga[i] - gn[i]) <= 1e-6 * (fabs(gn[i]) + scale)) continue;
+        char where[64];
+        if (w->kind == SBX_PREF)
+            dc_fmt(where, sizeof where, "%s[%zu]", i < (size_t)p->n ? "d_chosen" : "d_rejected",
+                   i % (size_t)p->n);
+        else
+            dc_fmt(where, sizeof where, "d_logits[%zu][%zu]", i / (size_t)p->k, i % (size_t)p->k);
+        dc_fmt(note, cap,
+               "objective_grad is not used: on the %s its %s is %.8g but central differences "
+               "give %.8g (it must return d(sum of losses)/d input); gradients come from "
+               "central differences",
+               p->desc, where, ga[i], gn[i]);
+        return 1;
+    }
+    return 0;
+}
+
+/* The candidate's objective_grad against objective and central differences on the random,
+ * tie and single-row probes, twice on the random one (no state between calls). Sets
+ * w->use_grad_fn, or leaves it 0 with w->grad_note. A failing call (crash, non-finite,
+ * rows not written) fails the candidate: objective_grad is its code too. */
+static dc_status check_grad_fn(sbx_worker *w, scratch *s, char *msg, size_t msgcap)
+{
+    static const int probes[] = {P_RANDOM, P_TIE, P_SINGLE};
+    probe p;
+    memset(&p, 0, sizeof p);
+    dc_status st = DC_OK;
+    int agree = 1;
+    for (size_t i = 0; i < sizeof probes / sizeof *probes && agree && st == DC_OK; i++) {
+        probe_make(&p, w->kind, probes[i]);
+        w->use_grad_fn = 0;
+        st = run_probe(w, &p, s->loss, s->grad, msg, msgcap);
+        if (st == DC_OK) {
+            w->use_grad_fn = 1;
+            st = run_probe(w, &p, s->loss2, s->grad2, msg, msgcap);
+            w->use_grad_fn = 0;
+            if (st != DC_OK) {
+                char m[512];
+                sbx_copy_msg(m, sizeof m, msg);
+                dc_fmt(msg, msgcap, "objective_grad, %s", m);
+            }
+        }
+        if (st == DC_OK)
+            agree = !grads_disagree(w, &p, s->loss, s->grad, s->loss2, s->grad2, w->grad_note,
+                                    sizeof w->grad_note);
+        if (st == DC_OK && agree && probes[i] == P_RANDOM) {
+            // the same input again: bit for bit the same (s->loss/grad hold the first answer)
+            w->use_grad_fn = 1;
+            st = run_probe(w, &p, s->loss, s->grad, msg, msgcap);
+            w->use_grad_fn = 0;
+            size_t at;
+            if (st == DC_OK && (!same_bits(s->loss, s->loss2, (size_t)p.n, &at) ||
+                                !same_bits(s->grad, s->grad2, grad_count(w, &p), &at))) {
+                dc_fmt(w->grad_note, sizeof w->grad_note,
+                       "objective_grad is not used: the same input gave different results "
+                       "(it must not keep state between calls)");
+                agree = 0;
+            }
+        }
+        probe_free(&p);
+    }
+    if (st == DC_OK && agree) {
+        w->use_grad_fn = 1;
+        w->grad_note[0] = '\0';
+    }
+    return st;
+}
+
 dc_status sbx_prescreen(sbx_worker *w, char *msg, size_t msgcap)
 {
     if (!w) {
@@ -282,6 +371,8 @@ dc_status sbx_prescreen(sbx_worker *w, char *msg, size_t msgcap)
         return DC_ERROR;
     }
     w->separable = 0; /* the exact (slow) gradient path until proven separable */
+    w->use_grad_fn = 0; /* central differences until objective_grad is checked */
+    w->grad_note[0] = '\0';
     scratch s;
     scratch_alloc(&s, 1024, 1024 * 10);
     probe p;
@@ -352,6 +443,7 @@ dc_status sbx_prescreen(sbx_worker *w, char *msg, size_t msgcap)
         st = DC_INVALID;
         goto out;
     }
+    if (w->has_grad_fn && (st = check_grad_fn(w, &s, msg, msgcap)) != DC_OK) goto out;
     if (msgcap) msg[0] = '\0';
 out:
     probe_free(&p);

@@ -23,8 +23,10 @@ extern const char sbx_header_text[];
 
 /* ---- worker_compile.c ---- */
 /* Compiles the candidate in-process (the worker IS the sandbox). On success returns 0 and
- * sets *fn to the relocated `objective`. On failure returns the dc_status and a message. */
-int sbx_compile(int kind, const char *src, size_t len, void **fn, char *msg, size_t msgcap);
+ * sets *fn to the relocated `objective` and *grad_fn to `objective_grad` (NULL when the
+ * candidate defines none). On failure returns the dc_status and a message. */
+int sbx_compile(int kind, const char *src, size_t len, void **fn, void **grad_fn, char *msg,
+                size_t msgcap);
 
 /* ---- worker_seccomp.c ---- */
 /* Stage 1, before compiling: installs the SIGSYS handler (reports into hdr), then a filter
@@ -47,6 +49,11 @@ typedef struct {
     int *w_int, *x_int;
     double *loss_base, *loss_plus, *loss_minus; /* each with SBX_GUARD doubles either side */
     double *orig, *den;                         /* per-row scratch for the gradient */
+    /* (after the fields above: tests/sandbox/fixtures/rogue_server.c finds hdr by the
+     * fn, hdr, shm sequence on the worker's stack, as an attacker would) */
+    void *grad_fn;                              /* the candidate's objective_grad, or NULL */
+    double *grad_a, *grad_b; /* objective_grad's outputs, each with SBX_GUARD doubles either side:
+                                logits (n*k) or d_chosen (n); d_rejected (n) */
 } sbx_eval_ctx;
 
 /* Allocates the private buffers; 0 or -1. */

@@ -22,6 +22,13 @@ static const char *const signatures[2] = {
     "void objective(const pref_batch *b, double *loss)",
     "void objective(int n, int k, const double *logits, const int *labels, double *loss)",
 };
+/* The optional analytic gradient (discover_objective.h): declared too, so a definition with
+ * another signature is a compile error that names it. */
+static const char *const grad_signatures[2] = {
+    "void objective_grad(const pref_batch *b, double *loss, double *d_chosen, double *d_rejected)",
+    "void objective_grad(int n, int k, const double *logits, const int *labels, double *loss, "
+    "double *d_logits)",
+};
 
 typedef struct {
     char *live;          /* shared-memory message: the first error, visible to the host even
@@ -76,9 +83,11 @@ static void compile_message(const diag *d, int kind, char *msg, size_t cap)
         snprintf(msg, cap, "%s", first);
 }
 
-int sbx_compile(int kind, const char *src, size_t len, void **fn, char *msg, size_t msgcap)
+int sbx_compile(int kind, const char *src, size_t len, void **fn, void **grad_fn, char *msg,
+                size_t msgcap)
 {
     *fn = NULL;
+    *grad_fn = NULL;
     if (kind != 0 && kind != 1) {
         snprintf(msg, msgcap, "unknown objective interface %d", kind);
         return DC_ERROR;
@@ -107,8 +116,8 @@ int sbx_compile(int kind, const char *src, size_t len, void **fn, char *msg, siz
         snprintf(msg, msgcap, "out of memory preparing the source");
         return DC_ERROR;
     }
-    snprintf(text, cap, "#define DISCOVER_SANDBOX 1\n%s\n%s;\n#line 1 \"objective.c\"\n%s",
-             sbx_header_text, signatures[kind], filtered);
+    snprintf(text, cap, "#define DISCOVER_SANDBOX 1\n%s\n%s;\n%s;\n#line 1 \"objective.c\"\n%s",
+             sbx_header_text, signatures[kind], grad_signatures[kind], filtered);
     free(filtered);
 
     diag d;
@@ -168,5 +177,6 @@ int sbx_compile(int kind, const char *src, size_t len, void **fn, char *msg, siz
     }
     /* s is deliberately never deleted: it owns the relocated code for the worker's life. */
     *fn = f;
+    *grad_fn = tcc_get_symbol(s, "objective_grad"); /* optional */
     return DC_OK;
 }

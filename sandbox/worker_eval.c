@@ -1,5 +1,7 @@
 /* worker_eval.c — one request: the candidate's losses and, by central differences, the
- * gradient of Σ loss with respect to the trainable inputs.
+ * gradient of Σ loss with respect to the trainable inputs; or, when the candidate defines
+ * objective_grad and the host has checked it against central differences (use_grad_fn),
+ * both from one call of objective_grad, under the same output and input checks.
  *
  * Every call of the candidate is checked for the contract (no system calls can happen
  * here, so everything is plain memory work):
@@ -42,6 +44,10 @@
 
 typedef void (*pref_fn)(const pref_batch *b, double *loss);
 typedef void (*cls_fn)(int n, int k, const double *logits, const int *labels, double *loss);
+typedef void (*pref_grad_fn)(const pref_batch *b, double *loss, double *d_chosen,
+                             double *d_rejected);
+typedef void (*cls_grad_fn)(int n, int k, const double *logits, const int *labels, double *loss,
+                            double *d_logits);
 
 static fenv_t g_env; /* the worker's floating-point environment: restored before each call */
 
@@ -65,9 +71,11 @@ int sbx_eval_init(sbx_eval_ctx *e)
     e->loss_minus = alloc_doubles(lb);
     e->orig = alloc_doubles(mr);
     e->den = alloc_doubles(mr);
+    e->grad_a = alloc_doubles(real + 2 * SBX_GUARD);
+    e->grad_b = alloc_doubles(lb);
     if (fegetenv(&g_env) != 0) return -1;
     return (e->w_real && e->x_real && e->w_int && e->x_int && e->loss_base && e->loss_plus &&
-            e->loss_minus && e->orig && e->den)
+            e->loss_minus && e->orig && e->den && e->grad_a && e->grad_b)
                ? 0
                : -1;
 }
@@ -95,29 +103,102 @@ static long first_diff(const void *a, const void *b, size_t elem, size_t n)
     return -1;
 }
 
+/* The batch the candidate sees (preference tasks): views of the w_* copies. */
+static pref_batch batch_view(const sbx_eval_ctx *e)
+{
+    const sbx_header *h = e->hdr;
+    size_t mr = (size_t)h->max_rows;
+    pref_batch b = {h->n,
+                    h->beta,
+                    e->w_real,
+                    e->w_real + mr,
+                    e->w_real + 2 * mr,
+                    e->w_real + 3 * mr,
+                    e->w_real + 4 * mr,
+                    e->w_real + 5 * mr};
+    return b;
+}
+
+static int check_outputs(sbx_eval_ctx *e, const double *buf);
+static int check_inputs(sbx_eval_ctx *e);
+
 /* Calls the candidate once on the w_* inputs, losses into buf + SBX_GUARD. */
 static int call_once(sbx_eval_ctx *e, double *buf)
 {
     sbx_header *h = e->hdr;
     int n = h->n, k = h->k;
-    size_t mr = (size_t)h->max_rows;
     double *loss = buf + SBX_GUARD;
     fill_sentinel(buf, (size_t)n + 2 * SBX_GUARD);
     fesetenv(&g_env);
     if (e->kind == 0) {
-        pref_batch b = {n,
-                        h->beta,
-                        e->w_real,
-                        e->w_real + mr,
-                        e->w_real + 2 * mr,
-                        e->w_real + 3 * mr,
-                        e->w_real + 4 * mr,
-                        e->w_real + 5 * mr};
+        pref_batch b = batch_view(e);
         ((pref_fn)e->fn)(&b, loss);
     } else {
         ((cls_fn)e->fn)(n, k, e->w_real, e->w_int, loss);
     }
     fesetenv(&g_env);
+    int st = check_outputs(e, buf);
+    return st != DC_OK ? st : check_inputs(e);
+}
+
+/* One array of n outputs of objective_grad at buf + SBX_GUARD, sentinel-filled before the
+ * call: the guards must be intact and every element written. `what` names it. */
+static int check_array(sbx_eval_ctx *e, const double *buf, size_t n, const char *what)
+{
+    sbx_header *h = e->hdr;
+    const double *v = buf + SBX_GUARD;
+    for (size_t i = 0; i < SBX_GUARD; i++) {
+        if (bits_of(buf[i]) != SENTINEL_BITS || bits_of(v[n + i]) != SENTINEL_BITS) {
+            long at = bits_of(buf[i]) != SENTINEL_BITS ? (long)i - SBX_GUARD : (long)(n + i);
+            snprintf(h->msg, sizeof h->msg,
+                     "objective_grad wrote outside %s[0..%zu] (at %s[%ld]); write exactly the "
+                     "elements the batch has",
+                     what, n - 1, what, at);
+            return DC_INVALID;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (bits_of(v[i]) == SENTINEL_BITS) {
+            snprintf(h->msg, sizeof h->msg,
+                     "objective_grad returned without writing %s[%zu]; it must write every element",
+                     what, i);
+            return DC_INVALID;
+        }
+    return DC_OK;
+}
+
+/* The candidate's objective_grad once on the w_* inputs: losses into loss_base, gradients
+ * into grad_a (and grad_b for pairs), all + SBX_GUARD, checked like objective's outputs. */
+static int call_grad_once(sbx_eval_ctx *e)
+{
+    sbx_header *h = e->hdr;
+    int n = h->n, k = h->k;
+    size_t ng = e->kind == 0 ? (size_t)n : (size_t)n * (size_t)k;
+    fill_sentinel(e->loss_base, (size_t)n + 2 * SBX_GUARD);
+    fill_sentinel(e->grad_a, ng + 2 * SBX_GUARD);
+    if (e->kind == 0) fill_sentinel(e->grad_b, (size_t)n + 2 * SBX_GUARD);
+    double *loss = e->loss_base + SBX_GUARD, *ga = e->grad_a + SBX_GUARD,
+           *gb = e->grad_b + SBX_GUARD;
+    fesetenv(&g_env);
+    if (e->kind == 0) {
+        pref_batch b = batch_view(e);
+        ((pref_grad_fn)e->grad_fn)(&b, loss, ga, gb);
+    } else {
+        ((cls_grad_fn)e->grad_fn)(n, k, e->w_real, e->w_int, loss, ga);
+    }
+    fesetenv(&g_env);
+    int st = check_array(e, e->loss_base, (size_t)n, "loss");
+    if (st == DC_OK)
+        st = check_array(e, e->grad_a, ng, e->kind == 0 ? "d_chosen" : "d_logits");
+    if (st == DC_OK && e->kind == 0) st = check_array(e, e->grad_b, (size_t)n, "d_rejected");
+    return st != DC_OK ? st : check_inputs(e);
+}
+
+static int check_outputs(sbx_eval_ctx *e, const double *buf)
+{
+    sbx_header *h = e->hdr;
+    int n = h->n;
+    const double *loss = buf + SBX_GUARD;
     for (int i = 0; i < SBX_GUARD; i++) {
         if (bits_of(buf[i]) != SENTINEL_BITS) {
             snprintf(h->msg, sizeof h->msg,
@@ -141,6 +222,15 @@ static int call_once(sbx_eval_ctx *e, double *buf)
             return DC_INVALID;
         }
     }
+    return DC_OK;
+}
+
+/* The inputs must still be what the host sent (a write through a cast-away const). */
+static int check_inputs(sbx_eval_ctx *e)
+{
+    sbx_header *h = e->hdr;
+    int n = h->n, k = h->k;
+    size_t mr = (size_t)h->max_rows;
     if (e->kind == 0) {
         for (int a = 0; a < 6; a++) {
             long d = first_diff(e->w_real + a * mr, e->x_real + a * mr, sizeof(double), (size_t)n);
@@ -244,6 +334,19 @@ int sbx_eval_request(sbx_eval_ctx *e)
         memcpy(e->w_real, in_real, cnt * sizeof(double));
         memcpy(e->x_real, in_real, cnt * sizeof(double));
         for (int i = 0; i < n; i++) e->w_int[i] = e->x_int[i] = in_int[i];
+    }
+    if (h->want_grad && h->use_grad_fn && e->grad_fn) {
+        /* The analytic gradient the host has checked against central differences: one call */
+        int st = call_grad_once(e);
+        if (st != DC_OK) return st;
+        memcpy(out_loss, e->loss_base + SBX_GUARD, (size_t)n * sizeof(double));
+        if (e->kind == 0) {
+            memcpy(out_grad, e->grad_a + SBX_GUARD, (size_t)n * sizeof(double));
+            memcpy(out_grad + mr, e->grad_b + SBX_GUARD, (size_t)n * sizeof(double));
+        } else {
+            memcpy(out_grad, e->grad_a + SBX_GUARD, (size_t)n * (size_t)k * sizeof(double));
+        }
+        return DC_OK;
     }
     int st = call_once(e, e->loss_base);
     if (st != DC_OK) return st;

@@ -101,7 +101,7 @@ int main(void)
     }
     h->phase = SBX_PHASE_COMPILE;
     int status = sbx_compile(h->kind, (const char *)shm + L.source, h->source_len, &e.fn,
-                             h->msg, sizeof h->msg);
+                             &e.grad_fn, h->msg, sizeof h->msg);
     if (status != DC_OK) {
         reply(h, status);
         raw_exit(0);
@@ -111,6 +111,7 @@ int main(void)
         reply(h, DC_ERROR);
         raw_exit(SBX_EXIT_SETUP);
     }
+    h->has_grad_fn = e.grad_fn != NULL;
     h->phase = SBX_PHASE_READY;
     h->msg[0] = '\0';
     reply(h, DC_OK);

@@ -7,6 +7,8 @@
 
 /* The example files, each compiled in its own unit under NAME_objective (see CMakeLists.txt). */
 void cross_entropy_objective(int n, int k, const double *logits, const int *labels, double *loss);
+void cross_entropy_objective_grad(int n, int k, const double *logits, const int *labels,
+                                  double *loss, double *d_logits);
 void label_smoothing_objective(int n, int k, const double *logits, const int *labels, double *loss);
 void squared_error_objective(int n, int k, const double *logits, const int *labels, double *loss);
 void focal_objective(int n, int k, const double *logits, const int *labels, double *loss);
@@ -157,8 +159,37 @@ static void test_huge_logits(void)
     CHECK(l2[0] > 0 && l2[0] < 1e-30);
 }
 
+/* cross_entropy.c's objective_grad: its losses are objective's, its gradient softmax − onehot
+ * computed here, including rows of huge logits. */
+static void test_ce_grad(void)
+{
+    enum { n = 5, k = 4 };
+    double z[n * k], l1[n], l2[n], g[n * k];
+    int y[n];
+    for (int i = 0; i < n; i++) {
+        y[i] = (3 * i) % k;
+        for (int j = 0; j < k; j++) z[i * k + j] = (i == 4 ? 900.0 : 0.0) + sin(1.7 * i + j) * 4;
+    }
+    cross_entropy_objective(n, k, z, y, l1);
+    cross_entropy_objective_grad(n, k, z, y, l2, g);
+    for (int i = 0; i < n; i++) {
+        CHECK_NEAR(l2[i], l1[i], 1e-12 * fmax(1, fabs(l1[i])));
+        double mx = z[i * k], s = 0;
+        for (int j = 1; j < k; j++) mx = fmax(mx, z[i * k + j]);
+        for (int j = 0; j < k; j++) s += exp(z[i * k + j] - mx);
+        double rowsum = 0;
+        for (int j = 0; j < k; j++) {
+            double p = exp(z[i * k + j] - mx) / s;
+            CHECK_NEAR(g[i * k + j], p - (j == y[i]), 1e-12);
+            rowsum += g[i * k + j];
+        }
+        CHECK_NEAR(rowsum, 0.0, 1e-12); // shift invariance of the loss
+    }
+}
+
 int main(void)
 {
+    test_ce_grad();
     init_cases();
     test_against_references();
     test_uniform_logits();

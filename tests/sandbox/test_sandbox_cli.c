@@ -68,6 +68,19 @@ int main(void)
         CHECK(fp && strlen(fp) == 16);
         CHECK(cJSON_IsNumber(cJSON_GetObjectItem(o, "seconds")));
         CHECK(cJSON_IsString(cJSON_GetObjectItem(o, "message")));
+        /* no objective_grad in it: central differences */
+        CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(o, "gradient")), "numerical");
+        CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(o, "gradient_note")), "");
+        cJSON_Delete(o);
+    }
+    /* the shipped cross-entropy has a correct objective_grad: the analytic path */
+    snprintf(args, sizeof args, "check '%s/examples/objectives/fashion/cross_entropy.c' --task fashion --json",
+             DC_SOURCE_DIR);
+    CHECK(run(args, out, sizeof out) == 0);
+    o = cJSON_Parse(out);
+    CHECK_MSG(o != NULL, "not JSON: %s", out);
+    if (o) {
+        CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(o, "gradient")), "analytic");
         cJSON_Delete(o);
     }
 
