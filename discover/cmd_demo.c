@@ -26,7 +26,7 @@ static void demo_help(void)
            "A narrated offline discovery campaign on Fashion-MNIST with 40%% label noise:\n"
            "the evolve proposer writes loss functions in C, each is compiled and pre-screened\n"
            "in the sandbox, trained, and scored on a validation split (its fitness) and on the\n"
-           "held-out test split. No network, no API key. Takes about a minute on 2 cores.\n\n"
+           "held-out test split. No network, no API key. Takes under a minute on 2 cores.\n\n"
            "Options (any 'discover run' option is accepted too):\n"
            "  --generations N   proposals after the seed baselines (default 8)\n"
            "  --archive PATH    where to keep the results (default $DISCOVER_ARCHIVE or\n"

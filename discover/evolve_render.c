@@ -27,6 +27,7 @@ enum {
     H_FOCAL,
     H_GCE,
     H_RCE,
+    H_DFOCAL,
     H_COUNT
 };
 
@@ -71,6 +72,13 @@ static const char *HELPERS[H_COUNT] = {
     [H_GCE] = "static double c_gce(double lpy, double q) { return -expm1(q * lpy) / q; }\n",
     [H_RCE] = "/* -log(1e-4)·(1 - p_y) */\n"
               "static double c_rce(double lpy) { return 9.210340371976184 * -expm1(lpy); }\n",
+    [H_DFOCAL] = "/* d c_focal / d log p_y = g·(1 - p)^(g-1)·p·lpy - (1 - p)^g, p = p_y; the first\n"
+                 " * term tends to 0 as p -> 1 for every g > 0 (also g < 1, where pow would give\n"
+                 " * inf·0) */\n"
+                 "static double d_focal(double lpy, double g)\n{\n"
+                 "    double om = -expm1(lpy), p = exp(lpy);\n"
+                 "    double a = om > 0.0 ? g * pow(om, g - 1.0) * p * lpy : 0.0;\n"
+                 "    return a - pow(om, g);\n}\n",
 };
 
 typedef struct {
@@ -111,7 +119,7 @@ static void collect(const evolve_genome *g, int i, render_needs *nd)
         nd->need[H_SQERR] = 1;
         break;
     case EV_FOCAL:
-        nd->need[H_FOCAL] = 1;
+        nd->need[H_FOCAL] = nd->need[H_DFOCAL] = 1;
         break;
     case EV_GCE:
         nd->need[H_GCE] = 1;
@@ -227,6 +235,84 @@ static void render_pref(const evolve_genome *g, const render_needs *nd, dc_sb *o
     dc_sb_append(o, ";\n    }\n}\n");
 }
 
+/* The classification loss is a constant-weight mixture (classification mixes have only the
+ * mix(w:W,...) gate), so it is Σ_leaf coef·leaf and its gradient the same sum of the leaves'
+ * gradients. Each leaf is a function of log p_y (ce, focal, gce, rce), of the whole of p (ls,
+ * sqerr) or both, and d/dz_c of those pieces, with p = softmax(z/t), are
+ *   log p_y:             ([c = y] − p_c) / t                     (coefficient a: dloss/dlog p_y)
+ *   mean_j(−log p_j):    (p_c − 1/k) / t                         (coefficient els)
+ *   Σ_j (p_j − [j=y])²:  2 p_c ((p_c − [c=y]) − (Σ_j p_j² − p_y)) / t   (coefficient ssq)
+ * Emits the statements that add one leaf's share to a, els and ssq. */
+static void grad_terms(const evolve_genome *g, int i, double coef, dc_sb *o, int *need_sq)
+{
+    const evolve_node *n = &g->node[i];
+    switch (n->op) {
+    case EV_MIX:
+        grad_terms(g, n->kid[0], coef * (1.0 - n->p), o, need_sq);
+        grad_terms(g, n->kid[1], coef * n->p, o, need_sq);
+        break;
+    case EV_CE:
+        dc_sb_printf(o, "        a += %.17g * -1.0;\n", coef);
+        break;
+    case EV_LS:
+        dc_sb_printf(o, "        a += %.17g * -(1.0 - %.4g);\n        els += %.17g * %.4g;\n", coef,
+                     n->p, coef, n->p);
+        break;
+    case EV_SQERR:
+        dc_sb_printf(o, "        ssq += %.17g;\n", coef);
+        *need_sq = 1;
+        break;
+    case EV_FOCAL:
+        dc_sb_printf(o, "        a += %.17g * d_focal(lpy, %.4g);\n", coef, n->p);
+        break;
+    case EV_GCE:
+        dc_sb_printf(o, "        a += %.17g * -exp(%.4g * lpy);\n", coef, n->p);
+        break;
+    case EV_RCE:
+        dc_sb_printf(o, "        a += %.17g * -9.210340371976184 * exp(lpy);\n", coef);
+        break;
+    default:
+        break;
+    }
+}
+
+/* objective_grad for a classification genome: the same loss expression, plus its gradient
+ * (grad_terms). The sandbox checks it against central differences before using it. */
+static void render_cls_grad(const evolve_genome *g, dc_sb *o)
+{
+    dc_sb_append(o, "\n/* The analytic gradient (see discover_objective.h): the sandbox checks it against\n"
+                    " * central differences, then trains with it. */\n"
+                    "void objective_grad(int n, int k, const double *logits, const int *labels, "
+                    "double *loss,\n                    double *d_logits)\n{\n");
+    dc_sb_printf(o, "    const double t = %.4g;\n", g->temp);
+    dc_sb_append(o, "    for (int i = 0; i < n; i++) {\n"
+                    "        const double *z = logits + (long)i * k; // (k,)\n"
+                    "        double *dz = d_logits + (long)i * k;    // (k,)\n"
+                    "        int y = labels[i];\n"
+                    "        double lse = lse_row(z, k, t);\n"
+                    "        double lpy = z[y] / t - lse;\n"
+                    "        (void)y;\n        (void)lpy;\n"
+                    "        loss[i] = ");
+    expr(g, 0, o);
+    dc_sb_append(o, ";\n        double a = 0.0, els = 0.0, ssq = 0.0, sp2 = 0.0;\n");
+    dc_sb tail = {0};
+    int need_sq = 0;
+    grad_terms(g, 0, 1.0, &tail, &need_sq);
+    dc_sb_append(o, tail.data ? tail.data : "");
+    dc_sb_free(&tail);
+    if (need_sq)
+        dc_sb_append(o, "        for (int j = 0; j < k; j++) {\n"
+                        "            double p = exp(z[j] / t - lse);\n"
+                        "            sp2 += p * p;\n        }\n");
+    dc_sb_append(o, "        double py = exp(lpy);\n"
+                    "        (void)py;\n"
+                    "        for (int c = 0; c < k; c++) {\n"
+                    "            double p = exp(z[c] / t - lse), on = c == y ? 1.0 : 0.0;\n"
+                    "            dz[c] = (a * (on - p) + els * (p - 1.0 / k) +\n"
+                    "                     ssq * 2.0 * p * ((p - on) - (sp2 - py))) / t;\n"
+                    "        }\n    }\n}\n");
+}
+
 static void render_cls(const evolve_genome *g, dc_sb *o)
 {
     dc_sb_append(
@@ -270,9 +356,11 @@ char *evolve_render(const evolve_genome *g, const char *name)
     dc_sb_append(&o, "#include <math.h>\n\n");
     for (int h = 0; h < H_COUNT; h++)
         if (nd.need[h]) dc_sb_printf(&o, "%s\n", HELPERS[h]);
-    if (g->iface == SBX_PREF)
+    if (g->iface == SBX_PREF) {
         render_pref(g, &nd, &o);
-    else
+    } else {
         render_cls(g, &o);
+        render_cls_grad(g, &o);
+    }
     return dc_sb_take(&o);
 }

@@ -346,21 +346,31 @@ static void call_cls(cls_fn f, const char *name, int *bad)
     }
 }
 
-/* Every proposal through the real sandbox: libtcc in the locked-down worker + pre-screen. */
+/* Every proposal through the real sandbox: libtcc in the locked-down worker + pre-screen.
+ * Classification proposals carry a rendered objective_grad: every one must pass the
+ * pre-screen's comparison with central differences (else it would silently fall back). */
 static void test_sandbox_prescreen(pool_t *pools)
 {
-    int bad = 0, total = 0;
+    int bad = 0, total = 0, numerical = 0;
     for (int iface = 0; iface < 2; iface++)
         for (int i = 0; i < pools[iface].n; i++) {
-            char msg[512];
+            char msg[512] = "";
             const char *code = pools[iface].p[i].code;
-            dc_status st = sbx_check_source(iface, code, strlen(code), NULL, msg, sizeof msg);
+            sbx_worker *w = NULL;
+            dc_status st = sbx_open(iface, code, strlen(code), NULL, &w, msg, sizeof msg);
+            if (st == DC_OK) st = sbx_prescreen(w, msg, sizeof msg);
             total++;
             if (st != DC_OK && bad++ < 3)
                 fprintf(stderr, "%s rejected by the sandbox (%s): %s\n", pools[iface].p[i].name,
                         dc_status_name(st), msg);
+            if (st == DC_OK && iface == SBX_CLS && !sbx_uses_grad_fn(w) && numerical++ < 3)
+                fprintf(stderr, "%s: objective_grad not used: %s\n", pools[iface].p[i].name,
+                        sbx_grad_note(w));
+            sbx_close(w);
         }
     CHECK_MSG(bad == 0, "%d of %d proposals fail the sandbox pre-screen", bad, total);
+    CHECK_MSG(numerical == 0, "%d classification proposals fell back to central differences",
+              numerical);
 }
 
 static void test_compile_and_call(void)
@@ -381,8 +391,8 @@ static void test_compile_and_call(void)
             int n = snprintf(
                 wrap, sizeof wrap,
                 "#include \"%s/sandbox/discover_objective.h\"\n#define objective ev_%d_%d\n"
-                "#include \"c%d_%d.c\"\n",
-                DC_SOURCE_DIR, iface, i, iface, i);
+                "#define objective_grad ev_%d_%d_grad\n#include \"c%d_%d.c\"\n",
+                DC_SOURCE_DIR, iface, i, iface, i, iface, i);
             dc_fmt(path, sizeof path, "%s/w%d_%d.c", dir, iface, i);
             CHECK(dc_write_file(path, wrap, (size_t)n, err, sizeof err) == 0);
         }
