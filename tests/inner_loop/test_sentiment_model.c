@@ -176,6 +176,32 @@ static void test_sampling(void)
         }
         CHECK_MSG(ok, "greedy sample %d follows the full forward pass", k);
     }
+    // top-k 3 at temperature 0.7: every new token is among the 3 most likely of the full
+    // forward pass at its position; a near-zero temperature is greedy again
+    sent_seq t3[2], cold[2];
+    dc_rng_seed(&r1, 7);
+    CHECK(sent_sample(&m, prompts, 2, 2, 12, 0.7f, 3, &r1, t3) == 0);
+    dc_rng_seed(&r1, 8);
+    CHECK(sent_sample(&m, prompts, 2, 2, 12, 1e-4f, 0, &r1, cold) == 0);
+    for (int k = 0; k < 2; k++) {
+        int ok = 1;
+        for (int pos = t3[k].plen; pos < t3[k].len; pos++) {
+            int in[24], tg[24];
+            float lp[24];
+            for (int t = 0; t < pos; t++) in[t] = t3[k].tok[t], tg[t] = -1;
+            gpt_forward(&m, in, tg, 1, pos, lp);
+            const float *probs = m.a.logits + (size_t)(pos - 1) * V;
+            int above = 0; // tokens strictly more likely than the one drawn
+            for (int v = 0; v < V; v++) above += probs[v] > probs[t3[k].tok[pos]];
+            if (above >= 3) ok = 0;
+        }
+        CHECK_MSG(ok, "top-k 3 sample %d stays within the 3 most likely tokens", k);
+        CHECK_MSG(cold[k].len == g[k].len &&
+                      memcmp(cold[k].tok, g[k].tok, (size_t)g[k].len * sizeof(int)) == 0,
+                  "temperature 1e-4 sample %d equals the greedy one", k);
+        sent_seq_free(&t3[k]);
+        sent_seq_free(&cold[k]);
+    }
     for (int k = 0; k < 2; k++) {
         sent_seq_free(&a[k]);
         sent_seq_free(&b[k]);

@@ -9,6 +9,7 @@
 #include "test.h"
 
 #include "common/util.h"
+#include "inner_loop/sentiment/sent_internal.h" /* the pairs, for the value-gap check */
 #include "inner_loop/sentiment/sentiment.h"
 #include "sandbox/objective_adapter.h"
 #include "sandbox/sandbox.h"
@@ -167,6 +168,16 @@ int main(void)
     CHECK_MSG(ops->prepare(t, NULL, err, sizeof err) == 0, "%s", err);
     CHECK(dc_sentiment_stages_built(t) == 7);
     printf("prepare (all stages built): %.1f s\n", dc_now() - t0);
+    // the value gap: every kept pair's chosen beats its rejected by at least gap (0.15) in
+    // reward, on the training and the held-out pairs alike; and there are pairs
+    const sent_pairs *sets[2] = {&t->train_pairs, &t->val_pairs};
+    for (int s = 0; s < 2; s++) {
+        CHECK(sets[s]->n > 10);
+        double least = INFINITY;
+        for (int i = 0; i < sets[s]->n; i++)
+            least = fmin(least, sets[s]->reward_chosen[i] - sets[s]->reward_rejected[i]);
+        CHECK_MSG(least >= 0.15, "pair set %d: a pair with reward gap %g < gap 0.15", s, least);
+    }
     ops->destroy(t);
 
     // cache: loaded the second time; a truncated SFT file and a corrupted pairs file are
