@@ -108,22 +108,31 @@ static void on_sigint(int sig)
 /* Preference tasks name their per-β metrics "beta_<β>/<metric>"; --json groups them as
  * per_beta: {"0.05": {"reward": ..., "kl": ..., "pref_accuracy": ...}, ...} and lifts the
  * reference policy's own reward (ref_reward) to the top level. */
-static void add_per_beta(cJSON *o, const cJSON *metrics)
+/* Metrics named <prefix><key>/<name> (one level: not the curves) grouped as
+ * o[group][key][name]. */
+static void group_metrics(cJSON *o, const cJSON *metrics, const char *prefix, const char *group)
 {
     cJSON *per = NULL;
     const cJSON *m;
+    size_t pl = strlen(prefix);
     cJSON_ArrayForEach(m, metrics)
     {
-        if (!m->string || strncmp(m->string, "beta_", 5) || !cJSON_IsNumber(m)) continue;
-        const char *slash = strchr(m->string + 5, '/');
-        if (!slash || strchr(slash + 1, '/')) continue; /* only beta_X/metric, not curves */
-        char beta[32];
-        snprintf(beta, sizeof beta, "%.*s", (int)(slash - m->string - 5), m->string + 5);
-        if (!per) per = cJSON_AddObjectToObject(o, "per_beta");
-        cJSON *b = cJSON_GetObjectItemCaseSensitive(per, beta);
-        if (!b) b = cJSON_AddObjectToObject(per, beta);
+        if (!m->string || strncmp(m->string, prefix, pl) || !cJSON_IsNumber(m)) continue;
+        const char *slash = strchr(m->string + pl, '/');
+        if (!slash || strchr(slash + 1, '/')) continue; /* only <prefix>X/metric, not curves */
+        char key[32];
+        snprintf(key, sizeof key, "%.*s", (int)(slash - m->string - pl), m->string + pl);
+        if (!per) per = cJSON_AddObjectToObject(o, group);
+        cJSON *b = cJSON_GetObjectItemCaseSensitive(per, key);
+        if (!b) b = cJSON_AddObjectToObject(per, key);
         cJSON_AddNumberToObject(b, slash + 1, m->valuedouble);
     }
+}
+
+static void add_per_beta(cJSON *o, const cJSON *metrics)
+{
+    group_metrics(o, metrics, "beta_", "per_beta");
+    group_metrics(o, metrics, "bon_", "best_of_n"); /* the decoding baseline (option bon) */
     const cJSON *ref = cJSON_GetObjectItemCaseSensitive(metrics, "ref_reward");
     if (cJSON_IsNumber(ref)) cJSON_AddNumberToObject(o, "ref_reward", ref->valuedouble);
 }

@@ -64,6 +64,7 @@ typedef struct {
     double beta[RP_MAX_BETAS]; /* ascending */
     double reward[RP_MAX_BETAS], kl[RP_MAX_BETAS];
     int samples[RP_MAX_BETAS]; /* evaluations averaged into each point */
+    int is_bon;                /* the best-of-N baseline: beta[] holds N */
 } rp_frontier;
 
 typedef struct {
@@ -92,6 +93,7 @@ typedef struct {
     char loss_note[256]; /* why there are no loss plots, when there are none */
     rp_frontier *fronts;
     int nfronts;
+    rp_frontier bon; /* best-of-N from π_ref over the same runs (bon.n == 0: none recorded) */
 } rp_data;
 
 /* ---- report_data.c ---- */
@@ -108,6 +110,9 @@ int rp_best_index(const arc_candidate *c, int n);
  * "beta_<β>/reward" and "beta_<β>/kl", and a flat {"reward", "kl"} with β taken from
  * params_json's "beta" (or the metrics' own "beta"). Returns the number of points added. */
 int rp_frontier_add(rp_frontier *f, const char *metrics_json, const char *params_json);
+/* The best-of-N baseline's points ("bon_<N>/reward" with "bon_<N>/kl"; N in the beta slot),
+ * added to f like rp_frontier_add; the number of points added. */
+int rp_frontier_add_bon(rp_frontier *f, const char *metrics_json);
 /* Turns the sums into means and sorts by β. */
 void rp_frontier_finish(rp_frontier *f);
 

@@ -135,10 +135,14 @@ static int gather_frontiers(archive *a, rp_data *d, char *err, size_t errcap)
         for (int i = 0; i < nev; i++) {
             if (strcmp(ev[i].status, "ok") != 0) continue; /* a failed replay has no frontier */
             pts += rp_frontier_add(f, ev[i].metrics_json, ev[i].params_json);
+            rp_frontier_add_bon(&d->bon, ev[i].metrics_json);
         }
         for (int i = 0; i < nev; i++) arc_evaluation_free(&ev[i]);
         free(ev);
-        if (pts == 0 && !strcmp(c->status, "ok")) pts = rp_frontier_add(f, c->metrics_json, NULL);
+        if (pts == 0 && !strcmp(c->status, "ok")) {
+            pts = rp_frontier_add(f, c->metrics_json, NULL);
+            rp_frontier_add_bon(&d->bon, c->metrics_json);
+        }
         if (pts == 0) continue;
         rp_frontier_finish(f);
         f->cand_id = c->id;
@@ -147,6 +151,11 @@ static int gather_frontiers(archive *a, rp_data *d, char *err, size_t errcap)
         d->nfronts++;
     }
     free(order);
+    if (d->bon.n) {
+        rp_frontier_finish(&d->bon);
+        d->bon.is_bon = 1;
+        snprintf(d->bon.name, sizeof d->bon.name, "best-of-N from \xcf\x80_ref (no training)");
+    }
     return rc;
 }
 

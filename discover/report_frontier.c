@@ -9,6 +9,7 @@
 
 #include <cJSON.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,6 +75,30 @@ int rp_frontier_add(rp_frontier *f, const char *metrics_json, const char *params
             cJSON_Delete(p);
         }
         added += add_point(f, beta, num_item(m, "reward"), num_item(m, "kl"));
+    }
+    cJSON_Delete(m);
+    return added;
+}
+
+int rp_frontier_add_bon(rp_frontier *f, const char *metrics_json)
+{
+    cJSON *m = cJSON_Parse(metrics_json ? metrics_json : "");
+    if (!cJSON_IsObject(m)) {
+        cJSON_Delete(m);
+        return 0;
+    }
+    int added = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, m)
+    {
+        const char *k = it->string;
+        if (!k || strncmp(k, "bon_", 4) != 0 || !cJSON_IsNumber(it)) continue;
+        char *end;
+        long n = strtol(k + 4, &end, 10);
+        if (end == k + 4 || strcmp(end, "/reward") != 0 || n < 2) continue;
+        char kl_key[48];
+        snprintf(kl_key, sizeof kl_key, "bon_%ld/kl", n);
+        added += add_point(f, (double)n, it->valuedouble, num_item(m, kl_key));
     }
     cJSON_Delete(m);
     return added;

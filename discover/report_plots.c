@@ -356,19 +356,23 @@ void rp_plot_frontier(dc_sb *b, const rp_data *d)
     }
     int has_dpo = 0;
     double xl = INFINITY, xh = -INFINITY, yl = INFINITY, yh = -INFINITY;
-    for (int k = 0; k < d->nfronts; k++) {
-        has_dpo |= d->fronts[k].is_dpo;
-        for (int i = 0; i < d->fronts[k].n; i++) {
-            xl = fmin(xl, d->fronts[k].kl[i]);
-            xh = fmax(xh, d->fronts[k].kl[i]);
-            yl = fmin(yl, d->fronts[k].reward[i]);
-            yh = fmax(yh, d->fronts[k].reward[i]);
+    for (int k = 0; k <= d->nfronts; k++) {
+        const rp_frontier *f = k < d->nfronts ? &d->fronts[k] : &d->bon;
+        if (k < d->nfronts) has_dpo |= f->is_dpo;
+        for (int i = 0; i < f->n; i++) {
+            xl = fmin(xl, f->kl[i]);
+            xh = fmax(xh, f->kl[i]);
+            yl = fmin(yl, f->reward[i]);
+            yh = fmax(yh, f->reward[i]);
         }
     }
     dc_sb_printf(b, "Mean validation reward against per-token KL(\xcf\x80\xe2\x80\x96\xcf\x80<sub>ref</sub>) for each "
                     "\xce\xb2 (labels), averaged over the evaluations (seeds) in the archive; up and to the "
-                    "left is better.%s</figcaption>",
-                 has_dpo ? " DPO dashed." : " DPO has no sweep in this campaign.");
+                    "left is better.%s%s</figcaption>",
+                 has_dpo ? " DPO dashed." : " DPO has no sweep in this campaign.",
+                 d->bon.n ? " Grey squares: best-of-N sampling from \xcf\x80<sub>ref</sub> (labels N; no "
+                            "training; KL = log N \xe2\x88\x92 (N\xe2\x88\x92" "1)/N per response over its mean "
+                            "length), the decoding-time baseline." : "");
     double px = (xh - xl) * 0.08 + 1e-9, py = (yh - yl) * 0.08 + 1e-9;
     rp_axes ax = rp_axes_make(520, 340, fmin(0, xl - px), xh + px, yl - py, yh + py);
     rp_svg_open(b, &ax, "reward vs KL", "KL per token", "reward");
@@ -392,8 +396,25 @@ void rp_plot_frontier(dc_sb *b, const rp_data *d)
                          f->samples[i], f->samples[i] == 1 ? "" : "s", cx + 5, cy - 5, f->beta[i]);
         }
     }
+    if (d->bon.n) {
+        const rp_frontier *f = &d->bon;
+        rp_svg_line(b, &ax, f->kl, f->reward, f->n,
+                    "data-kind=\"bon\" fill=\"none\" stroke=\"#888888\" stroke-width=\"1.5\"");
+        for (int i = 0; i < f->n; i++) {
+            double cx = rp_px(&ax, f->kl[i]), cy = rp_py(&ax, f->reward[i]);
+            dc_sb_printf(b, "<rect data-kind=\"bon-point\" data-n=\"%g\" data-reward=\"%.6g\" "
+                            "data-kl=\"%.6g\" x=\"%.1f\" y=\"%.1f\" width=\"7\" height=\"7\" "
+                            "fill=\"#888888\"><title>best-of-%g from \xcf\x80_ref: reward %s, KL %s (%d run%s)"
+                            "</title></rect><text class=\"lab\" x=\"%.1f\" y=\"%.1f\">N=%g</text>",
+                         f->beta[i], f->reward[i], f->kl[i], cx - 3.5, cy - 3.5, f->beta[i],
+                         rp_num(v1, sizeof v1, f->reward[i]), rp_num(v2, sizeof v2, f->kl[i]),
+                         f->samples[i], f->samples[i] == 1 ? "" : "s", cx + 5, cy + 12, f->beta[i]);
+        }
+    }
     rp_svg_close(b);
     dc_sb_append(b, "<div class=\"legend\">");
+    if (d->bon.n)
+        dc_sb_append(b, "<span><i style=\"background:#888888\"></i>best-of-N from \xcf\x80<sub>ref</sub></span>");
     for (int k = 0; k < d->nfronts; k++) {
         const rp_frontier *f = &d->fronts[k];
         if (f->is_dpo) dc_sb_append(b, "<span><i class=\"dash\"></i>");

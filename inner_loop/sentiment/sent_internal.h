@@ -34,6 +34,7 @@ struct dc_task {
     double pretrain_lr, sft_lr, temperature;
     int samples, prompts, eval_prompts, eval_samples, response_len, prompt_words;
     int curve_points, threads;
+    int bon; /* best-of-N baseline: the largest N (a power of two), 0 = off */
     char device[8]; /* auto | cpu | cuda: where the GPT trains */
     char data_dir[1024], fortunes_dir[1024];
     /* prepared state */

@@ -43,6 +43,7 @@ static const dc_task_option OPTIONS[] = {
     {"response_len", "20", "maximum response length in tokens"},
     {"prompt_words", "3", "words of a sentence that form its prompt"},
     {"curve_points", "6", "points of the drift curves through SFT and each PO run"},
+    {"bon", "0", "best-of-N decoding baseline from the reference policy (no training): 0 off, else the largest N, a power of two up to 64; metrics bon_<N>/reward, bon_<N>/kl, ... for N = 2, 4, ..."},
     {"threads", "2", "OpenBLAS threads"},
     {"device", "auto", "where the GPT trains: auto (CUDA when the plugin loads and a GPU works, else CPU), cpu, cuda"},
     {"data_dir", "", "folder of vader_lexicon.txt and labelled_*.json (default: <resources>/data/sentiment)"},
@@ -108,6 +109,16 @@ static int set_option(dc_task *t, const char *key, const char *v, char *err, siz
     INT_OPT("response_len", response_len, 1, 1000)
     INT_OPT("prompt_words", prompt_words, 1, 100)
     INT_OPT("curve_points", curve_points, 2, 1000)
+    if (strcmp(key, "bon") == 0) {
+        int n;
+        if (parse_int(key, v, 0, 64, &n, err, errcap) != 0) return -1;
+        if (n == 1 || (n & (n - 1)) != 0) {
+            dc_fmt(err, errcap, "option bon: %d is not 0 or a power of two from 2 to 64", n);
+            return -1;
+        }
+        t->bon = n;
+        return 0;
+    }
     INT_OPT("threads", threads, 1, 256)
 #undef INT_OPT
 #undef DBL_OPT
@@ -193,6 +204,7 @@ static cJSON *config_json(const dc_task *t)
     cJSON_AddNumberToObject(c, "response_len", t->response_len);
     cJSON_AddNumberToObject(c, "prompt_words", t->prompt_words);
     cJSON_AddNumberToObject(c, "curve_points", t->curve_points);
+    cJSON_AddNumberToObject(c, "bon", t->bon);
     cJSON_AddNumberToObject(c, "threads", t->threads);
     cJSON_AddStringToObject(c, "device", t->device);
     cJSON_AddStringToObject(c, "data_dir", t->data_dir);

@@ -291,6 +291,8 @@ int main(void)
     // nothing else)
     // (setting an option asks for prepare() again; the stages come from the cache)
     CHECK(ops->set_option(t, "kl_penalty", "0.5", err, sizeof err) == 0);
+    CHECK(ops->set_option(t, "bon", "4", err, sizeof err) == 0); // and the best-of-N baseline
+    CHECK(ops->set_option(t, "bon", "3", err, sizeof err) != 0 && strstr(err, "power of two"));
     CHECK_MSG(ops->prepare(t, NULL, err, sizeof err) == 0, "%s", err);
     CHECK(dc_sentiment_stages_built(t) == 0);
     dc_task_result rk;
@@ -300,8 +302,29 @@ int main(void)
     CHECK_NEAR(metric(&rk, "beta_0.5/reward"), metric(&rd, "beta_0.5/reward"), 1e-12);
     CHECK_NEAR(rk.fitness, metric(&rk, "beta_0.5/reward") - 0.5 * metric(&rk, "beta_0.5/kl"), 1e-9);
     CHECK(rk.fitness < rd.fitness);
+    // best-of-N from π_ref: N = 4 picks from a superset of N = 2's samples, so it is never
+    // worse; picking the best of two already beats π_ref's mean sample; the KL is the
+    // analytic log N − (N−1)/N per sequence over the picked responses' mean length
+    double b2 = metric(&rk, "bon_2/reward"), b4 = metric(&rk, "bon_4/reward");
+    printf("best-of-N from π_ref: N=2 %.4f (kl %.4f), N=4 %.4f (kl %.4f); π_ref %.4f\n", b2,
+           metric(&rk, "bon_2/kl"), b4, metric(&rk, "bon_4/kl"), ref);
+    CHECK(b4 >= b2);
+    CHECK_MSG(b2 >= ref + 0.02, "best-of-2 %.4f vs π_ref %.4f", b2, ref);
+    for (int N = 2; N <= 4; N *= 2) {
+        char kk[32], kl_[32], kt[32];
+        snprintf(kk, sizeof kk, "bon_%d/length", N);
+        snprintf(kl_, sizeof kl_, "bon_%d/kl", N);
+        snprintf(kt, sizeof kt, "bon_%d/test_reward", N);
+        double len = metric(&rk, kk);
+        CHECK(len > 0);
+        CHECK_NEAR(metric(&rk, kl_), (log((double)N) - (N - 1.0) / N) / len, 1e-12);
+        CHECK(isfinite(metric(&rk, kt)));
+    }
+    CHECK(isnan(metric(&rk, "bon_8/reward"))); // only up to the option's N
+    CHECK(isnan(metric(&rd, "bon_2/reward"))); // off by default
     dc_task_result_free(&rk);
     CHECK(ops->set_option(t, "kl_penalty", "0", err, sizeof err) == 0);
+    CHECK(ops->set_option(t, "bon", "0", err, sizeof err) == 0);
     CHECK_MSG(ops->prepare(t, NULL, err, sizeof err) == 0, "%s", err);
     dc_task_result_free(&rd);
     dc_task_result_free(&ra);

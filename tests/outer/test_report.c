@@ -373,6 +373,11 @@ static void build_sentiment(archive *a)
                 dc_sb_printf(&m, "%s\"beta_%g/reward\":%.17g,\"beta_%g/kl\":%.17g", k ? "," : "", FX_BETAS[k],
                              fx_reward[c][s][k], FX_BETAS[k], fx_kl[c][s][k]);
             }
+            /* the best-of-N baseline rides along in the DPO runs (option bon=4) */
+            if (c == 0)
+                dc_sb_printf(&m, ",\"bon_2/reward\":%.17g,\"bon_2/kl\":0.02,\"bon_4/reward\":%.17g,"
+                                 "\"bon_4/kl\":0.06,\"bon_2/length\":12",
+                             0.70 + 0.01 * s, 0.75 + 0.01 * s);
             dc_sb_append(&m, "}");
             arc_evaluation e;
             memset(&e, 0, sizeof e);
@@ -741,6 +746,13 @@ static void check_sentiment_page(const char *chrome, const char *db, const char 
              (long long)fx_hinge);
     CHECK_NEAR(read_attr(fr, anchor, "data-reward"), 0.93, 1e-9);
     CHECK(strstr(fr, "DPO dashed.") != NULL);
+    /* best-of-N: one grey point per N, the mean over the two seeds' runs */
+    CHECK_MSG(count_str(fr, "data-kind=\"bon-point\"") == 2, "best-of-N points: %d",
+              count_str(fr, "data-kind=\"bon-point\""));
+    CHECK_NEAR(read_attr(fr, "data-kind=\"bon-point\" data-n=\"2\"", "data-reward"), 0.705, 1e-6);
+    CHECK_NEAR(read_attr(fr, "data-kind=\"bon-point\" data-n=\"4\"", "data-reward"), 0.755, 1e-6);
+    CHECK_NEAR(read_attr(fr, "data-kind=\"bon-point\" data-n=\"4\"", "data-kl"), 0.06, 1e-9);
+    CHECK(strstr(fr, "best-of-N sampling") != NULL);
     free(fr);
     free(out), free(err), out = err = NULL;
 
