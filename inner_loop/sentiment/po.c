@@ -60,7 +60,9 @@ out:
 }
 
 /* Fraction of held-out pairs whose implicit reward margin
- * (log π − log π_ref)(y_w) − (log π − log π_ref)(y_l) is > 0 (β > 0 does not change the sign). */
+ * (log π − log π_ref)(y_w) − (log π − log π_ref)(y_l) is > 0 (β > 0 does not change the sign),
+ * a tie counting one half: at π = π_ref every margin is exactly 0, so the policy starts at
+ * 0.5 (chance), and the drift of this curve is how far training moved it from there. */
 static int pref_accuracy(gpt_model *policy, const sent_pairs *p, double *acc)
 {
     *acc = 0;
@@ -69,10 +71,12 @@ static int pref_accuracy(gpt_model *policy, const sent_pairs *p, double *acc)
     int rc = -1;
     if (c && r && sent_seq_logps(policy, p->chosen, p->n, 32, c, NULL) == 0 &&
         sent_seq_logps(policy, p->rejected, p->n, 32, r, NULL) == 0) {
-        int good = 0;
-        for (int i = 0; i < p->n; i++)
-            good += (c[i] - p->ref_chosen[i]) - (r[i] - p->ref_rejected[i]) > 0;
-        *acc = (double)good / p->n;
+        double good = 0;
+        for (int i = 0; i < p->n; i++) {
+            double margin = (c[i] - p->ref_chosen[i]) - (r[i] - p->ref_rejected[i]);
+            good += margin > 0 ? 1.0 : margin == 0 ? 0.5 : 0.0;
+        }
+        *acc = good / p->n;
         rc = 0;
     }
     free(c);

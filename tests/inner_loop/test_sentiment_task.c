@@ -249,6 +249,7 @@ int main(void)
     // accuracy curve is the final policy's held-out preference accuracy
     const dc_curve *ac = dc_curves_find(&rd.curves, "beta_0.5/po/pref_accuracy");
     CHECK(ac && ac->len == 3 && ac->step[2] == 80);
+    if (ac) CHECK_NEAR(ac->value[0], 0.5, 1e-12); // π = π_ref: every margin ties
     if (ac && ac->len == 3)
         CHECK_NEAR(ac->value[2], metric(&rd, "beta_0.5/pref_accuracy"), 1e-12);
     const dc_curve *lc = dc_curves_find(&rd.curves, "beta_0.5/po/length");
