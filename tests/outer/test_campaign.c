@@ -963,6 +963,75 @@ static void test_budget_tokens_cost(void)
     }
 }
 
+/* A candidate whose objective makes system call nr on the archive's own path (raw inline
+ * asm: no libc needed), a1 its second argument. */
+static void code_syscall_on(char *buf, size_t cap, long nr, const char *path, long a1)
+{
+    snprintf(buf, cap,
+             "void objective(int n, int k, const double *logits, const int *labels, double *loss)\n"
+             "{\n"
+             "    static const char path[] = \"%s\";\n"
+             "    long r, a0 = (long)path, a1 = %ld, a2 = 0644;\n"
+             "    __asm__ volatile(\"syscall\" : \"=a\"(r) : \"a\"(%ldL), \"D\"(a0), \"S\"(a1), "
+             "\"d\"(a2) : \"rcx\", \"r11\", \"memory\");\n"
+             "    for (int i = 0; i < n; i++) loss[i] = (double)r + logits[i * k + labels[i]];\n"
+             "}\n",
+             path, a1, nr);
+}
+
+/* Hostile candidates aimed at the archive itself (unlink it; open it for writing with
+ * O_TRUNC) in a real campaign: each ends as a violation, the campaign goes on, and the
+ * archive keeps every row and passes SQLite's integrity check. */
+static void test_hostile_archive(void)
+{
+    fake_llm *srv = fake_llm_start();
+    CHECK(srv != NULL);
+    if (!srv) return;
+    char db[300], code[2048];
+    snprintf(db, sizeof db, "%s/hostile.db", tmpdir);
+    code_syscall_on(code, sizeof code, 87, db, 0); /* unlink(db) */
+    char *r1 = reply_json("Clean up.", "unlink_archive", code);
+    code_syscall_on(code, sizeof code, 2, db, 01001); /* open(db, O_WRONLY | O_TRUNC) */
+    char *r2 = reply_json("Start afresh.", "truncate_archive", code);
+    char *r3 = reply_json("Smooth the targets a little.", "ce_smooth_005", code_ls);
+    fake_llm_push_content(srv, r1, 100, 10);
+    fake_llm_push_content(srv, r2, 100, 10);
+    fake_llm_push_content(srv, r3, 100, 10);
+    char *argv[] = {(char *)discover_bin(), "run", "--task", "fashion", "--proposer", "llm",
+                    "--api-base", (char *)fake_llm_base_url(srv), "--model", "fake-model",
+                    "--generations", "3", "--baselines", "cross_entropy", "--archive", db,
+                    "--campaign", "h1", "--retries", "0", TASK_FLAGS, NULL};
+    char *env[] = {"DISCOVER_API_KEY=" KEY, NULL};
+    char *out = NULL, *err = NULL;
+    int rc = run_child(argv, env, 240, &out, &err);
+    CHECK_MSG(rc == 0, "discover run exited %d\nstderr:\n%s", rc, err ? err : "");
+    CHECK_MSG(access(db, F_OK) == 0, "the archive %s is gone", db);
+    statuses st;
+    load_statuses(db, "h1", &st);
+    CHECK_MSG(st.n == 4, "%d candidates archived, want 4", st.n);
+    if (st.n == 4) {
+        CHECK_STR(st.status[0], "ok");
+        CHECK_STR(st.status[1], "violation");
+        CHECK_STR(st.status[2], "violation");
+        CHECK_STR(st.status[3], "ok"); /* the campaign went on after them */
+    }
+    sqlite3 *h = NULL;
+    char *ic = NULL;
+    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+        sqlite3_stmt *s = NULL;
+        if (sqlite3_prepare_v2(h, "PRAGMA integrity_check", -1, &s, NULL) == SQLITE_OK &&
+            sqlite3_step(s) == SQLITE_ROW)
+            ic = dc_strdup((const char *)sqlite3_column_text(s, 0));
+        sqlite3_finalize(s);
+    }
+    sqlite3_close(h);
+    CHECK_MSG(ic && !strcmp(ic, "ok"), "integrity_check: %s", ic ? ic : "(no answer)");
+    free(ic);
+    free(out), free(err);
+    free(r1), free(r2), free(r3);
+    fake_llm_stop(srv);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/discover-test-campaign-XXXXXX");
@@ -971,6 +1040,7 @@ int main(void)
     test_bad_flags();
     test_baselines();
     test_llm_campaign();
+    test_hostile_archive();
     test_budget();
     test_budget_tokens_cost();
     test_llm_faults();
