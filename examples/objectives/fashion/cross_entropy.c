@@ -9,18 +9,23 @@
  * Courville, "Deep Learning", 2016, §6.2.2.3). */
 #include <math.h>
 
+/* logsumexp of one row of k logits, the row maximum subtracted first. */
+static double row_lse(const double *z, int k)
+{
+    double mx = z[0];
+    for (int j = 1; j < k; j++)
+        mx = fmax(mx, z[j]);
+    double s = 0.0;
+    for (int j = 0; j < k; j++)
+        s += exp(z[j] - mx);
+    return mx + log(s);
+}
+
 void objective(int n, int k, const double *logits, const int *labels, double *loss)
 {
     for (int i = 0; i < n; i++) {
         const double *z = logits + (long)i * k; // (k,)
-        double mx = z[0];
-        for (int j = 1; j < k; j++)
-            mx = fmax(mx, z[j]);
-        double s = 0.0;
-        for (int j = 0; j < k; j++)
-            s += exp(z[j] - mx);
-        double lse = mx + log(s);
-        loss[i] = lse - z[labels[i]];
+        loss[i] = row_lse(z, k) - z[labels[i]];
     }
 }
 
@@ -30,13 +35,7 @@ void objective_grad(int n, int k, const double *logits, const int *labels, doubl
     for (int i = 0; i < n; i++) {
         const double *z = logits + (long)i * k; // (k,)
         double *g = d_logits + (long)i * k;     // (k,)
-        double mx = z[0];
-        for (int j = 1; j < k; j++)
-            mx = fmax(mx, z[j]);
-        double s = 0.0;
-        for (int j = 0; j < k; j++)
-            s += exp(z[j] - mx);
-        double lse = mx + log(s);
+        double lse = row_lse(z, k);
         loss[i] = lse - z[labels[i]];
         for (int j = 0; j < k; j++)
             g[j] = exp(z[j] - lse) - (j == labels[i] ? 1.0 : 0.0);
