@@ -29,8 +29,8 @@ typedef struct dc_gpt_ops {
     const dc_backend_ops *base; /* memory, errors, name, kind: the same device */
 
     /* out (B,T,C) = wte[inp] + wpe[t]; inp (B,T) */
-    void (*encoder_forward)(float *out, const int *inp, const float *wte, const float *wpe,
-                            int B, int T, int C);
+    void (*encoder_forward)(float *out, const int *inp, const float *wte, const float *wpe, int B,
+                            int T, int C);
     /* dwte (V,C) += scatter of dout (B,T,C) by token; dwpe (T,C) += Σ_b dout */
     void (*encoder_backward)(float *dwte, float *dwpe, const float *dout, const int *inp, int B,
                              int T, int C);
@@ -49,16 +49,15 @@ typedef struct dc_gpt_ops {
     /* inp (B,T,3C) = q,k,v; att (B,NH,T,T) softmax kept for backward; out (B,T,C) */
     void (*attention_forward)(float *out, float *att, const float *inp, int B, int T, int C,
                               int NH);
-    void (*attention_backward)(float *dinp, const float *dout, const float *inp,
-                               const float *att, int B, int T, int C, int NH);
+    void (*attention_backward)(float *dinp, const float *dout, const float *inp, const float *att,
+                               int B, int T, int C, int NH);
     void (*gelu_forward)(float *out, const float *inp, int N);
     void (*gelu_backward)(float *dinp, const float *inp, const float *dout, int N);
     void (*residual_forward)(float *out, const float *a, const float *b, int N);
     void (*residual_backward)(float *da, float *db, const float *dout, int N);
     /* logits (N,V) become probabilities in place; logp (N) = log p(target) (0 where
      * target < 0); targets may be NULL (no logp) */
-    void (*softmax_logp_forward)(float *probs_inout, float *logp, const int *targets, int N,
-                                 int V);
+    void (*softmax_logp_forward)(float *probs_inout, float *logp, const int *targets, int N, int V);
     /* dlogits (N,V) = dlogp · (onehot − p), 0 rows where target < 0 or dlogp == 0; overwrites */
     void (*softmax_logp_backward)(float *dlogits, const float *probs, const int *targets,
                                   const float *dlogp, int N, int V);

@@ -55,7 +55,8 @@ static int bench(const dc_gpt_ops *ops, const bench_config *c, int steps, int wa
     }
     int B = c->batch, T = c->cfg.ctx, V = c->cfg.vocab;
     int *in = malloc((size_t)B * T * sizeof(int)), *tg = malloc((size_t)B * T * sizeof(int));
-    float *logp = malloc((size_t)B * T * sizeof(float)), *dlogp = malloc((size_t)B * T * sizeof(float));
+    float *logp = malloc((size_t)B * T * sizeof(float)),
+          *dlogp = malloc((size_t)B * T * sizeof(float));
     double *rates = malloc((size_t)runs * sizeof(double));
     int rc = 0;
     if (!in || !tg || !logp || !dlogp || !rates) {
@@ -79,9 +80,11 @@ static int bench(const dc_gpt_ops *ops, const bench_config *c, int steps, int wa
                 break;
             }
             double nll = 0;
-            for (int i = 0; i < B * T; i++) nll -= logp[i];
+            for (int i = 0; i < B * T; i++)
+                nll -= logp[i];
             last_loss = nll / (B * T);
-            for (int i = 0; i < B * T; i++) dlogp[i] = -1.0f / (float)(B * T);
+            for (int i = 0; i < B * T; i++)
+                dlogp[i] = -1.0f / (float)(B * T);
             if (gpt_zero_grad(&m) != 0 || gpt_backward(&m, dlogp) != 0 ||
                 !isfinite(gpt_adamw(&m, 3e-4f, 0.9f, 0.95f, 1e-8f, 0.01f, 1.0f))) {
                 rc = -1;
@@ -96,7 +99,8 @@ static int bench(const dc_gpt_ops *ops, const bench_config *c, int steps, int wa
     } else {
         qsort(rates, (size_t)runs, sizeof *rates, cmp_double);
         double med = runs % 2 ? rates[runs / 2] : 0.5 * (rates[runs / 2 - 1] + rates[runs / 2]);
-        printf("| %s | %s | V%d T%d L%d C%d H%d | %d | %zu | %d × %d | %.1f | %.1f | %.1f | %.0f | %.3f |\n",
+        printf("| %s | %s | V%d T%d L%d C%d H%d | %d | %zu | %d × %d | %.1f | %.1f | %.1f | %.0f | "
+               "%.3f |\n",
                ops ? gpt_backend_name(&m) : "cpu-openblas", c->label, V, T, c->cfg.layers,
                c->cfg.width, c->cfg.heads, B, m.nparams, runs, steps, med, rates[0],
                rates[runs - 1], med * B * T, last_loss);
@@ -112,7 +116,8 @@ static int parse_int(const char *flag, const char *v, int lo, int hi)
     char *end;
     long x = strtol(v, &end, 10);
     if (!*v || *end || x < lo || x > hi) {
-        fprintf(stderr, "bench_gpt: %s wants a whole number in %d..%d, not '%s'\n", flag, lo, hi, v);
+        fprintf(stderr, "bench_gpt: %s wants a whole number in %d..%d, not '%s'\n", flag, lo, hi,
+                v);
         exit(1);
     }
     return (int)x;
@@ -134,12 +139,18 @@ int main(int argc, char **argv)
             return 1;
         }
         i++;
-        if (!strcmp(a, "--device")) device = v;
-        else if (!strcmp(a, "--config")) which = v;
-        else if (!strcmp(a, "--steps")) steps = parse_int(a, v, 1, 1000000);
-        else if (!strcmp(a, "--warmup")) warmup = parse_int(a, v, 0, 1000000);
-        else if (!strcmp(a, "--runs")) runs = parse_int(a, v, 1, 1000);
-        else if (!strcmp(a, "--threads")) threads = parse_int(a, v, 1, 1024);
+        if (!strcmp(a, "--device"))
+            device = v;
+        else if (!strcmp(a, "--config"))
+            which = v;
+        else if (!strcmp(a, "--steps"))
+            steps = parse_int(a, v, 1, 1000000);
+        else if (!strcmp(a, "--warmup"))
+            warmup = parse_int(a, v, 0, 1000000);
+        else if (!strcmp(a, "--runs"))
+            runs = parse_int(a, v, 1, 1000);
+        else if (!strcmp(a, "--threads"))
+            threads = parse_int(a, v, 1, 1024);
         else {
             fprintf(stderr, "bench_gpt: unknown option '%s' (see --help)\n", a);
             return 1;
@@ -164,7 +175,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_gpt: --config must be default, large or all\n");
         return 1;
     }
-    printf("| backend | config | model | batch | parameters | runs × steps | median steps/s | min | max | tokens/s | last loss |\n");
+    printf("| backend | config | model | batch | parameters | runs × steps | median steps/s | min "
+           "| max | tokens/s | last loss |\n");
     printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
     for (int i = 0; i < n; i++)
         if (bench(ops, &configs[i], steps, warmup, runs) != 0) return 1;

@@ -41,14 +41,14 @@ static void *scratch_for(size_t bytes, const char *what)
     return scratch;
 }
 
-#define LAUNCH(call, what)                                                                  \
-    do {                                                                                    \
-        if (dc_cuda_failed()) return;                                                       \
-        dc_cuda_ok((call), what);                                                           \
+#define LAUNCH(call, what)                                                                         \
+    do {                                                                                           \
+        if (dc_cuda_failed()) return;                                                              \
+        dc_cuda_ok((call), what);                                                                  \
     } while (0)
 
-static void g_encoder_forward(float *out, const int *inp, const float *wte, const float *wpe,
-                              int B, int T, int C)
+static void g_encoder_forward(float *out, const int *inp, const float *wte, const float *wpe, int B,
+                              int T, int C)
 {
     LAUNCH(dc_cu_encoder_forward(out, inp, wte, wpe, B, T, C, dc_cuda_stream()), "GPT embedding");
 }
@@ -101,8 +101,8 @@ static void g_matmul_backward(float *dinp, float *dweight, float *dbias, const f
                          "GPT matmul backward (input gradient sgemm)"))
         return;
     // dweight (OC,C) += doutᵀ · inp  ⇔  dweightᵀ (C,OC) += inpᵀ (C,N) · dout (N,OC)
-    if (!dc_cuda_blas_ok(cublasSgemm(dc_cuda_blas(), CUBLAS_OP_N, CUBLAS_OP_T, C, OC, N, &one,
-                                     inp, C, dout, OC, &one, dweight, C),
+    if (!dc_cuda_blas_ok(cublasSgemm(dc_cuda_blas(), CUBLAS_OP_N, CUBLAS_OP_T, C, OC, N, &one, inp,
+                                     C, dout, OC, &one, dweight, C),
                          "GPT matmul backward (weight gradient sgemm)"))
         return;
     if (dbias)
@@ -113,12 +113,11 @@ static void g_matmul_backward(float *dinp, float *dweight, float *dbias, const f
 static void g_attention_forward(float *out, float *att, const float *inp, int B, int T, int C,
                                 int NH)
 {
-    LAUNCH(dc_cu_attention_forward(out, att, inp, B, T, C, NH, dc_cuda_stream()),
-           "GPT attention");
+    LAUNCH(dc_cu_attention_forward(out, att, inp, B, T, C, NH, dc_cuda_stream()), "GPT attention");
 }
 
-static void g_attention_backward(float *dinp, const float *dout, const float *inp,
-                                 const float *att, int B, int T, int C, int NH)
+static void g_attention_backward(float *dinp, const float *dout, const float *inp, const float *att,
+                                 int B, int T, int C, int NH)
 {
     if (dc_cuda_failed()) return;
     float *dpre = scratch_for((size_t)B * NH * T * T * sizeof(float), "GPT attention scratch");
@@ -212,8 +211,8 @@ EXPORT const dc_gpt_ops *dc_cuda_gpt_open(int abi, char *err, size_t errcap)
     }
     const dc_backend_ops *base = dc_cuda_ready_ops();
     if (!base) {
-        snprintf(err, errcap, "the CUDA device is not initialised (call " DC_CUDA_PLUGIN_SYMBOL
-                 " first)");
+        snprintf(err, errcap,
+                 "the CUDA device is not initialised (call " DC_CUDA_PLUGIN_SYMBOL " first)");
         return NULL;
     }
     gpt_ops.base = base;

@@ -32,7 +32,10 @@ struct gpt_device {
 };
 
 /* 1 when the backend has recorded an error. */
-static int failed(const struct gpt_device *d) { return d->be->error(NULL, 0); }
+static int failed(const struct gpt_device *d)
+{
+    return d->be->error(NULL, 0);
+}
 
 static void free_acts(struct gpt_device *d)
 {
@@ -82,8 +85,8 @@ int gpt_attach(gpt_model *m, const dc_gpt_ops *ops, char *err, size_t errcap)
     if (!d->params || !d->grads || !d->mom || !d->vel || d->be->synchronize() != 0) {
         char why[512] = "allocation failed";
         d->be->error(why, sizeof why);
-        snprintf(err, errcap, "%s: cannot hold the model (%zu parameters): %s", d->name,
-                 m->nparams, why);
+        snprintf(err, errcap, "%s: cannot hold the model (%zu parameters): %s", d->name, m->nparams,
+                 why);
         m->dev = d;
         gpt_detach(m);
         d = NULL;
@@ -134,8 +137,7 @@ static int ensure_acts(gpt_model *m, struct gpt_device *d, int B, int T)
     return 0;
 }
 
-int gpt_dev_forward(gpt_model *m, const int *inputs, const int *targets, int B, int T,
-                    float *logp)
+int gpt_dev_forward(gpt_model *m, const int *inputs, const int *targets, int B, int T, float *logp)
 {
     struct gpt_device *d = m->dev;
     const dc_gpt_ops *o = d->o;
@@ -157,8 +159,8 @@ int gpt_dev_forward(gpt_model *m, const int *inputs, const int *targets, int B, 
         const float *residual = l == 0 ? a.encoded : a.residual3 + (size_t)(l - 1) * BT * C;
         size_t o1 = (size_t)l * BT * C, o3 = o1 * 3, o4 = o1 * 4, ob = (size_t)l * BT;
         size_t oatt = (size_t)l * B * NH * T * T;
-        o->layernorm_forward(a.ln1 + o1, a.ln1_mean + ob, a.ln1_rstd + ob, residual,
-                             p.ln1w + l * C, p.ln1b + l * C, BT, C);
+        o->layernorm_forward(a.ln1 + o1, a.ln1_mean + ob, a.ln1_rstd + ob, residual, p.ln1w + l * C,
+                             p.ln1b + l * C, BT, C);
         o->matmul_forward(a.qkv + o3, a.ln1 + o1, p.qkvw + (size_t)l * 3 * C * C,
                           p.qkvb + l * 3 * C, BT, C, 3 * C); // (B,T,3C)
         o->attention_forward(a.atty + o1, a.att + oatt, a.qkv + o3, B, T, C, NH);
@@ -167,8 +169,8 @@ int gpt_dev_forward(gpt_model *m, const int *inputs, const int *targets, int B, 
         o->residual_forward(a.residual2 + o1, residual, a.attproj + o1, BT * C);
         o->layernorm_forward(a.ln2 + o1, a.ln2_mean + ob, a.ln2_rstd + ob, a.residual2 + o1,
                              p.ln2w + l * C, p.ln2b + l * C, BT, C);
-        o->matmul_forward(a.fch + o4, a.ln2 + o1, p.fcw + (size_t)l * 4 * C * C,
-                          p.fcb + l * 4 * C, BT, C, 4 * C); // (B,T,4C)
+        o->matmul_forward(a.fch + o4, a.ln2 + o1, p.fcw + (size_t)l * 4 * C * C, p.fcb + l * 4 * C,
+                          BT, C, 4 * C); // (B,T,4C)
         o->gelu_forward(a.fch_gelu + o4, a.fch + o4, BT * 4 * C);
         o->matmul_forward(a.fcproj + o1, a.fch_gelu + o4, p.fcprojw + (size_t)l * C * 4 * C,
                           p.fcprojb + l * C, BT, 4 * C, C);
@@ -207,8 +209,8 @@ int gpt_dev_backward(gpt_model *m, const float *dlogp)
     o->matmul_backward(ga.lnf, g.wte, NULL, ga.logits, a.lnf, p.wte, BT, C, V);
     float *last = a.residual3 + (size_t)(L - 1) * BT * C;
     float *dlast = ga.residual3 + (size_t)(L - 1) * BT * C;
-    o->layernorm_backward(dlast, g.lnfw, g.lnfb, ga.lnf, last, p.lnfw, a.lnf_mean, a.lnf_rstd,
-                          BT, C);
+    o->layernorm_backward(dlast, g.lnfw, g.lnfb, ga.lnf, last, p.lnfw, a.lnf_mean, a.lnf_rstd, BT,
+                          C);
     for (int l = L - 1; l >= 0; l--) {
         const float *residual = l == 0 ? a.encoded : a.residual3 + (size_t)(l - 1) * BT * C;
         float *dresidual = l == 0 ? ga.encoded : ga.residual3 + (size_t)(l - 1) * BT * C;
@@ -216,24 +218,22 @@ int gpt_dev_backward(gpt_model *m, const float *dlogp)
         size_t oatt = (size_t)l * B * NH * T * T;
         // MLP
         o->residual_backward(ga.residual2 + o1, ga.fcproj + o1, ga.residual3 + o1, BT * C);
-        o->matmul_backward(ga.fch_gelu + o4, g.fcprojw + (size_t)l * C * 4 * C,
-                           g.fcprojb + l * C, ga.fcproj + o1, a.fch_gelu + o4,
-                           p.fcprojw + (size_t)l * C * 4 * C, BT, 4 * C, C);
+        o->matmul_backward(ga.fch_gelu + o4, g.fcprojw + (size_t)l * C * 4 * C, g.fcprojb + l * C,
+                           ga.fcproj + o1, a.fch_gelu + o4, p.fcprojw + (size_t)l * C * 4 * C, BT,
+                           4 * C, C);
         o->gelu_backward(ga.fch + o4, a.fch + o4, ga.fch_gelu + o4, BT * 4 * C);
         o->matmul_backward(ga.ln2 + o1, g.fcw + (size_t)l * 4 * C * C, g.fcb + l * 4 * C,
                            ga.fch + o4, a.ln2 + o1, p.fcw + (size_t)l * 4 * C * C, BT, C, 4 * C);
         o->layernorm_backward(ga.residual2 + o1, g.ln2w + l * C, g.ln2b + l * C, ga.ln2 + o1,
-                              a.residual2 + o1, p.ln2w + l * C, a.ln2_mean + ob,
-                              a.ln2_rstd + ob, BT, C);
+                              a.residual2 + o1, p.ln2w + l * C, a.ln2_mean + ob, a.ln2_rstd + ob,
+                              BT, C);
         // attention
         o->residual_backward(dresidual, ga.attproj + o1, ga.residual2 + o1, BT * C);
         o->matmul_backward(ga.atty + o1, g.attprojw + (size_t)l * C * C, g.attprojb + l * C,
-                           ga.attproj + o1, a.atty + o1, p.attprojw + (size_t)l * C * C, BT, C,
-                           C);
+                           ga.attproj + o1, a.atty + o1, p.attprojw + (size_t)l * C * C, BT, C, C);
         o->attention_backward(ga.qkv + o3, ga.atty + o1, a.qkv + o3, a.att + oatt, B, T, C, NH);
         o->matmul_backward(ga.ln1 + o1, g.qkvw + (size_t)l * 3 * C * C, g.qkvb + l * 3 * C,
-                           ga.qkv + o3, a.ln1 + o1, p.qkvw + (size_t)l * 3 * C * C, BT, C,
-                           3 * C);
+                           ga.qkv + o3, a.ln1 + o1, p.qkvw + (size_t)l * 3 * C * C, BT, C, 3 * C);
         o->layernorm_backward(dresidual, g.ln1w + l * C, g.ln1b + l * C, ga.ln1 + o1, residual,
                               p.ln1w + l * C, a.ln1_mean + ob, a.ln1_rstd + ob, BT, C);
     }
@@ -241,8 +241,8 @@ int gpt_dev_backward(gpt_model *m, const float *dlogp)
     return failed(d) ? -1 : 0;
 }
 
-float gpt_dev_adamw(gpt_model *m, float lr, float beta1, float beta2, float eps,
-                    float weight_decay, float max_norm)
+float gpt_dev_adamw(gpt_model *m, float lr, float beta1, float beta2, float eps, float weight_decay,
+                    float max_norm)
 {
     struct gpt_device *d = m->dev;
     double norm2 = d->o->grad_sumsq(d->grads, m->nparams); // waits for the backward pass

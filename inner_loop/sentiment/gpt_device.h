@@ -12,11 +12,10 @@ void gpt_point_acts(gpt_acts *a, float *mem, const size_t *s);
 size_t gpt_sum_sizes(const size_t *s, int n);
 
 /* The entry points of gpt.h for an attached model (m->dev != NULL). */
-int gpt_dev_forward(gpt_model *m, const int *inputs, const int *targets, int B, int T,
-                    float *logp);
+int gpt_dev_forward(gpt_model *m, const int *inputs, const int *targets, int B, int T, float *logp);
 int gpt_dev_zero_grad(gpt_model *m);
 int gpt_dev_backward(gpt_model *m, const float *dlogp);
-float gpt_dev_adamw(gpt_model *m, float lr, float beta1, float beta2, float eps,
-                    float weight_decay, float max_norm);
+float gpt_dev_adamw(gpt_model *m, float lr, float beta1, float beta2, float eps, float weight_decay,
+                    float max_norm);
 
 #endif

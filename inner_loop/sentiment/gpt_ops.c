@@ -14,7 +14,8 @@ static double cpu_grad_sumsq(const float *g, size_t N)
 {
     // the same order and precision as gpt_adamw's norm
     double s = 0.0;
-    for (size_t i = 0; i < N; i++) s += (double)g[i] * g[i];
+    for (size_t i = 0; i < N; i++)
+        s += (double)g[i] * g[i];
     return s;
 }
 
@@ -63,7 +64,10 @@ static const dc_gpt_ops *cpu_table(void)
     return &ops;
 }
 
-const dc_gpt_ops *gpt_ops_cpu(void) { return cpu_table(); }
+const dc_gpt_ops *gpt_ops_cpu(void)
+{
+    return cpu_table();
+}
 
 /* The plugin's GPT table once dc_backend_select chose CUDA: NULL with the reason. */
 static const dc_gpt_ops *cuda_table(char *err, size_t errcap)
@@ -71,7 +75,8 @@ static const dc_gpt_ops *cuda_table(char *err, size_t errcap)
     dc_cuda_gpt_open_fn open_fn;
     *(void **)&open_fn = dc_backend_cuda_symbol(DC_CUDA_GPT_SYMBOL);
     if (!open_fn) {
-        snprintf(err, errcap, "the CUDA plugin has no GPT operations (" DC_CUDA_GPT_SYMBOL
+        snprintf(err, errcap,
+                 "the CUDA plugin has no GPT operations (" DC_CUDA_GPT_SYMBOL
                  "): rebuild it with this program");
         return NULL;
     }
@@ -82,8 +87,10 @@ static const dc_gpt_ops *cuda_table(char *err, size_t errcap)
         return NULL;
     }
     if (ops->abi != DC_GPT_ABI) {
-        snprintf(err, errcap, "the CUDA plugin implements GPT interface %d, this program needs "
-                 "%d; rebuild the plugin with the program", ops->abi, DC_GPT_ABI);
+        snprintf(err, errcap,
+                 "the CUDA plugin implements GPT interface %d, this program needs "
+                 "%d; rebuild the plugin with the program",
+                 ops->abi, DC_GPT_ABI);
         return NULL;
     }
     return ops;

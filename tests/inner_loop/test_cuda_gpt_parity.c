@@ -45,12 +45,13 @@ enum { B = 3, T = 12 };
 static const float LR = 1e-3f;
 
 static const char *TENSOR_NAMES[GPT_NUM_PARAM_TENSORS] = {
-    "wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
-    "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb"};
+    "wte",  "wpe",  "ln1w", "ln1b", "qkvw",    "qkvb",    "attprojw", "attprojb",
+    "ln2w", "ln2b", "fcw",  "fcb",  "fcprojw", "fcprojb", "lnfw",     "lnfb"};
 
 static void fill(dc_rng *r, float *x, size_t n, double scale)
 {
-    for (size_t i = 0; i < n; i++) x[i] = (float)(scale * dc_rng_normal(r));
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)(scale * dc_rng_normal(r));
 }
 
 static double scaled_error(const float *a, const float *ref, size_t n)
@@ -65,11 +66,11 @@ static double scaled_error(const float *a, const float *ref, size_t n)
     return worst / (scale > 0 ? scale : 1);
 }
 
-#define CHECK_SCALED(a, ref, n, tol, what)                                                   \
-    do {                                                                                     \
-        double e_ = scaled_error(a, ref, n);                                                 \
-        CHECK_MSG(e_ <= (tol), "%s: scaled error %.3g > %g", what, e_, (double)(tol));      \
-        printf("  %-30s scaled error %.2e\n", what, e_);                                     \
+#define CHECK_SCALED(a, ref, n, tol, what)                                                         \
+    do {                                                                                           \
+        double e_ = scaled_error(a, ref, n);                                                       \
+        CHECK_MSG(e_ <= (tol), "%s: scaled error %.3g > %g", what, e_, (double)(tol));             \
+        printf("  %-30s scaled error %.2e\n", what, e_);                                           \
     } while (0)
 
 /* Everything one training step of a model produces. */
@@ -138,7 +139,10 @@ static void step_free(step_out *o)
     free(o->params2);
 }
 
-static int same(const float *a, const float *b, size_t n) { return memcmp(a, b, n * sizeof(float)) == 0; }
+static int same(const float *a, const float *b, size_t n)
+{
+    return memcmp(a, b, n * sizeof(float)) == 0;
+}
 
 /* ---- part 1: the backend path on the CPU table == the direct path ---- */
 static void test_mirror(const gpt_model *init)
@@ -195,16 +199,20 @@ static void test_model(const gpt_model *init, const dc_gpt_ops *cuda)
         CHECK_SCALED(g.grads + off, c.grads + off, n, 1e-4, what);
         // AdamW step 1 on well-determined gradients
         double gs = 0;
-        for (size_t j = 0; j < n; j++) gs = fmax(gs, fabs(c.grads[off + j]));
+        for (size_t j = 0; j < n; j++)
+            gs = fmax(gs, fabs(c.grads[off + j]));
         int bad = 0, loose = 0;
         for (size_t j = 0; j < n; j++) {
             double dp = fabs((double)g.params1[off + j] - c.params1[off + j]);
             if (!(dp <= 2.02 * LR)) loose++;
-            if (fabs(c.grads[off + j]) > 1e-2 * gs && !(dp <= 1e-3 * LR + 1e-6 * fabs(c.params1[off + j])))
+            if (fabs(c.grads[off + j]) > 1e-2 * gs &&
+                !(dp <= 1e-3 * LR + 1e-6 * fabs(c.params1[off + j])))
                 bad++;
         }
-        CHECK_MSG(bad == 0 && loose == 0, "AdamW step on %s: %d well-determined parameters off, "
-                  "%d beyond 2 lr", TENSOR_NAMES[t], bad, loose);
+        CHECK_MSG(bad == 0 && loose == 0,
+                  "AdamW step on %s: %d well-determined parameters off, "
+                  "%d beyond 2 lr",
+                  TENSOR_NAMES[t], bad, loose);
         off += n;
     }
     CHECK_NEAR(g.norm1, c.norm1, 1e-5 * c.norm1);
@@ -278,8 +286,10 @@ static void compare_op(const dc_gpt_ops *cuda, arr *a, int n, op_fn fn)
     }
 out:
     for (int s = 0; s < 2; s++)
-        for (int i = 0; i < n; i++) tabs[s]->base->free(dev[s][i]);
-    for (int i = 0; i < n; i++) free(res[i]);
+        for (int i = 0; i < n; i++)
+            tabs[s]->base->free(dev[s][i]);
+    for (int i = 0; i < n; i++)
+        free(res[i]);
 }
 
 enum { AB = 4, AT = 32, AC = 96, ANH = 4, SV = 2051, SN = 40 };
@@ -350,8 +360,8 @@ static void test_ops(const dc_gpt_ops *cuda)
     printf("op level:\n");
     size_t nqkv = (size_t)AB * AT * 3 * AC, ny = (size_t)AB * AT * AC,
            natt = (size_t)AB * ANH * AT * AT;
-    float *qkv = malloc(nqkv * 4), *y = calloc(ny, 4), *att = calloc(natt, 4),
-          *dy = malloc(ny * 4), *dqkv = malloc(nqkv * 4);
+    float *qkv = malloc(nqkv * 4), *y = calloc(ny, 4), *att = calloc(natt, 4), *dy = malloc(ny * 4),
+          *dqkv = malloc(nqkv * 4);
     float *wte = malloc((size_t)SV * AC * 4), *wpe = malloc((size_t)AT * AC * 4),
           *dwte = malloc((size_t)SV * AC * 4), *dwpe = malloc((size_t)AT * AC * 4);
     int *tok = malloc((size_t)AB * AT * sizeof(int)), *stg = malloc(SN * sizeof(int));
@@ -378,7 +388,8 @@ static void test_ops(const dc_gpt_ops *cuda)
                 {dqkv, nqkv * 4, 1, 1e-4, "attention dqkv"}};
     compare_op(cuda, a1, 5, op_attention);
 
-    for (int i = 0; i < AB * AT; i++) tok[i] = (int)dc_rng_below(&r, 7) * 293; // many repeats
+    for (int i = 0; i < AB * AT; i++)
+        tok[i] = (int)dc_rng_below(&r, 7) * 293; // many repeats
     fill(&r, wte, (size_t)SV * AC, 0.02);
     fill(&r, wpe, (size_t)AT * AC, 0.01);
     fill(&r, dwte, (size_t)SV * AC, 0.1);
@@ -472,7 +483,8 @@ static void test_ops(const dc_gpt_ops *cuda)
     fill(&r, p, na, 0.1);
     fill(&r, gr, na, 0.01);
     fill(&r, mm, na, 0.001);
-    for (size_t i = 0; i < na; i++) vv[i] = (float)(1e-5 * fabs(dc_rng_normal(&r)));
+    for (size_t i = 0; i < na; i++)
+        vv[i] = (float)(1e-5 * fabs(dc_rng_normal(&r)));
     arr a5[] = {{p, na * 4, 1, 1e-6, "AdamW params"},
                 {gr, na * 4, 1, -1, "grad"},
                 {mm, na * 4, 1, 1e-6, "AdamW m"},
@@ -504,7 +516,8 @@ int main(void)
     // perturb the layernorm parameters and biases away from 1/0 so their gradients matter
     dc_rng r;
     dc_rng_seed(&r, 5);
-    for (size_t i = 0; i < init.nparams; i++) init.params_mem[i] += (float)(0.01 * dc_rng_normal(&r));
+    for (size_t i = 0; i < init.nparams; i++)
+        init.params_mem[i] += (float)(0.01 * dc_rng_normal(&r));
 
     test_mirror(&init);
     // the op-level harness of part 2 on the CPU table against itself: every comparison must

@@ -46,25 +46,25 @@ static void test_parse(void)
 {
     char path[512], want[600];
     write_cfg("good.cfg",
-              "# a discovery campaign\n"                              /* 1 */
-              "\n"                                                    /* 2 */
-              "generations = 7   # a comment after a value\n"         /* 3 */
-              "campaign = \"noisy # run\"\n"                          /* 4 */
-              "seeds = 1,2\n"                                         /* 5 */
-              "[llm]\n"                                               /* 6 */
-              "  model = \"my-model\"\n"                              /* 7 */
-              "api_base=http://127.0.0.1:9/v1\n"                      /* 8 */
-              "temperature = 0.5\n"                                   /* 9 */
-              "retries = 2\n"                                         /* 10 */
-              "json_mode = off\n"                                     /* 11 */
-              "[campaign]\n"                                          /* 12 */
-              "max_calls = 4\n"                                       /* 13 */
-              "task.noise = 0.2\n"                                    /* 14 */
-              "baselines = \" cross_entropy\"\n"                      /* 15 */
-              "[ task ]\n"                                            /* 16 */
-              "steps = 40\n"                                          /* 17 */
-              "steps = 50   # the later line wins\n"                  /* 18 */
-              "train_size = 2000\n",                                  /* 19 */
+              "# a discovery campaign\n"                      /* 1 */
+              "\n"                                            /* 2 */
+              "generations = 7   # a comment after a value\n" /* 3 */
+              "campaign = \"noisy # run\"\n"                  /* 4 */
+              "seeds = 1,2\n"                                 /* 5 */
+              "[llm]\n"                                       /* 6 */
+              "  model = \"my-model\"\n"                      /* 7 */
+              "api_base=http://127.0.0.1:9/v1\n"              /* 8 */
+              "temperature = 0.5\n"                           /* 9 */
+              "retries = 2\n"                                 /* 10 */
+              "json_mode = off\n"                             /* 11 */
+              "[campaign]\n"                                  /* 12 */
+              "max_calls = 4\n"                               /* 13 */
+              "task.noise = 0.2\n"                            /* 14 */
+              "baselines = \" cross_entropy\"\n"              /* 15 */
+              "[ task ]\n"                                    /* 16 */
+              "steps = 40\n"                                  /* 17 */
+              "steps = 50   # the later line wins\n"          /* 18 */
+              "train_size = 2000\n",                          /* 19 */
               path, sizeof path);
     dc_campaign_cfg c;
     dc_campaign_cfg_default(&c);
@@ -178,9 +178,20 @@ static void test_run_with_config(void)
               "val_size = 1000\n"
               "eval_every = \"30\"   # quoted numbers are fine\n",
               path, sizeof path);
-    char *argv[] = {(char *)discover_bin(), "run", "--config", path, "--archive", db,
-                    "--campaign", "from_flags", "--generations", "1", "--set", "steps=30",
-                    "--quiet", NULL};
+    char *argv[] = {(char *)discover_bin(),
+                    "run",
+                    "--config",
+                    path,
+                    "--archive",
+                    db,
+                    "--campaign",
+                    "from_flags",
+                    "--generations",
+                    "1",
+                    "--set",
+                    "steps=30",
+                    "--quiet",
+                    NULL};
     char *out = NULL, *err = NULL;
     int rc = run_child(argv, NULL, 120, &out, &err);
     CHECK_MSG(rc == 0, "exit %d: %s", rc, err ? err : "");
@@ -208,8 +219,8 @@ static void test_run_with_config(void)
     /* An option the task does not have: refused before anything is trained, naming the
      * file and line it came from. */
     write_cfg("task.cfg", "[task]\nsteps = 30\nno_such_option = 3\n", path, sizeof path);
-    char *argv2[] = {(char *)discover_bin(), "run", "--config", path, "--archive", db,
-                     "--campaign", "never", NULL};
+    char *argv2[] = {(char *)discover_bin(), "run",   "--config", path, "--archive", db,
+                     "--campaign",           "never", NULL};
     rc = run_child(argv2, NULL, 60, &out, &err);
     char want[600];
     snprintf(want, sizeof want, "%s:3: ", path);

@@ -20,23 +20,40 @@ static void test_demo(void)
     snprintf(db, sizeof db, "%s/demo.db", tmpdir);
     /* The demo's own settings, cut down with --set (any run option is accepted): a few
      * seconds instead of a minute. */
-    char *argv[] = {(char *)discover_bin(), "demo", "--generations", "1", "--archive", db,
-                    "--campaign", "dm", "--set", "steps=30", "--set", "train_size=2000",
-                    "--set", "val_size=1000", "--set", "eval_every=30", NULL};
+    char *argv[] = {(char *)discover_bin(),
+                    "demo",
+                    "--generations",
+                    "1",
+                    "--archive",
+                    db,
+                    "--campaign",
+                    "dm",
+                    "--set",
+                    "steps=30",
+                    "--set",
+                    "train_size=2000",
+                    "--set",
+                    "val_size=1000",
+                    "--set",
+                    "eval_every=30",
+                    NULL};
     char *out = NULL, *err = NULL;
     int rc = run_child(argv, NULL, 120, &out, &err);
     CHECK_MSG(rc == 0, "demo exited %d: %s", rc, err ? err : "");
     const char *narration[] = {
-        "discover demo: LLM-style discovery",  /* the introduction */
+        "discover demo: LLM-style discovery", /* the introduction */
         "generation 0: training the seed baselines",
         "== Generation 1 of 1 ==",
-        "1. Propose: the proposer writes", "Thought:", "Code (the objective, C):",
+        "1. Propose: the proposer writes",
+        "Thought:",
+        "Code (the objective, C):",
         "2. Sandbox: compiled with libtcc",
         "3. Train: the model learns",
-        "4. Score: fitness", "held-out test split",
+        "4. Score: fitness",
+        "held-out test split",
         "Best so far:",
         "campaign 'dm' finished",
-        "discover show ID",                      /* where to look next */
+        "discover show ID", /* where to look next */
     };
     for (size_t i = 0; i < sizeof narration / sizeof narration[0]; i++)
         CHECK_MSG(err && strstr(err, narration[i]), "narration lacks '%s'", narration[i]);
@@ -51,7 +68,8 @@ static void test_demo(void)
     free(err);
 
     /* ls: the seed baselines and the one proposal. */
-    char *als[] = {(char *)discover_bin(), "ls", "--archive", db, "--campaign", "dm", "--json", NULL};
+    char *als[] = {(char *)discover_bin(), "ls", "--archive", db,
+                   "--campaign",           "dm", "--json",    NULL};
     rc = run_child(als, NULL, 30, &out, &err);
     CHECK_MSG(rc == 0, "ls exited %d: %s", rc, err ? err : "");
     cJSON *list = cJSON_Parse(out ? out : "");
@@ -91,8 +109,8 @@ static void test_demo(void)
 
     char *acheck[] = {(char *)discover_bin(), "check", file, "--task", "fashion", NULL};
     rc = run_child(acheck, NULL, 60, &out, &err);
-    CHECK_MSG(rc == 0 && out && strstr(out, "passes the pre-screen"), "check exited %d: %s%s",
-              rc, out ? out : "", err ? err : "");
+    CHECK_MSG(rc == 0 && out && strstr(out, "passes the pre-screen"), "check exited %d: %s%s", rc,
+              out ? out : "", err ? err : "");
     free(out);
     free(err);
 }

@@ -16,26 +16,27 @@
 enum { N = 24, K = 10 };
 
 /* Cross-entropy with its exact gradient; FACTOR and LOSS_SHIFT break it on purpose. */
-#define CE_SRC(FACTOR, LOSS_SHIFT)                                                               \
-    "#include <math.h>\n"                                                                        \
-    "static double lse(const double *z, int k) {\n"                                              \
-    "  double mx = z[0]; for (int j = 1; j < k; j++) mx = fmax(mx, z[j]);\n"                     \
-    "  double s = 0; for (int j = 0; j < k; j++) s += exp(z[j] - mx); return mx + log(s); }\n"   \
-    "void objective(int n, int k, const double *z, const int *y, double *loss) {\n"              \
-    "  for (int i = 0; i < n; i++) loss[i] = lse(z + i * k, k) - z[i * k + y[i]]; }\n"           \
-    "void objective_grad(int n, int k, const double *z, const int *y, double *loss,\n"           \
-    "                    double *g) {\n"                                                         \
-    "  for (int i = 0; i < n; i++) {\n"                                                          \
-    "    double l = lse(z + i * k, k);\n"                                                        \
-    "    loss[i] = l - z[i * k + y[i]] + " LOSS_SHIFT ";\n"                                      \
-    "    for (int j = 0; j < k; j++)\n"                                                          \
+#define CE_SRC(FACTOR, LOSS_SHIFT)                                                                 \
+    "#include <math.h>\n"                                                                          \
+    "static double lse(const double *z, int k) {\n"                                                \
+    "  double mx = z[0]; for (int j = 1; j < k; j++) mx = fmax(mx, z[j]);\n"                       \
+    "  double s = 0; for (int j = 0; j < k; j++) s += exp(z[j] - mx); return mx + log(s); }\n"     \
+    "void objective(int n, int k, const double *z, const int *y, double *loss) {\n"                \
+    "  for (int i = 0; i < n; i++) loss[i] = lse(z + i * k, k) - z[i * k + y[i]]; }\n"             \
+    "void objective_grad(int n, int k, const double *z, const int *y, double *loss,\n"             \
+    "                    double *g) {\n"                                                           \
+    "  for (int i = 0; i < n; i++) {\n"                                                            \
+    "    double l = lse(z + i * k, k);\n"                                                          \
+    "    loss[i] = l - z[i * k + y[i]] + " LOSS_SHIFT ";\n"                                        \
+    "    for (int j = 0; j < k; j++)\n"                                                            \
     "      g[i * k + j] = " FACTOR " * (exp(z[i * k + j] - l) - (j == y[i] ? 1.0 : 0.0)); } }\n"
 
 static void cls_batch(double *z, int *y)
 {
     for (int i = 0; i < N; i++) {
         y[i] = (i * 7) % K;
-        for (int j = 0; j < K; j++) z[i * K + j] = sin(0.37 * i + 1.3 * j) * 3.0;
+        for (int j = 0; j < K; j++)
+            z[i * K + j] = sin(0.37 * i + 1.3 * j) * 3.0;
     }
 }
 
@@ -44,10 +45,13 @@ static void ce_grad(const double *z, const int *y, double *g)
 {
     for (int i = 0; i < N; i++) {
         double mx = z[i * K], s = 0;
-        for (int j = 1; j < K; j++) mx = fmax(mx, z[i * K + j]);
-        for (int j = 0; j < K; j++) s += exp(z[i * K + j] - mx);
+        for (int j = 1; j < K; j++)
+            mx = fmax(mx, z[i * K + j]);
+        for (int j = 0; j < K; j++)
+            s += exp(z[i * K + j] - mx);
         double l = mx + log(s);
-        for (int j = 0; j < K; j++) g[i * K + j] = exp(z[i * K + j] - l) - (j == y[i]);
+        for (int j = 0; j < K; j++)
+            g[i * K + j] = exp(z[i * K + j] - l) - (j == y[i]);
     }
 }
 
@@ -59,7 +63,8 @@ static sbx_worker *screened(sbx_kind kind, const char *src, dc_status want, cons
     dc_status st = sbx_open(kind, src, strlen(src), NULL, &w, msg, sizeof msg);
     if (st == DC_OK) st = sbx_prescreen(w, msg, sizeof msg);
     CHECK_MSG(st == want, "status %s, want %s: %s", dc_status_name(st), dc_status_name(want), msg);
-    if (want_msg) CHECK_MSG(strstr(msg, want_msg) != NULL, "message '%s' lacks '%s'", msg, want_msg);
+    if (want_msg)
+        CHECK_MSG(strstr(msg, want_msg) != NULL, "message '%s' lacks '%s'", msg, want_msg);
     if (st != DC_OK || want != DC_OK) {
         sbx_close(w);
         return NULL;
@@ -71,7 +76,8 @@ static sbx_worker *screened(sbx_kind kind, const char *src, dc_status want, cons
 static double worst(const double *a, const double *b, int n)
 {
     double m = 0;
-    for (int i = 0; i < n; i++) m = fmax(m, fabs(a[i] - b[i]));
+    for (int i = 0; i < n; i++)
+        m = fmax(m, fabs(a[i] - b[i]));
     return m;
 }
 
@@ -125,17 +131,17 @@ static void test_cls_loss_differs(void)
 
 /* DPO with its gradient (SIGN = -1 flips d_rejected: wrong) and a batch-mean objective whose
  * gradient couples every row (exact: used, and the path stays exact). */
-#define DPO_SRC(SIGN)                                                                            \
-    "#include <math.h>\n"                                                                        \
-    "static double rho(const pref_batch *b, int i) {\n"                                          \
-    "  return (b->chosen_logps[i] - b->ref_chosen_logps[i]) -\n"                                 \
-    "         (b->rejected_logps[i] - b->ref_rejected_logps[i]); }\n"                            \
-    "static double sp(double z) { return z > 0 ? z + log1p(exp(-z)) : log1p(exp(z)); }\n"        \
-    "void objective(const pref_batch *b, double *loss) {\n"                                      \
-    "  for (int i = 0; i < b->n; i++) loss[i] = sp(-b->beta * rho(b, i)); }\n"                   \
-    "void objective_grad(const pref_batch *b, double *loss, double *dc, double *dr) {\n"         \
-    "  for (int i = 0; i < b->n; i++) {\n"                                                       \
-    "    double x = b->beta * rho(b, i), s = 1.0 / (1.0 + exp(x));\n"                            \
+#define DPO_SRC(SIGN)                                                                              \
+    "#include <math.h>\n"                                                                          \
+    "static double rho(const pref_batch *b, int i) {\n"                                            \
+    "  return (b->chosen_logps[i] - b->ref_chosen_logps[i]) -\n"                                   \
+    "         (b->rejected_logps[i] - b->ref_rejected_logps[i]); }\n"                              \
+    "static double sp(double z) { return z > 0 ? z + log1p(exp(-z)) : log1p(exp(z)); }\n"          \
+    "void objective(const pref_batch *b, double *loss) {\n"                                        \
+    "  for (int i = 0; i < b->n; i++) loss[i] = sp(-b->beta * rho(b, i)); }\n"                     \
+    "void objective_grad(const pref_batch *b, double *loss, double *dc, double *dr) {\n"           \
+    "  for (int i = 0; i < b->n; i++) {\n"                                                         \
+    "    double x = b->beta * rho(b, i), s = 1.0 / (1.0 + exp(x));\n"                              \
     "    loss[i] = sp(-x); dc[i] = -b->beta * s; dr[i] = " SIGN " * b->beta * s; } }\n"
 
 static const char *BATCH_MEAN_SRC =
@@ -148,7 +154,8 @@ static const char *BATCH_MEAN_SRC =
     "  double m = 0; for (int i = 0; i < b->n; i++) m += x_of(b, i); return m / b->n; }\n"
     "void objective(const pref_batch *b, double *loss) {\n"
     "  double m = mean_x(b);\n"
-    "  for (int i = 0; i < b->n; i++) { double d = x_of(b, i) - m; loss[i] = 0.5 * d * d - x_of(b, i); } }\n"
+    "  for (int i = 0; i < b->n; i++) { double d = x_of(b, i) - m; loss[i] = 0.5 * d * d - x_of(b, "
+    "i); } }\n"
     "void objective_grad(const pref_batch *b, double *loss, double *dc, double *dr) {\n"
     "  /* d(sum loss)/dx_j = (x_j - m) - sum_i (x_i - m)/n - 1 = (x_j - m) - 1 */\n"
     "  double m = mean_x(b);\n"
@@ -198,7 +205,8 @@ static void test_pref(void)
         CHECK(sbx_is_separable(w) == 0);
         CHECK(sbx_pref_eval(w, &b, loss, dc, dr, msg, sizeof msg) == DC_OK);
         double m = 0;
-        for (int i = 0; i < N; i++) m += 0.1 * ((c[i] - rc[i]) - (r[i] - rr[i])) / N;
+        for (int i = 0; i < N; i++)
+            m += 0.1 * ((c[i] - rc[i]) - (r[i] - rr[i])) / N;
         for (int j = 0; j < N; j++) {
             double d = 0.1 * ((c[j] - rc[j]) - (r[j] - rr[j])) - m;
             CHECK_NEAR(dc[j], 0.1 * (d - 1.0), 1e-15);
@@ -219,13 +227,14 @@ static void test_contract(void)
              "  for (int i = 0; i <= n * k; i++) g[i] = 0; }\n",
              DC_INVALID, "objective_grad wrote outside d_logits");
     // leaves elements unwritten
-    screened(SBX_CLS,
-             "void objective(int n, int k, const double *z, const int *y, double *loss) {\n"
-             "  for (int i = 0; i < n; i++) loss[i] = -z[i * k + y[i]]; }\n"
-             "void objective_grad(int n, int k, const double *z, const int *y, double *loss,\n"
-             "                    double *g) {\n"
-             "  for (int i = 0; i < n; i++) { loss[i] = -z[i * k + y[i]]; g[i * k + y[i]] = -1; } }\n",
-             DC_INVALID, "objective_grad returned without writing d_logits[");
+    screened(
+        SBX_CLS,
+        "void objective(int n, int k, const double *z, const int *y, double *loss) {\n"
+        "  for (int i = 0; i < n; i++) loss[i] = -z[i * k + y[i]]; }\n"
+        "void objective_grad(int n, int k, const double *z, const int *y, double *loss,\n"
+        "                    double *g) {\n"
+        "  for (int i = 0; i < n; i++) { loss[i] = -z[i * k + y[i]]; g[i * k + y[i]] = -1; } }\n",
+        DC_INVALID, "objective_grad returned without writing d_logits[");
     // the wrong signature is a compile error that names it
     screened(SBX_PREF,
              "void objective(const pref_batch *b, double *loss) {\n"
