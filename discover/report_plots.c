@@ -371,7 +371,7 @@ void rp_plot_frontier(dc_sb *b, const rp_data *d)
                     "left is better.%s%s</figcaption>",
                  has_dpo ? " DPO dashed." : " DPO has no sweep in this campaign.",
                  d->bon.n ? " Grey squares: best-of-N sampling from \xcf\x80<sub>ref</sub> (labels N; no "
-                            "training; KL = log N \xe2\x88\x92 (N\xe2\x88\x92" "1)/N per response over its mean "
+                            "training; KL at most log N \xe2\x88\x92 (N\xe2\x88\x92" "1)/N per response, over its mean "
                             "length), the decoding-time baseline." : "");
     double px = (xh - xl) * 0.08 + 1e-9, py = (yh - yl) * 0.08 + 1e-9;
     rp_axes ax = rp_axes_make(520, 340, fmin(0, xl - px), xh + px, yl - py, yh + py);

@@ -20,6 +20,11 @@ struct sbx_worker {
     int has_grad_fn;      /* the candidate defines objective_grad (the worker says so) */
     int use_grad_fn;      /* sbx_prescreen found it agrees with central differences */
     char grad_note[384];  /* why an objective_grad is not used, "" otherwise */
+    int probing_grad;     /* sbx_prescreen is testing objective_grad: a non-finite answer is a
+                             disagreement, not the candidate's failure */
+    long grad_calls;      /* gradient requests served by objective_grad (audit schedule) */
+    int audited_n[16];    /* batch sizes whose objective_grad answer was audited */
+    int naudited;
     dc_status dead;       /* DC_OK while usable; the sticky failure afterwards */
     char dead_msg[512];
     uint32_t seq;
@@ -28,5 +33,13 @@ struct sbx_worker {
 
 /* Copies src into dst (cap bytes), always terminated. */
 void sbx_copy_msg(char *dst, size_t cap, const char *src);
+
+/* Compares objective_grad's losses la and gradients ga with objective's losses ln and the
+ * central differences gn on a batch of n rows (k logits per row; k = 0 for preference
+ * pairs, whose gradients are laid out d_chosen[n] then d_rejected[n]). 0 when they agree;
+ * else 1 with note saying where, `what` naming the batch. */
+int sbx_grads_disagree(sbx_kind kind, int n, int k, const double *ln, const double *gn,
+                       const double *la, const double *ga, const char *what, char *note,
+                       size_t cap);
 
 #endif

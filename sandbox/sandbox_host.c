@@ -459,6 +459,144 @@ static dc_status request(sbx_worker *w, int n, int k, double beta, int want_grad
 
 static const char *nonfinite_word(double v) { return isnan(v) ? "NaN" : "infinite"; }
 
+/* ---------------------------------------------------------------- objective_grad */
+
+/* The tolerance, 1e-6 of the element plus 1e-6 of the batch's largest gradient (at least
+ * 1e-9), is about 100 times the central differences' own error (7e-9 relative,
+ * worker_eval.c): wide enough for rounding, narrow enough for any real mistake (a wrong
+ * factor, sign or missing term) in all but the batch's smallest elements. */
+int sbx_grads_disagree(sbx_kind kind, int n, int k, const double *ln, const double *gn,
+                       const double *la, const double *ga, const char *what, char *note,
+                       size_t cap)
+{
+    for (int i = 0; i < n; i++)
+        if (!(fabs(la[i] - ln[i]) <= 1e-9 * fmax(1.0, fabs(ln[i])))) {
+            dc_fmt(note, cap,
+                   "objective_grad is not used: on the %s its loss[%d] is %.10g but objective "
+                   "gives %.10g (both must compute the same loss)",
+                   what, i, la[i], ln[i]);
+            return 1;
+        }
+    size_t g = kind == SBX_PREF ? 2u * (size_t)n : (size_t)n * (size_t)k;
+    double scale = 1e-3;
+    for (size_t i = 0; i < g; i++) scale = fmax(scale, fabs(gn[i]));
+    for (size_t i = 0; i < g; i++) {
+        if (fabs(ga[i] - gn[i]) <= 1e-6 * (fabs(gn[i]) + scale)) continue;
+        char where[64];
+        if (kind == SBX_PREF)
+            dc_fmt(where, sizeof where, "%s[%zu]", i < (size_t)n ? "d_chosen" : "d_rejected",
+                   i % (size_t)n);
+        else
+            dc_fmt(where, sizeof where, "d_logits[%zu][%zu]", i / (size_t)k, i % (size_t)k);
+        dc_fmt(note, cap,
+               "objective_grad is not used: on the %s its %s is %.8g but central differences "
+               "give %.8g (it must return d(sum of losses)/d input); gradients come from "
+               "central differences",
+               what, where, ga[i], gn[i]);
+        return 1;
+    }
+    return 0;
+}
+
+/* Host buffers back into the reply area (the worker is idle between requests): after an
+ * audit that passed, the call answers with objective_grad's own values. */
+static void put_reply(sbx_worker *w, int n, int k, const double *loss, const double *grad)
+{
+    double *ol = (double *)(w->shm + w->layout.loss);
+    double *og = (double *)(w->shm + w->layout.grad);
+    memcpy(ol, loss, (size_t)n * sizeof(double));
+    if (w->kind == SBX_PREF) {
+        memcpy(og, grad, (size_t)n * sizeof(double));
+        memcpy(og + w->lim.max_rows, grad + n, (size_t)n * sizeof(double));
+    } else {
+        memcpy(og, grad, (size_t)n * (size_t)k * sizeof(double));
+    }
+}
+
+/* The last reply's losses and gradients from shared memory into host buffers (gradients of
+ * pairs as d_chosen[n] then d_rejected[n]). */
+static void copy_reply(const sbx_worker *w, int n, int k, double *loss, double *grad)
+{
+    const double *ol = (const double *)(w->shm + w->layout.loss);
+    const double *og = (const double *)(w->shm + w->layout.grad);
+    memcpy(loss, ol, (size_t)n * sizeof(double));
+    if (w->kind == SBX_PREF) {
+        memcpy(grad, og, (size_t)n * sizeof(double));
+        memcpy(grad + n, og + w->lim.max_rows, (size_t)n * sizeof(double));
+    } else {
+        memcpy(grad, og, (size_t)n * (size_t)k * sizeof(double));
+    }
+}
+
+static int finite_all(const double *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return 0;
+    return 1;
+}
+
+/* Whether this objective_grad answer is compared with central differences: the first of
+ * every batch size (a formula that only goes wrong for large batches), and the 1st, 2nd,
+ * 4th, 8th, ... call (one that goes wrong after a while): about a dozen audits in a
+ * 2,000-step run. */
+static int audit_due(sbx_worker *w, int n)
+{
+    int seen = 0;
+    for (int i = 0; i < w->naudited && !seen; i++) seen = w->audited_n[i] == n;
+    if (!seen && w->naudited < (int)(sizeof w->audited_n / sizeof *w->audited_n)) {
+        w->audited_n[w->naudited++] = n;
+        return 1;
+    }
+    return !seen || (w->grad_calls & (w->grad_calls - 1)) == 0;
+}
+
+/* One request; with gradients from a checked objective_grad when there is one. Such an
+ * answer that is non-finite, or due for an audit (audit_due) and found to disagree with
+ * central differences on the same batch, switches objective_grad off for good (the note
+ * says when and why) and this call returns the central differences' answer: the analytic
+ * path can make a step faster, never wrong. An audit that passes answers with
+ * objective_grad's values, as every other call does. */
+static dc_status eval_request(sbx_worker *w, int n, int k, double beta, int want, char *msg,
+                              size_t cap)
+{
+    dc_status st = request(w, n, k, beta, want, msg, cap);
+    if (st != DC_OK || !want || !w->use_grad_fn || w->probing_grad) return st;
+    size_t g = w->kind == SBX_PREF ? 2u * (size_t)n : (size_t)n * (size_t)k;
+    double *la = dc_malloc((size_t)n * sizeof(double)), *ga = dc_malloc(g * sizeof(double));
+    copy_reply(w, n, k, la, ga);
+    w->grad_calls++;
+    int finite = finite_all(la, (size_t)n) && finite_all(ga, g);
+    if (finite && !audit_due(w, n)) {
+        free(la);
+        free(ga);
+        return DC_OK;
+    }
+    w->use_grad_fn = 0; /* the same batch again (its inputs are still in place), numerically */
+    st = request(w, n, k, beta, want, msg, cap);
+    if (st == DC_OK) {
+        double *ln = dc_malloc((size_t)n * sizeof(double)), *gn = dc_malloc(g * sizeof(double));
+        copy_reply(w, n, k, ln, gn);
+        char what[64], note[sizeof w->grad_note];
+        dc_fmt(what, sizeof what, "training batch of gradient call %ld (n = %d)", w->grad_calls, n);
+        if (!finite) {
+            dc_fmt(w->grad_note, sizeof w->grad_note,
+                   "objective_grad stopped being used at gradient call %ld (n = %d): it gave "
+                   "a non-finite value; gradients come from central differences",
+                   w->grad_calls, n);
+        } else if (sbx_grads_disagree(w->kind, n, k, ln, gn, la, ga, what, note, sizeof note)) {
+            dc_fmt(w->grad_note, sizeof w->grad_note, "%s", note);
+        } else {
+            w->use_grad_fn = 1; /* the audit passed: answer with objective_grad's values */
+            put_reply(w, n, k, la, ga);
+        }
+        free(ln);
+        free(gn);
+    }
+    free(la);
+    free(ga);
+    return st;
+}
+
 dc_status sbx_pref_eval(sbx_worker *w, const pref_batch *b, double *loss, double *d_chosen,
                         double *d_rejected, char *msg, size_t msgcap)
 {
@@ -491,7 +629,7 @@ dc_status sbx_pref_eval(sbx_worker *w, const pref_batch *b, double *loss, double
     double *in = (double *)(w->shm + w->layout.in_real);
     for (int a = 0; a < 6; a++) memcpy(in + a * mr, src[a], n * sizeof(double));
     int want = d_chosen || d_rejected;
-    dc_status st = request(w, b->n, 0, b->beta, want, msg, msgcap);
+    dc_status st = eval_request(w, b->n, 0, b->beta, want, msg, msgcap);
     w->seconds += dc_now() - t0;
     if (st != DC_OK) return st;
     const double *ol = (const double *)(w->shm + w->layout.loss);
@@ -515,6 +653,10 @@ dc_status sbx_pref_eval(sbx_worker *w, const pref_batch *b, double *loss, double
                    "%s is %s for row %zu (chosen_logps=%.4g, rejected_logps=%.4g, "
                    "ref_chosen_logps=%.4g, ref_rejected_logps=%.4g, beta=%g)",
                    what, nonfinite_word(v), i, src[0][i], src[1][i], src[2][i], src[3][i], b->beta);
+            if (w->probing_grad) { /* objective_grad on a probe: the pre-screen decides */
+                sbx_copy_msg(msg, msgcap, m);
+                return DC_NONFINITE;
+            }
             return fail(w, DC_NONFINITE, m, msg, msgcap);
         }
     }
@@ -552,7 +694,7 @@ dc_status sbx_cls_eval(sbx_worker *w, int n, int k, const double *logits, const 
     memcpy(w->shm + w->layout.in_real, logits, cnt * sizeof(double));
     int32_t *lab = (int32_t *)(w->shm + w->layout.in_int);
     for (int i = 0; i < n; i++) lab[i] = labels[i];
-    dc_status st = request(w, n, k, 0.0, d_logits != NULL, msg, msgcap);
+    dc_status st = eval_request(w, n, k, 0.0, d_logits != NULL, msg, msgcap);
     w->seconds += dc_now() - t0;
     if (st != DC_OK) return st;
     const double *ol = (const double *)(w->shm + w->layout.loss);
@@ -581,6 +723,10 @@ dc_status sbx_cls_eval(sbx_worker *w, int n, int k, const double *logits, const 
                 dc_fmt(m, sizeof m,
                        "gradient d/d logits[%d][%d] is %s (label %d, logits in [%.4g, %.4g])", i,
                        bad_j, nonfinite_word(v), labels[i], lo, hi);
+            if (w->probing_grad) { /* objective_grad on a probe: the pre-screen decides */
+                sbx_copy_msg(msg, msgcap, m);
+                return DC_NONFINITE;
+            }
             return fail(w, DC_NONFINITE, m, msg, msgcap);
         }
     }

@@ -266,88 +266,83 @@ static dc_status detect_separable(sbx_worker *w, probe *p, const double *base, d
     return st;
 }
 
-/* Where objective_grad and central differences part: the first element outside the
- * tolerance, described into note; 0 when they agree. The tolerance, 1e-6 of the element
- * (plus 1e-6 of the batch's largest gradient, at least 1e-9), is about 100 times the central
- * differences' own error (7e-9 relative, worker_eval.c): wide enough for rounding, narrow
- * enough for any real mistake (a wrong factor, sign or missing term). */
-static int grads_disagree(const sbx_worker *w, const probe *p, const double *ln,
-                          const double *gn, const double *la, const double *ga, char *note,
-                          size_t cap)
+/* One probe through objective_grad (w->use_grad_fn on for the call): DC_OK with its
+ * answer, or its failure with the message prefixed "objective_grad, ". A non-finite answer
+ * is returned as DC_NONFINITE with the worker left alive (w->probing_grad): the caller
+ * counts it as a disagreement, since central differences may still train the objective. */
+static dc_status probe_grad_fn(sbx_worker *w, const probe *p, double *loss, double *grad,
+                               char *msg, size_t msgcap)
 {
-    for (int i = 0; i < p->n; i++)
-        if (!(fabs(la[i] - ln[i]) <= 1e-9 * fmax(1.0, fabs(ln[i])))) {
-            dc_fmt(note, cap,
-                   "objective_grad is not used: on the %s its loss[%d] is %.10g but objective "
-                   "gives %.10g (both must compute the same loss)",
-                   p->desc, i, la[i], ln[i]);
-            return 1;
-        }
-    size_t g = grad_count(w, p);
-    double scale = 1e-3;
-    for (size_t i = 0; i < g; i++) scale = fmax(scale, fabs(gn[i]));
-    for (size_t i = 0; i < g; i++) {
-        if (fabs(ga[i] - gn[i]) <= 1e-6 * (fabs(gn[i]) + scale)) continue;
-        char where[64];
-        if (w->kind == SBX_PREF)
-            dc_fmt(where, sizeof where, "%s[%zu]", i < (size_t)p->n ? "d_chosen" : "d_rejected",
-                   i % (size_t)p->n);
-        else
-            dc_fmt(where, sizeof where, "d_logits[%zu][%zu]", i / (size_t)p->k, i % (size_t)p->k);
-        dc_fmt(note, cap,
-               "objective_grad is not used: on the %s its %s is %.8g but central differences "
-               "give %.8g (it must return d(sum of losses)/d input); gradients come from "
-               "central differences",
-               p->desc, where, ga[i], gn[i]);
-        return 1;
+    w->use_grad_fn = 1;
+    w->probing_grad = 1;
+    dc_status st = run_probe(w, p, loss, grad, msg, msgcap);
+    w->use_grad_fn = 0;
+    w->probing_grad = 0;
+    if (st != DC_OK) {
+        char m[512];
+        sbx_copy_msg(m, sizeof m, msg);
+        dc_fmt(msg, msgcap, "objective_grad, %s", m);
     }
-    return 0;
+    return st;
 }
 
 /* The candidate's objective_grad against objective and central differences on the random,
- * tie and single-row probes, twice on the random one (no state between calls). Sets
- * w->use_grad_fn, or leaves it 0 with w->grad_note. A failing call (crash, non-finite,
- * rows not written) fails the candidate: objective_grad is its code too. */
+ * both extreme, tie and single-row probes; then the random probe once more, after the
+ * others, which must give the same answer bit for bit (no state between calls). Sets
+ * w->use_grad_fn, or leaves it 0 with w->grad_note. A call that fails the contract (crash,
+ * rows not written, ...) fails the candidate: objective_grad is its code too. Training
+ * audits it again (sandbox_host.c), on every new batch size and on a sparse schedule. */
 static dc_status check_grad_fn(sbx_worker *w, scratch *s, char *msg, size_t msgcap)
 {
-    static const int probes[] = {P_RANDOM, P_TIE, P_SINGLE};
+    static const int probes[] = {P_RANDOM, P_EXTREME_LO, P_EXTREME_HI, P_TIE, P_SINGLE};
     probe p;
     memset(&p, 0, sizeof p);
     dc_status st = DC_OK;
     int agree = 1;
+    double *first_loss = NULL, *first_grad = NULL; /* the random probe's first answer */
+    size_t first_g = 0;
     for (size_t i = 0; i < sizeof probes / sizeof *probes && agree && st == DC_OK; i++) {
         probe_make(&p, w->kind, probes[i]);
         w->use_grad_fn = 0;
         st = run_probe(w, &p, s->loss, s->grad, msg, msgcap);
-        if (st == DC_OK) {
-            w->use_grad_fn = 1;
-            st = run_probe(w, &p, s->loss2, s->grad2, msg, msgcap);
-            w->use_grad_fn = 0;
-            if (st != DC_OK) {
-                char m[512];
-                sbx_copy_msg(m, sizeof m, msg);
-                dc_fmt(msg, msgcap, "objective_grad, %s", m);
-            }
+        if (st == DC_OK) st = probe_grad_fn(w, &p, s->loss2, s->grad2, msg, msgcap);
+        if (st == DC_NONFINITE && w->dead == DC_OK) {
+            dc_fmt(w->grad_note, sizeof w->grad_note,
+                   "objective_grad is not used: on the %s it gave a non-finite value (%s); "
+                   "gradients come from central differences",
+                   p.desc, msg);
+            st = DC_OK;
+            agree = 0;
+        } else if (st == DC_OK) {
+            agree = !sbx_grads_disagree(w->kind, p.n, w->kind == SBX_PREF ? 0 : p.k, s->loss,
+                                        s->grad, s->loss2, s->grad2, p.desc, w->grad_note,
+                                        sizeof w->grad_note);
         }
-        if (st == DC_OK)
-            agree = !grads_disagree(w, &p, s->loss, s->grad, s->loss2, s->grad2, w->grad_note,
-                                    sizeof w->grad_note);
         if (st == DC_OK && agree && probes[i] == P_RANDOM) {
-            // the same input again: bit for bit the same (s->loss/grad hold the first answer)
-            w->use_grad_fn = 1;
-            st = run_probe(w, &p, s->loss, s->grad, msg, msgcap);
-            w->use_grad_fn = 0;
-            size_t at;
-            if (st == DC_OK && (!same_bits(s->loss, s->loss2, (size_t)p.n, &at) ||
-                                !same_bits(s->grad, s->grad2, grad_count(w, &p), &at))) {
-                dc_fmt(w->grad_note, sizeof w->grad_note,
-                       "objective_grad is not used: the same input gave different results "
-                       "(it must not keep state between calls)");
-                agree = 0;
-            }
+            first_g = grad_count(w, &p);
+            first_loss = dc_malloc((size_t)p.n * sizeof(double));
+            first_grad = dc_malloc(first_g * sizeof(double));
+            memcpy(first_loss, s->loss2, (size_t)p.n * sizeof(double));
+            memcpy(first_grad, s->grad2, first_g * sizeof(double));
         }
         probe_free(&p);
     }
+    if (st == DC_OK && agree && first_loss) {
+        probe_make(&p, w->kind, P_RANDOM);
+        st = probe_grad_fn(w, &p, s->loss2, s->grad2, msg, msgcap);
+        size_t at;
+        if (st == DC_NONFINITE && w->dead == DC_OK) st = DC_OK, agree = 0;
+        if (st == DC_OK && (!agree || !same_bits(first_loss, s->loss2, (size_t)p.n, &at) ||
+                            !same_bits(first_grad, s->grad2, first_g, &at))) {
+            dc_fmt(w->grad_note, sizeof w->grad_note,
+                   "objective_grad is not used: the same input gave different results after "
+                   "other batches (it must not keep state between calls)");
+            agree = 0;
+        }
+        probe_free(&p);
+    }
+    free(first_loss);
+    free(first_grad);
     if (st == DC_OK && agree) {
         w->use_grad_fn = 1;
         w->grad_note[0] = '\0';

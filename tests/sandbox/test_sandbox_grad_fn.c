@@ -268,6 +268,106 @@ static void test_contract(void)
     }
 }
 
+/* Cross-entropy whose objective_grad multiplies its gradient by FACTOR when COND holds: a
+ * mistake the pre-screen's probes do not reach, which the audits during training catch. */
+#define CE_WHEN_SRC(COND, FACTOR)                                                                  \
+    "#include <math.h>\n"                                                                          \
+    "static int calls;\n"                                                                          \
+    "static double lse(const double *z, int k) {\n"                                                \
+    "  double mx = z[0]; for (int j = 1; j < k; j++) mx = fmax(mx, z[j]);\n"                       \
+    "  double s = 0; for (int j = 0; j < k; j++) s += exp(z[j] - mx); return mx + log(s); }\n"     \
+    "void objective(int n, int k, const double *z, const int *y, double *loss) {\n"                \
+    "  for (int i = 0; i < n; i++) loss[i] = lse(z + i * k, k) - z[i * k + y[i]]; }\n"             \
+    "void objective_grad(int n, int k, const double *z, const int *y, double *loss,\n"             \
+    "                    double *g) {\n"                                                           \
+    "  calls++;\n"                                                                                 \
+    "  double f = (" COND ") ? " FACTOR " : 1.0;\n"                                                \
+    "  for (int i = 0; i < n; i++) {\n"                                                            \
+    "    double l = lse(z + i * k, k);\n"                                                          \
+    "    loss[i] = l - z[i * k + y[i]];\n"                                                         \
+    "    for (int j = 0; j < k; j++)\n"                                                            \
+    "      g[i * k + j] = f * (exp(z[i * k + j] - l) - (j == y[i] ? 1.0 : 0.0)); } }\n"
+
+/* Runs `calls` gradient requests of n rows; the worst error against the exact gradient. */
+static double train_calls(sbx_worker *w, int n, int calls)
+{
+    double z[64 * K], g[64 * K], ref[64 * K], loss[64], e = 0;
+    int y[64];
+    char msg[512];
+    for (int i = 0; i < n; i++) {
+        y[i] = (i * 7) % K;
+        for (int j = 0; j < K; j++)
+            z[i * K + j] = sin(0.37 * i + 1.3 * j) * 3.0;
+    }
+    for (int i = 0; i < n; i++) { // the exact gradient of this batch
+        double mx = z[i * K], s = 0;
+        for (int j = 1; j < K; j++)
+            mx = fmax(mx, z[i * K + j]);
+        for (int j = 0; j < K; j++)
+            s += exp(z[i * K + j] - mx);
+        for (int j = 0; j < K; j++)
+            ref[i * K + j] = exp(z[i * K + j] - mx) / s - (j == y[i]);
+    }
+    for (int c = 0; c < calls; c++) {
+        dc_status st = sbx_cls_eval(w, n, K, z, y, loss, g, msg, sizeof msg);
+        CHECK_MSG(st == DC_OK, "call %d: %s", c, msg);
+        if (st != DC_OK) return INFINITY;
+        for (int i = 0; i < n * K; i++)
+            e = fmax(e, fabs(g[i] - ref[i]));
+    }
+    return e;
+}
+
+static void test_audits(void)
+{
+    // wrong only for batches larger than every probe of the pre-screen: the first batch of
+    // a new size is audited, so not one wrong gradient reaches the trainer
+    sbx_worker *w = screened(SBX_CLS, CE_WHEN_SRC("n > 20", "2.0"), DC_OK, NULL);
+    if (w) {
+        CHECK(sbx_uses_grad_fn(w) == 1);
+        double e = train_calls(w, 24, 5);
+        CHECK_MSG(e < 1e-7, "a wrong gradient reached the trainer (error %g)", e);
+        CHECK(sbx_uses_grad_fn(w) == 0);
+        CHECK_MSG(strstr(sbx_grad_note(w), "gradient call 1 (n = 24)"), "note: %s",
+                  sbx_grad_note(w));
+        sbx_close(w);
+    }
+    // wrong after a while (its 21st call: the pre-screen makes 6): caught by the audit at the
+    // 16th training call at the latest, and never used again after it
+    w = screened(SBX_CLS, CE_WHEN_SRC("calls > 20", "2.0"), DC_OK, NULL);
+    if (w) {
+        CHECK(sbx_uses_grad_fn(w) == 1);
+        train_calls(w, 16, 20);
+        CHECK(sbx_uses_grad_fn(w) == 0);
+        CHECK_MSG(strstr(sbx_grad_note(w), "gradient call 16 "), "note: %s", sbx_grad_note(w));
+        double e = train_calls(w, 16, 3); // central differences from then on
+        CHECK_MSG(e < 1e-7, "error after the switch %g", e);
+        sbx_close(w);
+    }
+    // non-finite on the extreme probes only: not used, the candidate is fine
+    // (the extreme probes' logits are uniform in [-30, 30]; training's here stay within 3)
+    w = screened(
+        SBX_CLS,
+        CE_WHEN_SRC("n > 1 && fabs(z[0]) + fabs(z[1]) + fabs(z[k]) + fabs(z[k + 1]) > 40", "NAN"),
+        DC_OK, NULL);
+    if (w) {
+        CHECK(sbx_uses_grad_fn(w) == 0);
+        CHECK_MSG(strstr(sbx_grad_note(w), "non-finite"), "note: %s", sbx_grad_note(w));
+        CHECK(train_calls(w, 16, 2) < 1e-7);
+        sbx_close(w);
+    }
+    // non-finite in training (after its 20th call): that step falls back, the run goes on
+    w = screened(SBX_CLS, CE_WHEN_SRC("calls > 20", "NAN"), DC_OK, NULL);
+    if (w) {
+        CHECK(sbx_uses_grad_fn(w) == 1);
+        double e = train_calls(w, 16, 20);
+        CHECK_MSG(e < 1e-7, "error %g", e);
+        CHECK(sbx_uses_grad_fn(w) == 0);
+        CHECK_MSG(strstr(sbx_grad_note(w), "non-finite"), "note: %s", sbx_grad_note(w));
+        sbx_close(w);
+    }
+}
+
 int main(void)
 {
     test_cls_correct();
@@ -275,5 +375,6 @@ int main(void)
     test_cls_loss_differs();
     test_pref();
     test_contract();
+    test_audits();
     return TEST_REPORT();
 }
