@@ -670,5 +670,10 @@ void sent_release(dc_task *t)
     t->val_prompts = t->test_prompts = NULL;
     t->n_val = t->n_test = 0;
     dc_curves_free(&t->sft_curves);
+    for (int i = 0; i < t->n_bon_memo; i++) {
+        cJSON_Delete(t->bon_memo[i].metrics);
+        t->bon_memo[i].metrics = NULL;
+    }
+    t->n_bon_memo = 0;
     t->prepared = 0;
 }

@@ -35,6 +35,13 @@ struct dc_task {
     int samples, prompts, eval_prompts, eval_samples, response_len, prompt_words;
     int curve_points, threads;
     int bon; /* best-of-N baseline: the largest N (a power of two), 0 = off */
+    /* Best-of-N depends only on π_ref, the seed and the prompts, not on the candidate: its
+     * metrics are computed once per seed and kept here until the next prepare() */
+    struct {
+        int seed;
+        cJSON *metrics;
+    } bon_memo[8];
+    int n_bon_memo;
     char device[8]; /* auto | cpu | cuda: where the GPT trains */
     char data_dir[1024], fortunes_dir[1024];
     /* prepared state */

@@ -322,6 +322,19 @@ int main(void)
         CHECK(isfinite(metric(&rk, kt)));
     }
     CHECK(isnan(metric(&rk, "bon_8/reward"))); // only up to the option's N
+    // computed once per seed and reused: the same seed gives the same numbers, another seed
+    // other numbers (a memo that ignored the seed would repeat seed 1's)
+    dc_task_result r1, r2;
+    dc_task_result_init(&r1);
+    dc_task_result_init(&r2);
+    ops->run(t, &dpo, 1, NULL, &r1);
+    ops->run(t, &dpo, 2, NULL, &r2);
+    CHECK(r1.status == DC_OK && r2.status == DC_OK);
+    CHECK_NEAR(metric(&r1, "bon_4/reward"), b4, 1e-15);
+    CHECK_NEAR(metric(&r1, "bon_4/test_reward"), metric(&rk, "bon_4/test_reward"), 1e-15);
+    CHECK(metric(&r2, "bon_4/reward") != b4);
+    dc_task_result_free(&r1);
+    dc_task_result_free(&r2);
     CHECK(isnan(metric(&rd, "bon_2/reward"))); // off by default
     dc_task_result_free(&rk);
     CHECK(ops->set_option(t, "kl_penalty", "0", err, sizeof err) == 0);
