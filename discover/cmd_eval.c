@@ -132,7 +132,15 @@ static void group_metrics(cJSON *o, const cJSON *metrics, const char *prefix, co
 static void add_per_beta(cJSON *o, const cJSON *metrics)
 {
     group_metrics(o, metrics, "beta_", "per_beta");
-    group_metrics(o, metrics, "bon_", "best_of_n"); /* the decoding baseline (option bon) */
+    group_metrics(o, metrics, "bon_", "best_of_n"); /* the decoding baselines (options bon, tq) */
+    cJSON *tq = NULL;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, metrics)
+    {
+        if (!m->string || strncmp(m->string, "tq/", 3) || !cJSON_IsNumber(m)) continue;
+        if (!tq) tq = cJSON_AddObjectToObject(o, "transfer_q");
+        cJSON_AddNumberToObject(tq, m->string + 3, m->valuedouble);
+    }
     const cJSON *ref = cJSON_GetObjectItemCaseSensitive(metrics, "ref_reward");
     if (cJSON_IsNumber(ref)) cJSON_AddNumberToObject(o, "ref_reward", ref->valuedouble);
 }

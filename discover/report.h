@@ -94,6 +94,7 @@ typedef struct {
     rp_frontier *fronts;
     int nfronts;
     rp_frontier bon; /* best-of-N from π_ref over the same runs (bon.n == 0: none recorded) */
+    rp_frontier tq;  /* Transfer Q* decoding from π_ref, one point per α */
 } rp_data;
 
 /* ---- report_data.c ---- */
@@ -113,6 +114,8 @@ int rp_frontier_add(rp_frontier *f, const char *metrics_json, const char *params
 /* The best-of-N baseline's points ("bon_<N>/reward" with "bon_<N>/kl"; N in the beta slot),
  * added to f like rp_frontier_add; the number of points added. */
 int rp_frontier_add_bon(rp_frontier *f, const char *metrics_json);
+/* Transfer Q* decoding's point ("tq/reward", "tq/kl"; its α in the beta slot). */
+int rp_frontier_add_tq(rp_frontier *f, const char *metrics_json);
 /* Turns the sums into means and sorts by β. */
 void rp_frontier_finish(rp_frontier *f);
 

@@ -136,12 +136,14 @@ static int gather_frontiers(archive *a, rp_data *d, char *err, size_t errcap)
             if (strcmp(ev[i].status, "ok") != 0) continue; /* a failed replay has no frontier */
             pts += rp_frontier_add(f, ev[i].metrics_json, ev[i].params_json);
             rp_frontier_add_bon(&d->bon, ev[i].metrics_json);
+            rp_frontier_add_tq(&d->tq, ev[i].metrics_json);
         }
         for (int i = 0; i < nev; i++) arc_evaluation_free(&ev[i]);
         free(ev);
         if (pts == 0 && !strcmp(c->status, "ok")) {
             pts = rp_frontier_add(f, c->metrics_json, NULL);
             rp_frontier_add_bon(&d->bon, c->metrics_json);
+            rp_frontier_add_tq(&d->tq, c->metrics_json);
         }
         if (pts == 0) continue;
         rp_frontier_finish(f);
@@ -151,6 +153,7 @@ static int gather_frontiers(archive *a, rp_data *d, char *err, size_t errcap)
         d->nfronts++;
     }
     free(order);
+    if (d->tq.n) rp_frontier_finish(&d->tq);
     if (d->bon.n) {
         rp_frontier_finish(&d->bon);
         d->bon.is_bon = 1;

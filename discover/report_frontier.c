@@ -104,6 +104,16 @@ int rp_frontier_add_bon(rp_frontier *f, const char *metrics_json)
     return added;
 }
 
+int rp_frontier_add_tq(rp_frontier *f, const char *metrics_json)
+{
+    cJSON *m = cJSON_Parse(metrics_json ? metrics_json : "");
+    int added = 0;
+    if (cJSON_IsObject(m))
+        added = add_point(f, num_item(m, "tq/alpha"), num_item(m, "tq/reward"), num_item(m, "tq/kl"));
+    cJSON_Delete(m);
+    return added;
+}
+
 void rp_frontier_finish(rp_frontier *f)
 {
     for (int i = 0; i < f->n; i++)

@@ -356,8 +356,8 @@ void rp_plot_frontier(dc_sb *b, const rp_data *d)
     }
     int has_dpo = 0;
     double xl = INFINITY, xh = -INFINITY, yl = INFINITY, yh = -INFINITY;
-    for (int k = 0; k <= d->nfronts; k++) {
-        const rp_frontier *f = k < d->nfronts ? &d->fronts[k] : &d->bon;
+    for (int k = 0; k <= d->nfronts + 1; k++) {
+        const rp_frontier *f = k < d->nfronts ? &d->fronts[k] : k == d->nfronts ? &d->bon : &d->tq;
         if (k < d->nfronts) has_dpo |= f->is_dpo;
         for (int i = 0; i < f->n; i++) {
             xl = fmin(xl, f->kl[i]);
@@ -368,11 +368,13 @@ void rp_plot_frontier(dc_sb *b, const rp_data *d)
     }
     dc_sb_printf(b, "Mean validation reward against per-token KL(\xcf\x80\xe2\x80\x96\xcf\x80<sub>ref</sub>) for each "
                     "\xce\xb2 (labels), averaged over the evaluations (seeds) in the archive; up and to the "
-                    "left is better.%s%s</figcaption>",
+                    "left is better.%s%s%s</figcaption>",
                  has_dpo ? " DPO dashed." : " DPO has no sweep in this campaign.",
                  d->bon.n ? " Grey squares: best-of-N sampling from \xcf\x80<sub>ref</sub> (labels N; no "
                             "training; KL at most log N \xe2\x88\x92 (N\xe2\x88\x92" "1)/N per response, over its mean "
-                            "length), the decoding-time baseline." : "");
+                            "length), the decoding-time baseline." : "",
+                 d->tq.n ? " Grey diamonds: Transfer Q* decoding from \xcf\x80<sub>ref</sub> (labels \xce\xb1; "
+                           "rollout values steer its top-k tokens; exact KL)." : "");
     double px = (xh - xl) * 0.08 + 1e-9, py = (yh - yl) * 0.08 + 1e-9;
     rp_axes ax = rp_axes_make(520, 340, fmin(0, xl - px), xh + px, yl - py, yh + py);
     rp_svg_open(b, &ax, "reward vs KL", "KL per token", "reward");
@@ -411,8 +413,21 @@ void rp_plot_frontier(dc_sb *b, const rp_data *d)
                          f->samples[i], f->samples[i] == 1 ? "" : "s", cx + 5, cy + 12, f->beta[i]);
         }
     }
+    for (int i = 0; i < d->tq.n; i++) {
+        const rp_frontier *f = &d->tq;
+        double cx = rp_px(&ax, f->kl[i]), cy = rp_py(&ax, f->reward[i]);
+        dc_sb_printf(b, "<path data-kind=\"tq-point\" data-alpha=\"%g\" data-reward=\"%.6g\" data-kl=\"%.6g\" "
+                        "d=\"M%.1f %.1fl5 5l-5 5l-5 -5z\" fill=\"#555555\"><title>Transfer Q* from \xcf\x80_ref, "
+                        "\xce\xb1=%g: reward %s, KL %s (%d run%s)</title></path>"
+                        "<text class=\"lab\" x=\"%.1f\" y=\"%.1f\">TQ* \xce\xb1=%g</text>",
+                     f->beta[i], f->reward[i], f->kl[i], cx, cy - 5, f->beta[i], rp_num(v1, sizeof v1, f->reward[i]),
+                     rp_num(v2, sizeof v2, f->kl[i]), f->samples[i], f->samples[i] == 1 ? "" : "s", cx + 6, cy + 4,
+                     f->beta[i]);
+    }
     rp_svg_close(b);
     dc_sb_append(b, "<div class=\"legend\">");
+    if (d->tq.n)
+        dc_sb_append(b, "<span><i style=\"background:#555555\"></i>Transfer Q* from \xcf\x80<sub>ref</sub></span>");
     if (d->bon.n)
         dc_sb_append(b, "<span><i style=\"background:#888888\"></i>best-of-N from \xcf\x80<sub>ref</sub></span>");
     for (int k = 0; k < d->nfronts; k++) {

@@ -345,20 +345,21 @@ void sent_run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *
     cJSON_AddNumberToObject(m, "ref_reward", ref_v.reward);
     cJSON_AddNumberToObject(m, "ref_test_reward", ref_t.reward);
     cJSON_AddNumberToObject(m, "ref_length", ref_v.length);
-    // the decoding-time baseline on the same prompts (option bon; its own sample streams),
-    // once per seed: every candidate of a campaign shares it
-    if (t->bon >= 2) {
+    // the decoding-time baselines on the same prompts (options bon, tq; their own sample
+    // streams), once per seed: every candidate of a campaign shares them
+    if (t->bon >= 2 || t->tq > 0) {
         cJSON *bm = NULL;
         for (int i = 0; i < t->n_bon_memo && !bm; i++)
             if (t->bon_memo[i].seed == seed) bm = t->bon_memo[i].metrics;
         if (!bm) {
             bm = cJSON_CreateObject();
             if (!bm || best_of_n(t, t->val_prompts, t->n_val, sv + 0x1000, 0, bm) != 0 ||
-                best_of_n(t, t->test_prompts, t->n_test, stt + 0x1000, 1, bm) != 0) {
+                best_of_n(t, t->test_prompts, t->n_test, stt + 0x1000, 1, bm) != 0 ||
+                sent_transfer_q(t, t->val_prompts, t->n_val, sv + 0x2000, bm) != 0) {
                 cJSON_Delete(bm);
                 out->status = DC_ERROR;
                 dc_fmt(out->message, sizeof out->message,
-                       "out of memory sampling the best-of-N baseline");
+                       "out of memory in the decoding baselines (best-of-N, Transfer Q*)");
                 return;
             }
             int slot; // a small memo: campaigns use a handful of seeds

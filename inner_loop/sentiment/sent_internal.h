@@ -35,6 +35,8 @@ struct dc_task {
     int samples, prompts, eval_prompts, eval_samples, response_len, prompt_words;
     int curve_points, threads;
     int bon; /* best-of-N baseline: the largest N (a power of two), 0 = off */
+    int tq, tq_topk; /* Transfer Q* decoding: rollouts per candidate token (0 = off), top-k */
+    double tq_alpha; /* its temperature on Q */
     /* Best-of-N depends only on π_ref, the seed and the prompts, not on the candidate: its
      * metrics are computed once per seed and kept here until the next prepare() */
     struct {
@@ -72,6 +74,10 @@ int sent_score_prompts(const dc_task *t, gpt_model *policy, gpt_model *ref, cons
 /* Preference optimisation + scoring for one seed (po.c): fills out. */
 void sent_run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *prog,
               dc_task_result *out);
+
+/* Transfer Q*-style decoding from π_ref on n prompts (decode.c): adds "tq/reward", "tq/kl"
+ * (per token, exact) and "tq/length" to m. 0, or -1 (out of memory). */
+int sent_transfer_q(dc_task *t, const sent_seq *prompts, int n, uint64_t seed, cJSON *m);
 
 /* Moves m's training onto the chosen backend when that is not the CPU (the CPU path stays
  * gpt.c's direct calls); no-op when already attached. 0, or -1 with a message. */

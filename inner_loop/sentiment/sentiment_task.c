@@ -43,6 +43,9 @@ static const dc_task_option OPTIONS[] = {
     {"response_len", "20", "maximum response length in tokens"},
     {"prompt_words", "3", "words of a sentence that form its prompt"},
     {"curve_points", "6", "points of the drift curves through SFT and each PO run"},
+    {"tq", "0", "Transfer Q* decoding baseline from the reference policy (no training): rollouts per candidate token (0 off); metrics tq/reward, tq/kl, tq/length on the validation prompts"},
+    {"tq_topk", "4", "Transfer Q*: candidate tokens per step (the reference policy's most likely)"},
+    {"tq_alpha", "0.1", "Transfer Q*: temperature on the estimated values (smaller: greedier towards reward)"},
     {"bon", "0", "best-of-N decoding baseline from the reference policy (no training): 0 off, else the largest N, a power of two up to 64; metrics bon_<N>/reward, bon_<N>/kl, ... for N = 2, 4, ..."},
     {"threads", "2", "OpenBLAS threads"},
     {"device", "auto", "where the GPT trains: auto (CUDA when the plugin loads and a GPU works, else CPU), cpu, cuda"},
@@ -109,6 +112,9 @@ static int set_option(dc_task *t, const char *key, const char *v, char *err, siz
     INT_OPT("response_len", response_len, 1, 1000)
     INT_OPT("prompt_words", prompt_words, 1, 100)
     INT_OPT("curve_points", curve_points, 2, 1000)
+    INT_OPT("tq", tq, 0, 16)
+    INT_OPT("tq_topk", tq_topk, 2, 16)
+    DBL_OPT("tq_alpha", tq_alpha, 1e-4, 1e4)
     if (strcmp(key, "bon") == 0) {
         int n;
         if (parse_int(key, v, 0, 64, &n, err, errcap) != 0) return -1;
@@ -205,6 +211,9 @@ static cJSON *config_json(const dc_task *t)
     cJSON_AddNumberToObject(c, "prompt_words", t->prompt_words);
     cJSON_AddNumberToObject(c, "curve_points", t->curve_points);
     cJSON_AddNumberToObject(c, "bon", t->bon);
+    cJSON_AddNumberToObject(c, "tq", t->tq);
+    cJSON_AddNumberToObject(c, "tq_topk", t->tq_topk);
+    cJSON_AddNumberToObject(c, "tq_alpha", t->tq_alpha);
     cJSON_AddNumberToObject(c, "threads", t->threads);
     cJSON_AddStringToObject(c, "device", t->device);
     cJSON_AddStringToObject(c, "data_dir", t->data_dir);

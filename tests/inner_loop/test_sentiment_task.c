@@ -293,6 +293,7 @@ int main(void)
     // (setting an option asks for prepare() again; the stages come from the cache)
     CHECK(ops->set_option(t, "kl_penalty", "0.5", err, sizeof err) == 0);
     CHECK(ops->set_option(t, "bon", "4", err, sizeof err) == 0); // and the best-of-N baseline
+    CHECK(ops->set_option(t, "tq", "2", err, sizeof err) == 0);  // and Transfer Q* decoding
     CHECK(ops->set_option(t, "bon", "3", err, sizeof err) != 0 && strstr(err, "power of two"));
     CHECK_MSG(ops->prepare(t, NULL, err, sizeof err) == 0, "%s", err);
     CHECK(dc_sentiment_stages_built(t) == 0);
@@ -322,6 +323,13 @@ int main(void)
         CHECK(isfinite(metric(&rk, kt)));
     }
     CHECK(isnan(metric(&rk, "bon_8/reward"))); // only up to the option's N
+    // Transfer Q* from π_ref: steering by the rollouts' rewards raises the reward over π_ref's
+    // own samples; its KL is exact per step and positive (top-k and the re-weighting)
+    double tq = metric(&rk, "tq/reward"), tqkl = metric(&rk, "tq/kl"), tql = metric(&rk, "tq/length");
+    printf("Transfer Q* from π_ref: reward %.4f, kl %.4f, length %.1f\n", tq, tqkl, tql);
+    CHECK_MSG(tq >= ref + 0.03, "Transfer Q* %.4f vs π_ref %.4f", tq, ref);
+    CHECK(tqkl > 0 && isfinite(tqkl));
+    CHECK(tql > 0 && tql <= 16);
     // computed once per seed and reused: the same seed gives the same numbers, another seed
     // other numbers (a memo that ignored the seed would repeat seed 1's)
     dc_task_result r1, r2;
@@ -332,6 +340,7 @@ int main(void)
     CHECK(r1.status == DC_OK && r2.status == DC_OK);
     CHECK_NEAR(metric(&r1, "bon_4/reward"), b4, 1e-15);
     CHECK_NEAR(metric(&r1, "bon_4/test_reward"), metric(&rk, "bon_4/test_reward"), 1e-15);
+    CHECK_NEAR(metric(&r1, "tq/reward"), tq, 1e-15);
     CHECK(metric(&r2, "bon_4/reward") != b4);
     dc_task_result_free(&r1);
     dc_task_result_free(&r2);
@@ -339,6 +348,7 @@ int main(void)
     dc_task_result_free(&rk);
     CHECK(ops->set_option(t, "kl_penalty", "0", err, sizeof err) == 0);
     CHECK(ops->set_option(t, "bon", "0", err, sizeof err) == 0);
+    CHECK(ops->set_option(t, "tq", "0", err, sizeof err) == 0);
     CHECK_MSG(ops->prepare(t, NULL, err, sizeof err) == 0, "%s", err);
     dc_task_result_free(&rd);
     dc_task_result_free(&ra);

@@ -376,8 +376,9 @@ static void build_sentiment(archive *a)
             /* the best-of-N baseline rides along in the DPO runs (option bon=4) */
             if (c == 0)
                 dc_sb_printf(&m, ",\"bon_2/reward\":%.17g,\"bon_2/kl\":0.02,\"bon_4/reward\":%.17g,"
-                                 "\"bon_4/kl\":0.06,\"bon_2/length\":12",
-                             0.70 + 0.01 * s, 0.75 + 0.01 * s);
+                                 "\"bon_4/kl\":0.06,\"bon_2/length\":12,\"tq/reward\":%.17g,"
+                                 "\"tq/kl\":0.8,\"tq/alpha\":0.1",
+                             0.70 + 0.01 * s, 0.75 + 0.01 * s, 0.76 + 0.02 * s);
             dc_sb_append(&m, "}");
             arc_evaluation e;
             memset(&e, 0, sizeof e);
@@ -753,6 +754,10 @@ static void check_sentiment_page(const char *chrome, const char *db, const char 
     CHECK_NEAR(read_attr(fr, "data-kind=\"bon-point\" data-n=\"4\"", "data-reward"), 0.755, 1e-6);
     CHECK_NEAR(read_attr(fr, "data-kind=\"bon-point\" data-n=\"4\"", "data-kl"), 0.06, 1e-9);
     CHECK(strstr(fr, "best-of-N sampling") != NULL);
+    /* Transfer Q*: one point (α 0.1), the mean over the two seeds */
+    CHECK(count_str(fr, "data-kind=\"tq-point\"") == 1);
+    CHECK_NEAR(read_attr(fr, "data-kind=\"tq-point\" data-alpha=\"0.1\"", "data-reward"), 0.77, 1e-6);
+    CHECK_NEAR(read_attr(fr, "data-kind=\"tq-point\" data-alpha=\"0.1\"", "data-kl"), 0.8, 1e-9);
     free(fr);
     free(out), free(err), out = err = NULL;
 
