@@ -109,11 +109,21 @@ typedef struct dc_backend_ops {
 /* The CPU table (the functions of part 1; never fails except alloc). */
 const dc_backend_ops *dc_backend_cpu(void);
 
+/* Start-up self-check (backend_verify.c): one tiny layer forward, ReLU, backward and an Adam
+ * step on cand and on ref, compared to fp32 accuracy. 0, or -1 with what differs. The
+ * selection runs it on the CUDA table before handing it out. */
+int dc_backend_verify(const dc_backend_ops *cand, const dc_backend_ops *ref, char *err,
+                      size_t errcap);
+/* For tests: the smallest |pre-activation| of the self-check's layer on ops (it must stay
+ * clear of 0 so that no ReLU mask depends on rounding), or -1 on a backend error. */
+double dc_backend_verify_margin(const dc_backend_ops *ops);
+
 /* Picks a backend by device name:
  *   "cpu"  the CPU table;
  *   "cuda" the CUDA plugin, or -1 with the reason (plugin not built or not found, no NVIDIA
  *          driver (libcuda.so.1), the plugin cannot load, no device, driver too old ...);
- *   "auto" CUDA when the plugin loads and a device works, else the CPU table, silently.
+ *   "auto" CUDA when the plugin loads and a device works, else the CPU table, silently
+ *          (but for one warning on stderr when the CUDA table fails dc_backend_verify).
  * Returns 0 and sets *ops, or -1 with a message (also for an unknown name). The CUDA probe
  * runs once per process; its outcome is remembered. */
 int dc_backend_select(const char *device, const dc_backend_ops **ops, char *err, size_t errcap);

@@ -151,6 +151,17 @@ int dc_backend_select(const char *device, const dc_backend_ops **ops, char *err,
     if (!probed) {
         cuda_ops = probe_cuda(cuda_why, sizeof cuda_why);
         probed = 1;
+        // a backend that starts but computes wrong numbers would train every candidate
+        // wrongly without a single error: check it against the CPU once before handing it out
+        char why[512];
+        if (cuda_ops && dc_backend_verify(cuda_ops, dc_backend_cpu(), why, sizeof why) != 0) {
+            dc_fmt(cuda_why, sizeof cuda_why,
+                   "the CUDA backend (%s) disagrees with the CPU reference: %s; use --device "
+                   "cpu, and please report this with the output of bench/cuda/run.sh",
+                   cuda_ops->name(), why);
+            cuda_ops = NULL;
+            if (want_auto) fprintf(stderr, "discover: warning: %s; using the CPU\n", cuda_why);
+        }
     }
     if (cuda_ops) {
         *ops = cuda_ops;

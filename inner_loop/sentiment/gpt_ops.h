@@ -15,4 +15,10 @@ const dc_gpt_ops *gpt_ops_cpu(void);
  * 0 and *ops, or -1 with a message. */
 int gpt_ops_select(const char *device, const dc_gpt_ops **ops, char *err, size_t errcap);
 
+/* Start-up self-check of a GPT table against the CPU (gpt_ops_select runs it on the CUDA
+ * table once): a tiny GPT (width 24, not a multiple of the kernels' tiles) through ops by
+ * gpt_attach and directly on the CPU, forward log-probs and every gradient compared to fp32
+ * accuracy, and one AdamW op on fixed inputs. 0, or -1 with what differs. */
+int gpt_ops_verify(const dc_gpt_ops *ops, char *err, size_t errcap);
+
 #endif

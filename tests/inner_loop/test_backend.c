@@ -260,9 +260,51 @@ static void test_select(void)
     }
 }
 
+/* A CPU table with one operation broken on purpose, for the self-check to catch. */
+static dc_backend_ops broken;
+static void (*real_linear_forward)(float *, const float *, const float *, const float *, int,
+                                   int, int);
+static void (*real_adam)(float *, const float *, float *, float *, size_t, float, float, float,
+                         float, float, int);
+static void linear_forward_off(float *out, const float *inp, const float *w, const float *b,
+                               int B, int C, int OC)
+{
+    real_linear_forward(out, inp, w, b, B, C, OC);
+    out[B * OC - 1] += 1e-3f; // one element, slightly: more than fp32 rounding
+}
+static void adam_no_decay(float *p, const float *g, float *m, float *v, size_t N, float lr,
+                          float b1, float b2, float eps, float wd, int t)
+{
+    (void)wd; // forgets the weight decay
+    real_adam(p, g, m, v, N, lr, b1, b2, eps, 0.0f, t);
+}
+
+/* The start-up self-check (dc_backend_verify): the CPU table agrees with itself, its inputs
+ * keep every pre-activation clear of 0, and a table with one wrong operation is refused
+ * with that operation named. */
+static void test_verify(void)
+{
+    const dc_backend_ops *cpu = dc_backend_cpu();
+    char err[512] = "";
+    CHECK_MSG(dc_backend_verify(cpu, cpu, err, sizeof err) == 0, "%s", err);
+    double margin = dc_backend_verify_margin(cpu);
+    CHECK_MSG(margin > 1e-3, "a pre-activation of the self-check is %g from 0", margin);
+    broken = *cpu;
+    real_linear_forward = cpu->linear_forward;
+    broken.linear_forward = linear_forward_off;
+    CHECK(dc_backend_verify(&broken, cpu, err, sizeof err) != 0);
+    CHECK_MSG(strstr(err, "linear_forward differs"), "message: %s", err);
+    broken = *cpu;
+    real_adam = cpu->adam_update;
+    broken.adam_update = adam_no_decay;
+    CHECK(dc_backend_verify(&broken, cpu, err, sizeof err) != 0);
+    CHECK_MSG(strstr(err, "adam_update (weights)"), "message: %s", err);
+}
+
 int main(void)
 {
     dc_backend_set_threads(1);
+    test_verify();
     test_linear();
     test_small_ops();
     test_mlp_finite_differences();

@@ -506,6 +506,41 @@ out:
     free(p), free(gr), free(mm), free(vv);
 }
 
+/* The start-up self-check (gpt_ops_verify) on tables with one operation broken on purpose. */
+static dc_gpt_ops broken;
+static void (*real_gelu)(float *, const float *, int);
+static void gelu_off(float *out, const float *inp, int N)
+{
+    real_gelu(out, inp, N);
+    for (int i = 0; i < N; i++) out[i] *= 1.01f; // a 1 % error, e.g. a wrong constant
+}
+static void (*real_adamw)(float *, const float *, float *, float *, size_t, float, float, float,
+                          float, float, float, float, float);
+static void adamw_no_clip(float *p, const float *g, float *m, float *v, size_t N, float lr,
+                          float b1, float b2, float eps, float wd, float clip, float bc1, float bc2)
+{
+    (void)clip; // ignores the clipping factor
+    real_adamw(p, g, m, v, N, lr, b1, b2, eps, wd, 1.0f, bc1, bc2);
+}
+
+static void test_verify(void)
+{
+    const dc_gpt_ops *cpu = gpt_ops_cpu();
+    char err[512] = "";
+    CHECK_MSG(gpt_ops_verify(cpu, err, sizeof err) == 0, "%s", err);
+    broken = *cpu;
+    real_gelu = cpu->gelu_forward;
+    broken.gelu_forward = gelu_off;
+    CHECK(gpt_ops_verify(&broken, err, sizeof err) != 0);
+    CHECK_MSG(strstr(err, "forward log-probs differ"), "message: %s", err);
+    broken = *cpu;
+    real_adamw = cpu->adamw;
+    broken.adamw = adamw_no_clip;
+    CHECK(gpt_ops_verify(&broken, err, sizeof err) != 0);
+    CHECK_MSG(strstr(err, "AdamW differs"), "message: %s", err);
+    printf("self-check: the CPU table passes, broken GELU and AdamW tables are refused\n");
+}
+
 int main(void)
 {
     gpt_model init;
@@ -520,6 +555,7 @@ int main(void)
         init.params_mem[i] += (float)(0.01 * dc_rng_normal(&r));
 
     test_mirror(&init);
+    test_verify();
     // the op-level harness of part 2 on the CPU table against itself: every comparison must
     // come out exact, which checks the harness (copies, pre-filled gradients, shapes) on
     // every machine, under the sanitizers too
