@@ -114,6 +114,9 @@ const dc_backend_ops *dc_backend_cpu(void);
  * selection runs it on the CUDA table before handing it out. */
 int dc_backend_verify(const dc_backend_ops *cand, const dc_backend_ops *ref, char *err,
                       size_t errcap);
+/* Largest |a − b| over the largest |b| (over 1 when b is all zero); NaN counts as worst.
+ * The measure of both self-checks. */
+double dc_scaled_diff(const float *a, const float *b, size_t n);
 /* For tests: the smallest |pre-activation| of the self-check's layer on ops (it must stay
  * clear of 0 so that no ReLU mask depends on rounding), or -1 on a backend error. */
 double dc_backend_verify_margin(const dc_backend_ops *ops);

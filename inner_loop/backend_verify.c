@@ -15,8 +15,7 @@
 
 enum { VB = 13, VC = 37, VOC = 11 };
 
-/* Largest |a − b| over the largest |b| (1 when b is all zero). */
-static double scaled_diff(const float *a, const float *b, size_t n)
+double dc_scaled_diff(const float *a, const float *b, size_t n)
 {
     double scale = 0, worst = 0;
     for (size_t i = 0; i < n; i++)
@@ -135,7 +134,7 @@ int dc_backend_verify(const dc_backend_ops *cand, const dc_backend_ops *ref, cha
         {"adam_update (second moment)", a.v1, b.v1, VOC * VC, 1e-4},
     };
     for (size_t i = 0; i < sizeof cmp / sizeof *cmp; i++) {
-        double d = scaled_diff(cmp[i].got, cmp[i].want, cmp[i].n);
+        double d = dc_scaled_diff(cmp[i].got, cmp[i].want, cmp[i].n);
         if (!(d <= cmp[i].tol)) {
             snprintf(err, errcap,
                      "self-check: %s differs from the CPU's by %.3g of its scale "

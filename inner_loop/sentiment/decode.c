@@ -1,5 +1,7 @@
-/* decode.c — Transfer Q*-style decoding from π_ref: a decoding-time alignment baseline (no
- * training), after Chakraborty et al. 2024 (arXiv 2405.20495), in its "direct transfer"
+/* decode.c — the decoding-time alignment baselines (no training), both from π_ref:
+ * best-of-N sampling and Transfer Q*-style decoding.
+ *
+ * Transfer Q*: after Chakraborty et al. 2024 (arXiv 2405.20495), in its "direct transfer"
  * form with π_ref as the baseline policy.
  *
  * At every response position the next-token distribution of π_ref is cut to its top-k
@@ -101,7 +103,8 @@ static int decode_one(dc_task *t, const sent_seq *pr, dc_rng *rng, double *rewar
                 s->len = s->plen = n + 1;
             }
         }
-        if (nr > 0 && sent_sample(ref, roll, nr, 64, left, 1.0f, 0, rng, outs) != 0) goto out;
+        if (nr > 0 && sent_sample(ref, roll, nr, SENT_SAMPLE_CHUNK, left, 1.0f, 0, rng, outs) != 0)
+            goto out;
         for (int i = 0, r0 = 0; i < kk; i++) {
             if (!isnan(q[i])) continue;
             double s = 0;
@@ -178,4 +181,61 @@ int sent_transfer_q(dc_task *t, const sent_seq *prompts, int n, uint64_t seed, c
     cJSON_AddNumberToObject(m, "tq/length", (double)tokens / n);
     cJSON_AddNumberToObject(m, "tq/alpha", t->tq_alpha);
     return 0;
+}
+
+/* Best-of-N from π_ref, the decoding-time baseline that Transfer Q* and the alignment
+ * literature compare trained policies with: for each prompt, the highest-reward of N samples
+ * of π_ref, no training. nmax samples per prompt are drawn once; N = 2, 4, ..., nmax take
+ * the first N of them, so each N's pick is at least as good as the smaller N's. The KL of
+ * best-of-N to π_ref is the standard analytic value log N − (N−1)/N (per sequence; an upper
+ * bound, Beirami et al. 2024), reported per token over the mean length of the picked
+ * responses, as the trained policies' KL is. Adds bon_<N>/reward, bon_<N>/kl and
+ * bon_<N>/length (validation prompts), or bon_<N>/test_reward (test). */
+int sent_best_of_n(const dc_task *t, const sent_seq *prompts, int n, uint64_t seed, int test,
+                   cJSON *m)
+{
+    int nmax = t->bon, K = n * nmax, rc = -1;
+    if (nmax < 2 || n < 1) return 0;
+    sent_seq *rep = dc_calloc((size_t)K, sizeof *rep), *gen = dc_calloc((size_t)K, sizeof *gen);
+    double *r = dc_malloc((size_t)K * sizeof *r), *len = dc_malloc((size_t)K * sizeof *len);
+    for (int i = 0; i < n; i++)
+        for (int s = 0; s < nmax; s++)
+            rep[i * nmax + s] = prompts[i];
+    dc_rng rng;
+    dc_rng_seed(&rng, seed);
+    if (sent_sample(&t->ref, rep, K, SENT_SAMPLE_CHUNK, t->response_len, 1.0f, 0, &rng, gen) != 0)
+        goto out;
+    for (int k = 0; k < K; k++) {
+        r[k] = sent_seq_reward(t->lex, t->vocab, &gen[k]);
+        len[k] = sent_seq_resp_len(&gen[k]);
+    }
+    for (int N = 2; N <= nmax; N *= 2) {
+        double rsum = 0, lsum = 0;
+        for (int i = 0; i < n; i++) {
+            int best = i * nmax;
+            for (int s = 1; s < N; s++)
+                if (r[i * nmax + s] > r[best]) best = i * nmax + s;
+            rsum += r[best];
+            lsum += len[best];
+        }
+        double mean_len = lsum / n, kl_seq = log((double)N) - (N - 1.0) / N;
+        char key[96];
+        dc_fmt(key, sizeof key, "bon_%d/%s", N, test ? "test_reward" : "reward");
+        cJSON_AddNumberToObject(m, key, rsum / n);
+        if (!test) { // KL and length on the validation prompts, as for β
+            dc_fmt(key, sizeof key, "bon_%d/kl", N);
+            cJSON_AddNumberToObject(m, key, mean_len > 0 ? kl_seq / mean_len : 0.0);
+            dc_fmt(key, sizeof key, "bon_%d/length", N);
+            cJSON_AddNumberToObject(m, key, mean_len);
+        }
+    }
+    rc = 0;
+out:
+    for (int k = 0; k < K; k++)
+        sent_seq_free(&gen[k]);
+    free(gen);
+    free(rep);
+    free(r);
+    free(len);
+    return rc;
 }

@@ -100,18 +100,6 @@ static const dc_gpt_ops *cuda_table(char *err, size_t errcap)
     return ops;
 }
 
-/* Largest |a − b| over the largest |b|. */
-static double scaled_diff(const float *a, const float *b, size_t n)
-{
-    double scale = 0, worst = 0;
-    for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs((double)b[i]));
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (!(d <= worst)) worst = d; // NaN sticks
-    }
-    return worst / (scale > 0 ? scale : 1);
-}
-
 /* AdamW through ops on fixed inputs (gradients far from 0) against cpu_adamw. */
 static int verify_adamw(const dc_gpt_ops *ops, char *err, size_t errcap)
 {
@@ -138,9 +126,12 @@ static int verify_adamw(const dc_gpt_ops *ops, char *err, size_t errcap)
         if (be->download(p2, dp, bytes) == 0 && be->download(m2, dm, bytes) == 0 &&
             be->download(v2, dv, bytes) == 0) {
             cpu_adamw(p, g, m, v, N, 3e-4f, 0.9f, 0.999f, 1e-8f, 0.1f, 0.8f, bc1, bc2);
-            double d = fmax(scaled_diff(p2, p, N), fmax(scaled_diff(m2, m, N), scaled_diff(v2, v, N)));
-            if (d <= 1e-5) rc = 0;
-            else snprintf(err, errcap, "self-check: AdamW differs from the CPU's by %.3g", d);
+            double d = fmax(dc_scaled_diff(p2, p, N),
+                            fmax(dc_scaled_diff(m2, m, N), dc_scaled_diff(v2, v, N)));
+            if (d <= 1e-5)
+                rc = 0;
+            else
+                snprintf(err, errcap, "self-check: AdamW differs from the CPU's by %.3g", d);
         } else if (!be->error(err, errcap)) {
             snprintf(err, errcap, "self-check: AdamW download failed");
         }
@@ -193,9 +184,10 @@ int gpt_ops_verify(const dc_gpt_ops *ops, char *err, size_t errcap)
         snprintf(err, errcap, "self-check: %s", why);
         goto out;
     }
-    double dl = scaled_diff(lp, lp_ref, B * T), dg = scaled_diff(g, g_ref, ref.nparams);
+    double dl = dc_scaled_diff(lp, lp_ref, B * T), dg = dc_scaled_diff(g, g_ref, ref.nparams);
     if (!(dl <= 2e-5)) {
-        snprintf(err, errcap, "self-check: the forward log-probs differ from the CPU's by %.3g", dl);
+        snprintf(err, errcap, "self-check: the forward log-probs differ from the CPU's by %.3g",
+                 dl);
         goto out;
     }
     if (!(dg <= 1e-4)) {

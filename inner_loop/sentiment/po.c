@@ -12,7 +12,6 @@
 #include <string.h>
 
 #define CURVE_PROMPTS 16
-#define SAMPLE_CHUNK 64
 
 void sent_beta_name(double beta, char *buf, size_t cap) { snprintf(buf, cap, "%g", beta); }
 
@@ -29,7 +28,7 @@ int sent_score_prompts(const dc_task *t, gpt_model *policy, gpt_model *ref, cons
     dc_rng_seed(&rng, seed);
     int rc = -1;
     double *lp = NULL, *lr = NULL;
-    if (sent_sample(policy, rep, K, SAMPLE_CHUNK, t->response_len, 1.0f, 0, &rng, gen) != 0)
+    if (sent_sample(policy, rep, K, SENT_SAMPLE_CHUNK, t->response_len, 1.0f, 0, &rng, gen) != 0)
         goto out;
     double rsum = 0, len = 0;
     for (int k = 0; k < K; k++) {
@@ -247,61 +246,6 @@ done:
     return st;
 }
 
-/* Best-of-N from π_ref, the decoding-time baseline that Transfer Q* and the alignment
- * literature compare trained policies with: for each prompt, the highest-reward of N samples
- * of π_ref, no training. nmax samples per prompt are drawn once; N = 2, 4, ..., nmax take
- * the first N of them, so each N's pick is at least as good as the smaller N's. The KL of
- * best-of-N to π_ref is the standard analytic value log N − (N−1)/N (per sequence; an upper
- * bound, Beirami et al. 2024), reported per token over the mean length of the picked
- * responses, as the trained policies' KL is. Adds bon_<N>/reward, bon_<N>/kl and
- * bon_<N>/length (validation prompts), or bon_<N>/test_reward (test). */
-static int best_of_n(const dc_task *t, const sent_seq *prompts, int n, uint64_t seed, int test,
-                     cJSON *m)
-{
-    int nmax = t->bon, K = n * nmax, rc = -1;
-    if (nmax < 2 || n < 1) return 0;
-    sent_seq *rep = dc_calloc((size_t)K, sizeof *rep), *gen = dc_calloc((size_t)K, sizeof *gen);
-    double *r = dc_malloc((size_t)K * sizeof *r), *len = dc_malloc((size_t)K * sizeof *len);
-    for (int i = 0; i < n; i++)
-        for (int s = 0; s < nmax; s++) rep[i * nmax + s] = prompts[i];
-    dc_rng rng;
-    dc_rng_seed(&rng, seed);
-    if (sent_sample(&t->ref, rep, K, SAMPLE_CHUNK, t->response_len, 1.0f, 0, &rng, gen) != 0)
-        goto out;
-    for (int k = 0; k < K; k++) {
-        r[k] = sent_seq_reward(t->lex, t->vocab, &gen[k]);
-        len[k] = sent_seq_resp_len(&gen[k]);
-    }
-    for (int N = 2; N <= nmax; N *= 2) {
-        double rsum = 0, lsum = 0;
-        for (int i = 0; i < n; i++) {
-            int best = i * nmax;
-            for (int s = 1; s < N; s++)
-                if (r[i * nmax + s] > r[best]) best = i * nmax + s;
-            rsum += r[best];
-            lsum += len[best];
-        }
-        double mean_len = lsum / n, kl_seq = log((double)N) - (N - 1.0) / N;
-        char key[96];
-        dc_fmt(key, sizeof key, "bon_%d/%s", N, test ? "test_reward" : "reward");
-        cJSON_AddNumberToObject(m, key, rsum / n);
-        if (!test) { // KL and length on the validation prompts, as for β
-            dc_fmt(key, sizeof key, "bon_%d/kl", N);
-            cJSON_AddNumberToObject(m, key, mean_len > 0 ? kl_seq / mean_len : 0.0);
-            dc_fmt(key, sizeof key, "bon_%d/length", N);
-            cJSON_AddNumberToObject(m, key, mean_len);
-        }
-    }
-    rc = 0;
-out:
-    for (int k = 0; k < K; k++) sent_seq_free(&gen[k]);
-    free(gen);
-    free(rep);
-    free(r);
-    free(len);
-    return rc;
-}
-
 static void add_drift(cJSON *m, const dc_curves *cv, const char *curve, const char *name)
 {
     dc_drift d = dc_curve_drift(dc_curves_find(cv, curve));
@@ -353,8 +297,8 @@ void sent_run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *
             if (t->bon_memo[i].seed == seed) bm = t->bon_memo[i].metrics;
         if (!bm) {
             bm = cJSON_CreateObject();
-            if (!bm || best_of_n(t, t->val_prompts, t->n_val, sv + 0x1000, 0, bm) != 0 ||
-                best_of_n(t, t->test_prompts, t->n_test, stt + 0x1000, 1, bm) != 0 ||
+            if (!bm || sent_best_of_n(t, t->val_prompts, t->n_val, sv + 0x1000, 0, bm) != 0 ||
+                sent_best_of_n(t, t->test_prompts, t->n_test, stt + 0x1000, 1, bm) != 0 ||
                 sent_transfer_q(t, t->val_prompts, t->n_val, sv + 0x2000, bm) != 0) {
                 cJSON_Delete(bm);
                 out->status = DC_ERROR;

@@ -65,6 +65,9 @@ void sent_release(dc_task *t);
 /* Mean reward, per-token KL(π‖π_ref) and mean response length of `samples` completions per
  * prompt sampled from `policy` with a generator seeded by `seed` (po.c). With policy ==
  * ref the KL is 0. -1 on out of memory. */
+/* Sequences sampled per gpt_sample call when scoring and decoding. */
+#define SENT_SAMPLE_CHUNK 64
+
 typedef struct {
     double reward, kl, length;
 } sent_score;
@@ -75,6 +78,10 @@ int sent_score_prompts(const dc_task *t, gpt_model *policy, gpt_model *ref, cons
 void sent_run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *prog,
               dc_task_result *out);
 
+/* Best-of-N from π_ref on n prompts (decode.c): adds bon_<N>/reward, /kl, /length for
+ * N = 2, 4, ..., t->bon (or bon_<N>/test_reward when test). 0, or -1 (out of memory). */
+int sent_best_of_n(const dc_task *t, const sent_seq *prompts, int n, uint64_t seed, int test,
+                   cJSON *m);
 /* Transfer Q*-style decoding from π_ref on n prompts (decode.c): adds "tq/reward", "tq/kl"
  * (per token, exact) and "tq/length" to m. 0, or -1 (out of memory). */
 int sent_transfer_q(dc_task *t, const sent_seq *prompts, int n, uint64_t seed, cJSON *m);
