@@ -12,7 +12,7 @@
 #ifndef DC_ARCHIVE_H
 #define DC_ARCHIVE_H
 
-#include "../common/curve.h"
+#include "common/curve.h"
 
 #include <stddef.h>
 #include <stdint.h>

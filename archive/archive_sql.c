@@ -2,8 +2,8 @@
  * to do, transactions, and NULL/NaN-aware column access. */
 #include "archive_internal.h"
 
-#include "status.h"
-#include "util.h"
+#include "common/status.h"
+#include "common/util.h"
 
 #include <math.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* archive_table.c — aligned / tab-separated rendering of listings (see archive_table.h). */
 #include "archive_table.h"
 
-#include "util.h"
+#include "common/util.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,8 +1,8 @@
 /* task.c — the registry of inner-loop tasks: one line per task in the table below. */
 #include "task.h"
 
-#include "fashion/fashion.h"
-#include "sentiment/sentiment.h"
+#include "inner_loop/fashion/fashion.h"
+#include "inner_loop/sentiment/sentiment.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -7,9 +7,9 @@
 #ifndef DC_TASK_H
 #define DC_TASK_H
 
-#include "../common/curve.h"
-#include "../common/status.h"
-#include "../sandbox/discover_objective.h"
+#include "common/curve.h"
+#include "common/status.h"
+#include "sandbox/discover_objective.h"
 
 #include <cJSON.h>
 #include <signal.h>

@@ -2,7 +2,7 @@
  * list parsing behind flags such as --seeds 1,2,3 and --betas 0.05,0.1. */
 #include "task.h"
 
-#include "util.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -17,7 +17,7 @@
 #ifndef DC_SANDBOX_H
 #define DC_SANDBOX_H
 
-#include "../common/status.h"
+#include "common/status.h"
 #include "discover_objective.h"
 
 #include <stddef.h>

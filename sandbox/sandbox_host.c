@@ -9,8 +9,8 @@
 #define _GNU_SOURCE
 #include "host_internal.h"
 
-#include "../common/paths.h"
-#include "../common/util.h"
+#include "common/paths.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -19,8 +19,8 @@
 #define _GNU_SOURCE
 #include "host_internal.h"
 
-#include "../common/rng.h"
-#include "../common/util.h"
+#include "common/rng.h"
+#include "common/util.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,12 +1,12 @@
 /* fashion.c — task `fashion`: options, data preparation, the training loop and scoring. */
 #include "fashion.h"
 
-#include "../backend.h"
+#include "inner_loop/backend.h"
 #include "fashion_data.h"
 #include "mlp.h"
 #include "sandbox/sandbox.h"
-#include "rng.h"
-#include "util.h"
+#include "common/rng.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <math.h>

@@ -6,8 +6,8 @@
 
 #include "gpt_ops.h"
 
-#include "../../common/paths.h"
-#include "../../common/util.h"
+#include "common/paths.h"
+#include "common/util.h"
 
 #include <math.h>
 #include <stdio.h>

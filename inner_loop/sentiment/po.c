@@ -4,7 +4,7 @@
 
 #include "gpt_ops.h"
 
-#include "../../common/util.h"
+#include "common/util.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -4,9 +4,9 @@
 
 #include "gpt_ops.h"
 
-#include "../../common/paths.h"
-#include "../../common/util.h"
-#include "../../sandbox/sandbox.h"
+#include "common/paths.h"
+#include "common/util.h"
+#include "sandbox/sandbox.h"
 
 #include <cblas.h>
 #include <errno.h>

@@ -3,7 +3,7 @@
  * version-1 fixture under a simulated future schema, and every refusal on open (missing,
  * not SQLite, foreign SQLite, newer schema, read-only file) leaving the file untouched. */
 #include "arc_test_util.h"
-#include "test.h"
+#include "tests/test.h"
 
 #include "archive/archive_schema.h"
 

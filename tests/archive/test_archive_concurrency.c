@@ -4,7 +4,7 @@
  *  - a writer SIGKILLed mid-transaction leaves an archive that passes integrity_check and
  *    holds every candidate (with all its curve points) the writer had reported committed. */
 #include "arc_test_util.h"
-#include "test.h"
+#include "tests/test.h"
 
 #include <errno.h>
 #include <signal.h>

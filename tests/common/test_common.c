@@ -1,5 +1,5 @@
 /* Tests of the shared helpers: RNG determinism, string buffer, curves and drift. */
-#include "test.h"
+#include "tests/test.h"
 
 #include "common/curve.h"
 #include "common/rng.h"

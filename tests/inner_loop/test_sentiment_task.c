@@ -6,7 +6,7 @@
  * and run in the sandbox (numeric gradients, as every candidate trains) does what the
  * native DPO does; drift times and the kl_penalty fitness are what their definitions say. */
 #define _DEFAULT_SOURCE
-#include "test.h"
+#include "tests/test.h"
 
 #include "common/util.h"
 #include "inner_loop/sentiment/sent_internal.h" /* the pairs, for the value-gap check */

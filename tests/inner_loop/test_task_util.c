@@ -1,6 +1,6 @@
 /* test_task_util.c — the generic task plumbing: list parsing, multi-seed aggregation (with
  * a fake task whose per-seed results are known), the registry. */
-#include "test.h"
+#include "tests/test.h"
 
 #include "inner_loop/task.h"
 

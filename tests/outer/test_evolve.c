@@ -4,10 +4,10 @@
  * and dlopen them; the product only ever runs them in the sandbox) and pass the sandbox's
  * own pre-screen. */
 #define _GNU_SOURCE
-#include "discover/evolve.h"
+#include "discover/propose/evolve/evolve.h"
 #include "sandbox/sandbox.h"
-#include "test.h"
-#include "util.h"
+#include "tests/test.h"
+#include "common/util.h"
 
 #include <dirent.h>
 #include <dlfcn.h>

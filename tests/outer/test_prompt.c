@@ -2,10 +2,10 @@
  * its feedback, the full strategy replays the history in order, the budgeted strategy
  * fits its budget. */
 #define _GNU_SOURCE
-#include "test.h"
+#include "tests/test.h"
 
 #include "common/util.h"
-#include "discover/prompt.h"
+#include "discover/propose/prompt.h"
 #include "sandbox/sandbox.h"
 
 #include <stdlib.h>

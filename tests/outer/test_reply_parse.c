@@ -1,7 +1,7 @@
 /* test_reply_parse.c — dc_reply_parse on the shapes LLM replies really take, and each error text.
  * Expected values are written out by hand from the inputs (line/column counted by eye). */
-#include "discover/reply_parse.h"
-#include "test.h"
+#include "discover/propose/llm/reply_parse.h"
+#include "tests/test.h"
 
 #include <stdlib.h>
 #include <string.h>

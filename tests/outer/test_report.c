@@ -7,9 +7,9 @@
 #include "archive/archive.h"
 #include "common/curve.h"
 #include "common/util.h"
-#include "discover/report.h"
-#include "outer/run_child.h"
-#include "test.h"
+#include "discover/report/report.h"
+#include "run_child.h"
+#include "tests/test.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -11,10 +11,10 @@
 #include "common/paths.h"
 #include "common/util.h"
 #include "evaluate.h"
-#include "evolve.h"
+#include "discover/propose/evolve/evolve.h"
 #include "inner_loop/task.h"
 #include "progress.h"
-#include "proposer.h"
+#include "discover/propose/proposer.h"
 #include "sandbox/sandbox.h"
 
 #include <cJSON.h>
@@ -40,6 +40,7 @@ typedef struct {
     dc_prompts prompts;
     double beta;
     const char *fitness_description;
+    dc_propose_settings propose_settings; /* what the proposer sees of cfg */
     volatile sig_atomic_t *stop;
     dc_ui ui;
     dc_campaign_summary *sum;
@@ -514,7 +515,7 @@ int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
     }
     if (dc_prompts_open(&R.prompts, cfg->prompts_dir[0] ? cfg->prompts_dir : NULL, err, errcap) != 0)
         return -1;
-    dc_proposer *proposer = dc_proposer_from_cfg(cfg, err, errcap);
+    dc_proposer *proposer = dc_proposer_from_spec(cfg->proposer, cfg->replay_campaign, err, errcap);
     if (!proposer) return -1;
     if (!strcmp(cfg->proposer, "llm") && !cfg->model[0]) {
         dc_fmt(err, errcap, "the llm proposer needs a model name (--model)");
@@ -537,6 +538,12 @@ int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
         fprintf(stderr, "discover: warning: max_cost is set but price_in and price_out are 0, so "
                         "no cost is counted; set --price-in/--price-out (per million tokens)\n");
     R.beta = task_beta(R.ops, R.task);
+    R.propose_settings = (dc_propose_settings){.seed = cfg->seed, .context = &cfg->context,
+                                               .llm = cfg->llm, .max_calls = cfg->max_calls,
+                                               .max_tokens = cfg->max_tokens,
+                                               .max_cost = cfg->max_cost};
+    R.propose_settings.llm.api_base = cfg->api_base;
+    R.propose_settings.llm.model = cfg->model;
     R.fitness_description = R.ops->interface == SBX_PREF
                                 ? "the mean sentiment reward of the fine-tuned model's completions "
                                   "on validation prompts"
@@ -570,7 +577,7 @@ int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
         if (load_candidates(&R, &cands, &n) != 0) goto fatal;
         dc_propose_ctx ctx = {.a = R.a, .campaign_id = R.campaign_id, .generation = gen,
                               .interface = R.ops->interface, .cands = cands, .ncands = n,
-                              .cfg = cfg, .prompts = &R.prompts, .beta = R.beta,
+                              .settings = &R.propose_settings, .prompts = &R.prompts, .beta = R.beta,
                               .fitness_description = R.fitness_description};
         R.ui.generation = gen;
         dc_ui_proposing(&R.ui);

@@ -2,7 +2,7 @@
 #ifndef DC_RUN_CONFIG_H
 #define DC_RUN_CONFIG_H
 
-#include "campaign.h"
+#include "discover/campaign/campaign.h"
 
 typedef struct {
     const char *config; /* --config FILE */

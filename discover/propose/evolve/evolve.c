@@ -2,8 +2,8 @@
  * mutation or crossover, de-duplication against the archive, names and thoughts. */
 #include "evolve.h"
 
-#include "../sandbox/sandbox.h"
-#include "util.h"
+#include "sandbox/sandbox.h"
+#include "common/util.h"
 
 #include <math.h>
 #include <stdio.h>

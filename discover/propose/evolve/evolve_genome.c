@@ -2,8 +2,8 @@
  * one-line text form (format + parse, which must round-trip exactly) and tree surgery. */
 #include "evolve.h"
 
-#include "../sandbox/sandbox.h"
-#include "util.h"
+#include "sandbox/sandbox.h"
+#include "common/util.h"
 
 #include <ctype.h>
 #include <math.h>

@@ -23,7 +23,7 @@
 #ifndef DC_EVOLVE_H
 #define DC_EVOLVE_H
 
-#include "../common/rng.h"
+#include "common/rng.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -6,8 +6,8 @@
 #ifndef DC_CAMPAIGN_H
 #define DC_CAMPAIGN_H
 
-#include "llm_client.h"
-#include "prompt.h"
+#include "discover/propose/llm/llm_client.h"
+#include "discover/propose/prompt.h"
 
 #include <cJSON.h>
 #include <signal.h>

@@ -7,7 +7,7 @@
 #define _GNU_SOURCE /* strncasecmp, strcasestr */
 #include "reply_parse.h"
 
-#include "util.h"
+#include "common/util.h"
 
 #include <cJSON.h>
 #include <ctype.h>

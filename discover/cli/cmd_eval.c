@@ -6,9 +6,9 @@
  * rejected or failed. */
 #define _POSIX_C_SOURCE 200809L /* sigaction, strtok_r */
 #include "cli.h"
-#include "evaluate.h"
+#include "discover/campaign/evaluate.h"
 
-#include "util.h"
+#include "common/util.h"
 
 #include <signal.h>
 #include <stdio.h>

@@ -3,8 +3,8 @@
 
 #include "common/rng.h"
 #include "common/util.h"
-#include "evolve.h"
-#include "reply_parse.h"
+#include "discover/propose/evolve/evolve.h"
+#include "discover/propose/llm/reply_parse.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +63,7 @@ static dc_propose_rc evolve_propose_cb(dc_proposer *self, const dc_propose_ctx *
     /* One RNG stream per generation: a resumed campaign proposes exactly what an
      * uninterrupted one would have. */
     dc_rng rng;
-    dc_rng_seed(&rng, ctx->cfg->seed * 1000003ULL + (uint64_t)ctx->generation);
+    dc_rng_seed(&rng, ctx->settings->seed * 1000003ULL + (uint64_t)ctx->generation);
     evolve_proposal p = {0};
     int rc = evolve_propose(ctx->interface, pool, ctx->ncands, &rng, &p, err, errcap);
     free(pool);
@@ -88,17 +88,18 @@ dc_proposer *dc_proposer_evolve(void)
     return p;
 }
 
-dc_proposer *dc_proposer_from_cfg(const dc_campaign_cfg *cfg, char *err, size_t errcap)
+dc_proposer *dc_proposer_from_spec(const char *spec, const char *replay_campaign, char *err,
+                                   size_t errcap)
 {
-    if (!strcmp(cfg->proposer, "evolve")) return dc_proposer_evolve();
-    if (!strcmp(cfg->proposer, "llm")) return dc_proposer_llm();
-    if (!strncmp(cfg->proposer, "replay:", 7)) {
-        if (!cfg->proposer[7]) {
+    if (!strcmp(spec, "evolve")) return dc_proposer_evolve();
+    if (!strcmp(spec, "llm")) return dc_proposer_llm();
+    if (!strncmp(spec, "replay:", 7)) {
+        if (!spec[7]) {
             dc_fmt(err, errcap, "--proposer replay:ARCHIVE needs the path of an archive after 'replay:'");
             return NULL;
         }
-        return dc_proposer_replay(cfg->proposer + 7, cfg->replay_campaign, err, errcap);
+        return dc_proposer_replay(spec + 7, replay_campaign, err, errcap);
     }
-    dc_fmt(err, errcap, "unknown proposer '%s' (use llm, evolve or replay:ARCHIVE)", cfg->proposer);
+    dc_fmt(err, errcap, "unknown proposer '%s' (use llm, evolve or replay:ARCHIVE)", spec);
     return NULL;
 }

@@ -5,9 +5,9 @@
 #include "cli.h"
 
 #include "archive/archive.h"
-#include "campaign.h"
+#include "discover/campaign/campaign.h"
 #include "common/util.h"
-#include "evaluate.h"
+#include "discover/campaign/evaluate.h"
 #include "inner_loop/task.h"
 #include "sandbox/sandbox.h"
 

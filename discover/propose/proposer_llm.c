@@ -13,7 +13,7 @@
 
 static int budget_reached(const dc_propose_ctx *ctx, char *err, size_t errcap)
 {
-    const dc_campaign_cfg *cfg = ctx->cfg;
+    const dc_propose_settings *cfg = ctx->settings;
     if (!cfg->max_calls && !cfg->max_tokens && !(cfg->max_cost > 0)) return 0;
     int calls = 0;
     long long tokens = 0;
@@ -49,14 +49,12 @@ static dc_propose_rc llm_propose(dc_proposer *self, const dc_propose_ctx *ctx, d
 
     dc_conversation conv;
     if (dc_prompt_conversation(ctx->prompts, ctx->a, ctx->interface, ctx->beta,
-                               ctx->fitness_description, &ctx->cfg->context, ctx->cands,
+                               ctx->fitness_description, ctx->settings->context, ctx->cands,
                                ctx->ncands, &conv, err, errcap) != 0)
         return DC_PROPOSE_FAILED;
     llm_message *msgs = dc_conversation_view(&conv);
 
-    llm_config lc = ctx->cfg->llm;
-    lc.api_base = ctx->cfg->api_base;
-    lc.model = ctx->cfg->model;
+    llm_config lc = ctx->settings->llm;
     lc.api_key = llm_key_from_env();
     llm_reply reply;
     memset(&reply, 0, sizeof reply);

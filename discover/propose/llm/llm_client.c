@@ -6,8 +6,8 @@
 #define _GNU_SOURCE /* strcasestr, memmem, explicit_bzero */
 #include "llm_client.h"
 
-#include "rng.h"
-#include "util.h"
+#include "common/rng.h"
+#include "common/util.h"
 
 #include <cJSON.h>
 #include <ctype.h>

@@ -2,7 +2,7 @@
 #include "evaluate.h"
 
 #include "sandbox/objective_adapter.h"
-#include "util.h"
+#include "common/util.h"
 
 #include <stdio.h>
 #include <string.h>

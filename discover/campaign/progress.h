@@ -10,7 +10,7 @@
 #include "campaign.h"
 #include "common/status.h"
 #include "inner_loop/task.h"
-#include "proposer.h"
+#include "discover/propose/proposer.h"
 
 typedef struct {
     int tty, narrate, quiet;

@@ -6,8 +6,8 @@
  * one expression per row. Only math functions on the sandbox's allow-list appear. */
 #include "evolve.h"
 
-#include "../sandbox/sandbox.h"
-#include "util.h"
+#include "sandbox/sandbox.h"
+#include "common/util.h"
 
 #include <string.h>
 

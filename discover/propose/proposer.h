@@ -4,7 +4,7 @@
 #define DC_PROPOSER_H
 
 #include "archive/archive.h"
-#include "campaign.h"
+#include "discover/propose/llm/llm_client.h"
 #include "prompt.h"
 
 #include <stddef.h>
@@ -33,6 +33,17 @@ typedef enum {
     DC_PROPOSE_FAILED,    /* the proposer failed (LLM endpoint down after retries) */
 } dc_propose_rc;
 
+/* The campaign's settings that proposers use (the campaign fills them from its
+ * configuration; a proposer never sees the campaign's own structures). */
+typedef struct {
+    uint64_t seed;                 /* the campaign's seed (evolve's choices) */
+    const dc_context_cfg *context; /* what of the archive goes into a prompt */
+    llm_config llm;                /* endpoint, model and numbers of the LLM */
+    int max_calls;                 /* budgets, 0 = no cap */
+    long long max_tokens;
+    double max_cost;
+} dc_propose_settings;
+
 /* What a proposer may look at. */
 typedef struct {
     archive *a;
@@ -41,7 +52,7 @@ typedef struct {
     int interface;                 /* SBX_PREF or SBX_CLS */
     const arc_candidate *cands;    /* the campaign's candidates, id order, with code */
     int ncands;
-    const dc_campaign_cfg *cfg;
+    const dc_propose_settings *settings;
     const dc_prompts *prompts;
     double beta;                   /* preference tasks: the β shown in the prompt */
     const char *fitness_description;
@@ -62,8 +73,10 @@ dc_proposer *dc_proposer_llm(void);
  * only campaign when ""). NULL with a message on error. */
 dc_proposer *dc_proposer_replay(const char *archive_path, const char *campaign, char *err,
                                 size_t errcap);
-/* Builds the proposer named by cfg->proposer. */
-dc_proposer *dc_proposer_from_cfg(const dc_campaign_cfg *cfg, char *err, size_t errcap);
+/* Builds the proposer named `spec` ("llm", "evolve" or "replay:ARCHIVE"; replay_campaign
+ * picks the campaign in that archive, "" for its only one). */
+dc_proposer *dc_proposer_from_spec(const char *spec, const char *replay_campaign, char *err,
+                                   size_t errcap);
 void dc_proposer_destroy(dc_proposer *p);
 
 #endif

@@ -2,7 +2,7 @@
  * campaign (plots, candidate table, LLM usage). See report.h for how the work is split. */
 #define _POSIX_C_SOURCE 200809L /* lstat */
 #include "cli.h"
-#include "report.h"
+#include "discover/report/report.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -10,7 +10,7 @@
 #define DC_PROMPT_H
 
 #include "archive/archive.h"
-#include "llm_client.h"
+#include "discover/propose/llm/llm_client.h"
 
 #include <stddef.h>
 

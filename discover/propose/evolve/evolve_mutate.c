@@ -2,8 +2,8 @@
  * plain words what it changed and why (the thought the archive and the user will read). */
 #include "evolve.h"
 
-#include "../sandbox/sandbox.h"
-#include "util.h"
+#include "sandbox/sandbox.h"
+#include "common/util.h"
 
 #include <math.h>
 #include <stdio.h>
