@@ -27,12 +27,19 @@ typedef enum {
     SBX_CLS = 1,  /* void objective(int n, int k, const double *logits, const int *labels, double *loss) */
 } sbx_kind;
 
+/* The shape of what training sends, as the task describes it (inner_loop/task.h): the
+ * pre-screen probes the candidate at that shape. */
+typedef struct {
+    int classes; /* classification: logits per row (k); 0 = 10 */
+} sbx_probe_shape;
+
 typedef struct {
     double compile_timeout_s; /* wall-clock budget for compile + relocate (default 5 s) */
     double call_timeout_s;    /* wall-clock budget for one request incl. gradient (default 2 s) */
     size_t mem_limit_bytes;   /* RLIMIT_AS of the worker (default 512 MiB) */
     int max_rows;             /* largest batch a request may carry (default 4096) */
     int max_cols;             /* largest k for classification (default 64) */
+    sbx_probe_shape probe;    /* the task's shapes (default: all 0) */
 } sbx_limits;
 
 void sbx_limits_default(sbx_limits *lim);

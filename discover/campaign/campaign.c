@@ -65,25 +65,10 @@ void dc_install_stop_handler(volatile sig_atomic_t *flag)
     sigaction(SIGTERM, &sa, NULL);
 }
 
-static const char *default_baselines(int interface)
-{
-    /* DiscoPOP seeded its search with DPO, hinge (SLiC), IPO and KTO; the classification
-     * case study started from cross-entropy and its common variants. */
-    return interface == SBX_PREF ? "dpo,hinge,ipo,kto_pair"
-                                 : "cross_entropy,label_smoothing,squared_error,focal";
-}
-
-/* The β the preference prompt states: the first value of the task's "beta" option. */
+/* The β the preference prompt states (the task's own answer; 0.05, DiscoPOP's, otherwise). */
 static double task_beta(const dc_task_ops *ops, const dc_task *t)
 {
-    double beta = 0.05;
-    cJSON *cfg = ops->config_json(t);
-    cJSON *b = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "beta") : NULL;
-    if (cJSON_IsNumber(b)) beta = b->valuedouble;
-    else if (cJSON_IsArray(b) && cJSON_IsNumber(cJSON_GetArrayItem(b, 0)))
-        beta = cJSON_GetArrayItem(b, 0)->valuedouble;
-    else if (cJSON_IsString(b)) beta = atof(b->valuestring);
-    cJSON_Delete(cfg);
+    double beta = ops->prompt_beta ? ops->prompt_beta(t) : 0.05;
     return beta > 0 ? beta : 0.05;
 }
 
@@ -147,7 +132,7 @@ static int evaluate_candidate(run_ctx *R, arc_candidate *c)
     int separable = 0;
     char msg[1024] = "";
     double ts = dc_now();
-    dc_status st = dc_screen(R->ops->interface, c->code, strlen(c->code), &w, fp, &separable,
+    dc_status st = dc_screen(R->ops, c->code, strlen(c->code), &w, fp, &separable,
                              msg, sizeof msg);
     dc_ui_screened(&R->ui, st, msg, separable, dc_now() - ts);
     if (st != DC_OK && *R->stop) {
@@ -332,22 +317,24 @@ static int rerun_unfinished(run_ctx *R)
  * missing file is a configuration error, not a failure halfway through. */
 static int load_baselines(run_ctx *R, char *err, size_t errcap)
 {
-    int interface = R->ops->interface;
-    if (!strcmp(R->cfg->proposer, "evolve") && !R->cfg->baselines[0]) {
+    sbx_kind kind = R->ops->kind;
+    const char *proposer = strncmp(R->cfg->proposer, "replay:", 7) ? R->cfg->proposer : "replay";
+    const char *defaults = dc_task_default_baselines(R->ops, proposer);
+    if (!R->cfg->baselines[0] && !strcmp(defaults, "grammar")) {
         /* evolve's seeds are the same baselines written in its grammar, so their genomes
          * can be mutated. */
-        int k = evolve_seed_count(interface);
+        int k = evolve_seed_count(kind);
         R->baselines = dc_calloc((size_t)k + 1, sizeof *R->baselines);
         for (int i = 0; i < k; i++) {
             evolve_proposal p = {0};
-            if (evolve_seed(interface, i, &p) != 0) continue;
+            if (evolve_seed(kind, i, &p) != 0) continue;
             R->baselines[R->nbaselines++] = (baseline){p.name, p.thought, p.code};
         }
         return 0;
     }
     char list[512];
     snprintf(list, sizeof list, "%s",
-             R->cfg->baselines[0] ? R->cfg->baselines : default_baselines(interface));
+             R->cfg->baselines[0] ? R->cfg->baselines : defaults);
     R->baselines = dc_calloc(strlen(list) + 1, sizeof *R->baselines);
     char *save = NULL;
     for (char *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
@@ -544,10 +531,7 @@ int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
                                                .max_cost = cfg->max_cost};
     R.propose_settings.llm.api_base = cfg->api_base;
     R.propose_settings.llm.model = cfg->model;
-    R.fitness_description = R.ops->interface == SBX_PREF
-                                ? "the mean sentiment reward of the fine-tuned model's completions "
-                                  "on validation prompts"
-                                : "the validation accuracy of the trained classifier";
+    R.fitness_description = R.ops->fitness_description;
     dc_ui_init(&R.ui, cfg, out);
     /* The archive first: a bad path should not wait for the task's data and models. */
     if (archive_open(cfg->archive_path, ARC_CREATE, &R.a, err, errcap) != 0) goto fail_task;
@@ -576,7 +560,8 @@ int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
         int n;
         if (load_candidates(&R, &cands, &n) != 0) goto fatal;
         dc_propose_ctx ctx = {.a = R.a, .campaign_id = R.campaign_id, .generation = gen,
-                              .interface = R.ops->interface, .cands = cands, .ncands = n,
+                              .kind = R.ops->kind, .system_prompt = R.ops->system_prompt,
+                              .cands = cands, .ncands = n,
                               .settings = &R.propose_settings, .prompts = &R.prompts, .beta = R.beta,
                               .fitness_description = R.fitness_description};
         R.ui.generation = gen;

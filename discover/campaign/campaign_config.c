@@ -18,7 +18,7 @@
 void dc_campaign_cfg_default(dc_campaign_cfg *c)
 {
     memset(c, 0, sizeof *c);
-    snprintf(c->task, sizeof c->task, "fashion");
+    snprintf(c->task, sizeof c->task, "%s", dc_task_at(0)->name); // the registry's first
     snprintf(c->proposer, sizeof c->proposer, "evolve");
     snprintf(c->archive_path, sizeof c->archive_path, "%s", archive_default_path());
     c->generations = 10;
@@ -31,30 +31,10 @@ void dc_campaign_cfg_default(dc_campaign_cfg *c)
     snprintf(c->model, sizeof c->model, "gpt-4o-mini");
 }
 
-static int parse_long(const char *v, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || end == v || *end || x < lo || x > hi) return -1;
-    *out = x;
-    return 0;
-}
-
-static int parse_dbl(const char *v, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (errno || end == v || *end || !isfinite(x) || x < lo || x > hi) return -1;
-    *out = x;
-    return 0;
-}
-
 #define INT_KEY(name, field, lo, hi)                                                         \
     if (!strcmp(key, name)) {                                                                \
         long x;                                                                              \
-        if (parse_long(value, lo, hi, &x) != 0) {                                            \
+        if (dc_parse_long(value, lo, hi, &x) != 0) {                                            \
             dc_fmt(err, errcap, "%s must be a whole number from %ld to %ld (got '%s')", name, \
                    (long)(lo), (long)(hi), value);                                           \
             return -1;                                                                       \
@@ -66,7 +46,7 @@ static int parse_dbl(const char *v, double lo, double hi, double *out)
 #define DBL_KEY(name, field, lo, hi)                                                         \
     if (!strcmp(key, name)) {                                                                \
         double x;                                                                            \
-        if (parse_dbl(value, lo, hi, &x) != 0) {                                             \
+        if (dc_parse_double(value, lo, hi, &x) != 0) {                                             \
             dc_fmt(err, errcap, "%s must be a number from %g to %g (got '%s')", name,        \
                    (double)(lo), (double)(hi), value);                                       \
             return -1;                                                                       \
@@ -132,7 +112,7 @@ int dc_campaign_set(dc_campaign_cfg *c, const char *key, const char *value, char
     }
     if (!strcmp(key, "seed")) {
         long x;
-        if (parse_long(value, 0, 2147483647L, &x) != 0) {
+        if (dc_parse_long(value, 0, 2147483647L, &x) != 0) {
             dc_fmt(err, errcap, "seed must be a whole number >= 0 (got '%s')", value);
             return -1;
         }

@@ -7,19 +7,18 @@
 #include <stdio.h>
 #include <string.h>
 
-dc_status dc_screen(int interface, const char *code, size_t len, sbx_worker **worker,
+dc_status dc_screen(const dc_task_ops *ops, const char *code, size_t len, sbx_worker **worker,
                     char fingerprint[17], int *separable, char *msg, size_t msgcap)
 {
     *worker = NULL;
     if (fingerprint) fingerprint[0] = 0;
     if (separable) *separable = 0;
-    if (interface != SBX_PREF && interface != SBX_CLS) {
-        snprintf(msg, msgcap, "internal error: unknown objective interface %d", interface);
-        return DC_ERROR;
-    }
+    sbx_limits lim; // the defaults, probing at the task's own shapes
+    sbx_limits_default(&lim);
+    lim.probe = ops->probe;
     sbx_worker *w = NULL;
     // cheap checks first: compile, then the probe batches, then the behaviour fingerprint
-    dc_status st = sbx_open((sbx_kind)interface, code, len, NULL, &w, msg, msgcap);
+    dc_status st = sbx_open(ops->kind, code, len, &lim, &w, msg, msgcap);
     if (st != DC_OK) return st;
     st = sbx_prescreen(w, msg, msgcap);
     if (st == DC_OK && fingerprint) st = sbx_fingerprint(w, fingerprint, 17, msg, msgcap);

@@ -12,9 +12,11 @@
 
 #include <stddef.h>
 
-/* Compiles + pre-screens + fingerprints code in a sandbox worker. On DC_OK *worker is open
- * (the caller closes it with sbx_close); on failure *worker is NULL and msg says why. */
-dc_status dc_screen(int interface, const char *code, size_t len, sbx_worker **worker,
+/* The one check pipeline (`discover check`, `eval`, `replay`, the campaign and the tests):
+ * compiles + pre-screens + fingerprints code in a sandbox worker under the task's interface,
+ * limits and probe shape. On DC_OK *worker is open (the caller closes it with sbx_close);
+ * on failure *worker is NULL and msg says why. fingerprint and separable may be NULL. */
+dc_status dc_screen(const dc_task_ops *ops, const char *code, size_t len, sbx_worker **worker,
                     char fingerprint[17], int *separable, char *msg, size_t msgcap);
 
 /* Trains and scores an open worker's objective over the seeds (dc_task_eval_seeds through

@@ -1,7 +1,5 @@
 #include "cli.h"
 
-#include <errno.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,28 +25,6 @@ int cli_error(const char *cmd, const char *fmt, ...)
     fputc('\n', stderr);
     va_end(ap);
     return EXIT_USAGE;
-}
-
-int cli_parse_int(const char *s, long min, long max, long *out)
-{
-    if (!s || !*s) return -1;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || v < min || v > max) return -1;
-    *out = v;
-    return 0;
-}
-
-int cli_parse_double(const char *s, double min, double max, double *out)
-{
-    if (!s || !*s) return -1;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || *end || !isfinite(v) || v < min || v > max) return -1;
-    *out = v;
-    return 0;
 }
 
 int cli_stdout_is_tty(void) { return isatty(STDOUT_FILENO); }

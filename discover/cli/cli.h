@@ -30,11 +30,6 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* Prints "discover CMD: <message>" to stderr and returns EXIT_USAGE. */
 int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Strict number parsing: the whole string must be a number in range. 0 on success, else -1
- * (the caller reports the flag by name). */
-int cli_parse_int(const char *s, long min, long max, long *out);
-int cli_parse_double(const char *s, double min, double max, double *out);
-
 /* 1 when stdout is a terminal (tables, live status lines). */
 int cli_stdout_is_tty(void);
 

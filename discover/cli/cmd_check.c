@@ -4,6 +4,8 @@
 
 #include "common/status.h"
 #include "common/util.h"
+#include "discover/campaign/evaluate.h"
+#include "inner_loop/task.h"
 #include "sandbox/sandbox.h"
 
 #include <cJSON.h>
@@ -32,21 +34,6 @@ static void help(void)
            "unreadable file) or a sandbox that cannot start.\n");
 }
 
-/* The interface each task's objective is written against (the full task registry lives
- * in inner_loop/task.c; check needs only this mapping and must not load any data). */
-static int task_interface(const char *task, sbx_kind *kind)
-{
-    if (strcmp(task, "sentiment") == 0) {
-        *kind = SBX_PREF;
-        return 0;
-    }
-    if (strcmp(task, "fashion") == 0) {
-        *kind = SBX_CLS;
-        return 0;
-    }
-    return -1;
-}
-
 int cmd_check(int argc, char **argv)
 {
     const char *file = NULL, *task = NULL;
@@ -59,7 +46,7 @@ int cmd_check(int argc, char **argv)
         } else if (!strcmp(a, "--json")) {
             json = 1;
         } else if (!strcmp(a, "--task")) {
-            if (i + 1 >= argc) return cli_usage_error("check", "--task needs a value (fashion or sentiment)");
+            if (i + 1 >= argc) return cli_usage_error("check", "--task needs a value (%s)", dc_task_names());
             task = argv[++i];
         } else if (!strncmp(a, "--task=", 7)) {
             task = a + 7;
@@ -72,10 +59,11 @@ int cmd_check(int argc, char **argv)
         }
     }
     if (!file) return cli_usage_error("check", "missing FILE.c (the objective to check)");
-    if (!task) return cli_usage_error("check", "missing --task (fashion or sentiment)");
-    sbx_kind kind;
-    if (task_interface(task, &kind) != 0)
-        return cli_usage_error("check", "unknown task '%s'; the tasks are: fashion, sentiment", task);
+    if (!task) return cli_usage_error("check", "missing --task (%s)", dc_task_names());
+    // only the task's table: its interface, limits and probe shape (no data is loaded)
+    const dc_task_ops *ops = dc_task_find(task);
+    if (!ops)
+        return cli_usage_error("check", "unknown task '%s'; the tasks are: %s", task, dc_task_names());
 
     char err[512];
     size_t len = 0;
@@ -87,17 +75,14 @@ int cmd_check(int argc, char **argv)
     char grad_note[400] = "";
     double t0 = dc_now();
     sbx_worker *w = NULL;
-    dc_status st = sbx_open(kind, src, len, NULL, &w, msg, sizeof msg);
+    dc_status st = dc_screen(ops, src, len, &w, fp, &separable, msg, sizeof msg);
     free(src);
     if (st == DC_OK) {
-        st = sbx_prescreen(w, msg, sizeof msg);
-        if (st == DC_OK) {
-            separable = sbx_is_separable(w);
-            analytic = sbx_uses_grad_fn(w);
-            dc_fmt(grad_note, sizeof grad_note, "%s", sbx_grad_note(w));
-            st = sbx_fingerprint(w, fp, sizeof fp, msg, sizeof msg);
-        }
+        analytic = sbx_uses_grad_fn(w);
+        dc_fmt(grad_note, sizeof grad_note, "%s", sbx_grad_note(w));
         sbx_close(w);
+    } else {
+        separable = -1;
     }
     double seconds = dc_now() - t0;
 

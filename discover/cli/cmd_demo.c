@@ -1,24 +1,19 @@
 #define _GNU_SOURCE
 /* cmd_demo.c — `discover demo`: the teaching demo.
  *
- * A short offline campaign (the evolve proposer, no network, no key) on a small, fast
- * configuration of `fashion` with noisy labels — with noise the choice of loss matters, so
- * the search has something to find — narrated step by step. It leaves its archive behind
- * for `discover ls`, `show` and `export`. */
+ * A short offline campaign (the evolve proposer, no network, no key) on the small, fast
+ * configuration that the demo task declares (inner_loop/task.h: demo_options; today
+ * Fashion-MNIST with noisy labels), narrated step by step. It leaves its archive behind for
+ * `discover ls`, `show` and `export`. */
 #include "cli.h"
 #include "run_config.h"
+
+#include "common/util.h"
+#include "inner_loop/task.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-
-/* Small enough to finish within about three minutes on two cores (bench/RESULTS-outer.md). */
-static const char *const demo_task_options[][2] = {
-    {"train_size", "4000"},
-    {"val_size", "5000"},
-    {"steps", "1000"},
-    {"noise", "0.4"},
-};
 
 static void demo_help(void)
 {
@@ -44,14 +39,20 @@ int cmd_demo(int argc, char **argv)
             demo_help();
             return EXIT_OK;
         }
+    const dc_task_ops *demo = NULL;
+    for (int i = 0; !demo && dc_task_at(i); i++)
+        if (dc_task_at(i)->demo_options) demo = dc_task_at(i);
+    if (!demo) return cli_error("demo", "no registered task declares a demo configuration");
     dc_campaign_cfg cfg;
     dc_campaign_cfg_default(&cfg);
     char e[512];
-    for (size_t i = 0; i < sizeof demo_task_options / sizeof *demo_task_options; i++) {
-        char key[64];
-        snprintf(key, sizeof key, "task.%s", demo_task_options[i][0]);
-        if (dc_campaign_set(&cfg, key, demo_task_options[i][1], e, sizeof e) != 0)
-            return cli_error("demo", "%s", e);
+    if (dc_campaign_set(&cfg, "task", demo->name, e, sizeof e) != 0) return cli_error("demo", "%s", e);
+    for (const char *const *o = demo->demo_options; *o; o++) {
+        const char *eq = strchr(*o, '=');
+        char key[80];
+        if (!eq || dc_fmt_exact(key, sizeof key, "task.%.*s", (int)(eq - *o), *o) != 0)
+            return cli_error("demo", "internal error: bad demo option '%s'", *o);
+        if (dc_campaign_set(&cfg, key, eq + 1, e, sizeof e) != 0) return cli_error("demo", "%s", e);
     }
     cfg.generations = 8;
     time_t t = time(NULL);
@@ -65,12 +66,8 @@ int cmd_demo(int argc, char **argv)
     if (rc) return rc;
     cfg.narrate = !rf.quiet;
     if (!rf.quiet)
-        fprintf(stderr,
-                "discover demo: LLM-style discovery of a loss function, offline.\n"
-                "Task: classify Fashion-MNIST clothing images with a small neural network whose\n"
-                "training labels are 40%% wrong. Cross-entropy memorises wrong labels; can the\n"
-                "search find a loss that is more robust? Each candidate loss is C code, compiled\n"
-                "at run time and run in a sandboxed worker process.\n\n");
+        fprintf(stderr, "discover demo: LLM-style discovery of a loss function, offline.\n%s\n",
+                demo->demo_intro ? demo->demo_intro : "");
     static volatile sig_atomic_t stop;
     dc_install_stop_handler(&stop);
     dc_campaign_summary sum;

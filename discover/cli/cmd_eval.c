@@ -105,46 +105,6 @@ static void on_sigint(int sig)
 
 /* ---- output ---- */
 
-/* Preference tasks name their per-β metrics "beta_<β>/<metric>"; --json groups them as
- * per_beta: {"0.05": {"reward": ..., "kl": ..., "pref_accuracy": ...}, ...} and lifts the
- * reference policy's own reward (ref_reward) to the top level. */
-/* Metrics named <prefix><key>/<name> (one level: not the curves) grouped as
- * o[group][key][name]. */
-static void group_metrics(cJSON *o, const cJSON *metrics, const char *prefix, const char *group)
-{
-    cJSON *per = NULL;
-    const cJSON *m;
-    size_t pl = strlen(prefix);
-    cJSON_ArrayForEach(m, metrics)
-    {
-        if (!m->string || strncmp(m->string, prefix, pl) || !cJSON_IsNumber(m)) continue;
-        const char *slash = strchr(m->string + pl, '/');
-        if (!slash || strchr(slash + 1, '/')) continue; /* only <prefix>X/metric, not curves */
-        char key[32];
-        snprintf(key, sizeof key, "%.*s", (int)(slash - m->string - pl), m->string + pl);
-        if (!per) per = cJSON_AddObjectToObject(o, group);
-        cJSON *b = cJSON_GetObjectItemCaseSensitive(per, key);
-        if (!b) b = cJSON_AddObjectToObject(per, key);
-        cJSON_AddNumberToObject(b, slash + 1, m->valuedouble);
-    }
-}
-
-static void add_per_beta(cJSON *o, const cJSON *metrics)
-{
-    group_metrics(o, metrics, "beta_", "per_beta");
-    group_metrics(o, metrics, "bon_", "best_of_n"); /* the decoding baselines (options bon, tq) */
-    cJSON *tq = NULL;
-    const cJSON *m;
-    cJSON_ArrayForEach(m, metrics)
-    {
-        if (!m->string || strncmp(m->string, "tq/", 3) || !cJSON_IsNumber(m)) continue;
-        if (!tq) tq = cJSON_AddObjectToObject(o, "transfer_q");
-        cJSON_AddNumberToObject(tq, m->string + 3, m->valuedouble);
-    }
-    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(metrics, "ref_reward");
-    if (cJSON_IsNumber(ref)) cJSON_AddNumberToObject(o, "ref_reward", ref->valuedouble);
-}
-
 static const char *exit_word(dc_status st)
 {
     return st == DC_OK ? "ok" : dc_status_name(st);
@@ -169,7 +129,7 @@ static void print_json(const char *file, const dc_task_ops *ops, dc_task *task, 
         cJSON_AddItemToObject(o, "per_seed", ps ? cJSON_Duplicate(ps, 1) : cJSON_CreateArray());
         cJSON *m = cJSON_Duplicate(r->metrics, 1);
         cJSON_DeleteItemFromObjectCaseSensitive(m, "per_seed");
-        add_per_beta(o, m);
+        dc_metric_group_json(ops->metrics, m, o); // grouped as the task's schema says
         cJSON_AddItemToObject(o, "metrics", m);
     } else {
         cJSON_AddNullToObject(o, "fitness");
@@ -238,7 +198,7 @@ static void prepare_progress(void *ctx, const char *phase, int step, int total, 
 
 int cmd_eval(int argc, char **argv)
 {
-    const char *file = NULL, *task_name = "fashion", *seeds_text = "1", *steps = NULL,
+    const char *file = NULL, *task_name = dc_task_at(0)->name, *seeds_text = "1", *steps = NULL,
                *noise = NULL, *device = NULL;
     const char *sets[MAX_SETS];
     static char shortcut[MAX_SETS][256];
@@ -339,7 +299,7 @@ int cmd_eval(int argc, char **argv)
     char fingerprint[17] = "", msg[1024] = "";
     int separable = 0;
     dc_status st =
-        dc_screen(ops->interface, code, len, &worker, fingerprint, &separable, msg, sizeof msg);
+        dc_screen(ops, code, len, &worker, fingerprint, &separable, msg, sizeof msg);
     if (st != DC_OK) {
         if (json)
             print_json(file, ops, task, st, msg, NULL, fingerprint, separable, dc_now() - t0);

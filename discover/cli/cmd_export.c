@@ -184,7 +184,7 @@ int cmd_export(int argc, char **argv)
     }
     long id;
     if (!id_text) return cli_usage_error("export", "which candidate? give its id ('discover ls')");
-    if (cli_parse_int(id_text, 1, 0x7fffffffL, &id))
+    if (dc_parse_long(id_text, 1, 0x7fffffffL, &id))
         return cli_usage_error("export", "a candidate id is a whole number from 1, got '%s'",
                                id_text);
     struct stat sb;

@@ -141,7 +141,7 @@ int cmd_ls(int argc, char **argv)
                 campaign = v;
             else if (!strcmp(a, "--status"))
                 status = v;
-            else if (cli_parse_int(v, 1, 1000000, &top))
+            else if (dc_parse_long(v, 1, 1000000, &top))
                 return cli_usage_error("ls", "--top needs a whole number from 1, got '%s'", v);
         } else {
             return cli_usage_error("ls", "unexpected argument '%s'", a);

@@ -99,7 +99,7 @@ int cmd_replay(int argc, char **argv)
     }
     long id;
     if (!id_text) return cli_usage_error(cmd, "which candidate? give its ID ('discover ls' lists them)");
-    if (cli_parse_int(id_text, 1, 0x7fffffffL, &id) != 0)
+    if (dc_parse_long(id_text, 1, 0x7fffffffL, &id) != 0)
         return cli_usage_error(cmd, "'%s' is not a candidate ID (a positive whole number)", id_text);
 
     /* Everything that can be checked is checked through a read-only connection first (the
@@ -142,7 +142,7 @@ int cmd_replay(int argc, char **argv)
         goto out_camp;
     }
     const dc_task_ops *orig_ops = dc_task_find(camp.task);
-    if (orig_ops && orig_ops->interface != ops->interface) {
+    if (orig_ops && orig_ops->kind != ops->kind) {
         cli_usage_error(cmd, "candidate %ld is a %s objective; task %s needs the other interface",
                         id, camp.task, tname);
         goto out_camp;
@@ -164,7 +164,7 @@ int cmd_replay(int argc, char **argv)
     }
     char fp[17];
     int sep;
-    dc_status st = dc_screen(ops->interface, c.code, strlen(c.code), &w, fp, &sep, e, sizeof e);
+    dc_status st = dc_screen(ops, c.code, strlen(c.code), &w, fp, &sep, e, sizeof e);
     if (st != DC_OK) {
         fprintf(stderr, "discover replay: candidate %ld is rejected by the sandbox: %s: %s\n", id,
                 dc_status_name(st), e);

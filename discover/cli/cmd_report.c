@@ -2,6 +2,8 @@
  * campaign (plots, candidate table, LLM usage). See report.h for how the work is split. */
 #define _POSIX_C_SOURCE 200809L /* lstat */
 #include "cli.h"
+
+#include "common/util.h"
 #include "discover/report/report.h"
 
 #include <errno.h>
@@ -74,7 +76,7 @@ int cmd_report(int argc, char **argv)
         else if (!strcmp(a, "--archive")) o.archive = v;
         else {
             long id;
-            if (cli_parse_int(v, 1, 0x7fffffffL, &id) != 0)
+            if (dc_parse_long(v, 1, 0x7fffffffL, &id) != 0)
                 return cli_usage_error(cmd, "--candidate: '%s' is not a candidate ID (a positive whole number)", v);
             o.candidate = id;
         }

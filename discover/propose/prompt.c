@@ -2,6 +2,7 @@
 
 #include "common/paths.h"
 #include "common/util.h"
+#include "inner_loop/task.h"
 #include "sandbox/sandbox.h"
 
 #include <cJSON.h>
@@ -18,8 +19,9 @@ static const char *const allowed_functions =
     "isfinite, isnan, isinf and the float versions expf, logf, log1pf, sqrtf, powf, fabsf, "
     "tanhf, fminf, fmaxf";
 
+/* The templates every campaign uses; each task's system prompt (inner_loop/task.h) too. */
 static const char *const template_files[] = {
-    "system_sentiment.txt",      "system_fashion.txt",       "first_message.txt",
+    "first_message.txt",
     "result_entry.txt",          "budgeted_message.txt",     "feedback_ok.txt",
     "feedback_parse_error.txt",  "feedback_compile_error.txt", "feedback_violation.txt",
     "feedback_crash.txt",        "feedback_timeout.txt",     "feedback_nonfinite.txt",
@@ -69,12 +71,16 @@ int dc_prompts_open(dc_prompts *p, const char *dir, char *err, size_t errcap)
     } else if (dc_resource_path("prompts", p->dir, sizeof p->dir, err, errcap) != 0) {
         return -1;
     }
-    for (size_t i = 0; i < sizeof template_files / sizeof *template_files; i++) {
+    const size_t nfixed = sizeof template_files / sizeof *template_files;
+    for (size_t i = 0;; i++) {
+        const dc_task_ops *task = i < nfixed ? NULL : dc_task_at((int)(i - nfixed));
+        if (i >= nfixed && !task) break;
+        const char *file = task ? task->system_prompt : template_files[i];
         char e[512];
-        char *t = load_template(p, template_files[i], e, sizeof e);
+        char *t = load_template(p, file, e, sizeof e);
         if (!t) {
             dc_fmt(err, errcap, "prompt folder '%s' lacks %s (%s); copy the default prompts/ folder "
-                   "and edit it", p->dir, template_files[i], e);
+                   "and edit it", p->dir, file, e);
             return -1;
         }
         for (const char *s = strstr(t, "{{"); s; s = strstr(s + 2, "{{")) {
@@ -83,7 +89,7 @@ int dc_prompts_open(dc_prompts *p, const char *dir, char *err, size_t errcap)
             size_t len = end ? (size_t)(end - s - 2) : 0;
             if (!end || len == 0 || len >= sizeof key - 2) {
                 dc_fmt(err, errcap, "%s/%s: unterminated or empty {{placeholder}}", p->dir,
-                       template_files[i]);
+                       file);
                 free(t);
                 return -1;
             }
@@ -93,7 +99,7 @@ int dc_prompts_open(dc_prompts *p, const char *dir, char *err, size_t errcap)
             snprintf(probe, sizeof probe, " %s ", key);
             if (!strstr(known_keys, probe)) {
                 dc_fmt(err, errcap, "%s/%s: unknown placeholder {{%s}} (known:%s)", p->dir,
-                       template_files[i], key, known_keys);
+                       file, key, known_keys);
                 free(t);
                 return -1;
             }
@@ -271,15 +277,14 @@ static int append_entry(const dc_prompts *p, dc_sb *sb, const arc_candidate *c, 
     return 0;
 }
 
-static char *system_prompt(const dc_prompts *p, int interface, double beta,
+static char *system_prompt(const dc_prompts *p, const char *file, double beta,
                            const char *fitness_description, char *err, size_t errcap)
 {
     char b[64];
     snprintf(b, sizeof b, "%g", beta);
     const char *k[] = {"allowed_functions", "beta", "fitness_description"};
     const char *v[] = {allowed_functions, b, fitness_description};
-    return dc_prompt_render(p, interface == SBX_PREF ? "system_sentiment.txt" : "system_fashion.txt",
-                            k, v, interface == SBX_PREF ? 3 : 3, err, errcap);
+    return dc_prompt_render(p, file, k, v, 3, err, errcap);
 }
 
 /* The assistant turn of an archived candidate: the LLM's own words when archived. */
@@ -391,13 +396,13 @@ out:
     return NULL;
 }
 
-int dc_prompt_conversation(const dc_prompts *p, archive *a, int interface, double beta,
+int dc_prompt_conversation(const dc_prompts *p, archive *a, const char *system_file, double beta,
                            const char *fitness_description, const dc_context_cfg *ctx,
                            const arc_candidate *cands, int ncands, dc_conversation *out,
                            char *err, size_t errcap)
 {
     memset(out, 0, sizeof *out);
-    char *sys = system_prompt(p, interface, beta, fitness_description, err, errcap);
+    char *sys = system_prompt(p, system_file, beta, fitness_description, err, errcap);
     if (!sys) return -1;
     conv_add(out, "system", sys);
     if (ctx->strategy == DC_CONTEXT_FULL) {

@@ -55,9 +55,9 @@ void dc_conversation_free(dc_conversation *c);
 llm_message *dc_conversation_view(const dc_conversation *c);
 
 /* Builds the conversation for the next proposal from the campaign's archived candidates
- * (id order, with code). interface: SBX_PREF or SBX_CLS; beta shown in the preference
- * system prompt. */
-int dc_prompt_conversation(const dc_prompts *p, archive *a, int interface, double beta,
+ * (id order, with code). system_prompt: the task's template ("system_fashion.txt"); beta
+ * fills its {{beta}}. */
+int dc_prompt_conversation(const dc_prompts *p, archive *a, const char *system_prompt, double beta,
                            const char *fitness_description, const dc_context_cfg *ctx,
                            const arc_candidate *cands, int ncands, dc_conversation *out,
                            char *err, size_t errcap);

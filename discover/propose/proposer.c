@@ -65,7 +65,7 @@ static dc_propose_rc evolve_propose_cb(dc_proposer *self, const dc_propose_ctx *
     dc_rng rng;
     dc_rng_seed(&rng, ctx->settings->seed * 1000003ULL + (uint64_t)ctx->generation);
     evolve_proposal p = {0};
-    int rc = evolve_propose(ctx->interface, pool, ctx->ncands, &rng, &p, err, errcap);
+    int rc = evolve_propose(ctx->kind, pool, ctx->ncands, &rng, &p, err, errcap);
     free(pool);
     if (rc != 0) return DC_PROPOSE_FAILED;
     memset(out, 0, sizeof *out);

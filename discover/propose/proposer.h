@@ -4,6 +4,7 @@
 #define DC_PROPOSER_H
 
 #include "archive/archive.h"
+#include "sandbox/sandbox.h"
 #include "discover/propose/llm/llm_client.h"
 #include "prompt.h"
 
@@ -49,7 +50,8 @@ typedef struct {
     archive *a;
     int64_t campaign_id;
     int generation;
-    int interface;                 /* SBX_PREF or SBX_CLS */
+    sbx_kind kind;                 /* the task's objective interface */
+    const char *system_prompt;     /* the task's system prompt template */
     const arc_candidate *cands;    /* the campaign's candidates, id order, with code */
     int ncands;
     const dc_propose_settings *settings;

@@ -48,7 +48,7 @@ static dc_propose_rc llm_propose(dc_proposer *self, const dc_propose_ctx *ctx, d
     if (b > 0) return DC_PROPOSE_BUDGET;
 
     dc_conversation conv;
-    if (dc_prompt_conversation(ctx->prompts, ctx->a, ctx->interface, ctx->beta,
+    if (dc_prompt_conversation(ctx->prompts, ctx->a, ctx->system_prompt, ctx->beta,
                                ctx->fitness_description, ctx->settings->context, ctx->cands,
                                ctx->ncands, &conv, err, errcap) != 0)
         return DC_PROPOSE_FAILED;

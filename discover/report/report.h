@@ -14,6 +14,7 @@
 #define DC_REPORT_H
 
 #include "archive/archive.h"
+#include "inner_loop/task_metric.h"
 #include "common/util.h"
 
 #include <stdint.h>
@@ -85,7 +86,8 @@ typedef struct {
     int has_focus;
     char focus_note[160];
     /* Preference campaigns only. */
-    int is_pref;
+    int is_pref;                  /* the task's objectives are preference losses */
+    const dc_metric_def *metrics; /* the task's metric schema (NULL: unknown task) */
     rp_loss *losses; /* [0] is DPO's reference when nlosses > 0 */
     int nlosses;
     rp_loss_fail *loss_fails;
@@ -106,16 +108,13 @@ void rp_data_free(rp_data *d);
 int rp_best_index(const arc_candidate *c, int n);
 
 /* ---- report_frontier.c ---- */
-/* Adds the (β, reward, kl) points found in one metrics object to f (summing; call
- * rp_frontier_finish to average). Understands the sentiment task's names
- * "beta_<β>/reward" and "beta_<β>/kl", and a flat {"reward", "kl"} with β taken from
- * params_json's "beta" (or the metrics' own "beta"). Returns the number of points added. */
-int rp_frontier_add(rp_frontier *f, const char *metrics_json, const char *params_json);
-/* The best-of-N baseline's points ("bon_<N>/reward" with "bon_<N>/kl"; N in the beta slot),
- * added to f like rp_frontier_add; the number of points added. */
-int rp_frontier_add_bon(rp_frontier *f, const char *metrics_json);
-/* Transfer Q* decoding's point ("tq/reward", "tq/kl"; its α in the beta slot). */
-int rp_frontier_add_tq(rp_frontier *f, const char *metrics_json);
+/* Adds the (parameter, reward, kl) points of frontier `series` ("trained", "best_of_n",
+ * "transfer_q") found in one metrics object to f (summing; call rp_frontier_finish to
+ * average), as the task's metric schema names them. For "trained" a flat {"reward", "kl"}
+ * with β taken from params_json's "beta" (or the metrics' own "beta") is accepted too.
+ * Returns the number of points added. */
+int rp_frontier_add(rp_frontier *f, const dc_metric_def *schema, const char *series,
+                    const char *metrics_json, const char *params_json);
 /* Turns the sums into means and sorts by β. */
 void rp_frontier_finish(rp_frontier *f);
 

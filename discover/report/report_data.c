@@ -4,6 +4,8 @@
  * β-sweep frontiers and the sandboxed loss curves. */
 #include "report.h"
 
+#include "inner_loop/task.h"
+
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
@@ -134,16 +136,16 @@ static int gather_frontiers(archive *a, rp_data *d, char *err, size_t errcap)
         int pts = 0;
         for (int i = 0; i < nev; i++) {
             if (strcmp(ev[i].status, "ok") != 0) continue; /* a failed replay has no frontier */
-            pts += rp_frontier_add(f, ev[i].metrics_json, ev[i].params_json);
-            rp_frontier_add_bon(&d->bon, ev[i].metrics_json);
-            rp_frontier_add_tq(&d->tq, ev[i].metrics_json);
+            pts += rp_frontier_add(f, d->metrics, "trained", ev[i].metrics_json, ev[i].params_json);
+            rp_frontier_add(&d->bon, d->metrics, "best_of_n", ev[i].metrics_json, NULL);
+            rp_frontier_add(&d->tq, d->metrics, "transfer_q", ev[i].metrics_json, NULL);
         }
         for (int i = 0; i < nev; i++) arc_evaluation_free(&ev[i]);
         free(ev);
         if (pts == 0 && !strcmp(c->status, "ok")) {
-            pts = rp_frontier_add(f, c->metrics_json, NULL);
-            rp_frontier_add_bon(&d->bon, c->metrics_json);
-            rp_frontier_add_tq(&d->tq, c->metrics_json);
+            pts = rp_frontier_add(f, d->metrics, "trained", c->metrics_json, NULL);
+            rp_frontier_add(&d->bon, d->metrics, "best_of_n", c->metrics_json, NULL);
+            rp_frontier_add(&d->tq, d->metrics, "transfer_q", c->metrics_json, NULL);
         }
         if (pts == 0) continue;
         rp_frontier_finish(f);
@@ -199,7 +201,10 @@ int rp_gather(archive *a, const rp_options *o, rp_data *d, char *err, size_t err
                    "the best by fitness (--candidate ID picks another)");
         }
     }
-    d->is_pref = !strcmp(d->camp.task, "sentiment");
+    // the campaign's task decides: its interface, and its metric schema for the frontier
+    const dc_task_ops *ops = dc_task_find(d->camp.task);
+    d->metrics = ops ? ops->metrics : NULL;
+    d->is_pref = ops && ops->kind == SBX_PREF;
     if (d->is_pref) {
         if (gather_frontiers(a, d, err, errcap) != 0) goto fail;
         rp_compute_losses(d);

@@ -1,10 +1,10 @@
 /* report_frontier.c — reward-vs-KL points from archived metrics.
  *
- * A β sweep is archived as evaluations (one per seed, `discover replay --beta ...`) whose
- * metrics carry one reward and one KL per β. The sentiment task names them
- * "beta_<β>/reward" and "beta_<β>/kl" (β printed by %g); a flat {"reward", "kl"} with the
- * β in the evaluation's params is accepted too. Points of the same β are averaged over
- * evaluations (seeds). */
+ * Which metrics are a frontier's reward, KL and parameter is the task's metric schema
+ * (inner_loop/task_metric.h): the report parses no metric names of its own. A β sweep is
+ * archived as evaluations (one per seed, `discover replay --beta ...`) whose metrics carry
+ * one reward and one KL per β; a flat {"reward", "kl"} with the β in the evaluation's
+ * params is accepted too. Points of the same parameter are averaged over evaluations. */
 #include "report.h"
 
 #include <cJSON.h>
@@ -43,7 +43,14 @@ static double num_item(const cJSON *o, const char *key)
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
-int rp_frontier_add(rp_frontier *f, const char *metrics_json, const char *params_json)
+static void on_point(void *ctx, double param, double reward, double kl)
+{
+    int *added = ((void **)ctx)[1];
+    *added += add_point(((void **)ctx)[0], param, reward, kl);
+}
+
+int rp_frontier_add(rp_frontier *f, const dc_metric_def *schema, const char *series,
+                    const char *metrics_json, const char *params_json)
 {
     cJSON *m = cJSON_Parse(metrics_json ? metrics_json : "");
     if (!cJSON_IsObject(m)) {
@@ -51,23 +58,9 @@ int rp_frontier_add(rp_frontier *f, const char *metrics_json, const char *params
         return 0;
     }
     int added = 0;
-    /* Per-β names: pair each "beta_<β>/reward" with its "beta_<β>/kl". */
-    const cJSON *it;
-    cJSON_ArrayForEach(it, m)
-    {
-        const char *k = it->string;
-        if (!k || strncmp(k, "beta_", 5) != 0 || !cJSON_IsNumber(it)) continue;
-        char *end;
-        double beta = strtod(k + 5, &end);
-        if (end == k + 5 || strcmp(end, "/reward") != 0) continue;
-        char kl_key[96];
-        size_t plen = (size_t)(end - k);
-        if (plen + 4 >= sizeof kl_key) continue;
-        memcpy(kl_key, k, plen);
-        strcpy(kl_key + plen, "/kl");
-        added += add_point(f, beta, it->valuedouble, num_item(m, kl_key));
-    }
-    if (!added) {
+    void *ctx[2] = {f, &added};
+    dc_metric_frontier_points(schema, series, m, on_point, ctx);
+    if (!added && !strcmp(series, "trained")) {
         double beta = num_item(m, "beta");
         if (!isfinite(beta) && params_json) {
             cJSON *p = cJSON_Parse(params_json);
@@ -76,40 +69,6 @@ int rp_frontier_add(rp_frontier *f, const char *metrics_json, const char *params
         }
         added += add_point(f, beta, num_item(m, "reward"), num_item(m, "kl"));
     }
-    cJSON_Delete(m);
-    return added;
-}
-
-int rp_frontier_add_bon(rp_frontier *f, const char *metrics_json)
-{
-    cJSON *m = cJSON_Parse(metrics_json ? metrics_json : "");
-    if (!cJSON_IsObject(m)) {
-        cJSON_Delete(m);
-        return 0;
-    }
-    int added = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, m)
-    {
-        const char *k = it->string;
-        if (!k || strncmp(k, "bon_", 4) != 0 || !cJSON_IsNumber(it)) continue;
-        char *end;
-        long n = strtol(k + 4, &end, 10);
-        if (end == k + 4 || strcmp(end, "/reward") != 0 || n < 2) continue;
-        char kl_key[48];
-        snprintf(kl_key, sizeof kl_key, "bon_%ld/kl", n);
-        added += add_point(f, (double)n, it->valuedouble, num_item(m, kl_key));
-    }
-    cJSON_Delete(m);
-    return added;
-}
-
-int rp_frontier_add_tq(rp_frontier *f, const char *metrics_json)
-{
-    cJSON *m = cJSON_Parse(metrics_json ? metrics_json : "");
-    int added = 0;
-    if (cJSON_IsObject(m))
-        added = add_point(f, num_item(m, "tq/alpha"), num_item(m, "tq/reward"), num_item(m, "tq/kl"));
     cJSON_Delete(m);
     return added;
 }

@@ -23,7 +23,7 @@
 #define EVAL_CHUNK 500
 
 typedef struct {
-    long steps, batch, hidden, layers, train_size, val_size, eval_every, threads, standardize;
+    int steps, batch, hidden, layers, train_size, val_size, eval_every, threads, standardize;
     double lr, noise, weight_decay;
     char data_dir[1024];
     char device[8]; /* auto | cpu | cuda */
@@ -35,127 +35,54 @@ struct dc_task {
     const dc_backend_ops *be; /* chosen by prepare() from cfg.device */
 };
 
-/* ---- options: the public table (help text) and, in the same order, how to parse each ---- */
+/* ---- options: one table (task_option.h) drives parsing, defaults, --help and the JSON ---- */
+
+#define F(field) offsetof(fashion_cfg, field)
+#define INT_OPT(key, def, help, field, lo, hi) {key, def, help, DC_OPT_INT, lo, hi, 0, 0, F(field), 0, 0, NULL, NULL}
+#define REAL_OPT(key, def, help, field, lo, hi, hi_open) {key, def, help, DC_OPT_REAL, lo, hi, 0, hi_open, F(field), 0, 0, NULL, NULL}
 
 static const dc_task_option options[] = {
-    {"steps", "2000", "training steps (minibatches of `batch` examples)"},
-    {"batch", "128", "examples per training step"},
-    {"lr", "0.001", "Adam learning rate"},
-    {"hidden", "256", "units per hidden layer"},
-    {"layers", "1", "hidden layers (1 or 2)"},
-    {"train_size", "0", "training examples used (0 = all left after validation: 50000 by default)"},
-    {"val_size", "10000",
-     "validation examples carved from the training split (fixed split seed); "
-     "their accuracy is the fitness"},
-    {"eval_every", "200", "steps between curve points (train_loss, val_accuracy)"},
-    {"noise", "0",
-     "symmetric label noise on TRAINING labels only: rate in [0, 1), drawn from the seed"},
-    {"weight_decay", "0", "decoupled weight decay (AdamW); 0 = plain Adam"},
-    {"standardize", "0", "1 = standardise pixels with the training mean/std instead of [0, 1]"},
-    {"data_dir", "",
-     "Fashion-MNIST folder (default: $DISCOVER_FASHION_DIR, else " DC_FASHION_DEFAULT_DIR ")"},
-    {"threads", "0", "BLAS threads (0 = all cores)"},
-    {"device", "auto",
-     "compute backend: auto (CUDA when the plugin loads and a GPU works, else CPU), cpu, cuda"},
-    {NULL, NULL, NULL},
+    INT_OPT("steps", "2000", "training steps (minibatches of `batch` examples)", steps, 1, 10000000),
+    INT_OPT("batch", "128", "examples per training step", batch, 1, 4096),
+    REAL_OPT("lr", "0.001", "Adam learning rate", lr, 1e-8, 1, 0),
+    INT_OPT("hidden", "256", "units per hidden layer", hidden, 1, 4096),
+    INT_OPT("layers", "1", "hidden layers (1 or 2)", layers, 1, DC_MLP_MAX_HIDDEN_LAYERS),
+    INT_OPT("train_size", "0", "training examples used (0 = all left after validation: 50000 by default)",
+            train_size, 0, 60000),
+    INT_OPT("val_size", "10000",
+            "validation examples carved from the training split (fixed split seed); "
+            "their accuracy is the fitness",
+            val_size, 100, 30000),
+    INT_OPT("eval_every", "200", "steps between curve points (train_loss, val_accuracy)", eval_every, 1,
+            10000000),
+    REAL_OPT("noise", "0", "symmetric label noise on TRAINING labels only: rate in [0, 1), drawn from the seed",
+             noise, 0, 1, 1),
+    REAL_OPT("weight_decay", "0", "decoupled weight decay (AdamW); 0 = plain Adam", weight_decay, 0, 1, 0),
+    INT_OPT("standardize", "0", "1 = standardise pixels with the training mean/std instead of [0, 1]",
+            standardize, 0, 1),
+    {"data_dir", "", "Fashion-MNIST folder (default: $DISCOVER_FASHION_DIR, else " DC_FASHION_DEFAULT_DIR ")",
+     DC_OPT_TEXT, 0, 0, 0, 0, F(data_dir), sizeof(((fashion_cfg *)0)->data_dir), 0, NULL, NULL},
+    INT_OPT("threads", "0", "BLAS threads (0 = all cores)", threads, 0, 256),
+    {"device", "auto", "compute backend: auto (CUDA when the plugin loads and a GPU works, else CPU), cpu, cuda",
+     DC_OPT_CHOICE, 0, 0, 0, 0, F(device), sizeof(((fashion_cfg *)0)->device), 0, "auto,cpu,cuda", NULL},
+    {NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL},
 };
 
-typedef enum { OPT_INT, OPT_REAL, OPT_TEXT, OPT_DEVICE } opt_kind;
-typedef struct {
-    opt_kind kind;
-    size_t offset;
-    double min, max;
-    int max_open; /* 1: the upper bound is excluded */
-} opt_spec;
-
-static const opt_spec specs[] = {
-    {OPT_INT, offsetof(fashion_cfg, steps), 1, 10000000, 0},
-    {OPT_INT, offsetof(fashion_cfg, batch), 1, 4096, 0},
-    {OPT_REAL, offsetof(fashion_cfg, lr), 1e-8, 1, 0},
-    {OPT_INT, offsetof(fashion_cfg, hidden), 1, 4096, 0},
-    {OPT_INT, offsetof(fashion_cfg, layers), 1, DC_MLP_MAX_HIDDEN_LAYERS, 0},
-    {OPT_INT, offsetof(fashion_cfg, train_size), 0, 60000, 0},
-    {OPT_INT, offsetof(fashion_cfg, val_size), 100, 30000, 0},
-    {OPT_INT, offsetof(fashion_cfg, eval_every), 1, 10000000, 0},
-    {OPT_REAL, offsetof(fashion_cfg, noise), 0, 1, 1},
-    {OPT_REAL, offsetof(fashion_cfg, weight_decay), 0, 1, 0},
-    {OPT_INT, offsetof(fashion_cfg, standardize), 0, 1, 0},
-    {OPT_TEXT, offsetof(fashion_cfg, data_dir), 0, 0, 0},
-    {OPT_INT, offsetof(fashion_cfg, threads), 0, 256, 0},
-    {OPT_DEVICE, offsetof(fashion_cfg, device), 0, 0, 0},
-};
-
-_Static_assert(sizeof specs / sizeof *specs == sizeof options / sizeof *options - 1,
-               "every option needs a parse spec");
+#undef INT_OPT
+#undef REAL_OPT
+#undef F
 
 static int set_option(dc_task *t, const char *key, const char *value, char *err, size_t errcap)
 {
-    int i = 0;
-    while (options[i].key && strcmp(options[i].key, key) != 0)
-        i++;
-    if (!options[i].key) {
-        dc_sb names = {0};
-        for (int j = 0; options[j].key; j++)
-            dc_sb_printf(&names, "%s%s", j ? ", " : "", options[j].key);
-        snprintf(err, errcap, "task fashion has no option '%s'; its options are: %s", key,
-                 names.data);
-        dc_sb_free(&names);
-        return -1;
-    }
-    const opt_spec *s = &specs[i];
-    char *field = (char *)&t->cfg + s->offset;
-    if (s->kind == OPT_DEVICE) {
-        if (strcmp(value, "auto") && strcmp(value, "cpu") && strcmp(value, "cuda")) {
-            snprintf(err, errcap, "option %s: '%s' is not accepted; give auto, cpu or cuda", key,
-                     value);
-            return -1;
-        }
-        snprintf(field, sizeof t->cfg.device, "%s", value);
-        t->be = NULL; // chosen again by the next prepare()
-        return 0;
-    }
-    if (s->kind == OPT_TEXT) {
-        if (strlen(value) >= sizeof t->cfg.data_dir) {
-            snprintf(err, errcap, "option %s: the value is longer than %zu characters", key,
-                     sizeof t->cfg.data_dir - 1);
-            return -1;
-        }
-        snprintf(field, sizeof t->cfg.data_dir, "%s", value);
-        return 0;
-    }
-    char *end;
-    errno = 0;
-    double v = s->kind == OPT_INT ? (double)strtol(value, &end, 10) : strtod(value, &end);
-    int bad = !*value || *end || errno || !isfinite(v) || v < s->min || v > s->max ||
-              (s->max_open && v >= s->max);
-    if (bad) {
-        if (s->kind == OPT_INT)
-            snprintf(err, errcap,
-                     "option %s: '%s' is not accepted; give a whole number in %.0f..%.0f", key,
-                     value, s->min, s->max);
-        else
-            snprintf(err, errcap, "option %s: '%s' is not accepted; give a number in [%g, %g%s",
-                     key, value, s->min, s->max, s->max_open ? ")" : "]");
-        return -1;
-    }
-    if (s->kind == OPT_INT)
-        *(long *)field = (long)v;
-    else
-        *(double *)field = v;
+    if (dc_option_set(options, "fashion", &t->cfg, key, value, err, errcap) != 0) return -1;
+    if (!strcmp(key, "device")) t->be = NULL; // chosen again by the next prepare()
     return 0;
 }
 
 static dc_task *create(void)
 {
     dc_task *t = dc_calloc(1, sizeof *t);
-    char err[256];
-    for (int i = 0; options[i].key; i++) {
-        if (set_option(t, options[i].key, options[i].def, err, sizeof err)) {
-            // a default that does not parse is a programming error caught by every test
-            fprintf(stderr, "fashion: bad default: %s\n", err);
-            abort();
-        }
-    }
+    dc_option_defaults(options, "fashion", &t->cfg);
     return t;
 }
 
@@ -168,18 +95,11 @@ static void destroy(dc_task *t)
 
 static cJSON *config_json(const dc_task *t)
 {
-    cJSON *o = cJSON_CreateObject();
-    for (int i = 0; options[i].key; i++) {
-        const char *field = (const char *)&t->cfg + specs[i].offset;
-        if (specs[i].kind == OPT_INT)
-            cJSON_AddNumberToObject(o, options[i].key, (double)*(const long *)field);
-        else if (specs[i].kind == OPT_REAL)
-            cJSON_AddNumberToObject(o, options[i].key, *(const double *)field);
-    }
+    cJSON *o = dc_option_json(options, &t->cfg);
+    // the folder actually read, not the option's "" default
     char dir[1024];
     dc_fashion_data_dir(t->cfg.data_dir, dir, sizeof dir);
-    cJSON_AddStringToObject(o, "data_dir", dir);
-    cJSON_AddStringToObject(o, "device", t->cfg.device);
+    cJSON_ReplaceItemInObjectCaseSensitive(o, "data_dir", cJSON_CreateString(dir));
     cJSON_AddStringToObject(o, "model", "mlp-relu");
     cJSON_AddStringToObject(o, "optimizer", t->cfg.weight_decay > 0 ? "adamw" : "adam");
     // the backend that runs: known once prepare() has chosen it
@@ -195,7 +115,7 @@ static int effective_train_size(const dc_task *t, char *err, size_t errcap)
     long n = t->cfg.train_size ? t->cfg.train_size : avail;
     if (avail < 1 || n > avail) {
         snprintf(err, errcap,
-                 "options train_size=%ld and val_size=%ld need %ld examples but the "
+                 "options train_size=%d and val_size=%d need %ld examples but the "
                  "training split has %d; lower one of them",
                  t->cfg.train_size, t->cfg.val_size, n + t->cfg.val_size, t->data.n_train);
         return -1;
@@ -571,14 +491,47 @@ done:
     run_state_free(&s);
 }
 
+/* DiscoPOP's classification case study started from cross-entropy and its common variants;
+ * the offline proposer starts from the same losses written in its grammar. */
+static const dc_task_baselines baselines[] = {
+    {"evolve", "grammar"},
+    {"*", "cross_entropy,label_smoothing,squared_error,focal"},
+    {NULL, NULL},
+};
+
+static const dc_metric_def metrics[] = {
+    {"val_accuracy", "accuracy on the validation split (the fitness)", 0, NULL, NULL, DC_AXIS_NONE},
+    {"test_accuracy", "accuracy on the held-out test split", 1, NULL, NULL, DC_AXIS_NONE},
+    {"train_loss", "mean candidate loss over the last training steps", 0, NULL, NULL, DC_AXIS_NONE},
+    {"steps", "training steps taken", 0, NULL, NULL, DC_AXIS_NONE},
+    {"objective_seconds", "seconds spent in the objective (sandbox calls)", 0, NULL, NULL, DC_AXIS_NONE},
+    {NULL, NULL, 0, NULL, NULL, DC_AXIS_NONE},
+};
+
+/* The teaching demo: noisy labels, so the choice of loss matters and the search has
+ * something to find; small enough to finish within about three minutes on two cores
+ * (bench/RESULTS-outer.md). */
+static const char *const demo_options[] = {"train_size=4000", "val_size=5000", "steps=1000",
+                                           "noise=0.4", NULL};
+
 const dc_task_ops dc_task_fashion = {
     .name = "fashion",
     .summary = "Fashion-MNIST classification: an MLP trained from scratch with the candidate loss; "
                "fitness = validation accuracy",
-    .interface = SBX_CLS,
+    .kind = SBX_CLS,
     .fitness_name = "val_accuracy",
     .test_name = "test_accuracy",
+    .fitness_description = "the validation accuracy of the trained classifier",
+    .system_prompt = "system_fashion.txt",
+    .baselines = baselines,
+    .probe = {.classes = K},
     .options = options,
+    .metrics = metrics,
+    .demo_options = demo_options,
+    .demo_intro = "Task: classify Fashion-MNIST clothing images with a small neural network whose\n"
+                  "training labels are 40% wrong. Cross-entropy memorises wrong labels; can the\n"
+                  "search find a loss that is more robust? Each candidate loss is C code, compiled\n"
+                  "at run time and run in a sandboxed worker process.\n",
     .create = create,
     .set_option = set_option,
     .config_json = config_json,

@@ -161,7 +161,7 @@ int main(void)
 
     const dc_task_ops *ops = &dc_task_sentiment;
     CHECK_STR(ops->name, "sentiment");
-    CHECK(ops->interface == SBX_PREF);
+    CHECK(ops->kind == SBX_PREF);
     char err[512];
     double t0 = dc_now();
     dc_task *t = ci_task();

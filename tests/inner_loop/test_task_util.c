@@ -2,6 +2,7 @@
  * a fake task whose per-seed results are known), the registry. */
 #include "tests/test.h"
 
+#include "common/util.h"
 #include "inner_loop/task.h"
 
 /* A fake task: seed s gives fitness s/10, test s/100, metric train_loss = s, a two-point

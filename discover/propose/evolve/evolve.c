@@ -49,7 +49,7 @@ static const seed_def CLS_SEEDS[] = {
      "Seed baseline: focal loss with gamma 2 (Lin et al., 2017), down-weighting easy examples."},
 };
 
-static const seed_def *seeds_of(int iface, int *n)
+static const seed_def *seeds_of(sbx_kind iface, int *n)
 {
     if (iface == SBX_PREF) {
         *n = (int)(sizeof PREF_SEEDS / sizeof PREF_SEEDS[0]);
@@ -63,14 +63,14 @@ static const seed_def *seeds_of(int iface, int *n)
     return NULL;
 }
 
-int evolve_seed_count(int interface)
+int evolve_seed_count(sbx_kind interface)
 {
     int n;
     seeds_of(interface, &n);
     return n;
 }
 
-static int seed_genome(int iface, int i, evolve_genome *g)
+static int seed_genome(sbx_kind iface, int i, evolve_genome *g)
 {
     int n;
     const seed_def *s = seeds_of(iface, &n);
@@ -79,7 +79,7 @@ static int seed_genome(int iface, int i, evolve_genome *g)
     return evolve_genome_parse(s[i].genome, g, err, sizeof err);
 }
 
-int evolve_seed(int interface, int i, evolve_proposal *out)
+int evolve_seed(sbx_kind interface, int i, evolve_proposal *out)
 {
     int n;
     const seed_def *s = seeds_of(interface, &n);
@@ -198,7 +198,7 @@ static void fill(evolve_proposal *out, const evolve_genome *g, const char *thoug
 }
 
 /* No scored evolve parent: the first seed the campaign has not tried, else a mutated seed. */
-static int propose_from_seeds(int iface, const evolve_parent *pool, int npool, dc_rng *rng,
+static int propose_from_seeds(sbx_kind iface, const evolve_parent *pool, int npool, dc_rng *rng,
                               evolve_proposal *out)
 {
     int n = evolve_seed_count(iface);
@@ -226,7 +226,7 @@ static int propose_from_seeds(int iface, const evolve_parent *pool, int npool, d
     return evolve_seed(iface, 0, out);
 }
 
-int evolve_propose(int interface, const evolve_parent *pool, int npool, dc_rng *rng,
+int evolve_propose(sbx_kind interface, const evolve_parent *pool, int npool, dc_rng *rng,
                    evolve_proposal *out, char *err, size_t errcap)
 {
     memset(out, 0, sizeof *out);
@@ -245,7 +245,7 @@ int evolve_propose(int interface, const evolve_parent *pool, int npool, dc_rng *
             !isfinite(pool[i].fitness))
             continue;
         if (evolve_genome_from_code(pool[i].code, &u[nu].g, perr, sizeof perr)) continue;
-        if (u[nu].g.iface != interface) continue;
+        if (u[nu].g.iface != (int)interface) continue;
         u[nu++].pool_index = i;
     }
     if (nu == 0) {

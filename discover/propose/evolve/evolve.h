@@ -24,6 +24,7 @@
 #define DC_EVOLVE_H
 
 #include "common/rng.h"
+#include "sandbox/sandbox.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -54,7 +55,7 @@ typedef struct {
  * then mutations of the seeds. Never returns code identical to a pool member's unless every
  * retry collided. Deterministic for a given rng state and pool. Returns 0, or -1 with a
  * message (bad interface). */
-int evolve_propose(int interface, const evolve_parent *pool, int npool, dc_rng *rng,
+int evolve_propose(sbx_kind interface, const evolve_parent *pool, int npool, dc_rng *rng,
                    evolve_proposal *out, char *err, size_t errcap);
 void evolve_proposal_free(evolve_proposal *p);
 
@@ -62,8 +63,8 @@ void evolve_proposal_free(evolve_proposal *p);
  * preference dpo, slic_hinge, ipo, sigmoid_pair (KTO-like saturating loss); classification
  * cross_entropy, label_smoothing, squared_error, focal. evolve_seed returns 0, or -1 when
  * the interface or index is out of range. */
-int evolve_seed_count(int interface);
-int evolve_seed(int interface, int i, evolve_proposal *out);
+int evolve_seed_count(sbx_kind interface);
+int evolve_seed(sbx_kind interface, int i, evolve_proposal *out);
 
 /* ---- the genome (exposed for tests and for `discover show`) ---- */
 
