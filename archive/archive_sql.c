@@ -118,5 +118,5 @@ int arc_bind_ref(sqlite3_stmt *st, int idx, int64_t id)
 
 int arc_valid_candidate_status(const char *s)
 {
-    return s && (strcmp(s, "pending") == 0 || dc_status_parse(s) >= 0);
+    return s && dc_status_parse(s) >= 0;
 }

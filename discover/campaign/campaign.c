@@ -3,7 +3,25 @@
  * Order of work for every candidate, cheapest first: exact duplicate (code hash) →
  * compile + pre-screen in the sandbox → behavioural duplicate (fingerprint) → train and
  * score. The candidate row is written as "pending" before any of it, and finished in one
- * transaction afterwards, so a crash leaves at most that one candidate to re-run. */
+ * transaction afterwards, so a crash leaves at most that one candidate to re-run.
+ *
+ * The states of one candidate (the archive's `status` column, common/status.h) and the
+ * function that moves it from one to the next:
+ *
+ *   (proposal) ──add_and_evaluate──▶ pending          row written, nothing run yet
+ *   pending ──evaluate_candidate──▶ duplicate          same code hash as an earlier row
+ *                                                      (mark_duplicate copies its result)
+ *   pending ──evaluate_candidate──▶ compile_error | violation | crash | timeout |
+ *                                   nonfinite | invalid      dc_screen rejected it
+ *   pending ──evaluate_candidate──▶ duplicate          same behaviour fingerprint
+ *   pending ──evaluate_candidate──▶ ok | nonfinite | timeout | crash | error
+ *                                                      dc_train_and_score's verdict
+ *   pending ──(Ctrl-C, SIGKILL)───▶ pending            left as is; rerun_unfinished runs
+ *                                                      it again on --resume
+ *   (reply that did not parse) ─────▶ parse_error      add_and_evaluate, never screened
+ *
+ * Every state but pending is final; the feedback of the next prompt is chosen by it
+ * (prompts/feedback_<status>.txt). */
 #define _GNU_SOURCE
 #include "campaign.h"
 
@@ -45,25 +63,6 @@ typedef struct {
     dc_ui ui;
     dc_campaign_summary *sum;
 } run_ctx;
-
-static volatile sig_atomic_t *stop_flag;
-
-static void on_signal(int sig)
-{
-    if (stop_flag) *stop_flag = 1;
-    signal(sig, SIG_DFL); /* a second Ctrl-C stops at once */
-}
-
-void dc_install_stop_handler(volatile sig_atomic_t *flag)
-{
-    stop_flag = flag;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
 
 /* The β the preference prompt states (the task's own answer; 0.05, DiscoPOP's, otherwise). */
 static double task_beta(const dc_task_ops *ops, const dc_task *t)
@@ -219,7 +218,7 @@ static int add_and_evaluate(run_ctx *R, int generation, const char *name, const 
     archive_code_hash(c.code, hash, sizeof hash);
     c.code_hash = dc_strdup(hash);
     c.fingerprint = dc_strdup("");
-    c.status = dc_strdup(parse_error ? "parse_error" : "pending");
+    c.status = dc_strdup(dc_status_name(parse_error ? DC_PARSE_ERROR : DC_PENDING));
     c.message = dc_strdup(parse_error ? parse_error : "");
     c.metrics_json = dc_strdup("{}");
     c.llm_call_id = llm_call_id;
@@ -303,7 +302,7 @@ static int rerun_unfinished(run_ctx *R)
     int rc = 0;
     for (int i = 0; i < n && rc == 0 && !*R->stop; i++) {
         arc_candidate *c = &cands[i];
-        if (strcmp(c->status, "pending") && strcmp(c->status, "interrupted")) continue;
+        if (dc_status_is_final(c->status)) continue;
         dc_ui_note(&R->ui, "re-running candidate %lld '%s' (left %s by the previous run)",
                    (long long)c->id, c->name, c->status);
         R->ui.generation = c->generation;

@@ -82,9 +82,6 @@ typedef struct {
 int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
                     dc_campaign_summary *out, char *err, size_t errcap);
 
-/* Installs a SIGINT/SIGTERM handler that sets *flag on the first signal and restores the
- * default action (so a second Ctrl-C kills at once). */
-void dc_install_stop_handler(volatile sig_atomic_t *flag);
 
 /* The configuration as a list of [key, value] pairs that dc_campaign_set accepts. */
 cJSON *dc_campaign_settings_json(const dc_campaign_cfg *c);

@@ -7,6 +7,7 @@
  * `discover ls`, `show` and `export`. */
 #include "cli.h"
 #include "run_config.h"
+#include "common/stop_signal.h"
 
 #include "common/util.h"
 #include "inner_loop/task.h"
@@ -69,7 +70,7 @@ int cmd_demo(int argc, char **argv)
         fprintf(stderr, "discover demo: LLM-style discovery of a loss function, offline.\n%s\n",
                 demo->demo_intro ? demo->demo_intro : "");
     static volatile sig_atomic_t stop;
-    dc_install_stop_handler(&stop);
+    dc_stop_signal_install(&stop);
     dc_campaign_summary sum;
     char err[1024];
     if (dc_campaign_run(&cfg, &stop, &sum, err, sizeof err) != 0) {

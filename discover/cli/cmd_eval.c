@@ -6,6 +6,8 @@
  * rejected or failed. */
 #define _POSIX_C_SOURCE 200809L /* sigaction, strtok_r */
 #include "cli.h"
+
+#include "common/stop_signal.h"
 #include "discover/campaign/evaluate.h"
 
 #include "common/util.h"
@@ -57,9 +59,10 @@ static void usage(FILE *f)
         if (!ops) continue;
         fprintf(f, "\nTask %s: %s\n  fitness = %s, held-out = %s. Options (--set key=value):\n",
                 ops->name, ops->summary, ops->fitness_name, ops->test_name);
-        for (const dc_task_option *o = ops->options; o && o->key; o++)
-            fprintf(f, "  %-14s %s (default %s)\n", o->key, o->help,
-                    o->def && *o->def ? o->def : "none");
+        dc_option_print_help(ops->options, f);
+        fprintf(f, "  Metrics (in --json \"metrics\"; {} is a number such as β or N):\n");
+        for (const dc_metric_def *m = ops->metrics; m && m->pattern; m++)
+            fprintf(f, "  %-20s %s%s\n", m->pattern, m->meaning, m->held_out ? " [held out]" : "");
     }
 }
 
@@ -97,11 +100,6 @@ static void on_step(void *ctx, const char *phase, int step, int total, double lo
 }
 
 static volatile sig_atomic_t stop_flag;
-static void on_sigint(int sig)
-{
-    (void)sig;
-    stop_flag = 1;
-}
 
 /* ---- output ---- */
 
@@ -310,15 +308,11 @@ int cmd_eval(int argc, char **argv)
     }
 
     // Ctrl-C stops training at the next step; a second Ctrl-C kills as usual
-    struct sigaction sa = {0}, old;
-    sa.sa_handler = on_sigint;
-    sa.sa_flags = SA_RESETHAND;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old);
+    dc_stop_signal_install(&stop_flag);
     progress_state ps = {.tty = isatty(STDERR_FILENO), .nseeds = nseeds, .seeds = seeds};
     dc_progress prog = {.ctx = &ps, .on_step = on_step, .stop = &stop_flag};
     dc_train_and_score(ops, task, worker, seeds, nseeds, &prog, &result);
-    sigaction(SIGINT, &old, NULL);
+    dc_stop_signal_restore();
     if (ps.tty && ps.line_open) fprintf(stderr, "\r\033[K");
 
     st = result.status;

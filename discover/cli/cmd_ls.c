@@ -37,9 +37,9 @@ static void usage(FILE *f)
 
 static void list_statuses(dc_sb *b)
 {
-    dc_sb_append(b, "pending");
+    dc_sb_append(b, dc_status_name(DC_PENDING)); // the one state that is not final, first
     for (int s = 0; s < DC_STATUS_COUNT; s++)
-        dc_sb_printf(b, ", %s", dc_status_name((dc_status)s));
+        if (s != DC_PENDING) dc_sb_printf(b, ", %s", dc_status_name((dc_status)s));
 }
 
 static void fmt_metric(char *buf, size_t cap, int has, double v)
@@ -147,7 +147,7 @@ int cmd_ls(int argc, char **argv)
             return cli_usage_error("ls", "unexpected argument '%s'", a);
         }
     }
-    if (status && strcmp(status, "pending") != 0 && dc_status_parse(status) < 0) {
+    if (status && dc_status_parse(status) < 0) {
         dc_sb b = {0};
         list_statuses(&b);
         cli_usage_error("ls", "unknown status '%s'; use one of: %s", status, b.data);

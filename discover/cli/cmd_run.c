@@ -2,6 +2,7 @@
 /* cmd_run.c — `discover run`: a discovery campaign. */
 #include "cli.h"
 #include "run_config.h"
+#include "common/stop_signal.h"
 
 #include "archive/archive.h"
 #include "common/util.h"
@@ -223,7 +224,7 @@ int cmd_run(int argc, char **argv)
     int rc = dc_run_configure("run", argc, argv, &cfg, &rf);
     if (rc) return rc;
     static volatile sig_atomic_t stop;
-    dc_install_stop_handler(&stop);
+    dc_stop_signal_install(&stop);
     dc_campaign_summary sum;
     char err[1024];
     if (dc_campaign_run(&cfg, &stop, &sum, err, sizeof err) != 0) {

@@ -258,7 +258,7 @@ static const arc_candidate *find_cand(const arc_candidate *c, int n, int64_t id)
 
 static int is_final(const arc_candidate *c)
 {
-    return c->status && strcmp(c->status, "pending") && strcmp(c->status, "interrupted");
+    return dc_status_is_final(c->status);
 }
 
 /* One results-list entry (name, code, fitness). */

@@ -15,7 +15,6 @@
 #include <string.h>
 
 enum { STAGE_PRETRAIN = 1, STAGE_SFT = 2, STAGE_PAIRS = 3 };
-#define CURVE_PROMPTS 16 /* validation prompts scored along SFT/PO for the drift curves */
 
 void sent_pairs_free(sent_pairs *p)
 {
@@ -388,7 +387,7 @@ static int make_pairs(dc_task *t, const sent_seq *prompts, int np, uint64_t seed
     dc_rng rng;
     dc_rng_seed(&rng, seed);
     int rc = -1;
-    int chunk = 64;
+    const int chunk = SENT_SAMPLE_CHUNK;
     for (int k0 = 0; k0 < np * S; k0 += chunk) {
         int n = np * S - k0 < chunk ? np * S - k0 : chunk;
         if (sent_sample(&t->ref, rep + k0, n, chunk, t->response_len, (float)t->temperature, 0,

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CURVE_PROMPTS 16
 
 void sent_beta_name(double beta, char *buf, size_t cap) { snprintf(buf, cap, "%g", beta); }
 
