@@ -9,7 +9,7 @@
 #ifndef DC_TEST_REF_FIXTURE_H
 #define DC_TEST_REF_FIXTURE_H
 
-#include "test.h"
+#include "tests/test.h"
 
 #include <stdint.h>
 #include <stdio.h>

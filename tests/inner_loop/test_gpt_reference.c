@@ -29,7 +29,7 @@
  * A gradient that is off by a few percent anywhere fails the gradient check of its tensor
  * (and usually of every tensor below it); a wrong decay rule, clip or bias correction
  * fails the parameters after the steps. */
-#include "test.h"
+#include "tests/test.h"
 
 #include "inner_loop/sentiment/gpt.h"
 #include "ref_fixture.h"

@@ -14,7 +14,7 @@
  *   losses            |err| <= 1e-5 + 1e-5 |ref|
  *   gradients         |err| <= 1e-6 + 1e-4 |ref|
  *   parameters after  |err| <= 1e-5 + 1e-5 |ref|   (lr 1e-2: each step moves ~1e-2) */
-#include "test.h"
+#include "tests/test.h"
 
 #include "inner_loop/backend.h"
 #include "inner_loop/fashion/mlp.h"
