@@ -3,6 +3,8 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* Decodes one UTF-8 character at s: its length (1..4) with *cp set, or 0 when the byte at
  * s does not start a valid sequence (overlong forms, surrogates and code points past
@@ -84,6 +86,31 @@ char *dc_safe_text(const char *s, int mode)
     dc_sb b = {0};
     dc_sb_append_safe(&b, s, mode);
     return dc_sb_take(&b);
+}
+
+const char *dc_safe(dc_safe_pool *p, const char *s, int mode)
+{
+    if (p->n == p->cap) {
+        p->cap = p->cap ? 2 * p->cap : 8;
+        p->items = dc_realloc(p->items, (size_t)p->cap * sizeof *p->items);
+    }
+    p->items[p->n] = dc_safe_text(s, mode);
+    return p->items[p->n++];
+}
+
+void dc_safe_free(dc_safe_pool *p)
+{
+    for (int i = 0; i < p->n; i++)
+        free(p->items[i]);
+    free(p->items);
+    memset(p, 0, sizeof *p);
+}
+
+void dc_safe_fputs(const char *s, int mode, FILE *f)
+{
+    char *t = dc_safe_text(s, mode);
+    fputs(t, f);
+    free(t);
 }
 
 char *dc_json_safe(const char *json)

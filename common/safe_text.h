@@ -11,6 +11,8 @@
 
 #include "util.h"
 
+#include <stdio.h>
+
 enum {
     DC_SAFE_LINE = 0,  /* one line: newlines and tabs are escaped too */
     DC_SAFE_BLOCK = 1, /* a listing (code, a thought): newlines and tabs are kept */
@@ -26,6 +28,20 @@ void dc_sb_append_safe(dc_sb *b, const char *s, int mode);
 
 /* The same as a new string (free it). */
 char *dc_safe_text(const char *s, int mode);
+
+/* Escaped copies that live until dc_safe_free, so that one printf can take several:
+ *   dc_safe_pool p = {0};
+ *   printf("%s: %s\n", dc_safe(&p, name, DC_SAFE_LINE), dc_safe(&p, msg, DC_SAFE_LINE));
+ *   dc_safe_free(&p); */
+typedef struct {
+    char **items;
+    int n, cap;
+} dc_safe_pool;
+const char *dc_safe(dc_safe_pool *p, const char *s, int mode);
+void dc_safe_free(dc_safe_pool *p);
+
+/* Writes s to f escaped (fputs of dc_safe_text). */
+void dc_safe_fputs(const char *s, int mode, FILE *f);
 
 /* JSON text (as cJSON prints it) made valid UTF-8 and safe to print: each byte that is not
  * part of valid UTF-8 becomes \ufffd (the replacement character), and DEL, the C1 controls

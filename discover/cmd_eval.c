@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "evaluate.h"
 
+#include "safe_text.h"
 #include "util.h"
 
 #include <signal.h>
@@ -181,7 +182,9 @@ static void print_json(const char *file, const dc_task_ops *ops, dc_task *task, 
     cJSON_AddNumberToObject(o, "seconds", seconds);
     cJSON_AddItemToObject(o, "config", ops->config_json(task));
     char *text = cJSON_Print(o);
-    printf("%s\n", text);
+    char *safe = text ? dc_json_safe(text) : NULL; // valid UTF-8 whatever the names hold
+    if (safe) printf("%s\n", safe);
+    free(safe);
     free(text);
     cJSON_Delete(o);
 }
@@ -189,11 +192,14 @@ static void print_json(const char *file, const dc_task_ops *ops, dc_task *task, 
 static void print_summary(const char *file, const dc_task_ops *ops, dc_status st,
                           const char *message, const dc_task_result *r, double seconds)
 {
-    printf("%s on %s: %s\n", file, ops->name, exit_word(st));
+    // the file name and the message (compiler, sandbox) are the candidate's: escaped
+    dc_safe_pool sp = {0};
+    printf("%s on %s: %s\n", dc_safe(&sp, file, DC_SAFE_LINE), ops->name, exit_word(st));
     if (st != DC_OK) {
         if (r && r->failed_step >= 0) printf("  failed at step %d\n", r->failed_step);
-        printf("  %s\n", message);
+        printf("  %s\n", dc_safe(&sp, message, DC_SAFE_LINE));
     }
+    dc_safe_free(&sp);
     if (r && st == DC_OK) {
         printf("  fitness (%s): %.4f\n  %s: %.4f\n", ops->fitness_name, r->fitness, ops->test_name,
                r->test_metric);
