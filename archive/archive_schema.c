@@ -117,15 +117,32 @@ int arc_migrate(sqlite3 *db, const char *path, const arc_migration *steps, int n
                 char *err, size_t errcap)
 {
     for (;;) {
-        int v;
+        /* The version is read inside the write transaction: two processes that both found
+         * an old (or empty) archive queue here, and the second then sees the first one's
+         * result instead of applying the same step again ("table campaigns already
+         * exists"). */
+        int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            int busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+            dc_fmt(err, errcap, "cannot upgrade archive %s: %s%s", path, sqlite3_errmsg(db),
+                   busy ? "; another discover process holds the archive, try again when it ends"
+                        : "");
+            return -1;
+        }
+        int v = 0;
         if (user_version(db, &v) != 0) {
             dc_fmt(err, errcap, "cannot read the schema version of archive %s: %s", path,
                    sqlite3_errmsg(db));
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
             return -1;
         }
-        if (v >= target) return 0;
+        if (v >= target) {
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL); /* nothing was written */
+            return 0;
+        }
         const arc_migration *s = find_step(steps, nsteps, v);
         if (!s) {
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
             dc_fmt(err, errcap,
                    "archive %s is at schema %d and this discover has no upgrade step from it "
                    "(it knows schema %d); the archive was left unchanged",
@@ -136,8 +153,7 @@ int arc_migrate(sqlite3 *db, const char *path, const arc_migration *steps, int n
         char bump[64];
         dc_fmt(bump, sizeof bump, "PRAGMA user_version = %d;", v + 1);
         char *msg = NULL;
-        int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg);
-        if (rc == SQLITE_OK) rc = sqlite3_exec(db, s->sql, NULL, NULL, &msg);
+        rc = sqlite3_exec(db, s->sql, NULL, NULL, &msg);
         if (rc == SQLITE_OK) rc = sqlite3_exec(db, bump, NULL, NULL, &msg);
         if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", NULL, NULL, &msg);
         if (rc != SQLITE_OK) {
