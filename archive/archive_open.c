@@ -26,6 +26,11 @@ const char *archive_path(const archive *a)
     return a->path;
 }
 
+int archive_is_damaged(const archive *a)
+{
+    return a && a->damaged;
+}
+
 void archive_set_busy_timeout(archive *a, int ms)
 {
     a->busy_ms = ms < 0 ? 0 : ms;

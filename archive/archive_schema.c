@@ -83,9 +83,23 @@ static const char schema_v1[] =
     "  value REAL);\n"
     "CREATE INDEX curves_by_owner ON curves(owner_kind, owner_id, metric, step);\n";
 
+/* Version 2. campaign_leases: the process running a campaign (one row while it runs; a
+ * second `run --resume` is refused while the owner lives, see archive_lease.c).
+ * llm_calls.response_bytes: the size of the response body as received, which exceeds the
+ * stored copy when the proposer cut an oversized reply (0 for calls archived before). */
+static const char schema_v2[] =
+    "CREATE TABLE campaign_leases (\n"
+    "  campaign_id INTEGER PRIMARY KEY REFERENCES campaigns(id),\n"
+    "  pid INTEGER NOT NULL,\n"
+    "  host TEXT NOT NULL,\n"
+    "  started_at TEXT NOT NULL,\n"
+    "  heartbeat_at TEXT NOT NULL);\n"
+    "ALTER TABLE llm_calls ADD COLUMN response_bytes INTEGER NOT NULL DEFAULT 0;\n";
+
 const arc_migration arc_migrations[] = {
     {0, "create the version-1 schema (campaigns, candidates, evaluations, curves, llm_calls)",
      schema_v1},
+    {1, "add campaign_leases (one process per campaign) and llm_calls.response_bytes", schema_v2},
 };
 const int arc_migration_count = (int)(sizeof arc_migrations / sizeof arc_migrations[0]);
 

@@ -1,6 +1,7 @@
 /* Archive concurrency and crash safety:
  *  - several processes opening a new archive (or upgrading an old one) at the same moment
  *    all succeed, and each schema step is applied once;
+ *  - the lease heartbeat thread keeps a campaign's lease fresh and notices a take-over;
  *  - a reader during a writer's open transaction sees the last committed state, at once;
  *  - a second writer waits the busy timeout, then fails with the "locked" message;
  *  - a writer SIGKILLed mid-transaction leaves an archive that passes integrity_check and
@@ -301,10 +302,62 @@ static void test_concurrent_open(void)
     }
 }
 
+static double lease_age(archive *a)
+{
+    arc_lease l;
+    char err[512];
+    return archive_lease_get(a, 1, &l, err, sizeof err) == 0 ? l.age_s : -1;
+}
+
+/* Polls every 50 ms, up to limit seconds: 1 once the lease's heartbeat is fresh. */
+static int wait_fresh(archive *a, double limit)
+{
+    for (double t0 = dc_now(); dc_now() - t0 < limit; usleep(50000))
+        if (lease_age(a) >= 0 && lease_age(a) < 5) return 1;
+    return 0;
+}
+
+/* The same for the keepalive noticing that the lease was taken over. */
+static int wait_lost(arc_keepalive *k, arc_lease *owner, double limit)
+{
+    for (double t0 = dc_now(); dc_now() - t0 < limit; usleep(50000))
+        if (archive_keepalive_lost(k, owner)) return 1;
+    return 0;
+}
+
+static void test_keepalive(void)
+{
+    char *p = tu_path(dir, "keepalive.db"), err[512], why[256];
+    archive *a;
+    CHECK(archive_open(p, ARC_CREATE, &a, err, sizeof err) == 0);
+    if (!a) return;
+    int64_t camp = tu_campaign(a, "k", "fashion");
+    arc_lease prev, owner;
+    int took;
+    CHECK(archive_lease_acquire(a, camp, &prev, &took, why, sizeof why, err, sizeof err) == 0);
+    CHECK(tu_sql(p, "UPDATE campaign_leases SET heartbeat_at = '2000-01-01T00:00:00Z'") == 0);
+    CHECK(lease_age(a) > ARCHIVE_LEASE_STALE_S);
+    arc_keepalive *k = archive_lease_keepalive(p, camp, err, sizeof err);
+    CHECK_MSG(k != NULL, "%s", err);
+    /* Within one beat (and some slack for a loaded machine) the heartbeat is fresh. */
+    CHECK(wait_fresh(a, ARCHIVE_LEASE_HEARTBEAT_S + 5));
+    CHECK(!archive_keepalive_lost(k, &owner));
+    /* Another process takes the lease over: the next beat notices and names it. */
+    CHECK(tu_sql(p, "UPDATE campaign_leases SET pid = 4242, host = 'elsewhere'") == 0);
+    CHECK(wait_lost(k, &owner, ARCHIVE_LEASE_HEARTBEAT_S + 5));
+    CHECK(owner.pid == 4242 && !strcmp(owner.host, "elsewhere"));
+    double t0 = dc_now();
+    archive_keepalive_stop(k); /* prompt: the thread waits on a condition, not a sleep */
+    CHECK(dc_now() - t0 < 1.0);
+    archive_close(a);
+    free(p);
+}
+
 int main(void)
 {
     dir = tu_tmpdir();
     test_concurrent_open();
+    test_keepalive();
     test_reader_during_writer();
     test_locked();
     test_sigkill();
