@@ -325,10 +325,15 @@ static int adopt_orphan_calls(run_ctx *R)
         if (used) continue;
         dc_proposal p;
         memset(&p, 0, sizeof p);
-        char *content = dc_completion_content(calls[i].response_raw);
-        dc_proposal_from_reply(content, "recorded response has no choices[0].message.content",
-                               calls[i].generation, &p);
-        free(content);
+        if (dc_call_reply_bytes(&calls[i]) > DC_REPLY_LIMIT) {
+            /* archived cut: the same verdict as when it arrived */
+            dc_proposal_oversized(dc_call_reply_bytes(&calls[i]), calls[i].generation, &p);
+        } else {
+            char *content = dc_completion_content(calls[i].response_raw);
+            dc_proposal_from_reply(content, "recorded response has no choices[0].message.content",
+                                   calls[i].generation, &p);
+            free(content);
+        }
         dc_ui_note(&R->ui, "adopting the archived LLM reply %lld of generation %d (its candidate "
                            "was never written)", (long long)calls[i].id, calls[i].generation);
         R->ui.generation = calls[i].generation;
@@ -393,7 +398,7 @@ static int load_baselines(run_ctx *R, char *err, size_t errcap)
                    name, rel, R->cfg->task);
             return -1;
         }
-        char *code = dc_read_file(path, 1 << 20, NULL, e, sizeof e);
+        char *code = dc_read_source(path, NULL, e, sizeof e);
         if (!code) {
             dc_fmt(err, errcap, "baseline '%s': %s", name, e);
             return -1;

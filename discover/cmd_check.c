@@ -5,6 +5,7 @@
 #include "common/safe_text.h"
 #include "common/status.h"
 #include "common/util.h"
+#include "evaluate.h"
 #include "sandbox/sandbox.h"
 
 #include <cJSON.h>
@@ -80,7 +81,7 @@ int cmd_check(int argc, char **argv)
 
     char err[512];
     size_t len = 0;
-    char *src = dc_read_file(file, (size_t)8 << 20, &len, err, sizeof err);
+    char *src = dc_read_source(file, &len, err, sizeof err);
     if (!src) return cli_error("check", "%s", err);
 
     char msg[1024] = {0}, fp[32] = {0};

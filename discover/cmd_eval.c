@@ -19,7 +19,6 @@
 
 #define MAX_SEEDS 64
 #define MAX_SETS 64
-#define MAX_SOURCE_BYTES (1 << 20)
 
 static void usage(FILE *f)
 {
@@ -312,7 +311,7 @@ int cmd_eval(int argc, char **argv)
     if (nseeds < 0) return cli_usage_error("eval", "--seeds: %s", err);
 
     size_t len = 0;
-    char *code = dc_read_file(file, MAX_SOURCE_BYTES, &len, err, sizeof err);
+    char *code = dc_read_source(file, &len, err, sizeof err);
     if (!code) return cli_error("eval", "%s", err);
 
     int rc = EXIT_USAGE;
