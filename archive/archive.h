@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ARCHIVE_SCHEMA_VERSION 1
+#define ARCHIVE_SCHEMA_VERSION 2
 #define ARCHIVE_DEFAULT_PATH "discover.db" /* in the current directory; $DISCOVER_ARCHIVE overrides */
 
 typedef struct archive archive;
@@ -37,6 +37,9 @@ const char *archive_default_path(void);
 int archive_open(const char *path, int flags, archive **out, char *err, size_t errcap);
 void archive_close(archive *a);
 const char *archive_path(const archive *a);
+/* 1 once a call failed because the file is corrupt (its message then says how to recover
+ * the rows with `sqlite3 FILE .recover`): callers must not promise that --resume goes on. */
+int archive_is_damaged(const archive *a);
 
 /* How long a write waits for another process's transaction before failing with "locked":
  * ARCHIVE_BUSY_TIMEOUT_MS, or $DISCOVER_ARCHIVE_BUSY_MS when set (read by archive_open). */
@@ -77,6 +80,49 @@ typedef struct {
 } arc_campaign_stats;
 int archive_campaign_summary(archive *a, int64_t campaign_id, arc_campaign_stats *s, char *err,
                              size_t errcap);
+
+/* ---- campaign leases: one campaign, one process ----
+ * The process that runs a campaign holds its lease: a row naming its pid and host, with a
+ * heartbeat it refreshes every ARCHIVE_LEASE_HEARTBEAT_S seconds (a thread, so a long
+ * training step or LLM call does not starve it). Another process may take the lease only
+ * when its owner is dead: on the same host, no process with that pid exists; on any host,
+ * the heartbeat is older than ARCHIVE_LEASE_STALE_S seconds. */
+#define ARCHIVE_LEASE_HEARTBEAT_S 10
+#define ARCHIVE_LEASE_STALE_S 120
+
+typedef struct {
+    long long pid;
+    char host[256];
+    char started_at[32]; /* ISO 8601 UTC */
+    char heartbeat_at[32];
+    double age_s; /* seconds since the last heartbeat */
+} arc_lease;
+
+/* Takes the lease of the campaign for this process (getpid(), gethostname()), in one write
+ * transaction. 0: taken (it was free, already this process's, or its owner was dead: then
+ * *took_over = 1, *prev names the old owner and why says why it was judged dead); 1: held
+ * by a live owner (*prev names it, nothing written); -1 error. */
+int archive_lease_acquire(archive *a, int64_t campaign_id, arc_lease *prev, int *took_over,
+                          char *why, size_t whycap, char *err, size_t errcap);
+/* Refreshes this process's heartbeat: 0 done, 1 the lease is no longer this process's
+ * (another took it over: *now names it when not NULL), -1 error. */
+int archive_lease_heartbeat(archive *a, int64_t campaign_id, arc_lease *now, char *err,
+                            size_t errcap);
+/* Gives the lease up if this process holds it (else changes nothing). */
+int archive_lease_release(archive *a, int64_t campaign_id, char *err, size_t errcap);
+/* The current lease: 0 found, 1 none, -1 error. */
+int archive_lease_get(archive *a, int64_t campaign_id, arc_lease *out, char *err, size_t errcap);
+
+/* The heartbeat thread: its own connection to the archive at path, refreshing the lease
+ * every ARCHIVE_LEASE_HEARTBEAT_S seconds until stopped. NULL with err when it cannot
+ * start. */
+typedef struct arc_keepalive arc_keepalive;
+arc_keepalive *archive_lease_keepalive(const char *path, int64_t campaign_id, char *err,
+                                       size_t errcap);
+/* 1 once a heartbeat found the lease taken over (owner in *now when not NULL). */
+int archive_keepalive_lost(arc_keepalive *k, arc_lease *now);
+/* Stops the thread and closes its connection. NULL is allowed. */
+void archive_keepalive_stop(arc_keepalive *k);
 
 /* ---- candidates ---- */
 typedef struct {
@@ -171,6 +217,9 @@ typedef struct {
     double cost;         /* in the user's currency units, from the configured prices */
     char *error;         /* "" on success */
     char *created_at;
+    int64_t response_bytes; /* size of the body as received: more than strlen(response_raw)
+                               when an oversized reply was stored cut; insert: 0 = the length
+                               of response_raw; reads 0 for calls archived before schema 2 */
 } arc_llm_call;
 void arc_llm_call_free(arc_llm_call *c);
 int archive_llm_call_insert(archive *a, arc_llm_call *c, char *err, size_t errcap);

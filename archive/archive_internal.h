@@ -13,6 +13,7 @@ struct archive {
     char *path;
     int readonly; /* opened with ARC_READONLY */
     int busy_ms;  /* busy timeout in effect */
+    int damaged;  /* a call failed because the file is corrupt (archive_is_damaged) */
 };
 
 /* Writes "<what> in archive PATH: <sqlite message>" into err, with a specific sentence for

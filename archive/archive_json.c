@@ -134,5 +134,7 @@ cJSON *arc_llm_call_json(const arc_llm_call *c)
     add_str(o, "created_at", c->created_at);
     add_str(o, "request", c->request_json);
     add_str(o, "response", c->response_raw);
+    /* more than the response's length when an oversized reply was stored cut */
+    cJSON_AddNumberToObject(o, "response_bytes", (double)c->response_bytes);
     return o;
 }

@@ -72,8 +72,8 @@ int archive_llm_call_insert(archive *a, arc_llm_call *c, char *err, size_t errca
     sqlite3_stmt *st;
     if (arc_prepare(a,
                     "INSERT INTO llm_calls (campaign_id, generation, request_json, response_raw, "
-                    "http_status, tokens_in, tokens_out, latency_s, cost, error, created_at) "
-                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    "http_status, tokens_in, tokens_out, latency_s, cost, error, created_at, "
+                    "response_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                     &st, err, errcap)) {
         free(body);
         return -1;
@@ -89,6 +89,8 @@ int archive_llm_call_insert(archive *a, arc_llm_call *c, char *err, size_t errca
     b |= sqlite3_bind_double(st, 9, isfinite(c->cost) ? c->cost : 0.0);
     b |= arc_bind_text(st, 10, c->error);
     b |= arc_bind_text(st, 11, now);
+    int64_t stored = (int64_t)strlen(c->response_raw ? c->response_raw : "");
+    b |= sqlite3_bind_int64(st, 12, c->response_bytes > stored ? c->response_bytes : stored);
     free(body);
     int rc = b ? b : sqlite3_step(st);
     sqlite3_finalize(st);
@@ -103,12 +105,13 @@ int archive_llm_call_insert(archive *a, arc_llm_call *c, char *err, size_t errca
     c->id = sqlite3_last_insert_rowid(a->db);
     free(c->created_at);
     c->created_at = dc_strdup(now);
+    if (c->response_bytes < stored) c->response_bytes = stored;
     return 0;
 }
 
 #define LLM_COLUMNS                                                                                \
     "id, campaign_id, generation, request_json, response_raw, http_status, tokens_in, "            \
-    "tokens_out, latency_s, cost, error, created_at"
+    "tokens_out, latency_s, cost, error, created_at, response_bytes"
 
 static void read_row(sqlite3_stmt *st, arc_llm_call *c)
 {
@@ -125,6 +128,7 @@ static void read_row(sqlite3_stmt *st, arc_llm_call *c)
     c->cost = sqlite3_column_double(st, 9);
     c->error = arc_col_text(st, 10);
     c->created_at = arc_col_text(st, 11);
+    c->response_bytes = sqlite3_column_int64(st, 12);
 }
 
 int archive_llm_call_get(archive *a, int64_t id, arc_llm_call *out, char *err, size_t errcap)

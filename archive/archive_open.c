@@ -26,6 +26,11 @@ const char *archive_path(const archive *a)
     return a->path;
 }
 
+int archive_is_damaged(const archive *a)
+{
+    return a && a->damaged;
+}
+
 void archive_set_busy_timeout(archive *a, int ms)
 {
     a->busy_ms = ms < 0 ? 0 : ms;
@@ -121,11 +126,19 @@ static int exec_pragma(archive *a, const char *sql, char *err, size_t errcap)
 
 static int set_wal(archive *a, char *err, size_t errcap)
 {
-    sqlite3_stmt *st;
-    if (arc_prepare(a, "PRAGMA journal_mode = WAL", &st, err, errcap)) return -1;
-    int rc = sqlite3_step(st);
-    int ok = rc == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
-    sqlite3_finalize(st);
+    /* Switching a new file to WAL needs an exclusive lock, and SQLite answers BUSY at once
+     * (without its busy handler) when another process opening the same new archive holds a
+     * lock: retry within the busy timeout. */
+    int rc = SQLITE_BUSY, ok = 0;
+    for (double t0 = dc_now(); (rc & 0xff) == SQLITE_BUSY;) {
+        sqlite3_stmt *st;
+        if (arc_prepare(a, "PRAGMA journal_mode = WAL", &st, err, errcap)) return -1;
+        rc = sqlite3_step(st);
+        ok = rc == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+        sqlite3_finalize(st);
+        if ((rc & 0xff) != SQLITE_BUSY || dc_now() - t0 > a->busy_ms / 1000.0) break;
+        usleep(10000);
+    }
     if (rc != SQLITE_ROW) return arc_fail(a, rc, "cannot switch to WAL mode", err, errcap);
     if (!ok) {
         dc_fmt(err, errcap, "archive %s cannot use WAL mode (is it on a network file system?)",
@@ -245,9 +258,14 @@ static int open_checked(archive *a, int flags, int exists, const arc_migration *
     return 0;
 }
 
+/* Removes the file a failed create left behind, but only while it is still empty: another
+ * process opening the same new archive at the same moment may have initialised it. */
 static void remove_created(const char *path)
 {
     char side[4096];
+    struct stat sb;
+    if (stat(path, &sb) != 0 || sb.st_size != 0) return;
+    if (access(dc_fmt(side, sizeof side, "%s-wal", path), F_OK) == 0) return;
     unlink(path);
     unlink(dc_fmt(side, sizeof side, "%s-wal", path));
     unlink(dc_fmt(side, sizeof side, "%s-shm", path));

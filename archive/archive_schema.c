@@ -83,9 +83,23 @@ static const char schema_v1[] =
     "  value REAL);\n"
     "CREATE INDEX curves_by_owner ON curves(owner_kind, owner_id, metric, step);\n";
 
+/* Version 2. campaign_leases: the process running a campaign (one row while it runs; a
+ * second `run --resume` is refused while the owner lives, see archive_lease.c).
+ * llm_calls.response_bytes: the size of the response body as received, which exceeds the
+ * stored copy when the proposer cut an oversized reply (0 for calls archived before). */
+static const char schema_v2[] =
+    "CREATE TABLE campaign_leases (\n"
+    "  campaign_id INTEGER PRIMARY KEY REFERENCES campaigns(id),\n"
+    "  pid INTEGER NOT NULL,\n"
+    "  host TEXT NOT NULL,\n"
+    "  started_at TEXT NOT NULL,\n"
+    "  heartbeat_at TEXT NOT NULL);\n"
+    "ALTER TABLE llm_calls ADD COLUMN response_bytes INTEGER NOT NULL DEFAULT 0;\n";
+
 const arc_migration arc_migrations[] = {
     {0, "create the version-1 schema (campaigns, candidates, evaluations, curves, llm_calls)",
      schema_v1},
+    {1, "add campaign_leases (one process per campaign) and llm_calls.response_bytes", schema_v2},
 };
 const int arc_migration_count = (int)(sizeof arc_migrations / sizeof arc_migrations[0]);
 
@@ -117,15 +131,32 @@ int arc_migrate(sqlite3 *db, const char *path, const arc_migration *steps, int n
                 char *err, size_t errcap)
 {
     for (;;) {
-        int v;
+        /* The version is read inside the write transaction: two processes that both found
+         * an old (or empty) archive queue here, and the second then sees the first one's
+         * result instead of applying the same step again ("table campaigns already
+         * exists"). */
+        int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            int busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+            dc_fmt(err, errcap, "cannot upgrade archive %s: %s%s", path, sqlite3_errmsg(db),
+                   busy ? "; another discover process holds the archive, try again when it ends"
+                        : "");
+            return -1;
+        }
+        int v = 0;
         if (user_version(db, &v) != 0) {
             dc_fmt(err, errcap, "cannot read the schema version of archive %s: %s", path,
                    sqlite3_errmsg(db));
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
             return -1;
         }
-        if (v >= target) return 0;
+        if (v >= target) {
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL); /* nothing was written */
+            return 0;
+        }
         const arc_migration *s = find_step(steps, nsteps, v);
         if (!s) {
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
             dc_fmt(err, errcap,
                    "archive %s is at schema %d and this discover has no upgrade step from it "
                    "(it knows schema %d); the archive was left unchanged",
@@ -136,8 +167,7 @@ int arc_migrate(sqlite3 *db, const char *path, const arc_migration *steps, int n
         char bump[64];
         dc_fmt(bump, sizeof bump, "PRAGMA user_version = %d;", v + 1);
         char *msg = NULL;
-        int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg);
-        if (rc == SQLITE_OK) rc = sqlite3_exec(db, s->sql, NULL, NULL, &msg);
+        rc = sqlite3_exec(db, s->sql, NULL, NULL, &msg);
         if (rc == SQLITE_OK) rc = sqlite3_exec(db, bump, NULL, NULL, &msg);
         if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", NULL, NULL, &msg);
         if (rc != SQLITE_OK) {

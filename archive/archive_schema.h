@@ -27,8 +27,9 @@ extern const arc_migration arc_migrations[];
 extern const int arc_migration_count;
 
 /* Applies the steps from the database's current user_version up to target, each in its
- * own IMMEDIATE transaction. -1 with a message naming path and the failing step (the
- * archive is then left at the last completed version). */
+ * own IMMEDIATE transaction, the version read inside it (so concurrent openers of an old or
+ * new archive apply each step once). -1 with a message naming path and the failing step
+ * (the archive is then left at the last completed version). */
 int arc_migrate(sqlite3 *db, const char *path, const arc_migration *steps, int nsteps, int target,
                 char *err, size_t errcap);
 

@@ -31,10 +31,14 @@ int arc_fail(archive *a, int rc, const char *what, char *err, size_t errcap)
         break;
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
+        /* Retrying cannot help and writing more may lose more: say how to get the rows
+         * out into a new file. */
+        a->damaged = 1;
         dc_fmt(err, errcap,
-               "%s: archive %s is damaged (%s); restore it from a copy, or check it with "
-               "sqlite3 '%s' 'PRAGMA integrity_check'",
-               what, a->path, detail, a->path);
+               "%s: archive %s is damaged (%s); stop writing to it, keep a copy, and recover "
+               "what it holds into a new file: sqlite3 '%s' .recover | sqlite3 '%s.recovered' "
+               "(then use --archive '%s.recovered'), or restore it from a backup",
+               what, a->path, detail, a->path, a->path, a->path);
         break;
     case SQLITE_CONSTRAINT:
         if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {

@@ -1,6 +1,7 @@
 /* archive_table.c — aligned / tab-separated rendering of listings (see archive_table.h). */
 #include "archive_table.h"
 
+#include "common/safe_text.h"
 #include "common/util.h"
 
 #include <stdlib.h>
@@ -16,13 +17,11 @@ void arc_table_init(arc_table *t, int ncols, const char **headers, const int *ma
     t->right = right;
 }
 
-/* One line, no control characters: they would break rows or drive the terminal. */
+/* One line, every character that could break rows or drive the terminal (controls, bidi
+ * overrides, invalid UTF-8) escaped: names come from the proposer. */
 static char *clean(const char *s)
 {
-    char *c = dc_strdup(s ? s : "");
-    for (unsigned char *p = (unsigned char *)c; *p; p++)
-        if (*p < 0x20 || *p == 0x7f) *p = ' ';
-    return c;
+    return dc_safe_text(s ? s : "", DC_SAFE_LINE);
 }
 
 void arc_table_add(arc_table *t, const char *const *cells)

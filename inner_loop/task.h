@@ -16,8 +16,8 @@
 
 #include "common/curve.h"
 #include "common/status.h"
-#include "inner_loop/task_metric.h"
-#include "inner_loop/task_option.h"
+#include "task_metric.h"
+#include "task_option.h"
 #include "sandbox/discover_objective.h"
 #include "sandbox/sandbox.h"
 

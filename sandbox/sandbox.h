@@ -22,6 +22,11 @@
 
 #include <stddef.h>
 
+/* The largest candidate source (bytes) the sandbox compiles: one documented limit for
+ * `check`, `eval` and `run` (a file or an LLM's code over it is rejected with a message that
+ * names it). 256 KiB is hundreds of times an honest objective. */
+#define SBX_SOURCE_LIMIT (256u * 1024u)
+
 typedef enum {
     SBX_PREF = 0, /* void objective(const pref_batch *b, double *loss) */
     SBX_CLS = 1,  /* void objective(int n, int k, const double *logits, const int *labels, double *loss) */

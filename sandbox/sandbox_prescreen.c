@@ -27,6 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The public limit is the worker's buffer size (protocol.h). */
+_Static_assert(SBX_SOURCE_LIMIT == SBX_MAX_SOURCE, "SBX_SOURCE_LIMIT must equal SBX_MAX_SOURCE");
+
 /* ---------------------------------------------------------------- probe data */
 
 typedef struct {

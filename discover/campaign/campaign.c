@@ -62,6 +62,9 @@ typedef struct {
     volatile sig_atomic_t *stop;
     dc_ui ui;
     dc_campaign_summary *sum;
+    arc_keepalive *keep; /* the lease's heartbeat while this process runs the campaign */
+    int lease_lost;      /* another process took the lease over: stop at once */
+    char lost_msg[768];
 } run_ctx;
 
 /* The β the preference prompt states (the task's own answer; 0.05, DiscoPOP's, otherwise). */
@@ -197,11 +200,42 @@ archive_error:
     return -1;
 }
 
+/* 1 when this process no longer holds the campaign's lease (another process took it over
+ * after this one's heartbeat stopped, e.g. while it was suspended): nothing more may be
+ * added, or two processes would add generations. Checked before every new candidate and
+ * every proposal, from the heartbeat thread's finding or a refresh made here. */
+static int lease_lost(run_ctx *R)
+{
+    if (R->lease_lost) return 1;
+    arc_lease owner;
+    char e[512];
+    int lost = archive_keepalive_lost(R->keep, &owner);
+    if (!lost) {
+        int r = archive_lease_heartbeat(R->a, R->campaign_id, &owner, e, sizeof e);
+        lost = r == 1; /* a refresh that failed (busy) is retried by the next check */
+    }
+    if (!lost) return 0;
+    R->lease_lost = 1;
+    if (owner.pid)
+        dc_fmt(R->lost_msg, sizeof R->lost_msg,
+               "campaign '%s': process %lld on %s took over its lease (this process sent no "
+               "heartbeat for more than %d s, for example while it was suspended); this "
+               "process stops so that only one process runs the campaign",
+               R->sum->campaign, owner.pid, owner.host, ARCHIVE_LEASE_STALE_S);
+    else
+        dc_fmt(R->lost_msg, sizeof R->lost_msg,
+               "campaign '%s': this process no longer holds its lease (it was removed from the "
+               "archive); it stops so that only one process runs the campaign",
+               R->sum->campaign);
+    return 1;
+}
+
 /* Inserts a new candidate (pending) and evaluates it. */
 static int add_and_evaluate(run_ctx *R, int generation, const char *name, const char *thought,
                             const char *code, const int64_t *parents, int nparents,
                             int64_t llm_call_id, const char *parse_error)
 {
+    if (lease_lost(R)) return -1;
     arc_candidate c;
     memset(&c, 0, sizeof c);
     c.campaign_id = R->campaign_id;
@@ -276,10 +310,15 @@ static int adopt_orphan_calls(run_ctx *R)
         if (used) continue;
         dc_proposal p;
         memset(&p, 0, sizeof p);
-        char *content = dc_completion_content(calls[i].response_raw);
-        dc_proposal_from_reply(content, "recorded response has no choices[0].message.content",
-                               calls[i].generation, &p);
-        free(content);
+        if (dc_call_reply_bytes(&calls[i]) > DC_REPLY_LIMIT) {
+            /* archived cut: the same verdict as when it arrived */
+            dc_proposal_oversized(dc_call_reply_bytes(&calls[i]), calls[i].generation, &p);
+        } else {
+            char *content = dc_completion_content(calls[i].response_raw);
+            dc_proposal_from_reply(content, "recorded response has no choices[0].message.content",
+                                   calls[i].generation, &p);
+            free(content);
+        }
         dc_ui_note(&R->ui, "adopting the archived LLM reply %lld of generation %d (its candidate "
                            "was never written)", (long long)calls[i].id, calls[i].generation);
         R->ui.generation = calls[i].generation;
@@ -346,7 +385,7 @@ static int load_baselines(run_ctx *R, char *err, size_t errcap)
                    name, rel, R->cfg->task);
             return -1;
         }
-        char *code = dc_read_file(path, 1 << 20, NULL, e, sizeof e);
+        char *code = dc_read_source(path, NULL, e, sizeof e);
         if (!code) {
             dc_fmt(err, errcap, "baseline '%s': %s", name, e);
             return -1;
@@ -415,6 +454,48 @@ static int init_best(run_ctx *R)
     return 0;
 }
 
+/* One campaign, one process: takes the campaign's lease (refused while another live
+ * process holds it; taken over, with a note, from a dead one) and starts its heartbeat. */
+static int take_lease(run_ctx *R, char *err, size_t errcap)
+{
+    arc_lease prev;
+    int took;
+    char why[512];
+    int r = archive_lease_acquire(R->a, R->campaign_id, &prev, &took, why, sizeof why, err, errcap);
+    if (r < 0) return -1;
+    if (r == 1) {
+        dc_fmt(err, errcap,
+               "campaign '%s' in %s is being run by process %lld on %s (since %s, last "
+               "heartbeat %.0f s ago); two processes must not run one campaign: wait for it to "
+               "finish, or stop it (kill %lld on %s) and then --resume. A lease whose process "
+               "is gone, or whose heartbeat is older than %d s, is taken over automatically",
+               R->sum->campaign, archive_path(R->a), prev.pid, prev.host, prev.started_at,
+               prev.age_s, prev.pid, prev.host, ARCHIVE_LEASE_STALE_S);
+        return -1;
+    }
+    if (took)
+        dc_ui_note(&R->ui, "took over the lease of campaign '%s': %s (it held the lease since %s)",
+                   R->sum->campaign, why, prev.started_at);
+    R->keep = archive_lease_keepalive(archive_path(R->a), R->campaign_id, err, errcap);
+    if (!R->keep) {
+        char e[512];
+        archive_lease_release(R->a, R->campaign_id, e, sizeof e);
+        return -1;
+    }
+    return 0;
+}
+
+/* Stops the heartbeat and gives the lease up (unless another process holds it now). */
+static void drop_lease(run_ctx *R)
+{
+    archive_keepalive_stop(R->keep);
+    R->keep = NULL;
+    char e[512];
+    if (R->campaign_id && !R->lease_lost && !archive_is_damaged(R->a) &&
+        archive_lease_release(R->a, R->campaign_id, e, sizeof e))
+        dc_ui_error(&R->ui, e);
+}
+
 static int open_campaign(run_ctx *R, char *err, size_t errcap)
 {
     const dc_campaign_cfg *cfg = R->cfg;
@@ -442,6 +523,7 @@ static int open_campaign(run_ctx *R, char *err, size_t errcap)
         }
         R->campaign_id = c.id;
         arc_campaign_free(&c);
+        if (take_lease(R, err, errcap) != 0) return -1;
         return archive_campaign_set_status(R->a, R->campaign_id, "running", err, errcap);
     }
     if (cfg->resume) {
@@ -468,8 +550,20 @@ static int open_campaign(run_ctx *R, char *err, size_t errcap)
     free(nc.created_at);
     free(nc.updated_at);
     free(nc.config_json);
+    if (rc != 0) {
+        /* Another process may have created it since we looked: say so as above. */
+        char e[512];
+        if (archive_campaign_by_name(R->a, R->sum->campaign, &c, e, sizeof e) == 0) {
+            dc_fmt(err, errcap,
+                   "campaign '%s' already exists in %s (another process just created it); "
+                   "pass --resume to continue it, or choose another name with --campaign",
+                   R->sum->campaign, archive_path(R->a));
+            arc_campaign_free(&c);
+        }
+        return -1;
+    }
     R->campaign_id = nc.id;
-    return rc;
+    return take_lease(R, err, errcap);
 }
 
 int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
@@ -555,6 +649,7 @@ int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
     }
     for (int gen = (gen0 < 0 ? 0 : gen0) + 1; gen <= cfg->generations;) {
         if (*R.stop) break;
+        if (lease_lost(&R)) goto lost; /* before paying for a proposal */
         arc_candidate *cands;
         int n;
         if (load_candidates(&R, &cands, &n) != 0) goto fatal;
@@ -609,6 +704,7 @@ int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
                  gen0, gen0);
     }
     archive_campaign_set_status(R.a, R.campaign_id, out->status, e, sizeof e);
+    drop_lease(&R);
     dc_ui_campaign_done(&R.ui);
     archive_close(R.a);
     R.ops->destroy(R.task);
@@ -617,11 +713,32 @@ int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
     return 0;
 
 fatal:
+    if (R.lease_lost) goto lost;
     snprintf(out->status, sizeof out->status, "failed");
-    archive_campaign_set_status(R.a, R.campaign_id, "failed", e, sizeof e);
-    dc_fmt(err, errcap, "campaign '%s' stopped on an archive error (see above); nothing archived "
-           "was lost, --resume continues it", out->campaign);
+    if (archive_is_damaged(R.a)) {
+        /* Nothing more is written to a damaged file; --resume on it would fail the same
+         * way, so the message says how to get the rows out instead. */
+        const char *p = archive_path(R.a);
+        dc_fmt(err, errcap,
+               "campaign '%s' stopped: archive %s is damaged (see above). Stop writing to it "
+               "and keep a copy; recover what it holds into a new file with sqlite3 '%s' "
+               ".recover | sqlite3 '%s.recovered', then continue with --resume --archive "
+               "'%s.recovered' (or restore the archive from a backup)",
+               out->campaign, p, p, p, p);
+    } else {
+        archive_campaign_set_status(R.a, R.campaign_id, "failed", e, sizeof e);
+        dc_fmt(err, errcap,
+               "campaign '%s' stopped on an archive error (see above); nothing archived was "
+               "lost, --resume continues it",
+               out->campaign);
+    }
+    goto fail_archive;
+lost:
+    /* The campaign is another process's now: its status is that process's to set. */
+    snprintf(out->status, sizeof out->status, "failed");
+    dc_fmt(err, errcap, "%s", R.lost_msg);
 fail_archive:
+    drop_lease(&R);
     archive_close(R.a);
 fail_task:
     R.ops->destroy(R.task);

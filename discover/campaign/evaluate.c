@@ -6,6 +6,21 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+
+char *dc_read_source(const char *path, size_t *len, char *err, size_t errcap)
+{
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && (size_t)sb.st_size > SBX_SOURCE_LIMIT) {
+        snprintf(err, errcap,
+                 "'%s' is %lld bytes; one objective's source may be at most %u bytes (256 KiB) "
+                 "in check, eval and run: submit one objective, not a library",
+                 path, (long long)sb.st_size, SBX_SOURCE_LIMIT);
+        return NULL;
+    }
+    // the limit again while reading: the file may grow, or not be a regular file
+    return dc_read_file(path, SBX_SOURCE_LIMIT, len, err, errcap);
+}
 
 dc_status dc_screen(const dc_task_ops *ops, const char *code, size_t len, sbx_worker **worker,
                     char fingerprint[17], int *separable, char *msg, size_t msgcap)

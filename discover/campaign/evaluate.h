@@ -12,6 +12,11 @@
 
 #include <stddef.h>
 
+/* Reads a candidate's source file for check, eval and run: NULL with a message when it
+ * cannot be read or is larger than SBX_SOURCE_LIMIT (the message names the file, its size
+ * and the limit). */
+char *dc_read_source(const char *path, size_t *len, char *err, size_t errcap);
+
 /* The one check pipeline (`discover check`, `eval`, `replay`, the campaign and the tests):
  * compiles + pre-screens + fingerprints code in a sandbox worker under the task's interface,
  * limits and probe shape. On DC_OK *worker is open (the caller closes it with sbx_close);

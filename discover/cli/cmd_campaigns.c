@@ -4,6 +4,7 @@
 #include "archive/archive.h"
 #include "archive/archive_json.h"
 #include "archive/archive_table.h"
+#include "common/safe_text.h"
 #include "common/util.h"
 
 #include <math.h>
@@ -70,7 +71,9 @@ int cmd_campaigns(int argc, char **argv)
         char *s = cJSON_Print(arr);
         cJSON_Delete(arr);
         if (s) {
-            puts(s);
+            char *safe = dc_json_safe(s); // valid UTF-8 whatever the names hold
+            puts(safe);
+            free(safe);
             cJSON_free(s);
         } else {
             rc = cli_error("campaigns", "out of memory while writing JSON");

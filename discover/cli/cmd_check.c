@@ -2,6 +2,7 @@
  * objective in the sandbox and run the pre-screen, without training anything. */
 #include "cli.h"
 
+#include "common/safe_text.h"
 #include "common/status.h"
 #include "common/util.h"
 #include "discover/campaign/evaluate.h"
@@ -67,7 +68,7 @@ int cmd_check(int argc, char **argv)
 
     char err[512];
     size_t len = 0;
-    char *src = dc_read_file(file, (size_t)8 << 20, &len, err, sizeof err);
+    char *src = dc_read_source(file, &len, err, sizeof err);
     if (!src) return cli_error("check", "%s", err);
 
     char msg[1024] = {0}, fp[32] = {0};
@@ -108,17 +109,27 @@ int cmd_check(int argc, char **argv)
         }
         cJSON_AddNumberToObject(o, "seconds", seconds);
         char *text = cJSON_PrintUnformatted(o);
-        if (text) puts(text);
+        // valid UTF-8 whatever bytes the file name or the compiler's message hold
+        char *safe = text ? dc_json_safe(text) : NULL;
+        if (safe) puts(safe);
+        free(safe);
         free(text);
         cJSON_Delete(o);
-    } else if (st == DC_OK) {
-        printf("ok: %s passes the pre-screen for task %s (%s, %s gradient, fingerprint %s, "
-               "%.3f s)\n",
-               file, task, separable ? "row-separable" : "uses batch statistics",
-               analytic ? "analytic (objective_grad, checked)" : "numerical", fp, seconds);
-        if (grad_note[0]) printf("note: %s\n", grad_note);
     } else {
-        printf("rejected (%s): %s: %s\n", dc_status_name(st), file, msg);
+        // the file name and the message (#error, #line text) are the candidate's: escaped
+        dc_safe_pool sp = {0};
+        const char *sfile = dc_safe(&sp, file, DC_SAFE_LINE);
+        if (st == DC_OK) {
+            printf("ok: %s passes the pre-screen for task %s (%s, %s gradient, fingerprint %s, "
+                   "%.3f s)\n",
+                   sfile, task, separable ? "row-separable" : "uses batch statistics",
+                   analytic ? "analytic (objective_grad, checked)" : "numerical", fp, seconds);
+            if (grad_note[0]) printf("note: %s\n", dc_safe(&sp, grad_note, DC_SAFE_LINE));
+        } else {
+            printf("rejected (%s): %s: %s\n", dc_status_name(st), sfile,
+                   dc_safe(&sp, msg, DC_SAFE_LINE));
+        }
+        dc_safe_free(&sp);
     }
     return st == DC_OK ? EXIT_OK : EXIT_REJECTED;
 }

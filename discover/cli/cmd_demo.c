@@ -74,7 +74,7 @@ int cmd_demo(int argc, char **argv)
     dc_campaign_summary sum;
     char err[1024];
     if (dc_campaign_run(&cfg, &stop, &sum, err, sizeof err) != 0) {
-        fprintf(stderr, "discover demo: %s\n", err);
+        cli_error("demo", "%s", err);
         return sum.campaign_id ? EXIT_REJECTED : EXIT_USAGE;
     }
     return dc_run_report(&cfg, &sum, rf.json);

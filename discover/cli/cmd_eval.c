@@ -7,6 +7,7 @@
 #define _POSIX_C_SOURCE 200809L /* sigaction, strtok_r */
 #include "cli.h"
 
+#include "common/safe_text.h"
 #include "common/stop_signal.h"
 #include "discover/campaign/evaluate.h"
 
@@ -20,7 +21,6 @@
 
 #define MAX_SEEDS 64
 #define MAX_SETS 64
-#define MAX_SOURCE_BYTES (1 << 20)
 
 static void usage(FILE *f)
 {
@@ -139,7 +139,9 @@ static void print_json(const char *file, const dc_task_ops *ops, dc_task *task, 
     cJSON_AddNumberToObject(o, "seconds", seconds);
     cJSON_AddItemToObject(o, "config", ops->config_json(task));
     char *text = cJSON_Print(o);
-    printf("%s\n", text);
+    char *safe = text ? dc_json_safe(text) : NULL; // valid UTF-8 whatever the names hold
+    if (safe) printf("%s\n", safe);
+    free(safe);
     free(text);
     cJSON_Delete(o);
 }
@@ -147,11 +149,14 @@ static void print_json(const char *file, const dc_task_ops *ops, dc_task *task, 
 static void print_summary(const char *file, const dc_task_ops *ops, dc_status st,
                           const char *message, const dc_task_result *r, double seconds)
 {
-    printf("%s on %s: %s\n", file, ops->name, exit_word(st));
+    // the file name and the message (compiler, sandbox) are the candidate's: escaped
+    dc_safe_pool sp = {0};
+    printf("%s on %s: %s\n", dc_safe(&sp, file, DC_SAFE_LINE), ops->name, exit_word(st));
     if (st != DC_OK) {
         if (r && r->failed_step >= 0) printf("  failed at step %d\n", r->failed_step);
-        printf("  %s\n", message);
+        printf("  %s\n", dc_safe(&sp, message, DC_SAFE_LINE));
     }
+    dc_safe_free(&sp);
     if (r && st == DC_OK) {
         printf("  fitness (%s): %.4f\n  %s: %.4f\n", ops->fitness_name, r->fitness, ops->test_name,
                r->test_metric);
@@ -264,7 +269,7 @@ int cmd_eval(int argc, char **argv)
     if (nseeds < 0) return cli_usage_error("eval", "--seeds: %s", err);
 
     size_t len = 0;
-    char *code = dc_read_file(file, MAX_SOURCE_BYTES, &len, err, sizeof err);
+    char *code = dc_read_source(file, &len, err, sizeof err);
     if (!code) return cli_error("eval", "%s", err);
 
     int rc = EXIT_USAGE;

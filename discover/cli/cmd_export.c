@@ -9,6 +9,7 @@
 #include "cli.h"
 
 #include "archive/archive.h"
+#include "common/safe_text.h"
 #include "common/util.h"
 
 #include <cJSON.h>
@@ -214,12 +215,22 @@ int cmd_export(int argc, char **argv)
     free(base);
     int rc = EXIT_OK;
     if (!out) {
+        /* The file as archived when piped; escaped when a person reads it on a terminal
+         * (the code and the thought in its comment are the candidate's). */
+        if (cli_stdout_is_tty()) {
+            char *safe = dc_safe_text(text, DC_SAFE_BLOCK);
+            free(text);
+            text = safe;
+        }
         if (fputs(text, stdout) == EOF || fflush(stdout) != 0)
             rc = cli_error("export", "cannot write to standard output: %s", strerror(errno));
     } else if (dc_write_file(out, text, strlen(text), err, sizeof err)) {
         rc = cli_error("export", "%s", err);
     } else {
-        fprintf(stderr, "discover export: wrote candidate %ld (%s) to %s\n", id, c.name, out);
+        dc_safe_pool sp = {0};
+        fprintf(stderr, "discover export: wrote candidate %ld (%s) to %s\n", id,
+                dc_safe(&sp, c.name, DC_SAFE_LINE), dc_safe(&sp, out, DC_SAFE_LINE));
+        dc_safe_free(&sp);
     }
     if (rc == EXIT_OK && strcmp(c.status, "ok") != 0)
         fprintf(stderr,

@@ -8,6 +8,7 @@
 #include "archive/archive.h"
 #include "archive/archive_json.h"
 #include "archive/archive_table.h"
+#include "common/safe_text.h"
 #include "common/status.h"
 #include "common/util.h"
 
@@ -87,7 +88,9 @@ static int print_json(const arc_candidate *cs, int n)
     char *s = cJSON_Print(arr);
     cJSON_Delete(arr);
     if (!s) return cli_error("ls", "out of memory while writing JSON");
-    puts(s);
+    char *safe = dc_json_safe(s); // valid UTF-8 whatever the names hold
+    puts(safe);
+    free(safe);
     cJSON_free(s);
     return EXIT_OK;
 }

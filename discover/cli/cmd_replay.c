@@ -5,6 +5,7 @@
 #include "cli.h"
 
 #include "archive/archive.h"
+#include "common/safe_text.h"
 #include "discover/campaign/campaign.h"
 #include "common/util.h"
 #include "discover/campaign/evaluate.h"
@@ -166,8 +167,10 @@ int cmd_replay(int argc, char **argv)
     int sep;
     dc_status st = dc_screen(ops, c.code, strlen(c.code), &w, fp, &sep, e, sizeof e);
     if (st != DC_OK) {
-        fprintf(stderr, "discover replay: candidate %ld is rejected by the sandbox: %s: %s\n", id,
-                dc_status_name(st), e);
+        fprintf(stderr, "discover replay: candidate %ld is rejected by the sandbox: %s: ", id,
+                dc_status_name(st));
+        dc_safe_fputs(e, DC_SAFE_LINE, stderr);
+        fputc('\n', stderr);
         rc = EXIT_REJECTED;
         goto out_task;
     }
@@ -209,9 +212,11 @@ int cmd_replay(int argc, char **argv)
             rc = EXIT_USAGE;
             break;
         }
-        fprintf(stderr, "seed %d: %s fitness %.4f test %.4f (%.1f s)%s%s\n", seeds[s],
+        fprintf(stderr, "seed %d: %s fitness %.4f test %.4f (%.1f s)%s", seeds[s],
                 dc_status_name(res.status), res.fitness, res.test_metric, res.seconds,
-                res.message[0] ? " " : "", res.message);
+                res.message[0] ? " " : "");
+        dc_safe_fputs(res.message, DC_SAFE_LINE, stderr); // the candidate's failure, escaped
+        fputc('\n', stderr);
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "evaluation_id", (double)ev.id);
         cJSON_AddNumberToObject(o, "seed", seeds[s]);
@@ -231,7 +236,9 @@ int cmd_replay(int argc, char **argv)
     cJSON_free(params);
     if (json) {
         char *t = cJSON_Print(all);
-        printf("%s\n", t);
+        char *safe = t ? dc_json_safe(t) : NULL; // valid UTF-8 whatever the messages hold
+        if (safe) printf("%s\n", safe);
+        free(safe);
         cJSON_free(t);
     }
     cJSON_Delete(all);

@@ -5,6 +5,7 @@
 #include "common/stop_signal.h"
 
 #include "archive/archive.h"
+#include "common/safe_text.h"
 #include "common/util.h"
 #include "inner_loop/task.h"
 
@@ -193,20 +194,28 @@ int dc_run_report(const dc_campaign_cfg *cfg, const dc_campaign_summary *s, int 
             cJSON_AddNumberToObject(o, "best_test_metric", s->best_test);
         }
         char *t = cJSON_Print(o);
-        printf("%s\n", t);
+        char *safe = t ? dc_json_safe(t) : NULL; // valid UTF-8 whatever the names hold
+        if (safe) printf("%s\n", safe);
+        free(safe);
         cJSON_free(t);
         cJSON_Delete(o);
     } else {
-        fprintf(stderr, "\ncampaign '%s' %s: %d candidate%s evaluated in this run.\n",
-                s->campaign, s->status, s->candidates, s->candidates == 1 ? "" : "s");
-        if (s->note[0]) fprintf(stderr, "%s\n", s->note);
+        // names come from the user and the proposer, the note may quote an LLM: escaped
+        dc_safe_pool sp = {0};
+        const char *camp = dc_safe(&sp, s->campaign, DC_SAFE_LINE);
+        const char *path = dc_safe(&sp, cfg->archive_path, DC_SAFE_LINE);
+        fprintf(stderr, "\ncampaign '%s' %s: %d candidate%s evaluated in this run.\n", camp,
+                s->status, s->candidates, s->candidates == 1 ? "" : "s");
+        if (s->note[0]) fprintf(stderr, "%s\n", dc_safe(&sp, s->note, DC_SAFE_LINE));
         if (s->best_id)
             fprintf(stderr, "best in the campaign: #%lld '%s' fitness %.4f, held-out test %.4f\n",
-                    (long long)s->best_id, s->best_name, s->best_fitness, s->best_test);
+                    (long long)s->best_id, dc_safe(&sp, s->best_name, DC_SAFE_LINE),
+                    s->best_fitness, s->best_test);
         fprintf(stderr,
                 "inspect it: discover ls --archive %s --campaign %s --top 10\n"
                 "            discover show ID --archive %s\n",
-                cfg->archive_path, s->campaign, cfg->archive_path);
+                path, camp, path);
+        dc_safe_free(&sp);
     }
     return !strcmp(s->status, "failed") ? EXIT_REJECTED : EXIT_OK;
 }
@@ -228,7 +237,9 @@ int cmd_run(int argc, char **argv)
     dc_campaign_summary sum;
     char err[1024];
     if (dc_campaign_run(&cfg, &stop, &sum, err, sizeof err) != 0) {
-        fprintf(stderr, "discover run: %s\n", err);
+        fputs("discover run: ", stderr);
+        dc_safe_fputs(err, DC_SAFE_BLOCK, stderr);
+        fputc('\n', stderr);
         return sum.campaign_id ? EXIT_REJECTED : EXIT_USAGE;
     }
     return dc_run_report(&cfg, &sum, rf.json);

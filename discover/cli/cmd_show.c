@@ -4,6 +4,7 @@
 #include "archive/archive.h"
 #include "archive/archive_json.h"
 #include "common/curve.h"
+#include "common/safe_text.h"
 #include "common/util.h"
 
 #include <math.h>
@@ -33,15 +34,19 @@ static void usage(FILE *f)
             SHOW_EXCHANGE_CHARS);
 }
 
+/* Text from the candidate or the LLM (thought, code, the exchange), indented and escaped:
+ * its lines and tabs are kept, escape sequences and bidi overrides are shown, not obeyed. */
 static void print_indented(const char *text)
 {
-    const char *p = text && *text ? text : "(none)";
+    char *safe = dc_safe_text(text && *text ? text : "(none)", DC_SAFE_BLOCK);
+    const char *p = safe;
     fputs("  ", stdout);
     for (; *p; p++) {
         putchar(*p);
         if (*p == '\n' && p[1]) fputs("  ", stdout);
     }
     if (p[-1] != '\n') putchar('\n');
+    free(safe);
 }
 
 static void print_clipped(const char *label, const char *text, int full)
@@ -67,6 +72,7 @@ static const char *num(char *buf, size_t cap, double v)
 
 static void print_curves(const dc_curves *cv)
 {
+    dc_safe_pool sp = {0};
     if (cv->len == 0) {
         printf("curves: none recorded\n");
         return;
@@ -82,12 +88,13 @@ static void print_curves(const dc_curves *cv)
         }
         dc_drift d = dc_curve_drift(c);
         char b1[32], b2[32], b3[32], b4[32], b5[32], b6[16];
-        printf("  %-24s %6d %11s %11s %11s %11s %11s %10s\n", c->metric, c->len,
-               num(b1, sizeof b1, c->len ? c->value[0] : NAN),
+        printf("  %-24s %6d %11s %11s %11s %11s %11s %10s\n", dc_safe(&sp, c->metric, DC_SAFE_LINE),
+               c->len, num(b1, sizeof b1, c->len ? c->value[0] : NAN),
                num(b2, sizeof b2, c->len ? c->value[c->len - 1] : NAN), num(b3, sizeof b3, lo),
                num(b4, sizeof b4, hi), num(b5, sizeof b5, d.magnitude),
                d.drift_time < 0 ? "-" : dc_fmt(b6, sizeof b6, "%d", d.drift_time));
     }
+    dc_safe_free(&sp);
 }
 
 /* Parents as "#3 dpo, #5 hinge" (the ids alone when a parent is gone). */
@@ -112,8 +119,8 @@ static void print_parents(archive *a, const char *parents_json, cJSON *json_out)
                 cJSON_AddNullToObject(o, "name");
             cJSON_AddItemToArray(json_out, o);
         } else {
-            printf("%s#%lld %s", k ? ", " : "", (long long)it->valuedouble,
-                   found == 0 ? p.name : "(not in this archive)");
+            printf("%s#%lld ", k ? ", " : "", (long long)it->valuedouble);
+            dc_safe_fputs(found == 0 ? p.name : "(not in this archive)", DC_SAFE_LINE, stdout);
         }
         if (found == 0) arc_candidate_free(&p);
         k++;
@@ -127,33 +134,40 @@ static void print_evaluations(const arc_evaluation *ev, int n)
     if (n == 0) return;
     printf("evaluations:\n  %5s %-10s %6s %-12s %10s %10s %8s  %s\n", "id", "task", "seed",
            "status", "fitness", "test", "seconds", "params");
+    dc_safe_pool sp = {0};
     for (int i = 0; i < n; i++) {
         char b1[32], b2[32];
-        printf("  %5lld %-10s %6lld %-12s %10s %10s %8.1f  %s\n", (long long)ev[i].id, ev[i].task,
-               (long long)ev[i].seed, ev[i].status, num(b1, sizeof b1, ev[i].fitness),
-               num(b2, sizeof b2, ev[i].test_metric), ev[i].seconds, ev[i].params_json);
-        if (ev[i].message[0]) printf("        %s\n", ev[i].message);
+        printf("  %5lld %-10s %6lld %-12s %10s %10s %8.1f  %s\n", (long long)ev[i].id,
+               dc_safe(&sp, ev[i].task, DC_SAFE_LINE), (long long)ev[i].seed,
+               dc_safe(&sp, ev[i].status, DC_SAFE_LINE), num(b1, sizeof b1, ev[i].fitness),
+               num(b2, sizeof b2, ev[i].test_metric), ev[i].seconds,
+               dc_safe(&sp, ev[i].params_json, DC_SAFE_LINE));
+        if (ev[i].message[0]) printf("        %s\n", dc_safe(&sp, ev[i].message, DC_SAFE_LINE));
     }
+    dc_safe_free(&sp);
 }
 
 static void print_text(archive *a, const arc_candidate *c, const arc_campaign *camp,
                        const arc_evaluation *ev, int nev, const arc_llm_call *call, int full)
 {
     char b1[32], b2[32];
-    printf("candidate %lld: %s\n", (long long)c->id, c->name);
-    printf("campaign:  %s (task %s), generation %d\n", camp ? camp->name : "?",
-           camp ? camp->task : "?", c->generation);
-    printf("status:    %s", c->status);
+    /* Every archived text may come from the proposer or the candidate: escaped. */
+    dc_safe_pool sp = {0};
+#define SAFE(s) dc_safe(&sp, (s), DC_SAFE_LINE)
+    printf("candidate %lld: %s\n", (long long)c->id, SAFE(c->name));
+    printf("campaign:  %s (task %s), generation %d\n", camp ? SAFE(camp->name) : "?",
+           camp ? SAFE(camp->task) : "?", c->generation);
+    printf("status:    %s", SAFE(c->status));
     if (c->duplicate_of) printf(" (of candidate %lld)", (long long)c->duplicate_of);
     printf("\n");
-    if (c->message[0]) printf("message:   %s\n", c->message);
+    if (c->message[0]) printf("message:   %s\n", SAFE(c->message));
     printf("fitness:   %s (validation)   test metric: %s (held out)   %.1f s\n",
            c->has_fitness ? num(b1, sizeof b1, c->fitness) : "-",
            c->has_fitness ? num(b2, sizeof b2, c->test_metric) : "-", c->seconds);
-    printf("metrics:   %s\n", c->metrics_json);
-    printf("code hash: %s   fingerprint: %s\n", c->code_hash,
-           c->fingerprint[0] ? c->fingerprint : "-");
-    printf("created:   %s\n", c->created_at);
+    printf("metrics:   %s\n", SAFE(c->metrics_json));
+    printf("code hash: %s   fingerprint: %s\n", SAFE(c->code_hash),
+           c->fingerprint[0] ? SAFE(c->fingerprint) : "-");
+    printf("created:   %s\n", SAFE(c->created_at));
     print_parents(a, c->parents_json, NULL);
     printf("\nthought:\n");
     print_indented(c->thought);
@@ -167,12 +181,14 @@ static void print_text(archive *a, const arc_candidate *c, const arc_campaign *c
                "%.2f s, cost %.4g%s%s\n",
                (long long)call->id, call->generation, call->http_status, call->tokens_in,
                call->tokens_out, call->latency_s, call->cost, call->error[0] ? ", error: " : "",
-               call->error);
+               SAFE(call->error));
         print_clipped("request", call->request_json, full);
         print_clipped("response", call->response_raw, full);
     } else {
         printf("\nLLM exchange: none (a seed baseline or an offline proposal)\n");
     }
+#undef SAFE
+    dc_safe_free(&sp);
 }
 
 static int print_json(archive *a, const arc_candidate *c, const arc_campaign *camp,
@@ -197,7 +213,9 @@ static int print_json(archive *a, const arc_candidate *c, const arc_campaign *ca
     char *s = cJSON_Print(o);
     cJSON_Delete(o);
     if (!s) return cli_error("show", "out of memory while writing JSON");
-    puts(s);
+    char *safe = dc_json_safe(s); // valid UTF-8 whatever the archived texts hold
+    puts(safe);
+    free(safe);
     cJSON_free(s);
     return EXIT_OK;
 }

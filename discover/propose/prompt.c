@@ -3,6 +3,7 @@
 #include "common/paths.h"
 #include "common/util.h"
 #include "inner_loop/task.h"
+#include "proposer.h"
 #include "sandbox/sandbox.h"
 
 #include <cJSON.h>
@@ -287,14 +288,18 @@ static char *system_prompt(const dc_prompts *p, const char *file, double beta,
     return dc_prompt_render(p, file, k, v, 3, err, errcap);
 }
 
-/* The assistant turn of an archived candidate: the LLM's own words when archived. */
+/* The assistant turn of an archived candidate: the LLM's own words when archived, unless
+ * the reply was over DC_REPLY_LIMIT (resent in every later prompt it would dwarf the rest;
+ * the candidate's own fields, empty for such a reply, stand in for it). */
 static char *assistant_text(archive *a, const arc_candidate *c)
 {
     if (c->llm_call_id > 0) {
         arc_llm_call call;
         char e[256];
         if (archive_llm_call_get(a, c->llm_call_id, &call, e, sizeof e) == 0) {
-            char *content = dc_completion_content(call.response_raw);
+            char *content = dc_call_reply_bytes(&call) <= DC_REPLY_LIMIT
+                                ? dc_completion_content(call.response_raw)
+                                : NULL;
             arc_llm_call_free(&call);
             if (content) return content;
         }

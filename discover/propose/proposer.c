@@ -5,6 +5,7 @@
 #include "common/util.h"
 #include "discover/propose/evolve/evolve.h"
 #include "discover/propose/llm/reply_parse.h"
+#include "sandbox/sandbox.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,40 @@ void dc_proposal_from_reply(const char *content, const char *missing_msg, int ge
     out->parse_failed = 1;
     snprintf(out->parse_error, sizeof out->parse_error, "%s",
              content ? perr : (missing_msg ? missing_msg : "the reply has no content"));
+    char name[64];
+    snprintf(name, sizeof name, "unparsed_gen%d", generation);
+    out->name = dc_strdup(name);
+    out->thought = dc_strdup("");
+    out->code = dc_strdup("");
+}
+
+_Static_assert(DC_REPLY_LIMIT == 2 * SBX_SOURCE_LIMIT, "DC_REPLY_LIMIT is twice the source limit");
+
+size_t dc_reply_cut(const char *raw, size_t len)
+{
+    if (len <= DC_REPLY_LIMIT) return len;
+    size_t n = DC_REPLY_LIMIT;
+    /* Back up over continuation bytes to the start of the character that would be split. */
+    while (n > 0 && ((unsigned char)raw[n] & 0xc0) == 0x80)
+        n--;
+    return n;
+}
+
+size_t dc_call_reply_bytes(const arc_llm_call *c)
+{
+    size_t stored = c->response_raw ? strlen(c->response_raw) : 0;
+    return c->response_bytes > 0 && (size_t)c->response_bytes > stored ? (size_t)c->response_bytes
+                                                                       : stored;
+}
+
+void dc_proposal_oversized(size_t bytes, int generation, dc_proposal *out)
+{
+    out->parse_failed = 1;
+    snprintf(out->parse_error, sizeof out->parse_error,
+             "the reply was %zu bytes; a reply may be at most %u bytes (512 KiB) and one "
+             "objective's source at most %u bytes (256 KiB), so it was not used and only its "
+             "first %u bytes were kept; send one short objective, not a library",
+             bytes, DC_REPLY_LIMIT, SBX_SOURCE_LIMIT, DC_REPLY_LIMIT);
     char name[64];
     snprintf(name, sizeof name, "unparsed_gen%d", generation);
     out->name = dc_strdup(name);

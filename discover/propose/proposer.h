@@ -27,6 +27,21 @@ void dc_proposal_free(dc_proposal *p);
 void dc_proposal_from_reply(const char *content, const char *missing_msg, int generation,
                             dc_proposal *out);
 
+/* The most of an LLM reply (its response body) that is used, archived and resent in later
+ * prompts: twice SBX_SOURCE_LIMIT, room for one objective of the largest size the sandbox
+ * compiles plus its thought and the JSON around it. A longer reply is not used: only its
+ * first DC_REPLY_LIMIT bytes are archived (llm_calls.response_bytes keeps its full size) and
+ * its candidate is a parse_error whose message, the next feedback, says so. */
+#define DC_REPLY_LIMIT (512u * 1024u)
+/* The length of the part of an oversized reply that is archived (at most DC_REPLY_LIMIT,
+ * cut at a character boundary so the stored text stays valid UTF-8). */
+size_t dc_reply_cut(const char *raw, size_t len);
+/* The size of an archived call's reply as received (response_bytes; the stored length for
+ * calls archived before it was recorded). */
+size_t dc_call_reply_bytes(const arc_llm_call *c);
+/* Marks out as an oversized reply of `bytes` bytes: parse_failed, with the message. */
+void dc_proposal_oversized(size_t bytes, int generation, dc_proposal *out);
+
 typedef enum {
     DC_PROPOSE_OK = 0,
     DC_PROPOSE_EXHAUSTED, /* nothing more to propose (replay ran out of recorded replies) */

@@ -67,6 +67,18 @@ static dc_propose_rc llm_propose(dc_proposer *self, const dc_propose_ctx *ctx, d
     call.generation = ctx->generation;
     call.request_json = reply.request_json ? reply.request_json : "";
     call.response_raw = reply.response_raw ? reply.response_raw : "";
+    /* An oversized reply is archived cut, with its full size: a 10 MB reply stored whole
+     * and resent in every later prompt grew the archive by 10 MB a call. */
+    size_t bytes = strlen(call.response_raw);
+    char *cut = NULL;
+    if (bytes > DC_REPLY_LIMIT) {
+        size_t keep = dc_reply_cut(call.response_raw, bytes);
+        cut = dc_malloc(keep + 1);
+        memcpy(cut, call.response_raw, keep);
+        cut[keep] = '\0';
+        call.response_raw = cut;
+        call.response_bytes = (int64_t)bytes;
+    }
     call.http_status = reply.http_status;
     call.tokens_in = reply.tokens_in;
     call.tokens_out = reply.tokens_out;
@@ -76,6 +88,7 @@ static dc_propose_rc llm_propose(dc_proposer *self, const dc_propose_ctx *ctx, d
     char e[512];
     int inserted = archive_llm_call_insert(ctx->a, &call, e, sizeof e);
     free(call.created_at); /* set by the archive; the other fields are borrowed */
+    free(cut);
     if (inserted != 0) {
         dc_fmt(err, errcap, "%s", e);
         llm_reply_free(&reply);
@@ -87,7 +100,10 @@ static dc_propose_rc llm_propose(dc_proposer *self, const dc_propose_ctx *ctx, d
         return DC_PROPOSE_FAILED;
     }
     out->llm_call_id = call.id;
-    dc_proposal_from_reply(reply.content, NULL, ctx->generation, out);
+    if (bytes > DC_REPLY_LIMIT)
+        dc_proposal_oversized(bytes, ctx->generation, out);
+    else
+        dc_proposal_from_reply(reply.content, NULL, ctx->generation, out);
     llm_reply_free(&reply);
     return DC_PROPOSE_OK;
 }

@@ -46,13 +46,30 @@ static dc_propose_rc replay_propose(dc_proposer *self, const dc_propose_ctx *ctx
     copy.latency_s = 0;
     copy.cost = 0;
     copy.created_at = NULL;
+    /* A reply over the limit (recorded before it was enforced) is copied cut, and not used,
+     * exactly as a live one would be. */
+    size_t bytes = dc_call_reply_bytes(src), stored = strlen(src->response_raw);
+    char *cut = NULL;
+    if (stored > DC_REPLY_LIMIT) {
+        size_t keep = dc_reply_cut(src->response_raw, stored);
+        cut = dc_malloc(keep + 1);
+        memcpy(cut, src->response_raw, keep);
+        cut[keep] = '\0';
+        copy.response_raw = cut;
+    }
+    copy.response_bytes = (int64_t)bytes;
     int inserted = archive_llm_call_insert(ctx->a, &copy, e, sizeof e);
     free(copy.created_at); /* set by the archive; the other fields are borrowed */
+    free(cut);
     if (inserted != 0) {
         dc_fmt(err, errcap, "%s", e);
         return DC_PROPOSE_FAILED;
     }
     out->llm_call_id = copy.id;
+    if (bytes > DC_REPLY_LIMIT) {
+        dc_proposal_oversized(bytes, ctx->generation, out);
+        return DC_PROPOSE_OK;
+    }
     char *content = dc_completion_content(src->response_raw);
     dc_proposal_from_reply(content, "recorded response has no choices[0].message.content",
                            ctx->generation, out);

@@ -1,7 +1,9 @@
 /* Archive API tests: record round trips (curves included), code-hash normalisation,
  * de-duplication look-ups, listings, LLM totals, schema creation, migration of a frozen
- * version-1 fixture under a simulated future schema, and every refusal on open (missing,
- * not SQLite, foreign SQLite, newer schema, read-only file) leaving the file untouched. */
+ * version-1 fixture to the current schema and under a simulated future one, campaign
+ * leases (free, held by a live owner, taken from a dead one, lost), and every refusal on
+ * open (missing, not SQLite, foreign SQLite, newer schema, read-only file) leaving the file
+ * untouched. */
 #include "arc_test_util.h"
 #include "tests/test.h"
 
@@ -520,7 +522,10 @@ static void test_refusals(void)
     size_t nlen;
     char *nbytes = tu_slurp(newer, &nlen);
     CHECK(archive_open(newer, 0, &a, err, sizeof err) == -1);
-    CHECK(strstr(err, "was written by a newer discover (schema 7 > 1); upgrade discover") != NULL);
+    char want[128];
+    dc_fmt(want, sizeof want, "was written by a newer discover (schema 7 > %d); upgrade discover",
+           ARCHIVE_SCHEMA_VERSION);
+    CHECK_MSG(strstr(err, want) != NULL, "%s", err);
     CHECK(archive_open(newer, ARC_READONLY, &a, err, sizeof err) == -1);
     CHECK(strstr(err, "newer discover") != NULL);
     check_unchanged(newer, nbytes, nlen);
@@ -631,10 +636,12 @@ static char *schema_of(const char *path)
 static void test_migrations(void)
 {
     char err[1024];
-    /* The frozen fixture IS the version-1 schema: same DDL as what this code creates. */
+    /* The frozen fixture IS the version-1 schema: same DDL as the first step creates. */
     char *v1 = make_v1("v1.db");
-    archive *fresh = open_new("fresh_v1.db");
-    char *fresh_path = dc_strdup(archive_path(fresh));
+    char *fresh_path = tu_path(dir, "fresh_v1.db");
+    archive *fresh;
+    CHECK(archive_open_with(fresh_path, ARC_CREATE, arc_migrations, 1, 1, &fresh, err,
+                            sizeof err) == 0);
     archive_close(fresh);
     char *s1 = schema_of(v1), *s2 = schema_of(fresh_path);
     CHECK(strlen(s1) > 100);
@@ -643,33 +650,62 @@ static void test_migrations(void)
     free(s2);
     free(fresh_path);
 
-    /* The current code reads the fixture's rows. */
+    /* Today's discover upgrades a version-1 archive in place to version 2: every row kept,
+     * the lease table added, old LLM calls with response_bytes 0. The file is a copy: the
+     * fixture's own copy v1 serves the simulated future below. */
+    char *up = make_v1("v1_upgrade.db");
+    long long cands = tu_sql_int(up, "SELECT count(*) FROM candidates");
+    long long calls = tu_sql_int(up, "SELECT count(*) FROM llm_calls");
+    CHECK(cands > 0 && calls > 0);
+    archive *u;
+    CHECK(archive_open(up, 0, &u, err, sizeof err) == 0);
+    archive_close(u);
+    CHECK(tu_sql_int(up, "PRAGMA user_version") == ARCHIVE_SCHEMA_VERSION);
+    CHECK(tu_sql_int(up, "SELECT count(*) FROM candidates") == cands);
+    CHECK(tu_sql_int(up, "SELECT count(*) FROM llm_calls WHERE response_bytes = 0") == calls);
+    CHECK(tu_sql_int(up, "SELECT count(*) FROM campaign_leases") == 0);
+    /* ... with the same schema as an archive created new. */
+    archive *nw = open_new("fresh_now.db");
+    char *now_path = dc_strdup(archive_path(nw));
+    archive_close(nw);
+    s1 = schema_of(up);
+    s2 = schema_of(now_path);
+    CHECK_STR(s1, s2);
+    free(s1);
+    free(s2);
+    free(now_path);
+
+    /* The current code reads the upgraded fixture's rows. */
     archive *a;
-    CHECK(archive_open(v1, ARC_READONLY, &a, err, sizeof err) == 0);
+    CHECK(archive_open(up, ARC_READONLY, &a, err, sizeof err) == 0);
     arc_candidate c;
     CHECK(archive_candidate_get(a, 1, &c, err, sizeof err) == 0);
     CHECK_STR(c.name, "cross_entropy");
     CHECK(c.fitness == 0.8125 && c.curves.len == 2);
     arc_candidate_free(&c);
     archive_close(a);
+    free(up);
 
-    /* A future discover (schema 2 adds a column with a backfill) opens the v1 archive. */
-    const arc_migration v2_step = {
-        1, "add candidates.tags (test-only step simulating a future release)",
+    /* A future discover (one more step adds a column with a backfill) opens the v1
+     * archive: every step from 1 runs. */
+    const int cur = ARCHIVE_SCHEMA_VERSION, next = ARCHIVE_SCHEMA_VERSION + 1;
+    const arc_migration next_step = {
+        cur, "add candidates.tags (test-only step simulating a future release)",
         "ALTER TABLE candidates ADD COLUMN tags TEXT NOT NULL DEFAULT '';"
         "UPDATE candidates SET tags = 'baseline' WHERE generation = 0;"};
-    arc_migration future[8];
+    arc_migration future[16];
     int nf = 0;
-    for (int i = 0; i < arc_migration_count; i++)
+    for (int i = 0; i < arc_migration_count && nf < 15; i++)
         future[nf++] = arc_migrations[i];
-    future[nf++] = v2_step;
+    future[nf++] = next_step;
 
     /* Readers never migrate: refused with a message, file unchanged. */
-    CHECK(archive_open_with(v1, ARC_READONLY, future, nf, 2, &a, err, sizeof err) == -1);
-    CHECK(strstr(err, "older schema (1 < 2)") != NULL);
+    CHECK(archive_open_with(v1, ARC_READONLY, future, nf, next, &a, err, sizeof err) == -1);
+    char want[64];
+    CHECK(strstr(err, dc_fmt(want, sizeof want, "older schema (1 < %d)", next)) != NULL);
     CHECK(tu_sql_int(v1, "PRAGMA user_version") == 1);
 
-    CHECK(archive_open_with(v1, 0, future, nf, 2, &a, err, sizeof err) == 0);
+    CHECK(archive_open_with(v1, 0, future, nf, next, &a, err, sizeof err) == 0);
     if (a) {
         CHECK(archive_candidate_get(a, 2, &c, err, sizeof err) == 0);
         CHECK_STR(c.status, "compile_error");
@@ -679,34 +715,116 @@ static void test_migrations(void)
         CHECK(id == 3);
         archive_close(a);
     }
-    CHECK(tu_sql_int(v1, "PRAGMA user_version") == 2);
+    CHECK(tu_sql_int(v1, "PRAGMA user_version") == next);
     CHECK(tu_sql_int(v1, "SELECT count(*) FROM candidates WHERE tags = 'baseline'") == 1);
     CHECK(tu_sql_int(v1, "SELECT count(*) FROM candidates") == 3);
     /* ... and today's discover now refuses it as newer. */
     CHECK(archive_open(v1, 0, &a, err, sizeof err) == -1);
-    CHECK(strstr(err, "schema 2 > 1") != NULL);
+    CHECK(strstr(err, dc_fmt(want, sizeof want, "schema %d > %d", next, cur)) != NULL);
     free(v1);
 
-    /* A failing step rolls back completely: version, schema and rows as before. */
+    /* A failing step rolls back completely: version, schema and rows as before (the steps
+     * before it committed, each in its own transaction). */
     char *v1b = make_v1("v1_broken_step.db");
+    CHECK(archive_open(v1b, 0, &a, err, sizeof err) == 0);
+    archive_close(a);
     char *before = schema_of(v1b);
-    const arc_migration broken = {1, "a step that fails half way",
+    const arc_migration broken = {cur, "a step that fails half way",
                                   "ALTER TABLE candidates ADD COLUMN tags TEXT;"
                                   "UPDATE no_such_table SET x = 1;"};
     future[nf - 1] = broken;
-    CHECK(archive_open_with(v1b, 0, future, nf, 2, &a, err, sizeof err) == -1);
-    CHECK(strstr(err, "cannot upgrade") && strstr(err, "from schema 1 to 2"));
-    CHECK(tu_sql_int(v1b, "PRAGMA user_version") == 1);
+    CHECK(archive_open_with(v1b, 0, future, nf, next, &a, err, sizeof err) == -1);
+    CHECK(strstr(err, "cannot upgrade") &&
+          strstr(err, dc_fmt(want, sizeof want, "from schema %d to %d", cur, next)));
+    CHECK(tu_sql_int(v1b, "PRAGMA user_version") == cur);
     char *after = schema_of(v1b);
     CHECK_STR(before, after);
     free(before);
     free(after);
-    /* A gap in the history (no step from 1) is reported, not skipped. */
-    CHECK(archive_open_with(v1b, 0, arc_migrations, arc_migration_count, 2, &a, err, sizeof err) ==
-          -1);
+    /* A gap in the history (no step from the current version) is reported, not skipped. */
+    CHECK(archive_open_with(v1b, 0, arc_migrations, arc_migration_count, next, &a, err,
+                            sizeof err) == -1);
     CHECK(strstr(err, "no upgrade step") != NULL);
-    CHECK(tu_sql_int(v1b, "PRAGMA user_version") == 1);
+    CHECK(tu_sql_int(v1b, "PRAGMA user_version") == cur);
     free(v1b);
+}
+
+/* ---- campaign leases ---- */
+
+/* Sets the lease row of campaign 1 to another owner (raw SQL, as another process would). */
+static void forge_lease(const char *path, long long pid, const char *host, const char *heartbeat)
+{
+    char sql[512];
+    dc_fmt(sql, sizeof sql,
+           "INSERT OR REPLACE INTO campaign_leases (campaign_id, pid, host, started_at, "
+           "heartbeat_at) VALUES (1, %lld, '%s', %s, %s)",
+           pid, host, heartbeat, heartbeat);
+    CHECK(tu_sql(path, sql) == 0);
+}
+
+static void test_leases(void)
+{
+    archive *a = open_new("lease.db");
+    char *p = dc_strdup(archive_path(a)), err[512], why[256], host[256];
+    int64_t camp = tu_campaign(a, "c", "fashion");
+    CHECK(camp == 1);
+    CHECK(gethostname(host, sizeof host) == 0);
+    arc_lease prev, now;
+    int took = -1;
+    /* Free: taken, nobody displaced; the row names this process. */
+    CHECK(archive_lease_acquire(a, camp, &prev, &took, why, sizeof why, err, sizeof err) == 0);
+    CHECK(took == 0 && prev.pid == 0);
+    CHECK(archive_lease_get(a, camp, &now, err, sizeof err) == 0);
+    CHECK(now.pid == getpid() && !strcmp(now.host, host) && now.age_s < 5);
+    /* Already ours: taken again (a process re-opening its own campaign). */
+    CHECK(archive_lease_acquire(a, camp, &prev, &took, why, sizeof why, err, sizeof err) == 0);
+    CHECK(took == 0);
+    CHECK(archive_lease_heartbeat(a, camp, NULL, err, sizeof err) == 0);
+
+    /* A live process on this host (our parent) holds it: refused, named, nothing written. */
+    char hb_now[] = "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')";
+    char hb_old[] = "'2000-01-01T00:00:00Z'";
+    char q[300];
+    dc_fmt(q, sizeof q, "'%s'", host);
+    forge_lease(p, (long long)getppid(), host, hb_now);
+    CHECK(archive_lease_acquire(a, camp, &prev, &took, why, sizeof why, err, sizeof err) == 1);
+    CHECK(prev.pid == getppid() && !strcmp(prev.host, host) && prev.age_s < 5);
+    CHECK(tu_sql_int(p, "SELECT pid FROM campaign_leases") == getppid());
+    /* ... and this process's heartbeat says the lease is someone else's now. */
+    CHECK(archive_lease_heartbeat(a, camp, &now, err, sizeof err) == 1);
+    CHECK(now.pid == getppid());
+    /* ... and release leaves that other owner's lease alone. */
+    CHECK(archive_lease_release(a, camp, err, sizeof err) == 0);
+    CHECK(tu_sql_int(p, "SELECT count(*) FROM campaign_leases") == 1);
+
+    /* A dead process on this host: taken over, with the reason. */
+    pid_t child = fork();
+    if (child == 0) _exit(0);
+    waitpid(child, NULL, 0);
+    forge_lease(p, (long long)child, host, hb_now);
+    CHECK(archive_lease_acquire(a, camp, &prev, &took, why, sizeof why, err, sizeof err) == 0);
+    CHECK(took == 1 && prev.pid == child);
+    CHECK_MSG(strstr(why, "no longer exists") != NULL, "%s", why);
+    CHECK(tu_sql_int(p, "SELECT pid FROM campaign_leases") == getpid());
+
+    /* Another host, fresh heartbeat: its pid cannot be checked from here, so it is live. */
+    forge_lease(p, 4242, "other-host.example", hb_now);
+    CHECK(archive_lease_acquire(a, camp, &prev, &took, why, sizeof why, err, sizeof err) == 1);
+    CHECK(prev.pid == 4242 && !strcmp(prev.host, "other-host.example"));
+    /* Another host, no heartbeat for longer than ARCHIVE_LEASE_STALE_S: taken over. */
+    forge_lease(p, 4242, "other-host.example", hb_old);
+    CHECK(archive_lease_acquire(a, camp, &prev, &took, why, sizeof why, err, sizeof err) == 0);
+    CHECK(took == 1 && prev.age_s > ARCHIVE_LEASE_STALE_S);
+    CHECK_MSG(strstr(why, "no heartbeat") && strstr(why, "other-host.example"), "%s", why);
+
+    /* Released: free again. */
+    CHECK(archive_lease_release(a, camp, err, sizeof err) == 0);
+    CHECK(archive_lease_get(a, camp, &now, err, sizeof err) == 1);
+    /* A campaign that does not exist has no lease to take. */
+    CHECK(archive_lease_acquire(a, 99, &prev, &took, why, sizeof why, err, sizeof err) == -1);
+    CHECK_MSG(strstr(err, "no campaign 99") != NULL, "%s", err);
+    archive_close(a);
+    free(p);
 }
 
 int main(void)
@@ -720,6 +838,7 @@ int main(void)
     test_refusals();
     test_readonly_file();
     test_migrations();
+    test_leases();
     tu_rmdir(dir);
     free(dir);
     return TEST_REPORT();

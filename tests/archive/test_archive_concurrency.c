@@ -1,9 +1,13 @@
 /* Archive concurrency and crash safety:
+ *  - several processes opening a new archive (or upgrading an old one) at the same moment
+ *    all succeed, and each schema step is applied once;
+ *  - the lease heartbeat thread keeps a campaign's lease fresh and notices a take-over;
  *  - a reader during a writer's open transaction sees the last committed state, at once;
  *  - a second writer waits the busy timeout, then fails with the "locked" message;
  *  - a writer SIGKILLed mid-transaction leaves an archive that passes integrity_check and
  *    holds every candidate (with all its curve points) the writer had reported committed. */
 #include "arc_test_util.h"
+#include "archive/archive_schema.h"
 #include "tests/test.h"
 
 #include <errno.h>
@@ -206,9 +210,154 @@ static void test_sigkill(void)
     CHECK(total_reported > 0); /* the kills landed while the writer was writing */
 }
 
+enum { OPENERS = 6, ROUNDS = 6 };
+
+/* One of the openers: waits at the barrier (a byte on fd), opens the archive with the
+ * given history and target, then creates its own campaign. Exit 0 when both worked; on
+ * failure the message goes to stderr and the exit status says which step failed. */
+static void opener_child(const char *path, int fd, int who, const arc_migration *steps, int nsteps,
+                         int target)
+{
+    char go, err[1024], name[32];
+    if (read(fd, &go, 1) != 1) _exit(7);
+    archive *a;
+    if (archive_open_with(path, ARC_CREATE, steps, nsteps, target, &a, err, sizeof err)) {
+        fprintf(stderr, "opener %d: %s\n", who, err);
+        _exit(3);
+    }
+    arc_campaign c = {0};
+    c.name = dc_fmt(name, sizeof name, "opener-%d", who);
+    c.task = "fashion";
+    c.proposer = "evolve";
+    int rc = archive_campaign_create(a, &c, err, sizeof err);
+    if (rc) fprintf(stderr, "opener %d: %s\n", who, err);
+    free(c.created_at);
+    free(c.updated_at);
+    archive_close(a);
+    _exit(rc ? 4 : 0);
+}
+
+/* Starts OPENERS processes that open path at once; returns how many succeeded. */
+static int open_at_once(const char *path, const arc_migration *steps, int nsteps, int target)
+{
+    int fds[2];
+    if (pipe(fds) != 0) return -1;
+    pid_t pids[OPENERS];
+    for (int i = 0; i < OPENERS; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            close(fds[1]);
+            opener_child(path, fds[0], i, steps, nsteps, target);
+        }
+    }
+    close(fds[0]);
+    char go[OPENERS] = {0};
+    if (write(fds[1], go, sizeof go) != (ssize_t)sizeof go) return -1;
+    close(fds[1]);
+    int ok = 0;
+    for (int i = 0; i < OPENERS; i++) {
+        int status;
+        if (pids[i] > 0 && waitpid(pids[i], &status, 0) == pids[i] && WIFEXITED(status) &&
+            WEXITSTATUS(status) == 0)
+            ok++;
+    }
+    return ok;
+}
+
+/* Seen before the fix: two `discover run`s on a new archive failed one time in three with
+ * "table campaigns already exists", because the schema version was read before the write
+ * transaction that applies the step. */
+static void test_concurrent_open(void)
+{
+    for (int round = 0; round < ROUNDS; round++) {
+        char name[32];
+        char *p = tu_path(dir, dc_fmt(name, sizeof name, "race%d.db", round));
+        int ok = open_at_once(p, arc_migrations, arc_migration_count, ARCHIVE_SCHEMA_VERSION);
+        CHECK_MSG(ok == OPENERS, "round %d: %d of %d openers of a new archive succeeded", round, ok,
+                  OPENERS);
+        CHECK(tu_sql_int(p, "PRAGMA user_version") == ARCHIVE_SCHEMA_VERSION);
+        CHECK(tu_sql_int(p, "SELECT count(*) FROM campaigns") == OPENERS);
+        free(p);
+    }
+    /* An upgrade raced the same way: a test-only step that cannot run twice (a second
+     * ADD COLUMN of the same name fails). */
+    arc_migration future[16];
+    int nf = 0;
+    for (int i = 0; i < arc_migration_count && nf < 15; i++)
+        future[nf++] = arc_migrations[i];
+    future[nf++] = (arc_migration){ARCHIVE_SCHEMA_VERSION, "add candidates.tags (test only)",
+                                   "ALTER TABLE candidates ADD COLUMN tags TEXT;"};
+    for (int round = 0; round < ROUNDS; round++) {
+        char name[32];
+        char *p = tu_path(dir, dc_fmt(name, sizeof name, "upgrade%d.db", round)), err[512];
+        archive *a;
+        CHECK(archive_open(p, ARC_CREATE, &a, err, sizeof err) == 0);
+        archive_close(a);
+        int ok = open_at_once(p, future, nf, ARCHIVE_SCHEMA_VERSION + 1);
+        CHECK_MSG(ok == OPENERS, "round %d: %d of %d upgraders succeeded", round, ok, OPENERS);
+        CHECK(tu_sql_int(p, "PRAGMA user_version") == ARCHIVE_SCHEMA_VERSION + 1);
+        CHECK(tu_sql_int(p, "SELECT count(*) FROM pragma_table_info('candidates') WHERE name = "
+                            "'tags'") == 1);
+        free(p);
+    }
+}
+
+static double lease_age(archive *a)
+{
+    arc_lease l;
+    char err[512];
+    return archive_lease_get(a, 1, &l, err, sizeof err) == 0 ? l.age_s : -1;
+}
+
+/* Polls every 50 ms, up to limit seconds: 1 once the lease's heartbeat is fresh. */
+static int wait_fresh(archive *a, double limit)
+{
+    for (double t0 = dc_now(); dc_now() - t0 < limit; usleep(50000))
+        if (lease_age(a) >= 0 && lease_age(a) < 5) return 1;
+    return 0;
+}
+
+/* The same for the keepalive noticing that the lease was taken over. */
+static int wait_lost(arc_keepalive *k, arc_lease *owner, double limit)
+{
+    for (double t0 = dc_now(); dc_now() - t0 < limit; usleep(50000))
+        if (archive_keepalive_lost(k, owner)) return 1;
+    return 0;
+}
+
+static void test_keepalive(void)
+{
+    char *p = tu_path(dir, "keepalive.db"), err[512], why[256];
+    archive *a;
+    CHECK(archive_open(p, ARC_CREATE, &a, err, sizeof err) == 0);
+    if (!a) return;
+    int64_t camp = tu_campaign(a, "k", "fashion");
+    arc_lease prev, owner;
+    int took;
+    CHECK(archive_lease_acquire(a, camp, &prev, &took, why, sizeof why, err, sizeof err) == 0);
+    CHECK(tu_sql(p, "UPDATE campaign_leases SET heartbeat_at = '2000-01-01T00:00:00Z'") == 0);
+    CHECK(lease_age(a) > ARCHIVE_LEASE_STALE_S);
+    arc_keepalive *k = archive_lease_keepalive(p, camp, err, sizeof err);
+    CHECK_MSG(k != NULL, "%s", err);
+    /* Within one beat (and some slack for a loaded machine) the heartbeat is fresh. */
+    CHECK(wait_fresh(a, ARCHIVE_LEASE_HEARTBEAT_S + 5));
+    CHECK(!archive_keepalive_lost(k, &owner));
+    /* Another process takes the lease over: the next beat notices and names it. */
+    CHECK(tu_sql(p, "UPDATE campaign_leases SET pid = 4242, host = 'elsewhere'") == 0);
+    CHECK(wait_lost(k, &owner, ARCHIVE_LEASE_HEARTBEAT_S + 5));
+    CHECK(owner.pid == 4242 && !strcmp(owner.host, "elsewhere"));
+    double t0 = dc_now();
+    archive_keepalive_stop(k); /* prompt: the thread waits on a condition, not a sleep */
+    CHECK(dc_now() - t0 < 1.0);
+    archive_close(a);
+    free(p);
+}
+
 int main(void)
 {
     dir = tu_tmpdir();
+    test_concurrent_open();
+    test_keepalive();
     test_reader_during_writer();
     test_locked();
     test_sigkill();

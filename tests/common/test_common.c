@@ -1,8 +1,10 @@
-/* Tests of the shared helpers: RNG determinism, string buffer, curves and drift. */
+/* Tests of the shared helpers: RNG determinism, string buffer, curves and drift, escaping
+ * of untrusted text for terminals and JSON. */
 #include "tests/test.h"
 
 #include "common/curve.h"
 #include "common/rng.h"
+#include "common/safe_text.h"
 #include "common/status.h"
 #include "common/util.h"
 
@@ -78,9 +80,64 @@ static void test_status(void)
     CHECK_STR(dc_status_name(DC_COMPILE_ERROR), "compile_error");
 }
 
+/* One case: the input and its expected one-line form (the message prints only escaped
+ * text: the raw input would act on the terminal running the test). */
+static void check_line(const char *in, const char *want)
+{
+    char *got = dc_safe_text(in, DC_SAFE_LINE);
+    CHECK_MSG(!strcmp(got, want), "want \"%s\", got \"%s\"", want, got);
+    free(got);
+}
+
+static void test_safe_text(void)
+{
+    /* What a hostile candidate printed: a window title (OSC 0), a screen clear (CSI 2J), a
+     * clipboard write (OSC 52) and a fake verdict on a fresh line. */
+    check_line("x\033]0;pwned\007\033[2J\r\nok: passes",
+               "x\\x1b]0;pwned\\x07\\x1b[2J\\r\\nok: passes");
+    check_line("\033]52;c;ZXZpbA==\033\\", "\\x1b]52;c;ZXZpbA==\\x1b\\");
+    check_line("tab\there\x7f", "tab\\there\\x7f");
+    /* C1 CSI (U+009B) and the bidi override U+202E, isolates, marks, separators. */
+    check_line("a\xc2\x9b"
+               "2Jb",
+               "a\\u009b2Jb");
+    check_line("abc\xe2\x80\xae"
+               "cba",
+               "abc\\u202ecba");
+    check_line("\xe2\x81\xa6\xe2\x80\x8f\xd8\x9c\xe2\x80\xa8", "\\u2066\\u200f\\u061c\\u2028");
+    /* Invalid UTF-8: a stray continuation byte, the \xff\xfe of a hostile file name, an
+     * overlong '/', a surrogate, a sequence cut by the end of the string. */
+    check_line("\x80\xff\xfe", "\\x80\\xff\\xfe");
+    check_line("\xc0\xaf", "\\xc0\\xaf");
+    check_line("\xed\xa0\x80", "\\xed\\xa0\\x80");
+    check_line("end\xe2\x82", "end\\xe2\\x82");
+    /* Ordinary text in any script passes unchanged, backslashes too. */
+    check_line("fitness 0.8 \xc3\xa9t\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80 C:\\dir",
+               "fitness 0.8 \xc3\xa9t\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80 C:\\dir");
+    check_line("", "");
+    check_line(NULL, "(null)");
+    /* A block keeps its lines and tabs, and still escapes the rest. */
+    char *blk = dc_safe_text("line 1\n\tline 2\033[1A\r", DC_SAFE_BLOCK);
+    CHECK_STR(blk, "line 1\n\tline 2\\x1b[1A\\r");
+    free(blk);
+
+    /* JSON: invalid bytes become U+FFFD, controls above ASCII become \u escapes, the rest
+     * (structure, valid text, cJSON's own escapes) is untouched. */
+    char *j = dc_json_safe(
+        "{\"file\": \"a\xff\xfe.c\", \"t\": \"\xc3\xa9\xc2\x9b\xe2\x80\xae\x7f\\u001b\"}\n");
+    CHECK_STR(
+        j, "{\"file\": \"a\\ufffd\\ufffd.c\", \"t\": \"\xc3\xa9\\u009b\\u202e\\u007f\\u001b\"}\n");
+    CHECK(dc_utf8_valid(j));
+    free(j);
+    CHECK(dc_utf8_valid("plain \xc3\xa9 \xf0\x9f\x98\x80"));
+    CHECK(!dc_utf8_valid("a\xff"));
+    CHECK(!dc_utf8_valid("\xf4\x90\x80\x80")); /* past U+10FFFF */
+}
+
 int main(void)
 {
     test_rng();
+    test_safe_text();
     test_sb();
     test_curves();
     test_status();
