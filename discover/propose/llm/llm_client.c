@@ -487,6 +487,116 @@ static void free_headers(struct curl_slist *h)
     curl_slist_free_all(h);
 }
 
+/* url = api_base + "/chat/completions", unless the user already gave the full endpoint.
+ * -1 when it does not fit. */
+static int endpoint_url(const char *api_base, char *url, size_t cap)
+{
+    size_t n = strlen(api_base);
+    while (n > 0 && api_base[n - 1] == '/') n--;
+    const char *suffix = "/chat/completions";
+    size_t sl = strlen(suffix);
+    if (n >= sl && memcmp(api_base + n - sl, suffix, sl) == 0) suffix = "";
+    if (n + sl + 1 > cap) return -1;
+    dc_fmt(url, cap, "%.*s%s", (int)n, api_base, suffix);
+    return 0;
+}
+
+/* Every option of the request handle that does not change between attempts. 0 or -1. */
+static int setup_handle(CURL *curl, const llm_config *cfg, const char *url, struct curl_slist *headers,
+                        transfer *t, char *errbuf)
+{
+    int ok = 1;
+    ok &= curl_easy_setopt(curl, CURLOPT_URL, url) == CURLE_OK;
+    ok &= curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers) == CURLE_OK;
+    ok &= curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK;
+    ok &= curl_easy_setopt(curl, CURLOPT_WRITEDATA, t) == CURLE_OK;
+    ok &= curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK;
+    ok &= curl_easy_setopt(curl, CURLOPT_HEADERDATA, t) == CURLE_OK;
+    ok &= curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress) == CURLE_OK;
+    ok &= curl_easy_setopt(curl, CURLOPT_XFERINFODATA, t) == CURLE_OK;
+    ok &= curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L) == CURLE_OK;
+    ok &= curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK;
+    /* No signals: timeouts must work from any thread (the outer loop may run proposals in one). */
+    ok &= curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
+    ok &= curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)(cfg->connect_timeout_s * 1000)) == CURLE_OK;
+    ok &= curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)(cfg->total_timeout_s * 1000)) == CURLE_OK;
+    ok &= curl_easy_setopt(curl, CURLOPT_USERAGENT, "discover/0.1 (libcurl)") == CURLE_OK;
+    ok &= curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "") == CURLE_OK; /* whatever curl can decode */
+    return ok ? 0 : -1;
+}
+
+/* One POST of reply->request_json and what to do next. */
+static attempt_outcome attempt_once(CURL *curl, const llm_config *cfg, const char *url, transfer *t,
+                                    char *errbuf, int json_mode, int json_fallback_done, llm_reply *reply)
+{
+    t->body.len = 0;
+    if (t->body.data) t->body.data[0] = '\0';
+    t->overflow = 0;
+    t->retry_after_s = t->retry_after_ms_s = -1;
+    errbuf[0] = '\0';
+    if (curl_easy_setopt(curl, CURLOPT_POSTFIELDS, reply->request_json) != CURLE_OK ||
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)strlen(reply->request_json)) != CURLE_OK) {
+        dc_fmt(reply->error, sizeof reply->error, "libcurl rejected the request body");
+        return ATTEMPT_FAIL;
+    }
+    reply->attempts++;
+    CURLcode rc = curl_easy_perform(curl);
+
+    long status = 0;
+    if (curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK) status = 0;
+    reply->http_status = (int)status;
+    free(reply->response_raw);
+    reply->response_raw = t->body.data ? dc_strdup(t->body.data) : dc_strdup("");
+    reply->tokens_in = reply->tokens_out = 0;
+    reply->finish_reason[0] = '\0';
+
+    attempt_outcome outcome;
+    if (rc != CURLE_OK) {
+        if (rc == CURLE_ABORTED_BY_CALLBACK && cfg->cancel && *cfg->cancel) {
+            dc_fmt(reply->error, sizeof reply->error, "interrupted while waiting for %s", url);
+            outcome = ATTEMPT_FAIL;
+        } else {
+            long os_errno = 0;
+            if (curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno) != CURLE_OK) os_errno = 0;
+            describe_curl_error(rc, os_errno, errbuf, t, url, cfg, reply->error, sizeof reply->error);
+            outcome = curl_error_retryable(rc) ? ATTEMPT_RETRY : ATTEMPT_FAIL;
+        }
+    } else if (status >= 200 && status < 300) {
+        outcome = read_completion(url, t->body.data ? t->body.data : "", t->body.len, reply);
+    } else {
+        char m[320];
+        server_message(t->body.data ? t->body.data : "", t->body.len, m, sizeof m);
+        dc_fmt(reply->error, sizeof reply->error, "HTTP %ld from %s: %s", status, url, m);
+        if (status == 429 || status == 408 || status >= 500) outcome = ATTEMPT_RETRY;
+        else if ((status == 400 || status == 422) && json_mode && !json_fallback_done && t->body.data &&
+                 strcasestr(t->body.data, "response_format"))
+            outcome = ATTEMPT_JSON_MODE_REJECTED;
+        else outcome = ATTEMPT_FAIL;
+    }
+    scrub_key(reply->error, cfg->api_key);
+    scrub_key(reply->response_raw, cfg->api_key);
+    return outcome;
+}
+
+/* Before retry number `retries`: the server's Retry-After, else exponential back-off with
+ * full jitter, capped; recorded in reply->waits and slept (interruptibly). 0, or -1 when
+ * interrupted. */
+static int wait_before_retry(const llm_config *cfg, const transfer *t, int retries, dc_rng *rng,
+                             const char *url, llm_reply *reply)
+{
+    double ra = t->retry_after_ms_s >= 0 ? t->retry_after_ms_s : t->retry_after_s;
+    double wait = ra >= 0 ? ra : backoff_wait(cfg, retries, rng);
+    if (cfg->backoff_max_s >= 0 && wait > cfg->backoff_max_s) wait = cfg->backoff_max_s;
+    if (wait < 0) wait = 0;
+    reply->waits[reply->nwaits++] = wait;
+    if (cfg->on_retry) cfg->on_retry(cfg->on_retry_ctx, reply->attempts, wait, reply->error);
+    if (sleep_interruptible(wait, cfg->cancel)) {
+        dc_fmt(reply->error, sizeof reply->error, "interrupted while waiting to retry %s", url);
+        return -1;
+    }
+    return 0;
+}
+
 int llm_chat(const llm_config *cfg, const llm_message *msgs, int nmsgs, llm_reply *reply)
 {
     double t0 = dc_now();
@@ -497,19 +607,10 @@ int llm_chat(const llm_config *cfg, const llm_message *msgs, int nmsgs, llm_repl
     pthread_once(&g_curl_once, curl_init_once);
     if (g_curl_init_rc != CURLE_OK) return fail_early(reply, t0, "libcurl failed to initialise (curl_global_init)");
 
-    /* URL: api_base + "/chat/completions", unless the user already gave the full endpoint. */
     char url[1024];
-    {
-        size_t n = strlen(cfg->api_base);
-        while (n > 0 && cfg->api_base[n - 1] == '/') n--;
-        const char *suffix = "/chat/completions";
-        size_t sl = strlen(suffix);
-        if (n >= sl && memcmp(cfg->api_base + n - sl, suffix, sl) == 0) suffix = "";
-        if (n + sl + 1 > sizeof url) return fail_early(reply, t0, "api_base is too long (over 1000 characters)");
-        dc_fmt(url, sizeof url, "%.*s%s", (int)n, cfg->api_base, suffix);
-    }
+    if (endpoint_url(cfg->api_base, url, sizeof url) != 0)
+        return fail_early(reply, t0, "api_base is too long (over 1000 characters)");
 
-    const char *key = cfg->api_key;
     uint64_t skey = server_key(cfg);
     int json_mode = cfg->json_mode && !jm_rejected(skey);
     int json_fallback_done = 0;
@@ -520,33 +621,15 @@ int llm_chat(const llm_config *cfg, const llm_message *msgs, int nmsgs, llm_repl
     reply->response_raw = dc_strdup("");
 
     CURL *curl = curl_easy_init();
-    struct curl_slist *headers = make_headers(key);
+    struct curl_slist *headers = make_headers(cfg->api_key);
     if (!curl || !headers) {
         if (curl) curl_easy_cleanup(curl);
         free_headers(headers);
         return fail_early(reply, t0, "libcurl could not create a request handle (out of memory)");
     }
-
     transfer t = {.cancel = cfg->cancel};
     char errbuf[CURL_ERROR_SIZE];
-    int setup = 1;
-    setup &= curl_easy_setopt(curl, CURLOPT_URL, url) == CURLE_OK;
-    setup &= curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers) == CURLE_OK;
-    setup &= curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK;
-    setup &= curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t) == CURLE_OK;
-    setup &= curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK;
-    setup &= curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t) == CURLE_OK;
-    setup &= curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress) == CURLE_OK;
-    setup &= curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &t) == CURLE_OK;
-    setup &= curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L) == CURLE_OK;
-    setup &= curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK;
-    /* No signals: timeouts must work from any thread (the outer loop may run proposals in one). */
-    setup &= curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
-    setup &= curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)(cfg->connect_timeout_s * 1000)) == CURLE_OK;
-    setup &= curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)(cfg->total_timeout_s * 1000)) == CURLE_OK;
-    setup &= curl_easy_setopt(curl, CURLOPT_USERAGENT, "discover/0.1 (libcurl)") == CURLE_OK;
-    setup &= curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "") == CURLE_OK; /* whatever curl can decode */
-    if (!setup) {
+    if (setup_handle(curl, cfg, url, headers, &t, errbuf) != 0) {
         curl_easy_cleanup(curl);
         free_headers(headers);
         return fail_early(reply, t0, "libcurl rejected an option while setting up the request");
@@ -561,53 +644,7 @@ int llm_chat(const llm_config *cfg, const llm_message *msgs, int nmsgs, llm_repl
             dc_fmt(reply->error, sizeof reply->error, "interrupted before a reply from %s", url);
             break;
         }
-        t.body.len = 0;
-        if (t.body.data) t.body.data[0] = '\0';
-        t.overflow = 0;
-        t.retry_after_s = t.retry_after_ms_s = -1;
-        errbuf[0] = '\0';
-        if (curl_easy_setopt(curl, CURLOPT_POSTFIELDS, reply->request_json) != CURLE_OK ||
-            curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)strlen(reply->request_json)) != CURLE_OK) {
-            dc_fmt(reply->error, sizeof reply->error, "libcurl rejected the request body");
-            break;
-        }
-        reply->attempts++;
-        CURLcode rc = curl_easy_perform(curl);
-
-        long status = 0;
-        if (curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK) status = 0;
-        reply->http_status = (int)status;
-        free(reply->response_raw);
-        reply->response_raw = t.body.data ? dc_strdup(t.body.data) : dc_strdup("");
-        reply->tokens_in = reply->tokens_out = 0;
-        reply->finish_reason[0] = '\0';
-
-        attempt_outcome outcome;
-        if (rc != CURLE_OK) {
-            if (rc == CURLE_ABORTED_BY_CALLBACK && cfg->cancel && *cfg->cancel) {
-                dc_fmt(reply->error, sizeof reply->error, "interrupted while waiting for %s", url);
-                outcome = ATTEMPT_FAIL;
-            } else {
-                long os_errno = 0;
-                if (curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno) != CURLE_OK) os_errno = 0;
-                describe_curl_error(rc, os_errno, errbuf, &t, url, cfg, reply->error, sizeof reply->error);
-                outcome = curl_error_retryable(rc) ? ATTEMPT_RETRY : ATTEMPT_FAIL;
-            }
-        } else if (status >= 200 && status < 300) {
-            outcome = read_completion(url, t.body.data ? t.body.data : "", t.body.len, reply);
-        } else {
-            char m[320];
-            server_message(t.body.data ? t.body.data : "", t.body.len, m, sizeof m);
-            dc_fmt(reply->error, sizeof reply->error, "HTTP %ld from %s: %s", status, url, m);
-            if (status == 429 || status == 408 || status >= 500) outcome = ATTEMPT_RETRY;
-            else if ((status == 400 || status == 422) && json_mode && !json_fallback_done && t.body.data &&
-                     strcasestr(t.body.data, "response_format"))
-                outcome = ATTEMPT_JSON_MODE_REJECTED;
-            else outcome = ATTEMPT_FAIL;
-        }
-        scrub_key(reply->error, key);
-        scrub_key(reply->response_raw, key);
-
+        attempt_outcome outcome = attempt_once(curl, cfg, url, &t, errbuf, json_mode, json_fallback_done, reply);
         if (outcome == ATTEMPT_OK) {
             rc_final = 0;
             break;
@@ -636,17 +673,8 @@ int llm_chat(const llm_config *cfg, const llm_message *msgs, int nmsgs, llm_repl
             if (reply->attempts > 1 && el + tl < sizeof reply->error) memcpy(reply->error + el, tail, tl + 1);
             break;
         }
-        double ra = t.retry_after_ms_s >= 0 ? t.retry_after_ms_s : t.retry_after_s;
-        double wait = ra >= 0 ? ra : backoff_wait(cfg, retries, &rng);
-        if (cfg->backoff_max_s >= 0 && wait > cfg->backoff_max_s) wait = cfg->backoff_max_s;
-        if (wait < 0) wait = 0;
-        reply->waits[reply->nwaits++] = wait;
-        if (cfg->on_retry) cfg->on_retry(cfg->on_retry_ctx, reply->attempts, wait, reply->error);
+        if (wait_before_retry(cfg, &t, retries, &rng, url, reply) != 0) break;
         retries++;
-        if (sleep_interruptible(wait, cfg->cancel)) {
-            dc_fmt(reply->error, sizeof reply->error, "interrupted while waiting to retry %s", url);
-            break;
-        }
     }
 
     reply->json_mode_used = json_mode;
