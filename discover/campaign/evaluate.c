@@ -67,14 +67,11 @@ void dc_train_and_score(const dc_task_ops *ops, dc_task *task, sbx_worker *worke
 int dc_task_apply_option(const dc_task_ops *ops, dc_task *t, const char *key, const char *value,
                          char *err, size_t cap)
 {
-    for (const dc_task_option *o = ops->options; o && o->key; o++)
-        if (strcmp(o->key, key) == 0) return ops->set_option(t, key, value, err, cap);
-    dc_sb names = {0};
-    for (const dc_task_option *o = ops->options; o && o->key; o++)
-        dc_sb_printf(&names, "%s%s", o == ops->options ? "" : ", ", o->key);
-    snprintf(err, cap, "task %s has no option '%s'; its options are: %s", ops->name, key,
-             names.data ? names.data : "(none)");
-    dc_sb_free(&names);
+    if (dc_option_find(ops->options, key)) return ops->set_option(t, key, value, err, cap);
+    char names[1024];
+    dc_option_names(ops->options, names, sizeof names);
+    dc_fmt(err, cap, "task %s has no option '%s'; its options are: %s", ops->name, key,
+           names[0] ? names : "(none)");
     return -1;
 }
 

@@ -256,9 +256,7 @@ int cmd_eval(int argc, char **argv)
     if (!ops)
         return cli_usage_error("eval", "unknown task '%s'; tasks: %s", task_name, dc_task_names());
     // --device is the task option "device"; a task without one runs on the CPU only
-    int task_has_device = 0;
-    for (const dc_task_option *o = ops->options; o && o->key; o++)
-        task_has_device |= !strcmp(o->key, "device");
+    int task_has_device = dc_option_find(ops->options, "device") != NULL;
     if (device && !task_has_device && !strcmp(device, "cuda"))
         return cli_error("eval", "--device cuda: task %s has no GPU backend yet; use --device "
                                  "cpu or auto",
