@@ -42,13 +42,9 @@
 #include <string.h>
 #include <time.h>
 
-typedef struct {
-    char *name, *thought, *code;
-} baseline;
-
 /* Everything one run of a campaign carries around. */
 typedef struct {
-    baseline *baselines; /* generation 0, resolved up front */
+    dc_candidate_text *baselines; /* generation 0, resolved up front */
     int nbaselines;
     const dc_campaign_cfg *cfg;
     archive *a;
@@ -322,7 +318,7 @@ static int adopt_orphan_calls(run_ctx *R)
         dc_ui_note(&R->ui, "adopting the archived LLM reply %lld of generation %d (its candidate "
                            "was never written)", (long long)calls[i].id, calls[i].generation);
         R->ui.generation = calls[i].generation;
-        rc = add_and_evaluate(R, calls[i].generation, p.name, p.thought, p.code, NULL, 0,
+        rc = add_and_evaluate(R, calls[i].generation, p.text.name, p.text.thought, p.text.code, NULL, 0,
                               calls[i].id, p.parse_failed ? p.parse_error : NULL);
         dc_proposal_free(&p);
     }
@@ -366,7 +362,7 @@ static int load_baselines(run_ctx *R, char *err, size_t errcap)
         for (int i = 0; i < k; i++) {
             evolve_proposal p = {0};
             if (evolve_seed(kind, i, &p) != 0) continue;
-            R->baselines[R->nbaselines++] = (baseline){p.name, p.thought, p.code};
+            R->baselines[R->nbaselines++] = p.text; // the strings move to the baseline
         }
         return 0;
     }
@@ -392,7 +388,7 @@ static int load_baselines(run_ctx *R, char *err, size_t errcap)
         }
         char thought[600];
         snprintf(thought, sizeof thought, "Seed baseline %s (from %s).", name, rel);
-        R->baselines[R->nbaselines++] = (baseline){dc_strdup(name), dc_strdup(thought), code};
+        R->baselines[R->nbaselines++] = (dc_candidate_text){dc_strdup(name), dc_strdup(thought), code};
     }
     return 0;
 }
@@ -400,9 +396,7 @@ static int load_baselines(run_ctx *R, char *err, size_t errcap)
 static void free_baselines(run_ctx *R)
 {
     for (int i = 0; i < R->nbaselines; i++) {
-        free(R->baselines[i].name);
-        free(R->baselines[i].thought);
-        free(R->baselines[i].code);
+        dc_candidate_text_free(&R->baselines[i]);
     }
     free(R->baselines);
     R->baselines = NULL;
@@ -685,7 +679,7 @@ int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
         }
         failures = 0;
         dc_ui_proposal(&R.ui, &p);
-        int rc = add_and_evaluate(&R, gen, p.name, p.thought, p.code, p.parents, p.nparents,
+        int rc = add_and_evaluate(&R, gen, p.text.name, p.text.thought, p.text.code, p.parents, p.nparents,
                                   p.llm_call_id, p.parse_failed ? p.parse_error : NULL);
         dc_proposal_free(&p);
         if (rc != 0) goto fatal;

@@ -103,15 +103,15 @@ void dc_ui_proposal(dc_ui *u, const dc_proposal *p)
     dc_ui_clear_line(u);
     fprintf(stderr, "\n== Generation %d of %d ==\n", u->generation, u->generations);
     fprintf(stderr, "  1. Propose: the proposer writes '");
-    dc_safe_fputs(p->name ? p->name : "?", DC_SAFE_LINE, stderr);
+    dc_safe_fputs(p->text.name ? p->text.name : "?", DC_SAFE_LINE, stderr);
     fprintf(stderr, "'.\n");
-    if (p->thought && *p->thought) {
+    if (p->text.thought && *p->text.thought) {
         fprintf(stderr, "     Thought:\n");
-        print_indented(p->thought, 6);
+        print_indented(p->text.thought, 6);
     }
-    if (p->code && *p->code) {
+    if (p->text.code && *p->text.code) {
         fprintf(stderr, "     Code (the objective, C):\n");
-        print_indented(p->code, 6);
+        print_indented(p->text.code, 6);
     }
 }
 

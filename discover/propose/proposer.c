@@ -13,21 +13,19 @@
 
 void dc_proposal_free(dc_proposal *p)
 {
-    free(p->name);
-    free(p->thought);
-    free(p->code);
+    dc_candidate_text_free(&p->text);
     memset(p, 0, sizeof *p);
 }
 
 void dc_proposal_from_reply(const char *content, const char *missing_msg, int generation,
                             dc_proposal *out)
 {
-    dc_reply_fields f = {0};
+    dc_candidate_text f = {0};
     char perr[512];
     if (content && dc_reply_parse(content, &f, perr, sizeof perr) == 0) {
-        out->name = f.name;
-        out->thought = f.thought;
-        out->code = f.code;
+        out->text.name = f.name;
+        out->text.thought = f.thought;
+        out->text.code = f.code;
         return;
     }
     out->parse_failed = 1;
@@ -35,9 +33,9 @@ void dc_proposal_from_reply(const char *content, const char *missing_msg, int ge
              content ? perr : (missing_msg ? missing_msg : "the reply has no content"));
     char name[64];
     snprintf(name, sizeof name, "unparsed_gen%d", generation);
-    out->name = dc_strdup(name);
-    out->thought = dc_strdup("");
-    out->code = dc_strdup("");
+    out->text.name = dc_strdup(name);
+    out->text.thought = dc_strdup("");
+    out->text.code = dc_strdup("");
 }
 
 _Static_assert(DC_REPLY_LIMIT == 2 * SBX_SOURCE_LIMIT, "DC_REPLY_LIMIT is twice the source limit");
@@ -69,9 +67,9 @@ void dc_proposal_oversized(size_t bytes, int generation, dc_proposal *out)
              bytes, DC_REPLY_LIMIT, SBX_SOURCE_LIMIT, DC_REPLY_LIMIT);
     char name[64];
     snprintf(name, sizeof name, "unparsed_gen%d", generation);
-    out->name = dc_strdup(name);
-    out->thought = dc_strdup("");
-    out->code = dc_strdup("");
+    out->text.name = dc_strdup(name);
+    out->text.thought = dc_strdup("");
+    out->text.code = dc_strdup("");
 }
 
 void dc_proposer_destroy(dc_proposer *p)
@@ -104,9 +102,9 @@ static dc_propose_rc evolve_propose_cb(dc_proposer *self, const dc_propose_ctx *
     free(pool);
     if (rc != 0) return DC_PROPOSE_FAILED;
     memset(out, 0, sizeof *out);
-    out->name = p.name;
-    out->thought = p.thought;
-    out->code = p.code;
+    out->text.name = p.text.name;
+    out->text.thought = p.text.thought;
+    out->text.code = p.text.code;
     out->nparents = p.nparents;
     for (int i = 0; i < p.nparents && i < 2; i++) out->parents[i] = p.parents[i];
     return DC_PROPOSE_OK;

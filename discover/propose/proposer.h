@@ -4,6 +4,7 @@
 #define DC_PROPOSER_H
 
 #include "archive/archive.h"
+#include "common/candidate_text.h"
 #include "sandbox/sandbox.h"
 #include "discover/propose/llm/llm_client.h"
 #include "prompt.h"
@@ -12,9 +13,7 @@
 #include <stdint.h>
 
 typedef struct {
-    char *name;
-    char *thought;
-    char *code;
+    dc_candidate_text text;
     int64_t parents[2];
     int nparents;
     int64_t llm_call_id;   /* archived exchange, 0 when none */

@@ -88,18 +88,16 @@ int evolve_seed(sbx_kind interface, int i, evolve_proposal *out)
     if (seed_genome(interface, i, &g)) return -1;
     char *code = evolve_render(&g, s[i].name);
     if (!code) return -1;
-    out->name = dc_strdup(s[i].name);
-    out->thought = dc_strdup(s[i].thought);
-    out->code = code;
+    out->text.name = dc_strdup(s[i].name);
+    out->text.thought = dc_strdup(s[i].thought);
+    out->text.code = code;
     return 0;
 }
 
 void evolve_proposal_free(evolve_proposal *p)
 {
     if (!p) return;
-    free(p->name);
-    free(p->thought);
-    free(p->code);
+    dc_candidate_text_free(&p->text);
     memset(p, 0, sizeof *p);
 }
 
@@ -190,11 +188,11 @@ static void fill(evolve_proposal *out, const evolve_genome *g, const char *thoug
 {
     char name[128];
     make_name(g, name, sizeof name);
-    out->name = dc_strdup(name);
-    out->thought = dc_strdup(thought);
-    out->code = evolve_render(g, name);
-    if (!out->code)
-        out->code = dc_strdup(""); /* cannot happen: genomes stay within the line limit */
+    out->text.name = dc_strdup(name);
+    out->text.thought = dc_strdup(thought);
+    out->text.code = evolve_render(g, name);
+    if (!out->text.code)
+        out->text.code = dc_strdup(""); /* cannot happen: genomes stay within the line limit */
 }
 
 /* No scored evolve parent: the first seed the campaign has not tried, else a mutated seed. */
@@ -204,7 +202,7 @@ static int propose_from_seeds(sbx_kind iface, const evolve_parent *pool, int npo
     int n = evolve_seed_count(iface);
     for (int i = 0; i < n; i++) {
         if (evolve_seed(iface, i, out)) return -1;
-        if (!in_pool(pool, npool, out->code)) return 0;
+        if (!in_pool(pool, npool, out->text.code)) return 0;
         evolve_proposal_free(out);
     }
     int nseeds;
@@ -220,7 +218,7 @@ static int propose_from_seeds(sbx_kind iface, const evolve_parent *pool, int npo
             "No evolve candidate has a fitness yet, so I started from the built-in seed '%s'; %s.",
             s[i].name, change);
         fill(out, &child, thought);
-        if (!in_pool(pool, npool, out->code) || attempt == ATTEMPTS - 1) return 0;
+        if (!in_pool(pool, npool, out->text.code) || attempt == ATTEMPTS - 1) return 0;
         evolve_proposal_free(out);
     }
     return evolve_seed(iface, 0, out);
@@ -303,10 +301,10 @@ int evolve_propose(sbx_kind interface, const evolve_parent *pool, int npool, dc_
             out->nparents = 2;
         }
         /* Keep the last child even when it duplicates the archive: better than nothing. */
-        done = !in_pool(pool, npool, out->code);
+        done = !in_pool(pool, npool, out->text.code);
     }
     free(u);
-    if (!out->code && propose_from_seeds(interface, pool, npool, rng, out)) {
+    if (!out->text.code && propose_from_seeds(interface, pool, npool, rng, out)) {
         snprintf(err, errcap, "evolve: the built-in seeds failed to render");
         return -1;
     }

@@ -23,6 +23,7 @@
 #ifndef DC_EVOLVE_H
 #define DC_EVOLVE_H
 
+#include "common/candidate_text.h"
 #include "common/rng.h"
 #include "sandbox/sandbox.h"
 
@@ -41,9 +42,7 @@ typedef struct {
 } evolve_parent;
 
 typedef struct {
-    char *name;
-    char *thought;
-    char *code;
+    dc_candidate_text text;
     int64_t parents[2];
     int nparents;
 } evolve_proposal;

@@ -21,15 +21,6 @@
 #define MAX_CANDIDATES 256 /* '{' positions tried as the start of the object */
 #define NAME_INPUT_MAX 200 /* anything longer is prose, not a name */
 
-void dc_reply_fields_free(dc_reply_fields *f)
-{
-    if (!f) return;
-    free(f->thought);
-    free(f->name);
-    free(f->code);
-    f->thought = f->name = f->code = NULL;
-}
-
 /* ---------------------------------------------------------------- lenient JSON reader */
 
 typedef struct {
@@ -590,7 +581,7 @@ static void keys_found(const cJSON *obj, char *out, size_t cap)
 }
 
 /* Finishes the three fields from raw strings (any may be NULL = missing); takes ownership. */
-static int finish(char *thought, char *name, char *code, dc_reply_fields *out, char *err, size_t errcap)
+static int finish(char *thought, char *name, char *code, dc_candidate_text *out, char *err, size_t errcap)
 {
     int rc = -1;
     dc_sb c = {0};
@@ -659,7 +650,7 @@ static char *field_text(const cJSON *obj, const char *key, int *bad)
     return NULL;
 }
 
-static int from_object(const cJSON *obj, const char *text, dc_reply_fields *out, char *err, size_t errcap)
+static int from_object(const cJSON *obj, const char *text, dc_candidate_text *out, char *err, size_t errcap)
 {
     char keys[256];
     int bad;
@@ -696,7 +687,7 @@ static int from_object(const cJSON *obj, const char *text, dc_reply_fields *out,
     return finish(thought, name, code, out, err, errcap);
 }
 
-int dc_reply_parse(const char *reply, dc_reply_fields *out, char *err, size_t errcap)
+int dc_reply_parse(const char *reply, dc_candidate_text *out, char *err, size_t errcap)
 {
     memset(out, 0, sizeof *out);
     if (errcap) err[0] = '\0';
@@ -762,6 +753,6 @@ int dc_reply_parse(const char *reply, dc_reply_fields *out, char *err, size_t er
     }
     cJSON_Delete(found);
     cJSON_Delete(keyless);
-    if (rc != 0) dc_reply_fields_free(out);
+    if (rc != 0) dc_candidate_text_free(out);
     return rc;
 }
