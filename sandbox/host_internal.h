@@ -25,6 +25,17 @@ struct sbx_worker {
     long grad_calls;      /* gradient requests served by objective_grad (audit schedule) */
     int audited_n[16];    /* batch sizes whose objective_grad answer was audited */
     int naudited;
+    uint64_t rng;         /* objective_grad's audit draws: seeded here, never in the worker */
+    /* time bounds: what sbx_prescreen measured, and the limit of the request in flight */
+    int timed;            /* 1 once the pre-screen has measured (predictions apply) */
+    double cost_small;    /* fastest loss-only request seen (fixed overheads) */
+    double cost_large;    /* fastest loss-only request of the largest batch seen */
+    double size_large;    /* that batch's size: rows (PREF) or rows x k (CLS) */
+    double deadline;      /* dc_now() by which all requests must be done; 0: none */
+    double budget_s;      /* the budget behind it, for the message */
+    int limit_kind;       /* what bounds the request in flight (sandbox_host.c) */
+    double limit_s, limit_predicted;
+    int limit_n;
     dc_status dead;       /* DC_OK while usable; the sticky failure afterwards */
     char dead_msg[512];
     uint32_t seq;

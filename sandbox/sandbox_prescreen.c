@@ -15,7 +15,11 @@
  * Each must give finite losses and gradients for every row; the random one must be
  * deterministic and have a non-zero gradient somewhere; each batch must finish within a
  * quarter of the per-call budget. Messages name the probe and the row, because they are
- * fed back to the LLM. */
+ * fed back to the LLM.
+ *
+ * Its loss-only requests are also the measurements every later request's time limit
+ * follows from (sandbox_host.c, note_cost and request_limit): the fastest of them (fixed
+ * costs) and the fastest of the large batch (cost per row). */
 #define _GNU_SOURCE
 #include "host_internal.h"
 
@@ -367,6 +371,8 @@ dc_status sbx_prescreen(sbx_worker *w, char *msg, size_t msgcap)
     }
     w->separable = 0; /* the exact (slow) gradient path until proven separable */
     w->use_grad_fn = 0; /* central differences until objective_grad is checked */
+    w->timed = 0;       /* the fixed per-call budget until measured */
+    w->cost_small = w->cost_large = w->size_large = 0;
     w->grad_note[0] = '\0';
     scratch s;
     scratch_alloc(&s, 1024, 1024 * 10);
@@ -439,6 +445,7 @@ dc_status sbx_prescreen(sbx_worker *w, char *msg, size_t msgcap)
         goto out;
     }
     if (w->has_grad_fn && (st = check_grad_fn(w, &s, msg, msgcap)) != DC_OK) goto out;
+    w->timed = w->size_large > 0 && w->cost_large > 0;
     if (msgcap) msg[0] = '\0';
 out:
     probe_free(&p);

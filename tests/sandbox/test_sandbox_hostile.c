@@ -266,11 +266,27 @@ int main(void)
     EXPECT("constant loss",
            "void objective(const pref_batch *b, double *loss) { for (int i = 0; i < b->n; i++) loss[i] = 0.7; }\n",
            DC_INVALID, "gradient is zero");
-    EXPECT("state between calls",
+    /* A static counter cannot keep state: the candidate's memory is restored before every
+     * call, so calls is 1 in each (and the objective is an ordinary, deterministic one). */
+    EXPECT("static state between calls",
            "static double calls;\n"
            "void objective(const pref_batch *b, double *loss) { calls += 1;\n"
            "  for (int i = 0; i < b->n; i++) loss[i] = b->chosen_logps[i] * calls; }\n",
-           DC_INVALID, "state");
+           DC_OK, NULL);
+    /* A counter kept deep in the stack, out of the restore's reach: the pre-screen's repeated
+     * probe sees different answers, or an audit by a fresh process does. */
+    {
+        const char *deep = "void objective(const pref_batch *b, double *loss) {\n"
+                           "  volatile double here = 0;\n"
+                           "  volatile double *calls = (volatile double *)((char *)&here - 262144);\n"
+                           "  *calls += 1;\n"
+                           "  for (int i = 0; i < b->n; i++) loss[i] = b->chosen_logps[i] * *calls; }\n";
+        char msg[1024] = "";
+        dc_status st = sbx_test_check(SBX_PREF, deep, strlen(deep), msg, sizeof msg);
+        CHECK_MSG((st == DC_INVALID && strstr(msg, "state")) ||
+                      (st == DC_VIOLATION && strstr(msg, "fresh copy")),
+                  "stack-kept state: got %s (%s)", dc_status_name(st), msg);
+    }
     EXPECT("exits the process",
            "void objective(const pref_batch *b, double *loss) { long r;\n"
            "  __asm__ volatile(\"syscall\" : \"=a\"(r) : \"a\"(231L), \"D\"(0L) : \"rcx\", \"r11\", \"memory\");\n"
