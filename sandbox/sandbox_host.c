@@ -101,7 +101,7 @@ static dc_status map_death(sbx_worker *w, int wstatus, int we_killed, int compil
                    w->lim.compile_timeout_s);
         else if (w->limit_kind == LIMIT_BUDGET)
             dc_fmt(msg, cap,
-                   "the candidate used up its time budget of %.0f s (--candidate-timeout) and "
+                   "the candidate used up its time budget of %g s (--candidate-timeout) and "
                    "was stopped",
                    w->budget_s);
         else if (w->limit_kind == LIMIT_PREDICTED)
@@ -536,7 +536,7 @@ static dc_status request(sbx_worker *w, int n, int k, double beta, int want_grad
     if (limit < 0) {
         char m[256];
         dc_fmt(m, sizeof m,
-               "the candidate used up its time budget of %.0f s (--candidate-timeout) and was "
+               "the candidate used up its time budget of %g s (--candidate-timeout) and was "
                "stopped",
                w->budget_s);
         return fail(w, DC_TIMEOUT, m, msg, cap);

@@ -141,6 +141,38 @@ static void test_quadratic_at_large_batch(void)
     sbx_close(w);
 }
 
+static void test_time_budget(void)
+{
+    /* About 20-50 ms a call at the training batch: well under any per-call limit (at least
+     * 0.5 s), but the candidate's wall budget runs out after a few dozen calls. */
+    const char *src = "#include <math.h>\n"
+                      "void objective(int n, int k, const double *z, const int *y, double *loss) {\n"
+                      "  double spin = 0;\n"
+                      "  if (n == 64) for (int r = 0; r < 20000000; r++) spin += 1e-30;\n"
+                      "  for (int i = 0; i < n; i++) {\n"
+                      "    double mx = z[i * k], s = 0;\n"
+                      "    for (int j = 1; j < k; j++) mx = fmax(mx, z[i * k + j]);\n"
+                      "    for (int j = 0; j < k; j++) s += exp(z[i * k + j] - mx);\n"
+                      "    loss[i] = mx + log(s) - z[i * k + y[i]] + spin; } }\n";
+    char msg[1024];
+    sbx_worker *w = open_screened(SBX_CLS, src, strlen(src), NULL, msg, sizeof msg);
+    if (!w) return;
+    enum { N = 64 };
+    double z[N * K], loss[N];
+    int y[N];
+    cls_batch(N, 0, z, y, NULL, NULL);
+    sbx_set_time_budget(w, 0.5);
+    dc_status st = DC_OK;
+    int calls = 0;
+    for (; st == DC_OK && calls < 10000; calls++)
+        st = sbx_cls_eval(w, N, K, z, y, loss, NULL, msg, sizeof msg);
+    printf("time budget of 0.5 s: %s after %d calls: %s\n", dc_status_name(st), calls, msg);
+    CHECK_MSG(st == DC_TIMEOUT && strstr(msg, "time budget of 0 s") == NULL &&
+                  strstr(msg, "used up its time budget"),
+              "budget: %s (%s)", dc_status_name(st), msg);
+    sbx_close(w);
+}
+
 /* ---------------------------------------------------------------- impersonation */
 
 static void forge(const char *fd_define)
@@ -348,6 +380,7 @@ int main(void)
     sbx_test_use_build_worker();
     test_slow_at_training_batch();
     test_quadratic_at_large_batch();
+    test_time_budget();
     test_forged_replies();
     test_static_counter();
     test_grad_lies_between_powers_of_two();
