@@ -164,6 +164,12 @@ int main(void)
         return setup_failed(h, "setrlimit failed");
     /* Never give memory back to the kernel: free() must not need brk/munmap in stage 2. */
     mallopt(M_TRIM_THRESHOLD, -1);
+    /* A write to a dead executor must fail with EPIPE (and be reported as its death), not
+     * kill this process; executors inherit it. */
+    struct sigaction ign;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    if (sigaction(SIGPIPE, &ign, NULL) != 0) return setup_failed(h, "sigaction failed");
 
     sbx_super s;
     sbx_image img;
