@@ -96,7 +96,10 @@ typedef struct {
     size_t total;
 } sbx_layout;
 
-static inline size_t sbx_align64(size_t x) { return (x + 63u) & ~(size_t)63u; }
+static inline size_t sbx_align64(size_t x)
+{
+    return (x + 63u) & ~(size_t)63u;
+}
 
 static inline size_t sbx_real_cap(int max_rows, int max_cols)
 {

@@ -34,7 +34,8 @@
 
 typedef enum {
     SBX_PREF = 0, /* void objective(const pref_batch *b, double *loss) */
-    SBX_CLS = 1,  /* void objective(int n, int k, const double *logits, const int *labels, double *loss) */
+    SBX_CLS =
+        1, /* void objective(int n, int k, const double *logits, const int *labels, double *loss) */
 } sbx_kind;
 
 typedef struct {
@@ -112,7 +113,7 @@ double sbx_seconds_in_calls(const sbx_worker *w);
 void sbx_close(sbx_worker *w);
 
 /* Convenience for `discover check`: open + pre-screen + close. */
-dc_status sbx_check_source(sbx_kind kind, const char *source, size_t len,
-                           const sbx_limits *lim, char *msg, size_t msgcap);
+dc_status sbx_check_source(sbx_kind kind, const char *source, size_t len, const sbx_limits *lim,
+                           char *msg, size_t msgcap);
 
 #endif

@@ -132,8 +132,8 @@ static dc_status map_death(sbx_worker *w, int wstatus, int we_killed, int compil
                    who, signal_name(sig));
             return DC_CRASH;
         case SIGFPE:
-            dc_fmt(msg, cap, "%s crashed with an arithmetic exception, e.g. integer division by zero",
-                   who);
+            dc_fmt(msg, cap,
+                   "%s crashed with an arithmetic exception, e.g. integer division by zero", who);
             return DC_CRASH;
         case SIGXCPU:
             dc_fmt(msg, cap, "%s used up the worker's CPU-time limit and was stopped", who);
@@ -167,8 +167,9 @@ static dc_status map_death(sbx_worker *w, int wstatus, int we_killed, int compil
         return DC_ERROR;
     }
     if (compiling && code == 127) {
-        dc_fmt(msg, cap, "could not execute the sandbox worker 'discover-sandbox'; rebuild or set "
-                         "DISCOVER_WORKER");
+        dc_fmt(msg, cap,
+               "could not execute the sandbox worker 'discover-sandbox'; rebuild or set "
+               "DISCOVER_WORKER");
         return DC_ERROR;
     }
     if (compiling) {
@@ -185,8 +186,9 @@ static dc_status map_death(sbx_worker *w, int wstatus, int we_killed, int compil
                code, first[0] ? ": " : "", first, w->lim.mem_limit_bytes >> 20);
         return DC_COMPILE_ERROR;
     }
-    dc_fmt(msg, cap, "%s ended the worker process (exit status %d); objectives must return normally",
-           who, code);
+    dc_fmt(msg, cap,
+           "%s ended the worker process (exit status %d); objectives must return normally", who,
+           code);
     return DC_CRASH;
 }
 
@@ -283,12 +285,14 @@ static void child_exec(const char *path, int sock, int memfd, int devnull, pid_t
         _exit(127);
     /* Nothing else of the host's (SQLite files, sockets, GPU handles) may leak in. */
     if (syscall(SYS_close_range, SBX_FD_SHM + 1, ~0U, 0) != 0)
-        for (int fd = SBX_FD_SHM + 1; fd < 65536; fd++) close(fd);
+        for (int fd = SBX_FD_SHM + 1; fd < 65536; fd++)
+            close(fd);
     /* Ignored signals stay ignored across exec, blocked ones stay blocked: reset both. */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &sa, NULL);
+    for (int sig = 1; sig < NSIG; sig++)
+        sigaction(sig, &sa, NULL);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -351,8 +355,10 @@ dc_status sbx_open(sbx_kind kind, const char *source, size_t len, const sbx_limi
     const char *what = NULL;
 
     memfd = memfd_create("discover-sandbox", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (memfd < 0) what = "memfd_create";
-    else if (ftruncate(memfd, (off_t)w->layout.total) != 0) what = "ftruncate";
+    if (memfd < 0)
+        what = "memfd_create";
+    else if (ftruncate(memfd, (off_t)w->layout.total) != 0)
+        what = "ftruncate";
     else if (fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
         what = "sealing the shared memory";
     if (!what) {
@@ -435,13 +441,25 @@ void sbx_close(sbx_worker *w)
     free(w);
 }
 
-int sbx_is_separable(const sbx_worker *w) { return w ? w->separable : 0; }
+int sbx_is_separable(const sbx_worker *w)
+{
+    return w ? w->separable : 0;
+}
 
-int sbx_uses_grad_fn(const sbx_worker *w) { return w ? w->use_grad_fn : 0; }
+int sbx_uses_grad_fn(const sbx_worker *w)
+{
+    return w ? w->use_grad_fn : 0;
+}
 
-const char *sbx_grad_note(const sbx_worker *w) { return w ? w->grad_note : ""; }
+const char *sbx_grad_note(const sbx_worker *w)
+{
+    return w ? w->grad_note : "";
+}
 
-double sbx_seconds_in_calls(const sbx_worker *w) { return w ? w->seconds : 0; }
+double sbx_seconds_in_calls(const sbx_worker *w)
+{
+    return w ? w->seconds : 0;
+}
 
 /* ---------------------------------------------------------------- requests */
 
@@ -556,7 +574,8 @@ static dc_status request(sbx_worker *w, int n, int k, double beta, int want_grad
     /* Never block here: an honest worker has read every earlier byte before replying, so a
      * full socket means something other than the worker's loop answers requests without
      * reading them, and the host would hang forever in send(). */
-    do r = send(w->sock, &b, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    do
+        r = send(w->sock, &b, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
     while (r < 0 && errno == EINTR);
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         return fail(w, DC_VIOLATION,
@@ -579,7 +598,10 @@ static dc_status request(sbx_worker *w, int n, int k, double beta, int want_grad
     return st;
 }
 
-static const char *nonfinite_word(double v) { return isnan(v) ? "NaN" : "infinite"; }
+static const char *nonfinite_word(double v)
+{
+    return isnan(v) ? "NaN" : "infinite";
+}
 
 /* ---------------------------------------------------------------- objective_grad */
 
@@ -588,8 +610,7 @@ static const char *nonfinite_word(double v) { return isnan(v) ? "NaN" : "infinit
  * worker_eval.c): wide enough for rounding, narrow enough for any real mistake (a wrong
  * factor, sign or missing term) in all but the batch's smallest elements. */
 int sbx_grads_disagree(sbx_kind kind, int n, int k, const double *ln, const double *gn,
-                       const double *la, const double *ga, const char *what, char *note,
-                       size_t cap)
+                       const double *la, const double *ga, const char *what, char *note, size_t cap)
 {
     for (int i = 0; i < n; i++)
         if (!(fabs(la[i] - ln[i]) <= 1e-9 * fmax(1.0, fabs(ln[i])))) {
@@ -601,7 +622,8 @@ int sbx_grads_disagree(sbx_kind kind, int n, int k, const double *ln, const doub
         }
     size_t g = kind == SBX_PREF ? 2u * (size_t)n : (size_t)n * (size_t)k;
     double scale = 1e-3;
-    for (size_t i = 0; i < g; i++) scale = fmax(scale, fabs(gn[i]));
+    for (size_t i = 0; i < g; i++)
+        scale = fmax(scale, fabs(gn[i]));
     for (size_t i = 0; i < g; i++) {
         if (fabs(ga[i] - gn[i]) <= 1e-6 * (fabs(gn[i]) + scale)) continue;
         char where[64];
@@ -670,7 +692,8 @@ static int finite_all(const double *x, size_t n)
 static int audit_due(sbx_worker *w, int n)
 {
     int seen = 0;
-    for (int i = 0; i < w->naudited && !seen; i++) seen = w->audited_n[i] == n;
+    for (int i = 0; i < w->naudited && !seen; i++)
+        seen = w->audited_n[i] == n;
     if (!seen && w->naudited < (int)(sizeof w->audited_n / sizeof *w->audited_n)) {
         w->audited_n[w->naudited++] = n;
         return 1;
@@ -750,17 +773,19 @@ dc_status sbx_pref_eval(sbx_worker *w, const pref_batch *b, double *loss, double
                w->lim.max_rows);
         return DC_ERROR;
     }
-    const double *src[6] = {b->chosen_logps,     b->rejected_logps, b->ref_chosen_logps,
+    const double *src[6] = {b->chosen_logps,       b->rejected_logps, b->ref_chosen_logps,
                             b->ref_rejected_logps, b->chosen_lens,    b->rejected_lens};
     for (int a = 0; a < 6; a++)
         if (!src[a]) {
-            dc_fmt(msg, msgcap, "sandbox: pref_batch field %d is NULL; all six arrays are required", a);
+            dc_fmt(msg, msgcap, "sandbox: pref_batch field %d is NULL; all six arrays are required",
+                   a);
             return DC_ERROR;
         }
     double t0 = dc_now();
     size_t mr = (size_t)w->lim.max_rows, n = (size_t)b->n;
     double *in = (double *)(w->shm + w->layout.in_real);
-    for (int a = 0; a < 6; a++) memcpy(in + a * mr, src[a], n * sizeof(double));
+    for (int a = 0; a < 6; a++)
+        memcpy(in + a * mr, src[a], n * sizeof(double));
     int want = d_chosen || d_rejected;
     dc_status st = eval_request(w, b->n, 0, b->beta, want, msg, msgcap);
     w->seconds += dc_now() - t0;
@@ -775,7 +800,8 @@ dc_status sbx_pref_eval(sbx_worker *w, const pref_batch *b, double *loss, double
         double v = 0;
         /* Check the host's copies, never shared memory: the worker could change it after
          * replying. */
-        if (!isfinite(loss[i])) what = "loss", v = loss[i];
+        if (!isfinite(loss[i]))
+            what = "loss", v = loss[i];
         else if (d_chosen && !isfinite(d_chosen[i]))
             what = "gradient d/d chosen_logps", v = d_chosen[i];
         else if (d_rejected && !isfinite(d_rejected[i]))
@@ -826,7 +852,8 @@ dc_status sbx_cls_eval(sbx_worker *w, int n, int k, const double *logits, const 
     size_t cnt = (size_t)n * (size_t)k;
     memcpy(w->shm + w->layout.in_real, logits, cnt * sizeof(double));
     int32_t *lab = (int32_t *)(w->shm + w->layout.in_int);
-    for (int i = 0; i < n; i++) lab[i] = labels[i];
+    for (int i = 0; i < n; i++)
+        lab[i] = labels[i];
     dc_status st = eval_request(w, n, k, 0.0, d_logits != NULL, msg, msgcap);
     w->seconds += dc_now() - t0;
     if (st != DC_OK) return st;
@@ -848,7 +875,8 @@ dc_status sbx_cls_eval(sbx_worker *w, int n, int k, const double *logits, const 
             char m[512];
             const double *row = logits + (size_t)i * k;
             double lo = row[0], hi = row[0];
-            for (int j = 1; j < k; j++) lo = fmin(lo, row[j]), hi = fmax(hi, row[j]);
+            for (int j = 1; j < k; j++)
+                lo = fmin(lo, row[j]), hi = fmax(hi, row[j]);
             if (bad_j < 0)
                 dc_fmt(m, sizeof m, "loss is %s for row %d (label %d, logits in [%.4g, %.4g])",
                        nonfinite_word(v), i, labels[i], lo, hi);

@@ -74,7 +74,10 @@ int sbx_lockdown_executor(int fd);
 #ifndef SBX_FD_STEP
 #define SBX_FD_STEP 3e-7
 #endif
-static inline double sbx_fd_step(double x) { return SBX_FD_STEP * fmax(1.0, fabs(x)); }
+static inline double sbx_fd_step(double x)
+{
+    return SBX_FD_STEP * fmax(1.0, fabs(x));
+}
 /* The exact distance between the two evaluation points x + h and x - h (cancels the
  * rounding of h). */
 static inline double sbx_fd_den(double x)
@@ -92,7 +95,8 @@ static inline double sbx_fd_row(double plus, double minus, double x)
 static inline double sbx_fd_sum(const double *plus, const double *minus, int n, double x)
 {
     double s = 0;
-    for (int r = 0; r < n; r++) s += plus[r] - minus[r];
+    for (int r = 0; r < n; r++)
+        s += plus[r] - minus[r];
     return s / sbx_fd_den(x);
 }
 
@@ -123,15 +127,15 @@ int sbx_eval_request(sbx_eval_ctx *e);
 
 /* ---- worker_exec.c: the executors (processes that run candidate code) ---- */
 typedef struct {
-    sbx_eval_ctx e;          /* the evaluation state every executor starts from */
-    sbx_header *h;           /* the host's block: only this process maps it */
+    sbx_eval_ctx e; /* the evaluation state every executor starts from */
+    sbx_header *h;  /* the host's block: only this process maps it */
     unsigned char *shm;
-    unsigned char *ewin;     /* the persistent executor's window */
-    unsigned char *awin;     /* the window of a fresh executor (one per audited call) */
+    unsigned char *ewin; /* the persistent executor's window */
+    unsigned char *awin; /* the window of a fresh executor (one per audited call) */
     pid_t exec_pid;
     uint32_t exec_seq;
-    uint64_t rng;            /* audit schedule; drawn after the executor was forked */
-    size_t *audit_idx;       /* max_rows input indices (worker_audit.c) */
+    uint64_t rng;      /* audit schedule; drawn after the executor was forked */
+    size_t *audit_idx; /* max_rows input indices (worker_audit.c) */
 } sbx_super;
 
 /* Forks the persistent executor and waits until it has locked itself down; 0, or -1 with
@@ -139,8 +143,7 @@ typedef struct {
 int sbx_exec_start(sbx_super *s);
 /* Copies the host's request (header and inputs; want_grad/use_grad_fn as given) into window
  * win. */
-void sbx_exec_copy_request(const sbx_super *s, unsigned char *win, int want_grad,
-                           int use_grad_fn);
+void sbx_exec_copy_request(const sbx_super *s, unsigned char *win, int want_grad, int use_grad_fn);
 /* Runs the request now in the persistent executor's window. Returns its status (DC_OK or
  * DC_INVALID, or DC_VIOLATION when its reply is malformed), or -1 when it died: then
  * *wstatus is its wait status. */

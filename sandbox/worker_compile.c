@@ -46,8 +46,8 @@ static const char *const grad_signatures[2] = {
 };
 
 typedef struct {
-    char *live;          /* shared-memory message: the first error, visible to the host even
-                            if tcc then exits the process (it does on "memory full") */
+    char *live; /* shared-memory message: the first error, visible to the host even
+                   if tcc then exits the process (it does on "memory full") */
     size_t livecap;
     char errors[2048];   /* tcc's error lines, in order */
     char undefined[256]; /* names of undefined symbols, comma-separated */
@@ -85,7 +85,8 @@ static void compile_message(const diag *d, int kind, char *msg, size_t cap)
     /* tcc prefixes context lines ("In file included from ..."): show the error line. */
     const char *err = strstr(e, "error:");
     if (err) {
-        while (err > e && err[-1] != '\n') err--;
+        while (err > e && err[-1] != '\n')
+            err--;
         e = err;
     }
     size_t n = strcspn(e, "\n");
@@ -100,8 +101,7 @@ static void compile_message(const diag *d, int kind, char *msg, size_t cap)
 
 /* Relocates s into fresh pages and splits them into code (read + execute) and data (with a
  * read-only pristine copy); see the top of this file. */
-static int relocate(TCCState *s, int kind, const diag *d, sbx_image *img, char *msg,
-                    size_t msgcap)
+static int relocate(TCCState *s, int kind, const diag *d, sbx_image *img, char *msg, size_t msgcap)
 {
     int size = tcc_relocate(s, NULL);
     if (size < 0) return -1;
@@ -114,7 +114,8 @@ static int relocate(TCCState *s, int kind, const diag *d, sbx_image *img, char *
         return DC_COMPILE_ERROR;
     }
     size_t page = (size_t)sysconf(_SC_PAGESIZE), total = ((size_t)size + page - 1) & ~(page - 1);
-    unsigned char *mem = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    unsigned char *mem =
+        mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED) {
         snprintf(msg, msgcap, "out of memory relocating the objective (%d KiB)", size >> 10);
         return DC_ERROR;
@@ -127,16 +128,17 @@ static int relocate(TCCState *s, int kind, const diag *d, sbx_image *img, char *
     unsigned char *fn = tcc_get_symbol(s, "objective"), *gfn = tcc_get_symbol(s, "objective_grad");
     if (!data || ((uintptr_t)data & (page - 1)) || data < mem || data >= mem + total ||
         (fn && fn >= data) || (gfn && gfn >= data)) {
-        snprintf(msg, msgcap, "sandbox worker: libtcc laid out the objective unexpectedly "
-                              "(code and data not separable)");
+        snprintf(msg, msgcap,
+                 "sandbox worker: libtcc laid out the objective unexpectedly "
+                 "(code and data not separable)");
         return DC_ERROR;
     }
     img->base = mem;
     img->data = data;
     img->code_len = (size_t)(data - mem);
     img->data_len = total - img->code_len;
-    unsigned char *copy = mmap(NULL, img->data_len, PROT_READ | PROT_WRITE,
-                               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    unsigned char *copy =
+        mmap(NULL, img->data_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (copy == MAP_FAILED) {
         snprintf(msg, msgcap, "out of memory relocating the objective (%d KiB)", size >> 10);
         return DC_ERROR;
@@ -226,8 +228,7 @@ int sbx_compile(int kind, const char *src, size_t len, sbx_image *img, char *msg
     if (rel < 0) {
         if (d.n_undefined) {
             if (strcmp(d.undefined, "objective") == 0) {
-                snprintf(msg, msgcap,
-                         "defines no function named objective; define exactly one: %s",
+                snprintf(msg, msgcap, "defines no function named objective; define exactly one: %s",
                          signatures[kind]);
                 return DC_INVALID;
             }

@@ -62,7 +62,10 @@ static const char *const pref_names[6] = {"chosen_logps",     "rejected_logps",
                                           "ref_chosen_logps", "ref_rejected_logps",
                                           "chosen_lens",      "rejected_lens"};
 
-static double *alloc_doubles(size_t n) { return calloc(n ? n : 1, sizeof(double)); }
+static double *alloc_doubles(size_t n)
+{
+    return calloc(n ? n : 1, sizeof(double));
+}
 
 int sbx_eval_init(sbx_eval_ctx *e)
 {
@@ -96,7 +99,8 @@ static uint64_t bits_of(double d)
 static void fill_sentinel(double *p, size_t n)
 {
     const uint64_t s = SENTINEL_BITS;
-    for (size_t i = 0; i < n; i++) memcpy(&p[i], &s, sizeof s);
+    for (size_t i = 0; i < n; i++)
+        memcpy(&p[i], &s, sizeof s);
 }
 
 /* First index where the two arrays differ, or -1. */
@@ -210,8 +214,7 @@ static int call_grad_once(sbx_eval_ctx *e)
     }
     fesetenv(&g_env);
     int st = check_array(e, e->loss_base, (size_t)n, "loss");
-    if (st == DC_OK)
-        st = check_array(e, e->grad_a, ng, e->kind == 0 ? "d_chosen" : "d_logits");
+    if (st == DC_OK) st = check_array(e, e->grad_a, ng, e->kind == 0 ? "d_chosen" : "d_logits");
     if (st == DC_OK && e->kind == 0) st = check_array(e, e->grad_b, (size_t)n, "d_rejected");
     return st != DC_OK ? st : check_inputs(e);
 }
@@ -258,22 +261,22 @@ static int check_inputs(sbx_eval_ctx *e)
             long d = first_diff(e->w_real + a * mr, e->x_real + a * mr, sizeof(double), (size_t)n);
             if (d >= 0) {
                 snprintf(h->msg, sizeof h->msg,
-                         "wrote into its input b->%s[%ld]; the inputs are read-only",
-                         pref_names[a], d);
+                         "wrote into its input b->%s[%ld]; the inputs are read-only", pref_names[a],
+                         d);
                 return DC_INVALID;
             }
         }
     } else {
         long d = first_diff(e->w_real, e->x_real, sizeof(double), (size_t)n * (size_t)k);
         if (d >= 0) {
-            snprintf(h->msg, sizeof h->msg, "wrote into its input logits[%ld]; the inputs are read-only",
-                     d);
+            snprintf(h->msg, sizeof h->msg,
+                     "wrote into its input logits[%ld]; the inputs are read-only", d);
             return DC_INVALID;
         }
         d = first_diff(e->w_int, e->x_int, sizeof(int), (size_t)n);
         if (d >= 0) {
-            snprintf(h->msg, sizeof h->msg, "wrote into its input labels[%ld]; the inputs are read-only",
-                     d);
+            snprintf(h->msg, sizeof h->msg,
+                     "wrote into its input labels[%ld]; the inputs are read-only", d);
             return DC_INVALID;
         }
     }
@@ -350,7 +353,8 @@ int sbx_eval_request(sbx_eval_ctx *e)
         size_t cnt = (size_t)n * (size_t)k;
         memcpy(e->w_real, in_real, cnt * sizeof(double));
         memcpy(e->x_real, in_real, cnt * sizeof(double));
-        for (int i = 0; i < n; i++) e->w_int[i] = e->x_int[i] = in_int[i];
+        for (int i = 0; i < n; i++)
+            e->w_int[i] = e->x_int[i] = in_int[i];
     }
     if (h->want_grad && h->use_grad_fn && e->grad_fn) {
         /* The analytic gradient the host has checked against central differences: one call */

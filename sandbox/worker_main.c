@@ -52,7 +52,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static void raw_exit(int code) { syscall(SYS_exit_group, code); }
+static void raw_exit(int code)
+{
+    syscall(SYS_exit_group, code);
+}
 
 static void reply(sbx_header *h, int status)
 {

@@ -63,9 +63,15 @@ int sbx_sigsys_install(sbx_header *hdr)
     return sigaction(SIGSYS, &sa, NULL) == 0 ? 0 : -1;
 }
 
-void sbx_sigsys_report_to(sbx_header *hdr) { g_hdr = hdr; }
+void sbx_sigsys_report_to(sbx_header *hdr)
+{
+    g_hdr = hdr;
+}
 
-static int allow(scmp_filter_ctx c, int nr) { return seccomp_rule_add(c, SCMP_ACT_ALLOW, nr, 0); }
+static int allow(scmp_filter_ctx c, int nr)
+{
+    return seccomp_rule_add(c, SCMP_ACT_ALLOW, nr, 0);
+}
 
 static int allow_fd(scmp_filter_ctx c, int nr, int fd)
 {
@@ -77,12 +83,15 @@ static int allow_fd(scmp_filter_ctx c, int nr, int fd)
  * fork. */
 static int allow_supervisor(scmp_filter_ctx c)
 {
-    static const int calls[] = {SCMP_SYS(exit),    SCMP_SYS(exit_group),      SCMP_SYS(rt_sigreturn),
-                                SCMP_SYS(clone),   SCMP_SYS(set_robust_list), SCMP_SYS(wait4),
-                                SCMP_SYS(munmap),  SCMP_SYS(close),           SCMP_SYS(getppid),  SCMP_SYS(getpid),
-                                SCMP_SYS(prctl),   SCMP_SYS(seccomp),         SCMP_SYS(getrandom)};
+    static const int calls[] = {
+        SCMP_SYS(exit),     SCMP_SYS(exit_group),      SCMP_SYS(rt_sigreturn),
+        SCMP_SYS(clone),    SCMP_SYS(set_robust_list), SCMP_SYS(wait4),
+        SCMP_SYS(munmap),   SCMP_SYS(close),           SCMP_SYS(getppid),
+        SCMP_SYS(getpid),   SCMP_SYS(prctl),           SCMP_SYS(seccomp),
+        SCMP_SYS(getrandom)};
     int rc = 0;
-    for (size_t i = 0; i < sizeof calls / sizeof *calls; i++) rc |= allow(c, calls[i]);
+    for (size_t i = 0; i < sizeof calls / sizeof *calls; i++)
+        rc |= allow(c, calls[i]);
     static const int fds[] = {SBX_FD_SOCK, SBX_FD_EXEC_PARENT, SBX_FD_EXEC};
     for (size_t i = 0; i < sizeof fds / sizeof *fds; i++) {
         rc |= allow_fd(c, SCMP_SYS(read), fds[i]);
@@ -98,7 +107,8 @@ int sbx_lockdown_compile(void)
     int rc = allow_supervisor(c);
     static const int mem[] = {SCMP_SYS(brk), SCMP_SYS(mmap), SCMP_SYS(mremap), SCMP_SYS(mprotect),
                               SCMP_SYS(madvise)};
-    for (size_t i = 0; i < sizeof mem / sizeof *mem; i++) rc |= allow(c, mem[i]);
+    for (size_t i = 0; i < sizeof mem / sizeof *mem; i++)
+        rc |= allow(c, mem[i]);
     rc |= seccomp_rule_add(c, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(open), 0);
     rc |= seccomp_rule_add(c, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(openat), 0);
     rc |= seccomp_rule_add(c, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(openat2), 0);
@@ -118,8 +128,7 @@ int sbx_lockdown_supervisor(void)
 /* Classic BPF, one instruction per line; the jump offsets count instructions skipped. */
 #define LD_ABS(field) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, field))
 #define LD_ARG0_LO BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]))
-#define LD_ARG0_HI                                                                              \
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]) + 4)
+#define LD_ARG0_HI BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]) + 4)
 #define JEQ(k, yes, no) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (k), (yes), (no))
 #define RET(action) BPF_STMT(BPF_RET | BPF_K, (action))
 

@@ -145,15 +145,16 @@ static void test_time_budget(void)
 {
     /* About 20-50 ms a call at the training batch: well under any per-call limit (at least
      * 0.5 s), but the candidate's wall budget runs out after a few dozen calls. */
-    const char *src = "#include <math.h>\n"
-                      "void objective(int n, int k, const double *z, const int *y, double *loss) {\n"
-                      "  double spin = 0;\n"
-                      "  if (n == 64) for (int r = 0; r < 20000000; r++) spin += 1e-30;\n"
-                      "  for (int i = 0; i < n; i++) {\n"
-                      "    double mx = z[i * k], s = 0;\n"
-                      "    for (int j = 1; j < k; j++) mx = fmax(mx, z[i * k + j]);\n"
-                      "    for (int j = 0; j < k; j++) s += exp(z[i * k + j] - mx);\n"
-                      "    loss[i] = mx + log(s) - z[i * k + y[i]] + spin; } }\n";
+    const char *src =
+        "#include <math.h>\n"
+        "void objective(int n, int k, const double *z, const int *y, double *loss) {\n"
+        "  double spin = 0;\n"
+        "  if (n == 64) for (int r = 0; r < 20000000; r++) spin += 1e-30;\n"
+        "  for (int i = 0; i < n; i++) {\n"
+        "    double mx = z[i * k], s = 0;\n"
+        "    for (int j = 1; j < k; j++) mx = fmax(mx, z[i * k + j]);\n"
+        "    for (int j = 0; j < k; j++) s += exp(z[i * k + j] - mx);\n"
+        "    loss[i] = mx + log(s) - z[i * k + y[i]] + spin; } }\n";
     char msg[1024];
     sbx_worker *w = open_screened(SBX_CLS, src, strlen(src), NULL, msg, sizeof msg);
     if (!w) return;
