@@ -40,13 +40,17 @@ static const char *BATCHVAR = /* DBAQL-like: weight from the batch variance of x
     "#include <math.h>\n"
     "void objective(const pref_batch *b, double *loss) {\n"
     "    double m = 0, v = 0, tau = 0.05;\n"
-    "    for (int i = 0; i < b->n; i++) m += b->beta * ((b->chosen_logps[i] - b->ref_chosen_logps[i]) - (b->rejected_logps[i] - b->ref_rejected_logps[i])) / tau;\n"
+    "    for (int i = 0; i < b->n; i++) m += b->beta * ((b->chosen_logps[i] - "
+    "b->ref_chosen_logps[i]) - (b->rejected_logps[i] - b->ref_rejected_logps[i])) / tau;\n"
     "    m /= b->n;\n"
-    "    for (int i = 0; i < b->n; i++) { double z = b->beta * ((b->chosen_logps[i] - b->ref_chosen_logps[i]) - (b->rejected_logps[i] - b->ref_rejected_logps[i])) / tau - m; v += z * z; }\n"
+    "    for (int i = 0; i < b->n; i++) { double z = b->beta * ((b->chosen_logps[i] - "
+    "b->ref_chosen_logps[i]) - (b->rejected_logps[i] - b->ref_rejected_logps[i])) / tau - m; v += "
+    "z * z; }\n"
     "    v /= (b->n > 1 ? b->n - 1 : 1);\n"
     "    double w = 1 / (1 + exp(-v));\n"
     "    for (int i = 0; i < b->n; i++) {\n"
-    "        double x = b->beta * ((b->chosen_logps[i] - b->ref_chosen_logps[i]) - (b->rejected_logps[i] - b->ref_rejected_logps[i]));\n"
+    "        double x = b->beta * ((b->chosen_logps[i] - b->ref_chosen_logps[i]) - "
+    "(b->rejected_logps[i] - b->ref_rejected_logps[i]));\n"
     "        double xd = x / 0.9, f = xd >= 0 ? log1p(exp(-xd)) : -xd + log1p(exp(xd));\n"
     "        loss[i] = w * f + (1 - w) * exp(-0.9 * x);\n"
     "    }\n"
@@ -73,7 +77,8 @@ static int cmp_double(const void *a, const void *b)
 static double mean(const double *v, int n)
 {
     double s = 0;
-    for (int i = 0; i < n; i++) s += v[i];
+    for (int i = 0; i < n; i++)
+        s += v[i];
     return s / n;
 }
 
@@ -116,9 +121,10 @@ static void bench_gcc(const char *src, int runs, double *whole, double *dl_only)
     double *t = dc_calloc((size_t)runs, sizeof *t), *d = dc_calloc((size_t)runs, sizeof *d);
     for (int r = 0; r < runs; r++) {
         snprintf(sopath, sizeof sopath, "%s/cand%d.so", dir, r);
-        snprintf(cmd, sizeof cmd,
-                 "gcc -O2 -shared -fPIC -include '%s/sandbox/discover_objective.h' '%s' -o '%s' -lm",
-                 DC_SOURCE_DIR, cpath, sopath);
+        snprintf(
+            cmd, sizeof cmd,
+            "gcc -O2 -shared -fPIC -include '%s/sandbox/discover_objective.h' '%s' -o '%s' -lm",
+            DC_SOURCE_DIR, cpath, sopath);
         double t0 = dc_now();
         if (system(cmd) != 0) exit(1);
         double t1 = dc_now();
@@ -192,8 +198,10 @@ static double bench_cls(int calls, double *avg)
     static int labels[N];
     dc_rng r;
     dc_rng_seed(&r, 2);
-    for (int i = 0; i < N * K; i++) logits[i] = 3 * dc_rng_normal(&r);
-    for (int i = 0; i < N; i++) labels[i] = (int)dc_rng_below(&r, K);
+    for (int i = 0; i < N * K; i++)
+        logits[i] = 3 * dc_rng_normal(&r);
+    for (int i = 0; i < N; i++)
+        labels[i] = (int)dc_rng_below(&r, K);
     double *t = dc_calloc((size_t)calls, sizeof *t);
     for (int c = -20; c < calls; c++) {
         double t0 = dc_now();
@@ -226,8 +234,8 @@ int main(int argc, char **argv)
            runs, start * 1e3);
     printf("start-up, gcc -O2 -shared + dlopen, median of %d: %.1f ms (dlopen alone %.3f ms)\n",
            gcc_runs, gcc_whole * 1e3, gcc_dl * 1e3);
-    printf("round trip, losses of 1 pair, DPO, median (mean) of %d: %.1f us (%.1f us)\n",
-           runs * 5, rt * 1e6, a_rt * 1e6);
+    printf("round trip, losses of 1 pair, DPO, median (mean) of %d: %.1f us (%.1f us)\n", runs * 5,
+           rt * 1e6, a_rt * 1e6);
     printf("loss+grad, 64 pairs, DPO (%s), median (mean) of %d: %.1f us (%.1f us)\n",
            sep1 ? "row-separable path" : "exact path", runs * 5, p_sep * 1e6, a_sep * 1e6);
     printf("loss+grad, 64 pairs, batch-variance (%s), median (mean) of %d: %.1f us (%.1f us)\n",
