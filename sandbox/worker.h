@@ -26,7 +26,8 @@ extern const char sbx_header_text[];
 /* ---- worker_compile.c ---- */
 /* Largest relocated candidate (code, constants, static variables, tcc's GOT and PLT). Its
  * writable part is copied back from a pristine copy before every call, so this also bounds
- * what that copy costs (about 30 us per MiB here). */
+ * what that copy costs: memcpy of 1 MiB takes 36 us on the 2-core test machine, of the 8 KiB
+ * a typical objective has 0.08 us (medians of 2001, 3 runs). */
 #define SBX_MAX_IMAGE (1u << 20)
 
 /* The relocated candidate. tcc lays out its executable sections first and the others after

@@ -37,8 +37,10 @@
 #include <stdio.h>
 #include <string.h>
 
-/* One request in this many is re-checked. Each audit costs up to three forks (about
- * 0.2 ms each here) and three candidate calls. */
+/* One request in this many is re-checked. Each audit costs one fresh executor (losses,
+ * objective_grad) or three (central differences): a bare fork + exit + wait of a 3 MiB
+ * process takes 82 us on the 2-core test machine (median of 501, 3 runs), a whole fresh
+ * executor with its lock-down and one call 0.2-0.7 ms under load (bench/RESULTS-sandbox.md). */
 #define SBX_AUDIT_ONE_IN 16
 
 static uint64_t next_random(uint64_t *state)

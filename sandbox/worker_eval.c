@@ -46,7 +46,8 @@
 
 #define SENTINEL_BITS 0x7FF4DEADBEEF0001ull
 /* Bytes of stack zeroed below the call (explicit_bzero: a plain memset of a dead array may be
- * optimised away). 16 KiB costs about 0.3 us a call here. */
+ * optimised away). 16 KiB take 0.12 us a call on the 2-core test machine (median of 2001,
+ * 3 runs). */
 #define SBX_STACK_SCRUB 16384
 
 typedef void (*pref_fn)(const pref_batch *b, double *loss);
