@@ -9,26 +9,37 @@
 #include <sys/types.h>
 
 struct sbx_worker {
-    pid_t pid;            /* > 0 while the process exists (not yet reaped) */
-    int sock;             /* doorbell, -1 once closed */
-    unsigned char *shm;   /* the shared block */
+    pid_t pid;          /* > 0 while the process exists (not yet reaped) */
+    int sock;           /* doorbell, -1 once closed */
+    unsigned char *shm; /* the shared block */
     sbx_layout layout;
     sbx_header *h;
     sbx_kind kind;
     sbx_limits lim;
-    int separable;        /* decided by sbx_prescreen; selects the fast gradient path */
-    int has_grad_fn;      /* the candidate defines objective_grad (the worker says so) */
-    int use_grad_fn;      /* sbx_prescreen found it agrees with central differences */
-    char grad_note[384];  /* why an objective_grad is not used, "" otherwise */
-    int probing_grad;     /* sbx_prescreen is testing objective_grad: a non-finite answer is a
-                             disagreement, not the candidate's failure */
-    long grad_calls;      /* gradient requests served by objective_grad (audit schedule) */
-    int audited_n[16];    /* batch sizes whose objective_grad answer was audited */
+    int separable;       /* decided by sbx_prescreen; selects the fast gradient path */
+    int has_grad_fn;     /* the candidate defines objective_grad (the worker says so) */
+    int use_grad_fn;     /* sbx_prescreen found it agrees with central differences */
+    char grad_note[384]; /* why an objective_grad is not used, "" otherwise */
+    int probing_grad;    /* sbx_prescreen is testing objective_grad: a non-finite answer is a
+                            disagreement, not the candidate's failure */
+    long grad_calls;     /* gradient requests served by objective_grad (audit schedule) */
+    int audited_n[16];   /* batch sizes whose objective_grad answer was audited */
     int naudited;
-    dc_status dead;       /* DC_OK while usable; the sticky failure afterwards */
+    uint64_t rng; /* objective_grad's audit draws: seeded here, never in the worker */
+    /* time bounds: what sbx_prescreen measured, and the limit of the request in flight */
+    int timed;         /* 1 once the pre-screen has measured (predictions apply) */
+    double cost_small; /* fastest loss-only request seen (fixed overheads) */
+    double cost_large; /* fastest loss-only request of the largest batch seen */
+    double size_large; /* that batch's size: rows (PREF) or rows x k (CLS) */
+    double deadline;   /* dc_now() by which all requests must be done; 0: none */
+    double budget_s;   /* the budget behind it, for the message */
+    int limit_kind;    /* what bounds the request in flight (sandbox_host.c) */
+    double limit_s, limit_predicted;
+    int limit_n;
+    dc_status dead; /* DC_OK while usable; the sticky failure afterwards */
     char dead_msg[512];
     uint32_t seq;
-    double seconds;       /* inside sbx_*_eval */
+    double seconds; /* inside sbx_*_eval */
 };
 
 /* Copies src into dst (cap bytes), always terminated. */

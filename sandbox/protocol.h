@@ -8,9 +8,12 @@
  * because the host must survive a dead worker: send(MSG_NOSIGNAL) cannot raise SIGPIPE in
  * the host, and one descriptor serves both directions (fewer to allow in seccomp).
  *
- * The worker runs untrusted code, so the host treats everything it reads back as
- * untrusted: it re-checks sequence numbers, status ranges, message termination and the
- * finiteness of every number. */
+ * Since version 3 the process the host talks to never runs candidate code: it is the
+ * supervisor, and the candidate runs in executor processes it forks, which hold neither
+ * this block nor the doorbell (worker_main.c says why and how). The executor gets the same
+ * layout in a block of its own (its "window"), so the evaluation code is the same on both
+ * sides of that boundary. The host still re-checks sequence numbers, status ranges,
+ * message termination and the finiteness of every number: a second line of defence. */
 #ifndef DC_SBX_PROTOCOL_H
 #define DC_SBX_PROTOCOL_H
 
@@ -18,11 +21,14 @@
 #include <stdint.h>
 
 #define SBX_MAGIC 0x44435342u /* "DCSB" */
-#define SBX_VERSION 2u /* 2: the optional analytic gradient (objective_grad) */
+#define SBX_VERSION 3u /* 2: objective_grad; 3: supervisor + executors (died, child_wstatus) */
 
-/* Descriptor numbers in the worker (the host arranges them before exec). */
+/* Descriptor numbers in the worker (the host arranges 3 and 4 before exec; the supervisor
+ * makes 5 and 6, the two ends of its socketpair with the executor, before it locks down). */
 #define SBX_FD_SOCK 3
 #define SBX_FD_SHM 4
+#define SBX_FD_EXEC_PARENT 5 /* the supervisor's end */
+#define SBX_FD_EXEC 6        /* the executor's end: the only descriptor it may use */
 
 /* Largest candidate source accepted (bytes). DiscoPOP's objectives are under 2 KiB; 256 KiB
  * leaves room for generous comments while keeping compile time and memory bounded. */
@@ -68,6 +74,11 @@ typedef struct {
     /* added in version 2, at the end so that the offsets above stay those of version 1 */
     int32_t use_grad_fn; /* request: gradients from the candidate's objective_grad, one call */
     int32_t has_grad_fn; /* set with the ready reply: the candidate defines objective_grad */
+    /* added in version 3: how an executor died (set by the supervisor, which then exits) */
+    int32_t died;          /* 1: the reply reports the death of an executor, not a status */
+    int32_t child_wstatus; /* its wait status, as waitpid() gives it */
+    int32_t died_in_audit; /* 1: it was a fresh executor re-checking a call (worker_audit.c) */
+    int32_t pad3_;
 } sbx_header;
 
 enum { SBX_PHASE_START = 0, SBX_PHASE_COMPILE = 1, SBX_PHASE_READY = 2 };
@@ -85,7 +96,10 @@ typedef struct {
     size_t total;
 } sbx_layout;
 
-static inline size_t sbx_align64(size_t x) { return (x + 63u) & ~(size_t)63u; }
+static inline size_t sbx_align64(size_t x)
+{
+    return (x + 63u) & ~(size_t)63u;
+}
 
 static inline size_t sbx_real_cap(int max_rows, int max_cols)
 {

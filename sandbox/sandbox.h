@@ -4,8 +4,18 @@
  * `discover-sandbox` (exec'd, so it inherits no GPU, SQLite or curl state), the worker
  * compiles the source with libtcc, locks itself down with seccomp and resource limits, and
  * then answers evaluation requests: inputs and outputs travel through shared memory mapped
- * before lock-down, a pipe is the doorbell. Every call runs under a watchdog; a worker that
- * dies or hangs is reaped and its fate mapped to a dc_status.
+ * before lock-down, a socketpair is the doorbell. The worker runs the candidate in executor
+ * processes that cannot reach either (worker_main.c), restores the candidate's memory before
+ * every call, and re-checks its answers with fresh executors at random (worker_audit.c).
+ * Every call runs under a watchdog; a worker that dies or hangs is reaped and its fate
+ * mapped to a dc_status.
+ *
+ * Time: until sbx_prescreen has measured the candidate, every request gets
+ * call_timeout_s. After it, a request gets SBX_SLOWDOWN_FACTOR times what the pre-screen's
+ * probes predict for its batch and gradient path (see sbx_request_prediction), but at least
+ * call_timeout_s / 4, the budget of one probe batch; a request that runs past that ends the
+ * candidate as DC_TIMEOUT, "slower in training than on the probes". sbx_set_time_budget()
+ * adds a wall-clock budget for all later requests together.
  *
  * Gradients are computed inside the worker by central differences in double precision
  * (step scaled to each input's magnitude). Gradient arrays receive d(Σ_i loss_i)/d input,
@@ -29,7 +39,8 @@
 
 typedef enum {
     SBX_PREF = 0, /* void objective(const pref_batch *b, double *loss) */
-    SBX_CLS = 1,  /* void objective(int n, int k, const double *logits, const int *labels, double *loss) */
+    SBX_CLS =
+        1, /* void objective(int n, int k, const double *logits, const int *labels, double *loss) */
 } sbx_kind;
 
 /* The shape of what training sends, as the task describes it (inner_loop/task.h): the
@@ -40,7 +51,8 @@ typedef struct {
 
 typedef struct {
     double compile_timeout_s; /* wall-clock budget for compile + relocate (default 5 s) */
-    double call_timeout_s;    /* wall-clock budget for one request incl. gradient (default 2 s) */
+    double call_timeout_s;    /* wall-clock budget for one request incl. gradient until the
+                                 pre-screen has measured the candidate (default 2 s) */
     size_t mem_limit_bytes;   /* RLIMIT_AS of the worker (default 512 MiB) */
     int max_rows;             /* largest batch a request may carry (default 4096) */
     int max_cols;             /* largest k for classification (default 64) */
@@ -92,6 +104,20 @@ const char *sbx_grad_note(const sbx_worker *w);
  * with the same fingerprint behave the same on the probe (renamed/reformatted copies). */
 dc_status sbx_fingerprint(sbx_worker *w, char *out, size_t cap, char *msg, size_t msgcap);
 
+/* A request may take this many times what the probes predict (machine load, cache effects,
+ * an objective whose cost varies with its inputs). */
+#define SBX_SLOWDOWN_FACTOR 20.0
+
+/* Seconds the pre-screen's measurements predict for one request of n rows (k logits per row;
+ * with gradients when want_grad) on the gradient path the worker now takes; 0 before
+ * sbx_prescreen has measured. */
+double sbx_request_prediction(const sbx_worker *w, int n, int k, int want_grad);
+
+/* A budget of `seconds` of wall-clock time from now for every later request together
+ * (0: none). A request that would run past it is stopped and the candidate ends as
+ * DC_TIMEOUT, "used up its time budget". */
+void sbx_set_time_budget(sbx_worker *w, double seconds);
+
 /* Seconds spent inside sbx_*_eval calls so far (for the "share of step time" benchmark). */
 double sbx_seconds_in_calls(const sbx_worker *w);
 
@@ -99,7 +125,7 @@ double sbx_seconds_in_calls(const sbx_worker *w);
 void sbx_close(sbx_worker *w);
 
 /* Convenience for `discover check`: open + pre-screen + close. */
-dc_status sbx_check_source(sbx_kind kind, const char *source, size_t len,
-                           const sbx_limits *lim, char *msg, size_t msgcap);
+dc_status sbx_check_source(sbx_kind kind, const char *source, size_t len, const sbx_limits *lim,
+                           char *msg, size_t msgcap);
 
 #endif

@@ -5,7 +5,13 @@
  * SQLite or curl state, no descriptors but its own three, an empty environment), gets a
  * sealed memfd (the host's view cannot be truncated under it) and a socketpair doorbell.
  * Every wait is a poll() with a deadline; on expiry the host SIGKILLs the worker and
- * remembers that the kill was its own, which is what makes it a DC_TIMEOUT. */
+ * remembers that the kill was its own, which is what makes it a DC_TIMEOUT. The deadline of
+ * a request follows from what the pre-screen measured (sbx_request_prediction), so a
+ * candidate that is fast on the probes and slow on the training batch is stopped at its
+ * first such request, and an honest objective whose cost grows with the batch is not.
+ *
+ * The process at the other end never runs candidate code (worker_main.c): its statuses and
+ * its reports of an executor's death are its own. Everything is still range-checked. */
 #define _GNU_SOURCE
 #include "host_internal.h"
 
@@ -24,6 +30,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -78,6 +85,9 @@ static const char *signal_name(int sig)
     return buf;
 }
 
+/* What bounds the request in flight (w->limit_kind), for the timeout's message. */
+enum { LIMIT_FIXED = 0, LIMIT_PREDICTED = 1, LIMIT_BUDGET = 2 };
+
 /* Maps how the worker ended to a status and a message. `compiling`: it died before it
  * reported ready (then the compiler, not the objective, was running). */
 static dc_status map_death(sbx_worker *w, int wstatus, int we_killed, int compiling, char *msg,
@@ -90,11 +100,23 @@ static dc_status map_death(sbx_worker *w, int wstatus, int we_killed, int compil
                    "compiling took longer than %.1f s and was stopped (a macro that expands "
                    "too much?)",
                    w->lim.compile_timeout_s);
+        else if (w->limit_kind == LIMIT_BUDGET)
+            dc_fmt(msg, cap,
+                   "the candidate used up its time budget of %g s (--candidate-timeout) and "
+                   "was stopped",
+                   w->budget_s);
+        else if (w->limit_kind == LIMIT_PREDICTED)
+            dc_fmt(msg, cap,
+                   "the objective took more than %.2f s on a batch of %d rows and was stopped: "
+                   "the pre-screen's probes predict %.2g s for it, so it was slower in training "
+                   "than on the probes (work that only some batches trigger, or an endless "
+                   "loop?)",
+                   w->limit_s, w->limit_n, w->limit_predicted);
         else
             dc_fmt(msg, cap,
                    "the objective did not return within %.1f s and was stopped (an endless "
                    "loop?)",
-                   w->lim.call_timeout_s);
+                   w->limit_s);
         return DC_TIMEOUT;
     }
     if (WIFSIGNALED(wstatus)) {
@@ -111,8 +133,8 @@ static dc_status map_death(sbx_worker *w, int wstatus, int we_killed, int compil
                    who, signal_name(sig));
             return DC_CRASH;
         case SIGFPE:
-            dc_fmt(msg, cap, "%s crashed with an arithmetic exception, e.g. integer division by zero",
-                   who);
+            dc_fmt(msg, cap,
+                   "%s crashed with an arithmetic exception, e.g. integer division by zero", who);
             return DC_CRASH;
         case SIGXCPU:
             dc_fmt(msg, cap, "%s used up the worker's CPU-time limit and was stopped", who);
@@ -146,8 +168,9 @@ static dc_status map_death(sbx_worker *w, int wstatus, int we_killed, int compil
         return DC_ERROR;
     }
     if (compiling && code == 127) {
-        dc_fmt(msg, cap, "could not execute the sandbox worker 'discover-sandbox'; rebuild or set "
-                         "DISCOVER_WORKER");
+        dc_fmt(msg, cap,
+               "could not execute the sandbox worker 'discover-sandbox'; rebuild or set "
+               "DISCOVER_WORKER");
         return DC_ERROR;
     }
     if (compiling) {
@@ -164,8 +187,9 @@ static dc_status map_death(sbx_worker *w, int wstatus, int we_killed, int compil
                code, first[0] ? ": " : "", first, w->lim.mem_limit_bytes >> 20);
         return DC_COMPILE_ERROR;
     }
-    dc_fmt(msg, cap, "%s ended the worker process (exit status %d); objectives must return normally",
-           who, code);
+    dc_fmt(msg, cap,
+           "%s ended the worker process (exit status %d); objectives must return normally", who,
+           code);
     return DC_CRASH;
 }
 
@@ -228,11 +252,11 @@ static dc_status wait_reply(sbx_worker *w, double timeout_s, int compiling, char
     }
 }
 
-/* The worker's own verdict for the last request. It is untrusted: after lock-down the
- * candidate's code can write anything into shared memory, so only the statuses an honest
+/* The worker's own verdict for the last request. Candidate code never runs in the process
+ * that writes it, but a second line of defence costs nothing: only the statuses an honest
  * worker sends in that phase are believed (a forged "interrupted" or "duplicate" would
  * otherwise steer the campaign). Compiling: ok, compile_error, violation, invalid, error;
- * evaluating: ok, invalid. */
+ * evaluating: ok, invalid (a contract check), violation (an audit), error. */
 static dc_status worker_verdict(sbx_worker *w, int evaluating, char *msg, size_t cap)
 {
     int st = w->h->status;
@@ -240,9 +264,8 @@ static dc_status worker_verdict(sbx_worker *w, int evaluating, char *msg, size_t
     memcpy(m, w->h->msg, sizeof m);
     m[sizeof m - 1] = '\0';
     if (st == DC_OK) return DC_OK;
-    int believed = evaluating ? st == DC_INVALID
-                              : (st == DC_COMPILE_ERROR || st == DC_VIOLATION ||
-                                 st == DC_INVALID || st == DC_ERROR);
+    int believed = st == DC_INVALID || st == DC_VIOLATION || st == DC_ERROR ||
+                   (!evaluating && st == DC_COMPILE_ERROR);
     if (!believed) {
         dc_fmt(m, sizeof m, "the sandbox worker answered an unexpected status %d", st);
         st = DC_INVALID;
@@ -263,12 +286,14 @@ static void child_exec(const char *path, int sock, int memfd, int devnull, pid_t
         _exit(127);
     /* Nothing else of the host's (SQLite files, sockets, GPU handles) may leak in. */
     if (syscall(SYS_close_range, SBX_FD_SHM + 1, ~0U, 0) != 0)
-        for (int fd = SBX_FD_SHM + 1; fd < 65536; fd++) close(fd);
+        for (int fd = SBX_FD_SHM + 1; fd < 65536; fd++)
+            close(fd);
     /* Ignored signals stay ignored across exec, blocked ones stay blocked: reset both. */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &sa, NULL);
+    for (int sig = 1; sig < NSIG; sig++)
+        sigaction(sig, &sa, NULL);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -324,12 +349,17 @@ dc_status sbx_open(sbx_kind kind, const char *source, size_t len, const sbx_limi
     w->kind = kind;
     w->lim = *lim;
     w->layout = sbx_compute_layout(lim->max_rows, lim->max_cols);
+    /* objective_grad's audit draws: the candidate can neither read nor time this process */
+    if (getrandom(&w->rng, sizeof w->rng, 0) != (ssize_t)sizeof w->rng)
+        w->rng = (uint64_t)(dc_now() * 1e9) ^ ((uint64_t)getpid() << 32);
     int memfd = -1, sv[2] = {-1, -1}, devnull = -1;
     const char *what = NULL;
 
     memfd = memfd_create("discover-sandbox", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (memfd < 0) what = "memfd_create";
-    else if (ftruncate(memfd, (off_t)w->layout.total) != 0) what = "ftruncate";
+    if (memfd < 0)
+        what = "memfd_create";
+    else if (ftruncate(memfd, (off_t)w->layout.total) != 0)
+        what = "ftruncate";
     else if (fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
         what = "sealing the shared memory";
     if (!what) {
@@ -412,20 +442,124 @@ void sbx_close(sbx_worker *w)
     free(w);
 }
 
-int sbx_is_separable(const sbx_worker *w) { return w ? w->separable : 0; }
+int sbx_is_separable(const sbx_worker *w)
+{
+    return w ? w->separable : 0;
+}
 
-int sbx_uses_grad_fn(const sbx_worker *w) { return w ? w->use_grad_fn : 0; }
+int sbx_uses_grad_fn(const sbx_worker *w)
+{
+    return w ? w->use_grad_fn : 0;
+}
 
-const char *sbx_grad_note(const sbx_worker *w) { return w ? w->grad_note : ""; }
+const char *sbx_grad_note(const sbx_worker *w)
+{
+    return w ? w->grad_note : "";
+}
 
-double sbx_seconds_in_calls(const sbx_worker *w) { return w ? w->seconds : 0; }
+double sbx_seconds_in_calls(const sbx_worker *w)
+{
+    return w ? w->seconds : 0;
+}
 
 /* ---------------------------------------------------------------- requests */
+
+/* Candidate calls one request makes in the worker (sandbox/worker_eval.c): one for losses;
+ * with gradients one of objective_grad, or 1 + 2 per trainable column (row-separable path)
+ * or 1 + 2 per trainable input (exact path). */
+static double candidate_calls(const sbx_worker *w, int n, int k, int want_grad, int grad_fn)
+{
+    if (!want_grad || grad_fn) return 1;
+    double cols = w->kind == SBX_PREF ? 2 : k;
+    return w->separable ? 1 + 2 * cols : 1 + 2 * cols * n;
+}
+
+/* Seconds of one candidate call on a batch of n rows, from the pre-screen's loss-only
+ * requests: linear in the batch's size below the largest probe (an over-estimate for an
+ * objective that is super-linear), quadratic above it (a pairwise objective must not time
+ * out on a batch larger than every probe), never below the fastest small request (its
+ * fixed costs: the round trip, the executor's restore). */
+static double call_cost(const sbx_worker *w, int n, int k)
+{
+    double size = w->kind == SBX_PREF ? n : (double)n * k, r = size / w->size_large;
+    return fmax(w->cost_small, w->cost_large * (r > 1 ? r * r : r));
+}
+
+double sbx_request_prediction(const sbx_worker *w, int n, int k, int want_grad)
+{
+    if (!w || !w->timed) return 0;
+    /* + 3: an audited request also runs up to three fresh calls (worker_audit.c) */
+    return (candidate_calls(w, n, k, want_grad, want_grad && w->use_grad_fn) + 3) *
+           call_cost(w, n, k);
+}
+
+void sbx_set_time_budget(sbx_worker *w, double seconds)
+{
+    if (!w) return;
+    w->budget_s = seconds > 0 ? seconds : 0;
+    w->deadline = seconds > 0 ? dc_now() + seconds : 0;
+}
+
+/* The pre-screen's loss-only requests are the measurements the predictions start from. */
+static void note_cost(sbx_worker *w, int n, int k, double seconds)
+{
+    double size = w->kind == SBX_PREF ? n : (double)n * k;
+    if (w->cost_small == 0 || seconds < w->cost_small) w->cost_small = seconds;
+    if (size > w->size_large) {
+        w->size_large = size;
+        w->cost_large = seconds;
+    } else if (size == w->size_large && seconds < w->cost_large) {
+        w->cost_large = seconds;
+    }
+}
+
+/* The wall-clock limit of the next request, and what it is for the timeout's message;
+ * -1 when the time budget is already spent. */
+static double request_limit(sbx_worker *w, int n, int k, int want_grad)
+{
+    w->limit_kind = LIMIT_FIXED;
+    w->limit_s = w->lim.call_timeout_s;
+    w->limit_n = n;
+    w->limit_predicted = sbx_request_prediction(w, n, k, want_grad);
+    if (w->timed) {
+        w->limit_kind = LIMIT_PREDICTED;
+        w->limit_s = fmax(w->lim.call_timeout_s / 4, SBX_SLOWDOWN_FACTOR * w->limit_predicted);
+    }
+    if (w->deadline > 0) {
+        double left = w->deadline - dc_now();
+        if (left <= 0) return -1;
+        if (left < w->limit_s) {
+            w->limit_kind = LIMIT_BUDGET;
+            w->limit_s = left;
+        }
+    }
+    return w->limit_s;
+}
+
+/* How an executor died, as the worker reports it before exiting. */
+static dc_status executor_death(sbx_worker *w, char *msg, size_t cap)
+{
+    char m[400], full[512];
+    int ws = w->h->child_wstatus, in_audit = w->h->died_in_audit == 1;
+    dc_status st = map_death(w, ws, 0, 0, m, sizeof m);
+    dc_fmt(full, sizeof full, "%s%s", m,
+           in_audit ? " (in a fresh copy of the sandbox re-checking one of its answers)" : "");
+    return fail(w, st, full, msg, cap);
+}
 
 static dc_status request(sbx_worker *w, int n, int k, double beta, int want_grad, char *msg,
                          size_t cap)
 {
     sbx_header *h = w->h;
+    double limit = request_limit(w, n, k, want_grad);
+    if (limit < 0) {
+        char m[256];
+        dc_fmt(m, sizeof m,
+               "the candidate used up its time budget of %g s (--candidate-timeout) and was "
+               "stopped",
+               w->budget_s);
+        return fail(w, DC_TIMEOUT, m, msg, cap);
+    }
     h->op = SBX_OP_EVAL;
     h->n = n;
     h->k = k;
@@ -433,13 +567,16 @@ static dc_status request(sbx_worker *w, int n, int k, double beta, int want_grad
     h->want_grad = want_grad;
     h->separable = w->separable;
     h->use_grad_fn = want_grad && w->use_grad_fn;
+    h->died = 0;
+    h->died_in_audit = 0;
     h->seq = ++w->seq;
     unsigned char b = (unsigned char)w->seq;
     ssize_t r;
     /* Never block here: an honest worker has read every earlier byte before replying, so a
-     * full socket means the candidate's code answers requests without reading them (it can,
-     * with raw read/write on its socket) and the host would hang forever in send(). */
-    do r = send(w->sock, &b, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+     * full socket means something other than the worker's loop answers requests without
+     * reading them, and the host would hang forever in send(). */
+    do
+        r = send(w->sock, &b, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
     while (r < 0 && errno == EINTR);
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         return fail(w, DC_VIOLATION,
@@ -453,12 +590,19 @@ static dc_status request(sbx_worker *w, int n, int k, double beta, int want_grad
         dc_status st = map_death(w, ws, 0, 0, m, sizeof m);
         return fail(w, st, m, msg, cap);
     }
-    dc_status st = wait_reply(w, w->lim.call_timeout_s, 0, msg, cap);
+    double t0 = dc_now();
+    dc_status st = wait_reply(w, limit, 0, msg, cap);
     if (st != DC_OK) return st;
-    return worker_verdict(w, 1, msg, cap);
+    if (h->died == 1) return executor_death(w, msg, cap);
+    st = worker_verdict(w, 1, msg, cap);
+    if (st == DC_OK && !w->timed && !want_grad) note_cost(w, n, k, dc_now() - t0);
+    return st;
 }
 
-static const char *nonfinite_word(double v) { return isnan(v) ? "NaN" : "infinite"; }
+static const char *nonfinite_word(double v)
+{
+    return isnan(v) ? "NaN" : "infinite";
+}
 
 /* ---------------------------------------------------------------- objective_grad */
 
@@ -467,8 +611,7 @@ static const char *nonfinite_word(double v) { return isnan(v) ? "NaN" : "infinit
  * worker_eval.c): wide enough for rounding, narrow enough for any real mistake (a wrong
  * factor, sign or missing term) in all but the batch's smallest elements. */
 int sbx_grads_disagree(sbx_kind kind, int n, int k, const double *ln, const double *gn,
-                       const double *la, const double *ga, const char *what, char *note,
-                       size_t cap)
+                       const double *la, const double *ga, const char *what, char *note, size_t cap)
 {
     for (int i = 0; i < n; i++)
         if (!(fabs(la[i] - ln[i]) <= 1e-9 * fmax(1.0, fabs(ln[i])))) {
@@ -480,7 +623,8 @@ int sbx_grads_disagree(sbx_kind kind, int n, int k, const double *ln, const doub
         }
     size_t g = kind == SBX_PREF ? 2u * (size_t)n : (size_t)n * (size_t)k;
     double scale = 1e-3;
-    for (size_t i = 0; i < g; i++) scale = fmax(scale, fabs(gn[i]));
+    for (size_t i = 0; i < g; i++)
+        scale = fmax(scale, fabs(gn[i]));
     for (size_t i = 0; i < g; i++) {
         if (fabs(ga[i] - gn[i]) <= 1e-6 * (fabs(gn[i]) + scale)) continue;
         char where[64];
@@ -536,19 +680,31 @@ static int finite_all(const double *x, size_t n)
     return 1;
 }
 
+/* One objective_grad answer in this many is compared with central differences. */
+#define GRAD_AUDIT_ONE_IN 32
+
 /* Whether this objective_grad answer is compared with central differences: the first of
- * every batch size (a formula that only goes wrong for large batches), and the 1st, 2nd,
- * 4th, 8th, ... call (one that goes wrong after a while): about a dozen audits in a
- * 2,000-step run. */
+ * every batch size (a formula that only goes wrong for large batches), and a random draw
+ * (one that goes wrong now and then): about 60 audits in a 2,000-step run. The draws come
+ * from this process, which the candidate cannot read; with its memory restored before every
+ * call it cannot count calls either, and the worker's own audits (worker_audit.c) catch one
+ * that keeps a count anyway. A schedule it could predict (the 1st, 2nd, 4th, 8th, ... call,
+ * as before) let a candidate lie on every other call. */
 static int audit_due(sbx_worker *w, int n)
 {
     int seen = 0;
-    for (int i = 0; i < w->naudited && !seen; i++) seen = w->audited_n[i] == n;
+    for (int i = 0; i < w->naudited && !seen; i++)
+        seen = w->audited_n[i] == n;
     if (!seen && w->naudited < (int)(sizeof w->audited_n / sizeof *w->audited_n)) {
         w->audited_n[w->naudited++] = n;
         return 1;
     }
-    return !seen || (w->grad_calls & (w->grad_calls - 1)) == 0;
+    /* splitmix64 */
+    uint64_t z = (w->rng += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return !seen || z % GRAD_AUDIT_ONE_IN == 0;
 }
 
 /* One request; with gradients from a checked objective_grad when there is one. Such an
@@ -618,17 +774,19 @@ dc_status sbx_pref_eval(sbx_worker *w, const pref_batch *b, double *loss, double
                w->lim.max_rows);
         return DC_ERROR;
     }
-    const double *src[6] = {b->chosen_logps,     b->rejected_logps, b->ref_chosen_logps,
+    const double *src[6] = {b->chosen_logps,       b->rejected_logps, b->ref_chosen_logps,
                             b->ref_rejected_logps, b->chosen_lens,    b->rejected_lens};
     for (int a = 0; a < 6; a++)
         if (!src[a]) {
-            dc_fmt(msg, msgcap, "sandbox: pref_batch field %d is NULL; all six arrays are required", a);
+            dc_fmt(msg, msgcap, "sandbox: pref_batch field %d is NULL; all six arrays are required",
+                   a);
             return DC_ERROR;
         }
     double t0 = dc_now();
     size_t mr = (size_t)w->lim.max_rows, n = (size_t)b->n;
     double *in = (double *)(w->shm + w->layout.in_real);
-    for (int a = 0; a < 6; a++) memcpy(in + a * mr, src[a], n * sizeof(double));
+    for (int a = 0; a < 6; a++)
+        memcpy(in + a * mr, src[a], n * sizeof(double));
     int want = d_chosen || d_rejected;
     dc_status st = eval_request(w, b->n, 0, b->beta, want, msg, msgcap);
     w->seconds += dc_now() - t0;
@@ -643,7 +801,8 @@ dc_status sbx_pref_eval(sbx_worker *w, const pref_batch *b, double *loss, double
         double v = 0;
         /* Check the host's copies, never shared memory: the worker could change it after
          * replying. */
-        if (!isfinite(loss[i])) what = "loss", v = loss[i];
+        if (!isfinite(loss[i]))
+            what = "loss", v = loss[i];
         else if (d_chosen && !isfinite(d_chosen[i]))
             what = "gradient d/d chosen_logps", v = d_chosen[i];
         else if (d_rejected && !isfinite(d_rejected[i]))
@@ -694,7 +853,8 @@ dc_status sbx_cls_eval(sbx_worker *w, int n, int k, const double *logits, const 
     size_t cnt = (size_t)n * (size_t)k;
     memcpy(w->shm + w->layout.in_real, logits, cnt * sizeof(double));
     int32_t *lab = (int32_t *)(w->shm + w->layout.in_int);
-    for (int i = 0; i < n; i++) lab[i] = labels[i];
+    for (int i = 0; i < n; i++)
+        lab[i] = labels[i];
     dc_status st = eval_request(w, n, k, 0.0, d_logits != NULL, msg, msgcap);
     w->seconds += dc_now() - t0;
     if (st != DC_OK) return st;
@@ -716,7 +876,8 @@ dc_status sbx_cls_eval(sbx_worker *w, int n, int k, const double *logits, const 
             char m[512];
             const double *row = logits + (size_t)i * k;
             double lo = row[0], hi = row[0];
-            for (int j = 1; j < k; j++) lo = fmin(lo, row[j]), hi = fmax(hi, row[j]);
+            for (int j = 1; j < k; j++)
+                lo = fmin(lo, row[j]), hi = fmax(hi, row[j]);
             if (bad_j < 0)
                 dc_fmt(m, sizeof m, "loss is %s for row %d (label %d, logits in [%.4g, %.4g])",
                        nonfinite_word(v), i, labels[i], lo, hi);

@@ -15,7 +15,11 @@
  * Each must give finite losses and gradients for every row; the random one must be
  * deterministic and have a non-zero gradient somewhere; each batch must finish within a
  * quarter of the per-call budget. Messages name the probe and the row, because they are
- * fed back to the LLM. */
+ * fed back to the LLM.
+ *
+ * Its loss-only requests are also the measurements every later request's time limit
+ * follows from (sandbox_host.c, note_cost and request_limit): the fastest of them (fixed
+ * costs) and the fastest of the large batch (cost per row). */
 #define _GNU_SOURCE
 #include "host_internal.h"
 
@@ -35,7 +39,7 @@ _Static_assert(SBX_SOURCE_LIMIT == SBX_MAX_SOURCE, "SBX_SOURCE_LIMIT must equal 
 typedef struct {
     int n, k;
     double beta;
-    double *a[6];  /* PREF: chosen, rejected, ref_chosen, ref_rejected, chosen_lens, rejected_lens */
+    double *a[6]; /* PREF: chosen, rejected, ref_chosen, ref_rejected, chosen_lens, rejected_lens */
     double *logits; /* CLS: n*k */
     int *labels;
     char desc[96];
@@ -45,13 +49,17 @@ enum { P_RANDOM, P_EXTREME_LO, P_EXTREME_HI, P_TIE, P_SINGLE, P_LARGE, P_FINGERP
 
 static void probe_free(probe *p)
 {
-    for (int i = 0; i < 6; i++) free(p->a[i]);
+    for (int i = 0; i < 6; i++)
+        free(p->a[i]);
     free(p->logits);
     free(p->labels);
     memset(p, 0, sizeof *p);
 }
 
-static double unif(dc_rng *r, double lo, double hi) { return lo + (hi - lo) * dc_rng_uniform(r); }
+static double unif(dc_rng *r, double lo, double hi)
+{
+    return lo + (hi - lo) * dc_rng_uniform(r);
+}
 
 static void probe_make(probe *p, const sbx_worker *w, int which)
 {
@@ -63,7 +71,8 @@ static void probe_make(probe *p, const sbx_worker *w, int which)
     if (which == P_FINGERPRINT) n = 12;
     p->n = n;
     if (kind == SBX_PREF) {
-        for (int i = 0; i < 6; i++) p->a[i] = dc_calloc((size_t)n, sizeof(double));
+        for (int i = 0; i < 6; i++)
+            p->a[i] = dc_calloc((size_t)n, sizeof(double));
         p->beta = which == P_EXTREME_LO ? 0.01 : which == P_EXTREME_HI ? 10.0 : 0.1;
         for (int i = 0; i < n; i++) {
             double mag_hi = (which == P_EXTREME_LO || which == P_EXTREME_HI) ? 1000.0 : 300.0;
@@ -89,21 +98,20 @@ static void probe_make(probe *p, const sbx_worker *w, int which)
         for (int i = 0; i < n; i++) {
             p->labels[i] = (int)dc_rng_below(&r, (uint32_t)k);
             for (int j = 0; j < k; j++) {
-                double v = which == P_EXTREME_LO || which == P_EXTREME_HI
-                               ? unif(&r, -30, 30)
-                               : 3.0 * dc_rng_normal(&r);
+                double v = which == P_EXTREME_LO || which == P_EXTREME_HI ? unif(&r, -30, 30)
+                                                                          : 3.0 * dc_rng_normal(&r);
                 p->logits[(size_t)i * k + j] = which == P_TIE ? 0.25 : v;
             }
         }
     }
-    static const char *const names[] = {"random", "extreme", "extreme", "tie",
-                                        "single-row", "large", "fingerprint"};
+    static const char *const names[] = {"random",     "extreme", "extreme",    "tie",
+                                        "single-row", "large",   "fingerprint"};
     if (kind == SBX_PREF)
         dc_fmt(p->desc, sizeof p->desc, "%s probe batch (n = %d, beta = %g%s)", names[which], n,
                p->beta, which == P_TIE ? ", chosen == rejected" : "");
     else
-        dc_fmt(p->desc, sizeof p->desc, "%s probe batch (n = %d, k = %d%s)", names[which], n,
-               p->k, which == P_TIE ? ", all logits equal" : "");
+        dc_fmt(p->desc, sizeof p->desc, "%s probe batch (n = %d, k = %d%s)", names[which], n, p->k,
+               which == P_TIE ? ", all logits equal" : "");
 }
 
 /* Evaluates a probe: losses into loss (n), gradients into grad (2n PREF, n*k CLS) or not. */
@@ -170,8 +178,8 @@ static dc_status run_probe(sbx_worker *w, const probe *p, double *loss, double *
         if (again < dt) dt = again;
     }
     if (dt > budget) {
-        dc_fmt(msg, cap, "%s: one batch took %.3f s%s; the budget is %.3f s per batch", p->desc,
-               dt, grad ? " with gradients" : "", budget);
+        dc_fmt(msg, cap, "%s: one batch took %.3f s%s; the budget is %.3f s per batch", p->desc, dt,
+               grad ? " with gradients" : "", budget);
         return DC_TIMEOUT;
     }
     return DC_OK;
@@ -202,8 +210,7 @@ static int same_bits(const double *a, const double *b, size_t n, size_t *where)
  * column (a softmax row is shift-invariant, so equal amounts would hide nothing but also
  * test nothing). The probe's inputs are restored exactly afterwards. */
 static dc_status others_change(sbx_worker *w, probe *p, const unsigned char *moved,
-                               const double *base, double *tmp, int *changed, char *msg,
-                               size_t cap)
+                               const double *base, double *tmp, int *changed, char *msg, size_t cap)
 {
     int n = p->n, k = w->kind == SBX_PREF ? 1 : p->k;
     int variants = w->kind == SBX_PREF ? 2 : 1;
@@ -262,7 +269,8 @@ static dc_status detect_separable(sbx_worker *w, probe *p, const double *base, d
     } else {
         for (int bit = 0; (1 << bit) < n && *separable && st == DC_OK; bit++)
             for (int side = 0; side < 2 && *separable && st == DC_OK; side++) {
-                for (int j = 0; j < n; j++) moved[j] = ((j >> bit) & 1) == side;
+                for (int j = 0; j < n; j++)
+                    moved[j] = ((j >> bit) & 1) == side;
                 st = others_change(w, p, moved, base, tmp, &changed, msg, cap);
                 if (changed) *separable = 0;
             }
@@ -275,8 +283,8 @@ static dc_status detect_separable(sbx_worker *w, probe *p, const double *base, d
  * answer, or its failure with the message prefixed "objective_grad, ". A non-finite answer
  * is returned as DC_NONFINITE with the worker left alive (w->probing_grad): the caller
  * counts it as a disagreement, since central differences may still train the objective. */
-static dc_status probe_grad_fn(sbx_worker *w, const probe *p, double *loss, double *grad,
-                               char *msg, size_t msgcap)
+static dc_status probe_grad_fn(sbx_worker *w, const probe *p, double *loss, double *grad, char *msg,
+                               size_t msgcap)
 {
     w->use_grad_fn = 1;
     w->probing_grad = 1;
@@ -319,9 +327,9 @@ static dc_status check_grad_fn(sbx_worker *w, scratch *s, char *msg, size_t msgc
             st = DC_OK;
             agree = 0;
         } else if (st == DC_OK) {
-            agree = !sbx_grads_disagree(w->kind, p.n, w->kind == SBX_PREF ? 0 : p.k, s->loss,
-                                        s->grad, s->loss2, s->grad2, p.desc, w->grad_note,
-                                        sizeof w->grad_note);
+            agree =
+                !sbx_grads_disagree(w->kind, p.n, w->kind == SBX_PREF ? 0 : p.k, s->loss, s->grad,
+                                    s->loss2, s->grad2, p.desc, w->grad_note, sizeof w->grad_note);
         }
         if (st == DC_OK && agree && probes[i] == P_RANDOM) {
             first_g = grad_count(w, &p);
@@ -366,12 +374,16 @@ dc_status sbx_prescreen(sbx_worker *w, char *msg, size_t msgcap)
         return w->dead;
     }
     if (w->lim.max_rows < 1024 || w->lim.max_cols < 10) {
-        dc_fmt(msg, msgcap, "sandbox: the pre-screen needs max_rows >= 1024 and max_cols >= 10 "
-               "(have %d, %d)", w->lim.max_rows, w->lim.max_cols);
+        dc_fmt(msg, msgcap,
+               "sandbox: the pre-screen needs max_rows >= 1024 and max_cols >= 10 "
+               "(have %d, %d)",
+               w->lim.max_rows, w->lim.max_cols);
         return DC_ERROR;
     }
-    w->separable = 0; /* the exact (slow) gradient path until proven separable */
+    w->separable = 0;   /* the exact (slow) gradient path until proven separable */
     w->use_grad_fn = 0; /* central differences until objective_grad is checked */
+    w->timed = 0;       /* the fixed per-call budget until measured */
+    w->cost_small = w->cost_large = w->size_large = 0;
     w->grad_note[0] = '\0';
     scratch s;
     scratch_alloc(&s, 1024, 1024 * 10);
@@ -444,6 +456,7 @@ dc_status sbx_prescreen(sbx_worker *w, char *msg, size_t msgcap)
         goto out;
     }
     if (w->has_grad_fn && (st = check_grad_fn(w, &s, msg, msgcap)) != DC_OK) goto out;
+    w->timed = w->size_large > 0 && w->cost_large > 0;
     if (msgcap) msg[0] = '\0';
 out:
     probe_free(&p);

@@ -6,7 +6,19 @@
  * then `#line 1 "objective.c"` and the filtered candidate, so messages carry the
  * candidate's own line numbers. Options go in BEFORE tcc_set_output_type: Debian's libtcc
  * (0.9.27+git20200814) silently ignores -nostdlib set later, and without it tcc would
- * resolve any libc function by dlsym(). */
+ * resolve any libc function by dlsym().
+ *
+ * Relocation goes into memory of our own rather than tcc's (TCC_RELOCATE_AUTO), which
+ * leaves code pages writable and executable. tcc lays out every executable section first
+ * and the others after them, each pass starting at an aligned offset. The text handed to
+ * tcc starts with a page-aligned variable, `__discover_data`, before anything else can
+ * reach the data section, so the data section, the first non-executable one, starts on a
+ * page boundary at that variable: everything before it is code (made read + execute, never
+ * writable again), everything from it on is the candidate's writable memory (initialised
+ * and zeroed statics, constants, tcc's GOT), copied once right after relocation into a
+ * read-only pristine copy that every executor copies back before each call. Checked after
+ * relocation rather than assumed: the marker must be page-aligned inside the image, with
+ * the entry points before it. */
 #define _GNU_SOURCE
 #include "worker.h"
 
@@ -14,9 +26,12 @@
 #include "source_filter.h"
 
 #include <libtcc.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static const char *const signatures[2] = {
     "void objective(const pref_batch *b, double *loss)",
@@ -31,8 +46,8 @@ static const char *const grad_signatures[2] = {
 };
 
 typedef struct {
-    char *live;          /* shared-memory message: the first error, visible to the host even
-                            if tcc then exits the process (it does on "memory full") */
+    char *live; /* shared-memory message: the first error, visible to the host even
+                   if tcc then exits the process (it does on "memory full") */
     size_t livecap;
     char errors[2048];   /* tcc's error lines, in order */
     char undefined[256]; /* names of undefined symbols, comma-separated */
@@ -70,7 +85,8 @@ static void compile_message(const diag *d, int kind, char *msg, size_t cap)
     /* tcc prefixes context lines ("In file included from ..."): show the error line. */
     const char *err = strstr(e, "error:");
     if (err) {
-        while (err > e && err[-1] != '\n') err--;
+        while (err > e && err[-1] != '\n')
+            err--;
         e = err;
     }
     size_t n = strcspn(e, "\n");
@@ -83,11 +99,66 @@ static void compile_message(const diag *d, int kind, char *msg, size_t cap)
         snprintf(msg, cap, "%s", first);
 }
 
-int sbx_compile(int kind, const char *src, size_t len, void **fn, void **grad_fn, char *msg,
-                size_t msgcap)
+/* Relocates s into fresh pages and splits them into code (read + execute) and data (with a
+ * read-only pristine copy); see the top of this file. */
+static int relocate(TCCState *s, int kind, const diag *d, sbx_image *img, char *msg, size_t msgcap)
 {
-    *fn = NULL;
-    *grad_fn = NULL;
+    int size = tcc_relocate(s, NULL);
+    if (size < 0) return -1;
+    if ((size_t)size > SBX_MAX_IMAGE) {
+        snprintf(msg, msgcap,
+                 "the compiled objective needs %d KiB of memory for its code and static "
+                 "variables; the sandbox allows %u KiB (static variables are restored before "
+                 "every call): use small local arrays instead",
+                 size >> 10, SBX_MAX_IMAGE >> 10);
+        return DC_COMPILE_ERROR;
+    }
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), total = ((size_t)size + page - 1) & ~(page - 1);
+    unsigned char *mem =
+        mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) {
+        snprintf(msg, msgcap, "out of memory relocating the objective (%d KiB)", size >> 10);
+        return DC_ERROR;
+    }
+    if (tcc_relocate(s, mem) < 0) {
+        compile_message(d, kind, msg, msgcap);
+        return DC_COMPILE_ERROR;
+    }
+    unsigned char *data = tcc_get_symbol(s, "__discover_data");
+    unsigned char *fn = tcc_get_symbol(s, "objective"), *gfn = tcc_get_symbol(s, "objective_grad");
+    if (!data || ((uintptr_t)data & (page - 1)) || data < mem || data >= mem + total ||
+        (fn && fn >= data) || (gfn && gfn >= data)) {
+        snprintf(msg, msgcap,
+                 "sandbox worker: libtcc laid out the objective unexpectedly "
+                 "(code and data not separable)");
+        return DC_ERROR;
+    }
+    img->base = mem;
+    img->data = data;
+    img->code_len = (size_t)(data - mem);
+    img->data_len = total - img->code_len;
+    unsigned char *copy =
+        mmap(NULL, img->data_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (copy == MAP_FAILED) {
+        snprintf(msg, msgcap, "out of memory relocating the objective (%d KiB)", size >> 10);
+        return DC_ERROR;
+    }
+    memcpy(copy, data, img->data_len);
+    /* W^X from here on: executors cannot mprotect (their filter forbids it). */
+    if (mprotect(mem, img->code_len, PROT_READ | PROT_EXEC) != 0 ||
+        mprotect(copy, img->data_len, PROT_READ) != 0) {
+        snprintf(msg, msgcap, "sandbox worker: could not protect the objective's code");
+        return DC_ERROR;
+    }
+    img->pristine = copy;
+    img->fn = fn;
+    img->grad_fn = gfn;
+    return DC_OK;
+}
+
+int sbx_compile(int kind, const char *src, size_t len, sbx_image *img, char *msg, size_t msgcap)
+{
+    memset(img, 0, sizeof *img);
     if (kind != 0 && kind != 1) {
         snprintf(msg, msgcap, "unknown objective interface %d", kind);
         return DC_ERROR;
@@ -116,7 +187,9 @@ int sbx_compile(int kind, const char *src, size_t len, void **fn, void **grad_fn
         snprintf(msg, msgcap, "out of memory preparing the source");
         return DC_ERROR;
     }
-    snprintf(text, cap, "#define DISCOVER_SANDBOX 1\n%s\n%s;\n%s;\n#line 1 \"objective.c\"\n%s",
+    snprintf(text, cap,
+             "__attribute__((aligned(4096))) char __discover_data[1] = {1};\n"
+             "#define DISCOVER_SANDBOX 1\n%s\n%s;\n%s;\n#line 1 \"objective.c\"\n%s",
              sbx_header_text, signatures[kind], grad_signatures[kind], filtered);
     free(filtered);
 
@@ -150,11 +223,12 @@ int sbx_compile(int kind, const char *src, size_t len, void **fn, void **grad_fn
             return DC_COMPILE_ERROR;
         }
     }
-    if (tcc_relocate(s, TCC_RELOCATE_AUTO) < 0) {
+    int rel = relocate(s, kind, &d, img, msg, msgcap);
+    if (rel > 0) return rel;
+    if (rel < 0) {
         if (d.n_undefined) {
             if (strcmp(d.undefined, "objective") == 0) {
-                snprintf(msg, msgcap,
-                         "defines no function named objective; define exactly one: %s",
+                snprintf(msg, msgcap, "defines no function named objective; define exactly one: %s",
                          signatures[kind]);
                 return DC_INVALID;
             }
@@ -167,16 +241,13 @@ int sbx_compile(int kind, const char *src, size_t len, void **fn, void **grad_fn
         compile_message(&d, kind, msg, msgcap);
         return DC_COMPILE_ERROR;
     }
-    void *f = tcc_get_symbol(s, "objective");
-    if (!f) {
+    if (!img->fn) {
         snprintf(msg, msgcap,
                  "defines no function named objective (helpers must be static, the entry "
                  "point must not be); define exactly one: %s",
                  signatures[kind]);
         return DC_INVALID;
     }
-    /* s is deliberately never deleted: it owns the relocated code for the worker's life. */
-    *fn = f;
-    *grad_fn = tcc_get_symbol(s, "objective_grad"); /* optional */
+    /* s is never deleted: freeing it is no use to a worker that lives for one candidate. */
     return DC_OK;
 }

@@ -15,6 +15,13 @@
  *     through a cast-away const is caught. Perturbations for the gradient are applied to
  *     both copies.
  *
+ * Before every call the candidate's writable memory is copied back from its pristine copy
+ * (worker_compile.c) and the stack below the call is zeroed (SBX_STACK_SCRUB bytes, far more
+ * than an objective's frames use), so neither a static variable nor an uninitialised local
+ * carries anything from one call to the next. What an actively hostile candidate might keep
+ * elsewhere (deeper in the stack, in registers) is for the fresh-process audits of
+ * worker_audit.c to find: such state changes its answers, and a fresh process has none.
+ *
  * Step: h = SBX_FD_STEP · max(1, |x|) and the divisor is the exact (x+h) − (x−h), which
  * cancels the rounding of h. Central differences have truncation error O(h²·f''') and
  * rounding error O(ε·|loss|/h). The textbook optimum c ≈ ε^(1/3) ≈ 6e-6 assumes the loss
@@ -37,10 +44,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef SBX_FD_STEP
-#define SBX_FD_STEP 3e-7
-#endif
 #define SENTINEL_BITS 0x7FF4DEADBEEF0001ull
+/* Bytes of stack zeroed below the call (explicit_bzero: a plain memset of a dead array may be
+ * optimised away). 16 KiB take 0.12 us a call on the 2-core test machine (median of 2001,
+ * 3 runs). */
+#define SBX_STACK_SCRUB 16384
 
 typedef void (*pref_fn)(const pref_batch *b, double *loss);
 typedef void (*cls_fn)(int n, int k, const double *logits, const int *labels, double *loss);
@@ -55,7 +63,10 @@ static const char *const pref_names[6] = {"chosen_logps",     "rejected_logps",
                                           "ref_chosen_logps", "ref_rejected_logps",
                                           "chosen_lens",      "rejected_lens"};
 
-static double *alloc_doubles(size_t n) { return calloc(n ? n : 1, sizeof(double)); }
+static double *alloc_doubles(size_t n)
+{
+    return calloc(n ? n : 1, sizeof(double));
+}
 
 int sbx_eval_init(sbx_eval_ctx *e)
 {
@@ -70,12 +81,11 @@ int sbx_eval_init(sbx_eval_ctx *e)
     e->loss_plus = alloc_doubles(lb);
     e->loss_minus = alloc_doubles(lb);
     e->orig = alloc_doubles(mr);
-    e->den = alloc_doubles(mr);
     e->grad_a = alloc_doubles(real + 2 * SBX_GUARD);
     e->grad_b = alloc_doubles(lb);
     if (fegetenv(&g_env) != 0) return -1;
     return (e->w_real && e->x_real && e->w_int && e->x_int && e->loss_base && e->loss_plus &&
-            e->loss_minus && e->orig && e->den && e->grad_a && e->grad_b)
+            e->loss_minus && e->orig && e->grad_a && e->grad_b)
                ? 0
                : -1;
 }
@@ -90,7 +100,8 @@ static uint64_t bits_of(double d)
 static void fill_sentinel(double *p, size_t n)
 {
     const uint64_t s = SENTINEL_BITS;
-    for (size_t i = 0; i < n; i++) memcpy(&p[i], &s, sizeof s);
+    for (size_t i = 0; i < n; i++)
+        memcpy(&p[i], &s, sizeof s);
 }
 
 /* First index where the two arrays differ, or -1. */
@@ -122,6 +133,22 @@ static pref_batch batch_view(const sbx_eval_ctx *e)
 static int check_outputs(sbx_eval_ctx *e, const double *buf);
 static int check_inputs(sbx_eval_ctx *e);
 
+/* Zeroes the stack a candidate call is about to use: called from the frame that then makes
+ * the call, its own frame lies where the candidate's will. */
+static __attribute__((noinline)) void scrub_stack(void)
+{
+    unsigned char pad[SBX_STACK_SCRUB];
+    explicit_bzero(pad, sizeof pad);
+}
+
+/* Everything a call starts from: pristine statics, a zeroed stack, the worker's FP state. */
+static void fresh_call_state(const sbx_eval_ctx *e)
+{
+    sbx_image_restore(e->img);
+    scrub_stack();
+    fesetenv(&g_env);
+}
+
 /* Calls the candidate once on the w_* inputs, losses into buf + SBX_GUARD. */
 static int call_once(sbx_eval_ctx *e, double *buf)
 {
@@ -129,7 +156,7 @@ static int call_once(sbx_eval_ctx *e, double *buf)
     int n = h->n, k = h->k;
     double *loss = buf + SBX_GUARD;
     fill_sentinel(buf, (size_t)n + 2 * SBX_GUARD);
-    fesetenv(&g_env);
+    fresh_call_state(e);
     if (e->kind == 0) {
         pref_batch b = batch_view(e);
         ((pref_fn)e->fn)(&b, loss);
@@ -179,7 +206,7 @@ static int call_grad_once(sbx_eval_ctx *e)
     if (e->kind == 0) fill_sentinel(e->grad_b, (size_t)n + 2 * SBX_GUARD);
     double *loss = e->loss_base + SBX_GUARD, *ga = e->grad_a + SBX_GUARD,
            *gb = e->grad_b + SBX_GUARD;
-    fesetenv(&g_env);
+    fresh_call_state(e);
     if (e->kind == 0) {
         pref_batch b = batch_view(e);
         ((pref_grad_fn)e->grad_fn)(&b, loss, ga, gb);
@@ -188,8 +215,7 @@ static int call_grad_once(sbx_eval_ctx *e)
     }
     fesetenv(&g_env);
     int st = check_array(e, e->loss_base, (size_t)n, "loss");
-    if (st == DC_OK)
-        st = check_array(e, e->grad_a, ng, e->kind == 0 ? "d_chosen" : "d_logits");
+    if (st == DC_OK) st = check_array(e, e->grad_a, ng, e->kind == 0 ? "d_chosen" : "d_logits");
     if (st == DC_OK && e->kind == 0) st = check_array(e, e->grad_b, (size_t)n, "d_rejected");
     return st != DC_OK ? st : check_inputs(e);
 }
@@ -236,22 +262,22 @@ static int check_inputs(sbx_eval_ctx *e)
             long d = first_diff(e->w_real + a * mr, e->x_real + a * mr, sizeof(double), (size_t)n);
             if (d >= 0) {
                 snprintf(h->msg, sizeof h->msg,
-                         "wrote into its input b->%s[%ld]; the inputs are read-only",
-                         pref_names[a], d);
+                         "wrote into its input b->%s[%ld]; the inputs are read-only", pref_names[a],
+                         d);
                 return DC_INVALID;
             }
         }
     } else {
         long d = first_diff(e->w_real, e->x_real, sizeof(double), (size_t)n * (size_t)k);
         if (d >= 0) {
-            snprintf(h->msg, sizeof h->msg, "wrote into its input logits[%ld]; the inputs are read-only",
-                     d);
+            snprintf(h->msg, sizeof h->msg,
+                     "wrote into its input logits[%ld]; the inputs are read-only", d);
             return DC_INVALID;
         }
         d = first_diff(e->w_int, e->x_int, sizeof(int), (size_t)n);
         if (d >= 0) {
-            snprintf(h->msg, sizeof h->msg, "wrote into its input labels[%ld]; the inputs are read-only",
-                     d);
+            snprintf(h->msg, sizeof h->msg,
+                     "wrote into its input labels[%ld]; the inputs are read-only", d);
             return DC_INVALID;
         }
     }
@@ -264,8 +290,6 @@ static inline void set_both(sbx_eval_ctx *e, size_t idx, double v)
     e->x_real[idx] = v;
 }
 
-static inline double step_of(double x) { return SBX_FD_STEP * fmax(1.0, fabs(x)); }
-
 /* Gradient column = one trainable input per row: element of row i at base + i*stride. */
 static int grad_column(sbx_eval_ctx *e, size_t base, size_t stride, double *grad, int separable)
 {
@@ -275,21 +299,20 @@ static int grad_column(sbx_eval_ctx *e, size_t base, size_t stride, double *grad
         /* Row i's loss depends only on row i: move the whole column at once. */
         for (int i = 0; i < n; i++) {
             size_t idx = base + (size_t)i * stride;
-            double x = e->x_real[idx], hh = step_of(x);
+            double x = e->x_real[idx];
             e->orig[i] = x;
-            e->den[i] = (x + hh) - (x - hh);
-            set_both(e, idx, x + hh);
+            set_both(e, idx, x + sbx_fd_step(x));
         }
         if ((st = call_once(e, e->loss_plus)) != DC_OK) return st;
         for (int i = 0; i < n; i++) {
             double x = e->orig[i];
-            set_both(e, base + (size_t)i * stride, x - step_of(x));
+            set_both(e, base + (size_t)i * stride, x - sbx_fd_step(x));
         }
         if ((st = call_once(e, e->loss_minus)) != DC_OK) return st;
         for (int i = 0; i < n; i++) {
             size_t idx = base + (size_t)i * stride;
             set_both(e, idx, e->orig[i]);
-            grad[idx] = (plus[i] - minus[i]) / e->den[i];
+            grad[idx] = sbx_fd_row(plus[i], minus[i], e->orig[i]);
         }
         return DC_OK;
     }
@@ -297,15 +320,13 @@ static int grad_column(sbx_eval_ctx *e, size_t base, size_t stride, double *grad
      * sum is the sum of per-row differences (more accurate than a difference of sums). */
     for (int i = 0; i < n; i++) {
         size_t idx = base + (size_t)i * stride;
-        double x = e->x_real[idx], hh = step_of(x);
+        double x = e->x_real[idx], hh = sbx_fd_step(x);
         set_both(e, idx, x + hh);
         if ((st = call_once(e, e->loss_plus)) != DC_OK) return st;
         set_both(e, idx, x - hh);
         if ((st = call_once(e, e->loss_minus)) != DC_OK) return st;
         set_both(e, idx, x);
-        double s = 0;
-        for (int r = 0; r < n; r++) s += plus[r] - minus[r];
-        grad[idx] = s / ((x + hh) - (x - hh));
+        grad[idx] = sbx_fd_sum(plus, minus, n, x);
     }
     return DC_OK;
 }
@@ -333,7 +354,8 @@ int sbx_eval_request(sbx_eval_ctx *e)
         size_t cnt = (size_t)n * (size_t)k;
         memcpy(e->w_real, in_real, cnt * sizeof(double));
         memcpy(e->x_real, in_real, cnt * sizeof(double));
-        for (int i = 0; i < n; i++) e->w_int[i] = e->x_int[i] = in_int[i];
+        for (int i = 0; i < n; i++)
+            e->w_int[i] = e->x_int[i] = in_int[i];
     }
     if (h->want_grad && h->use_grad_fn && e->grad_fn) {
         /* The analytic gradient the host has checked against central differences: one call */

@@ -4,10 +4,12 @@
  *             by sbx_close, median of RUNS; beside it the same objective compiled by
  *             `gcc -O2 -shared` and dlopen'ed (the unsandboxed alternative), median of
  *             GCC_RUNS.
- *   per call: loss + gradient through sbx_pref_eval / sbx_cls_eval: 64 preference pairs with
- *             a row-separable objective (DPO, column-at-once path) and a batch-statistics
- *             one (one input at a time), and 256 x 10 logits (cross-entropy), median of
- *             CALLS after a warm-up.
+ *   per call: the round trip alone (losses of 1 pair, DPO), then loss + gradient through
+ *             sbx_pref_eval / sbx_cls_eval: 64 preference pairs with a row-separable
+ *             objective (DPO, column-at-once path) and a batch-statistics one (one input
+ *             at a time), and 256 x 10 logits (cross-entropy); median and mean of CALLS
+ *             after a warm-up (the mean includes the worker's random audits, which the
+ *             median mostly does not).
  *
  * Usage: bench_sandbox [RUNS] (default 200). Build: cmake --build BUILD --target bench_sandbox.
  * Results: bench/RESULTS-sandbox.md. */
@@ -38,13 +40,17 @@ static const char *BATCHVAR = /* DBAQL-like: weight from the batch variance of x
     "#include <math.h>\n"
     "void objective(const pref_batch *b, double *loss) {\n"
     "    double m = 0, v = 0, tau = 0.05;\n"
-    "    for (int i = 0; i < b->n; i++) m += b->beta * ((b->chosen_logps[i] - b->ref_chosen_logps[i]) - (b->rejected_logps[i] - b->ref_rejected_logps[i])) / tau;\n"
+    "    for (int i = 0; i < b->n; i++) m += b->beta * ((b->chosen_logps[i] - "
+    "b->ref_chosen_logps[i]) - (b->rejected_logps[i] - b->ref_rejected_logps[i])) / tau;\n"
     "    m /= b->n;\n"
-    "    for (int i = 0; i < b->n; i++) { double z = b->beta * ((b->chosen_logps[i] - b->ref_chosen_logps[i]) - (b->rejected_logps[i] - b->ref_rejected_logps[i])) / tau - m; v += z * z; }\n"
+    "    for (int i = 0; i < b->n; i++) { double z = b->beta * ((b->chosen_logps[i] - "
+    "b->ref_chosen_logps[i]) - (b->rejected_logps[i] - b->ref_rejected_logps[i])) / tau - m; v += "
+    "z * z; }\n"
     "    v /= (b->n > 1 ? b->n - 1 : 1);\n"
     "    double w = 1 / (1 + exp(-v));\n"
     "    for (int i = 0; i < b->n; i++) {\n"
-    "        double x = b->beta * ((b->chosen_logps[i] - b->ref_chosen_logps[i]) - (b->rejected_logps[i] - b->ref_rejected_logps[i]));\n"
+    "        double x = b->beta * ((b->chosen_logps[i] - b->ref_chosen_logps[i]) - "
+    "(b->rejected_logps[i] - b->ref_rejected_logps[i]));\n"
     "        double xd = x / 0.9, f = xd >= 0 ? log1p(exp(-xd)) : -xd + log1p(exp(xd));\n"
     "        loss[i] = w * f + (1 - w) * exp(-0.9 * x);\n"
     "    }\n"
@@ -66,6 +72,14 @@ static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
+}
+
+static double mean(const double *v, int n)
+{
+    double s = 0;
+    for (int i = 0; i < n; i++)
+        s += v[i];
+    return s / n;
 }
 
 static double median(double *v, int n)
@@ -107,9 +121,10 @@ static void bench_gcc(const char *src, int runs, double *whole, double *dl_only)
     double *t = dc_calloc((size_t)runs, sizeof *t), *d = dc_calloc((size_t)runs, sizeof *d);
     for (int r = 0; r < runs; r++) {
         snprintf(sopath, sizeof sopath, "%s/cand%d.so", dir, r);
-        snprintf(cmd, sizeof cmd,
-                 "gcc -O2 -shared -fPIC -include '%s/sandbox/discover_objective.h' '%s' -o '%s' -lm",
-                 DC_SOURCE_DIR, cpath, sopath);
+        snprintf(
+            cmd, sizeof cmd,
+            "gcc -O2 -shared -fPIC -include '%s/sandbox/discover_objective.h' '%s' -o '%s' -lm",
+            DC_SOURCE_DIR, cpath, sopath);
         double t0 = dc_now();
         if (system(cmd) != 0) exit(1);
         double t1 = dc_now();
@@ -129,7 +144,8 @@ static void bench_gcc(const char *src, int runs, double *whole, double *dl_only)
     free(d);
 }
 
-static double bench_pref(const char *src, int calls, int *separable)
+/* Median of `calls` requests (mean into *avg); n pairs, with gradients when grad. */
+static double bench_pref(const char *src, int calls, int n, int grad, int *separable, double *avg)
 {
     sbx_worker *w = NULL;
     char msg[512];
@@ -150,23 +166,25 @@ static double bench_pref(const char *src, int calls, int *separable)
         a[3][i] = a[1][i] + dc_rng_normal(&r);
         a[4][i] = a[5][i] = 100;
     }
-    pref_batch b = {N, 0.05, a[0], a[1], a[2], a[3], a[4], a[5]};
+    pref_batch b = {n, 0.05, a[0], a[1], a[2], a[3], a[4], a[5]};
     double *t = dc_calloc((size_t)calls, sizeof *t);
     for (int c = -20; c < calls; c++) {
         double t0 = dc_now();
-        if (sbx_pref_eval(w, &b, loss, gc, gr, msg, sizeof msg) != DC_OK) {
+        if (sbx_pref_eval(w, &b, loss, grad ? gc : NULL, grad ? gr : NULL, msg, sizeof msg) !=
+            DC_OK) {
             fprintf(stderr, "eval failed: %s\n", msg);
             exit(1);
         }
         if (c >= 0) t[c] = dc_now() - t0;
     }
     sbx_close(w);
+    *avg = mean(t, calls);
     double m = median(t, calls);
     free(t);
     return m;
 }
 
-static double bench_cls(int calls)
+static double bench_cls(int calls, double *avg)
 {
     sbx_worker *w = NULL;
     char msg[512];
@@ -180,8 +198,10 @@ static double bench_cls(int calls)
     static int labels[N];
     dc_rng r;
     dc_rng_seed(&r, 2);
-    for (int i = 0; i < N * K; i++) logits[i] = 3 * dc_rng_normal(&r);
-    for (int i = 0; i < N; i++) labels[i] = (int)dc_rng_below(&r, K);
+    for (int i = 0; i < N * K; i++)
+        logits[i] = 3 * dc_rng_normal(&r);
+    for (int i = 0; i < N; i++)
+        labels[i] = (int)dc_rng_below(&r, K);
     double *t = dc_calloc((size_t)calls, sizeof *t);
     for (int c = -20; c < calls; c++) {
         double t0 = dc_now();
@@ -189,6 +209,7 @@ static double bench_cls(int calls)
         if (c >= 0) t[c] = dc_now() - t0;
     }
     sbx_close(w);
+    *avg = mean(t, calls);
     double m = median(t, calls);
     free(t);
     return m;
@@ -199,22 +220,27 @@ int main(int argc, char **argv)
     int runs = argc > 1 ? atoi(argv[1]) : 200;
     if (runs < 1) runs = 200;
     if (!getenv("DISCOVER_WORKER")) setenv("DISCOVER_WORKER", DC_BUILD_DIR "/discover-sandbox", 1);
-    int sep1, sep2;
+    int sep0, sep1, sep2;
     double start = bench_startup(DPO, runs);
     int gcc_runs = runs < 50 ? runs : 50;
     double gcc_whole, gcc_dl;
     bench_gcc(DPO, gcc_runs, &gcc_whole, &gcc_dl);
-    double p_sep = bench_pref(DPO, runs * 5, &sep1);
-    double p_non = bench_pref(BATCHVAR, runs, &sep2);
-    double cls = bench_cls(runs);
+    double a_rt, a_sep, a_non, a_cls;
+    double rt = bench_pref(DPO, runs * 5, 1, 0, &sep0, &a_rt);
+    double p_sep = bench_pref(DPO, runs * 5, 64, 1, &sep1, &a_sep);
+    double p_non = bench_pref(BATCHVAR, runs, 64, 1, &sep2, &a_non);
+    double cls = bench_cls(runs, &a_cls);
     printf("start-up, sandbox (spawn+compile+relocate+lock-down+ready), median of %d: %.3f ms\n",
            runs, start * 1e3);
     printf("start-up, gcc -O2 -shared + dlopen, median of %d: %.1f ms (dlopen alone %.3f ms)\n",
            gcc_runs, gcc_whole * 1e3, gcc_dl * 1e3);
-    printf("loss+grad, 64 pairs, DPO (%s), median of %d: %.1f us\n",
-           sep1 ? "row-separable path" : "exact path", runs * 5, p_sep * 1e6);
-    printf("loss+grad, 64 pairs, batch-variance (%s), median of %d: %.1f us\n",
-           sep2 ? "row-separable path" : "exact path", runs, p_non * 1e6);
-    printf("loss+grad, 256x10 logits, cross-entropy, median of %d: %.1f us\n", runs, cls * 1e6);
+    printf("round trip, losses of 1 pair, DPO, median (mean) of %d: %.1f us (%.1f us)\n", runs * 5,
+           rt * 1e6, a_rt * 1e6);
+    printf("loss+grad, 64 pairs, DPO (%s), median (mean) of %d: %.1f us (%.1f us)\n",
+           sep1 ? "row-separable path" : "exact path", runs * 5, p_sep * 1e6, a_sep * 1e6);
+    printf("loss+grad, 64 pairs, batch-variance (%s), median (mean) of %d: %.1f us (%.1f us)\n",
+           sep2 ? "row-separable path" : "exact path", runs, p_non * 1e6, a_non * 1e6);
+    printf("loss+grad, 256x10 logits, cross-entropy, median (mean) of %d: %.1f us (%.1f us)\n",
+           runs, cls * 1e6, a_cls * 1e6);
     return 0;
 }

@@ -110,6 +110,32 @@ static int mark_duplicate(run_ctx *R, arc_candidate *c, int64_t orig_id, const c
     return 0;
 }
 
+double dc_default_candidate_timeout(double slowest_baseline_s)
+{
+    double t = DC_CANDIDATE_TIMEOUT_FACTOR * slowest_baseline_s;
+    return t > DC_CANDIDATE_TIMEOUT_FLOOR ? t : DC_CANDIDATE_TIMEOUT_FLOOR;
+}
+
+/* The time budget of a proposed candidate's training and scoring (0: none): the configured
+ * one, or the default from the seed baselines archived so far (generation 0, any that
+ * finished). The baselines themselves have none: they set the scale. */
+static double candidate_budget(run_ctx *R, const arc_candidate *c)
+{
+    if (c->generation == 0 || R->cfg->candidate_timeout_s == 0) return 0;
+    if (R->cfg->candidate_timeout_s > 0) return R->cfg->candidate_timeout_s;
+    arc_filter f = {.campaign_id = R->campaign_id, .status = "ok"};
+    arc_candidate *cands;
+    int n;
+    char e[512];
+    double slowest = 0;
+    if (archive_candidate_list(R->a, &f, &cands, &n, e, sizeof e) != 0) return 0;
+    for (int i = 0; i < n; i++)
+        if (cands[i].generation == 0 && cands[i].seconds > slowest) slowest = cands[i].seconds;
+    for (int i = 0; i < n; i++) arc_candidate_free(&cands[i]);
+    free(cands);
+    return dc_default_candidate_timeout(slowest);
+}
+
 /* Screens, de-duplicates, trains and scores one candidate; finishes its archive row. */
 static int evaluate_candidate(run_ctx *R, arc_candidate *c)
 {
@@ -159,6 +185,7 @@ static int evaluate_candidate(run_ctx *R, arc_candidate *c)
     dc_task_result res;
     dc_task_result_init(&res);
     dc_progress prog = dc_ui_progress(&R->ui, R->stop);
+    sbx_set_time_budget(w, candidate_budget(R, c));
     dc_train_and_score(R->ops, R->task, w, R->cfg->seeds, R->cfg->nseeds, &prog, &res);
     sbx_close(w);
     if (res.status != DC_OK && *R->stop) res.status = DC_INTERRUPTED;

@@ -39,6 +39,9 @@ typedef struct {
     int max_calls;
     long long max_tokens;
     double max_cost;
+    /* wall-clock budget of one candidate's training and scoring, seconds: < 0 = the default
+     * (dc_default_candidate_timeout of the slowest seed baseline), 0 = none */
+    double candidate_timeout_s;
     /* task options as given (key=value), applied in order */
     int ntask_opts;
     char task_keys[DC_MAX_TASK_OPTIONS][64];
@@ -54,7 +57,8 @@ void dc_campaign_cfg_default(dc_campaign_cfg *c);
  * Keys: task, proposer, replay_campaign, campaign, archive, generations, seed, seeds,
  * baselines, context, context_top_k, context_recent, context_failures, context_tokens,
  * prompts, api_base, model, temperature, max_tokens_per_call, json_mode, connect_timeout,
- * timeout, retries, price_in, price_out, max_calls, max_tokens, max_cost, and task.KEY for
+ * timeout, retries, price_in, price_out, max_calls, max_tokens, max_cost, candidate_timeout,
+ * and task.KEY for
  * any option of the task. */
 int dc_campaign_set(dc_campaign_cfg *c, const char *key, const char *value, char *err,
                     size_t errcap);
@@ -82,6 +86,14 @@ typedef struct {
 int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
                     dc_campaign_summary *out, char *err, size_t errcap);
 
+
+/* run's default budget of a candidate (candidate_timeout < 0): DC_CANDIDATE_TIMEOUT_FACTOR
+ * times the slowest seed baseline's time, at least DC_CANDIDATE_TIMEOUT_FLOOR seconds (an
+ * honest objective on the exact gradient path can be 10-20 times slower than a separable
+ * baseline; a stalled one must not hold an overnight campaign for hours). */
+#define DC_CANDIDATE_TIMEOUT_FACTOR 10.0
+#define DC_CANDIDATE_TIMEOUT_FLOOR 300.0
+double dc_default_candidate_timeout(double slowest_baseline_s);
 
 /* The configuration as a list of [key, value] pairs that dc_campaign_set accepts. */
 cJSON *dc_campaign_settings_json(const dc_campaign_cfg *c);

@@ -41,6 +41,8 @@ static void usage(FILE *f)
             "  --gap G          shorthand for --set gap=G (sentiment: keep preference pairs\n"
             "                   whose reward difference is at least G)\n"
             "  --set key=value  any task option (repeatable; see below)\n"
+            "  --candidate-timeout S  stop training and scoring after S seconds of wall\n"
+            "                   time (status timeout, at the step reached; default: none)\n"
             "  --json           print one JSON object (status, message, fitness, test metric,\n"
             "                   per_seed, seconds, ...) instead of a summary\n"
             "  --device D       compute backend: auto (default: the GPU when the CUDA plugin\n"
@@ -203,6 +205,7 @@ int cmd_eval(int argc, char **argv)
 {
     const char *file = NULL, *task_name = dc_task_at(0)->name, *seeds_text = "1", *steps = NULL,
                *noise = NULL, *device = NULL;
+    double budget = 0; /* --candidate-timeout: none unless given */
     const char *sets[MAX_SETS];
     static char shortcut[MAX_SETS][256];
     int nsets = 0, json = 0;
@@ -214,6 +217,11 @@ int cmd_eval(int argc, char **argv)
             return EXIT_OK;
         } else if (!strcmp(a, "--json")) {
             json = 1;
+        } else if (!strcmp(a, "--candidate-timeout")) {
+            char *end = NULL;
+            budget = has_value ? strtod(argv[++i], &end) : 0;
+            if (!end || *end || !(budget > 0) || budget > 1e7)
+                return cli_usage_error("eval", "--candidate-timeout takes seconds, e.g. 600");
         } else if (!strcmp(a, "--beta") || !strcmp(a, "--gap")) {
             /* Shortcuts for the preference task's options: --set beta=LIST, --set gap=G. */
             if (!has_value) return cli_usage_error("eval", "%s needs a value", a);
@@ -314,6 +322,7 @@ int cmd_eval(int argc, char **argv)
     dc_stop_signal_install(&stop_flag);
     progress_state ps = {.tty = isatty(STDERR_FILENO), .nseeds = nseeds, .seeds = seeds};
     dc_progress prog = {.ctx = &ps, .on_step = on_step, .stop = &stop_flag};
+    sbx_set_time_budget(worker, budget);
     dc_train_and_score(ops, task, worker, seeds, nseeds, &prog, &result);
     dc_stop_signal_restore();
     if (ps.tty && ps.line_open) fprintf(stderr, "\r\033[K");

@@ -245,12 +245,39 @@ static void test_run_with_config(void)
     }
 }
 
+/* --candidate-timeout: run's default follows the slowest seed baseline (with a floor), an
+ * explicit value (0: none) is archived for --resume, the default is not. */
+static void test_candidate_timeout(void)
+{
+    CHECK_NEAR(dc_default_candidate_timeout(2.0), DC_CANDIDATE_TIMEOUT_FLOOR, 0);
+    CHECK_NEAR(dc_default_candidate_timeout(100.0), 100.0 * DC_CANDIDATE_TIMEOUT_FACTOR, 1e-9);
+    dc_campaign_cfg c;
+    dc_campaign_cfg_default(&c);
+    CHECK(c.candidate_timeout_s < 0);
+    char e[256];
+    cJSON *set = dc_campaign_settings_json(&c);
+    char *text = cJSON_PrintUnformatted(set);
+    CHECK_MSG(strstr(text, "candidate_timeout") == NULL, "default archived: %s", text);
+    cJSON_free(text);
+    cJSON_Delete(set);
+    CHECK(dc_campaign_set(&c, "candidate_timeout", "-3", e, sizeof e) == -1);
+    CHECK(dc_campaign_set(&c, "candidate_timeout", "0", e, sizeof e) == 0 &&
+          c.candidate_timeout_s == 0);
+    CHECK(dc_campaign_set(&c, "candidate_timeout", "900", e, sizeof e) == 0);
+    set = dc_campaign_settings_json(&c);
+    text = cJSON_PrintUnformatted(set);
+    CHECK_MSG(strstr(text, "[\"candidate_timeout\",\"900\"]") != NULL, "settings: %s", text);
+    cJSON_free(text);
+    cJSON_Delete(set);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/discover-test-config-XXXXXX");
     if (!mkdtemp(tmpdir)) return 1;
     setenv("DISCOVER_CACHE", tmpdir, 1);
     test_parse();
+    test_candidate_timeout();
     test_run_with_config();
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);

@@ -8,14 +8,16 @@
 static char g_canary[512];
 
 /* Checks the status of one hostile candidate, then that the canary survived. */
-static void expect(const char *name, sbx_kind kind, const char *src, size_t len,
-                   dc_status want, const char *msg_part)
+static void expect(const char *name, sbx_kind kind, const char *src, size_t len, dc_status want,
+                   const char *msg_part)
 {
     char msg[1024] = {0};
     dc_status st = sbx_test_check(kind, src, len, msg, sizeof msg);
     CHECK_MSG(st == want, "%s: got %s (%s), want %s", name, dc_status_name(st), msg,
               dc_status_name(want));
-    if (msg_part) CHECK_MSG(strstr(msg, msg_part) != NULL, "%s: message '%s' lacks '%s'", name, msg, msg_part);
+    if (msg_part)
+        CHECK_MSG(strstr(msg, msg_part) != NULL, "%s: message '%s' lacks '%s'", name, msg,
+                  msg_part);
     CHECK_MSG(canary_intact(g_canary), "%s: the canary file was touched", name);
 }
 
@@ -50,7 +52,8 @@ int main(void)
     EXPECT("infinite loop", "void objective(const pref_batch *b, double *loss) { for (;;) {} }",
            DC_TIMEOUT, "did not return");
     EXPECT("deep recursion",
-           "static double f(double x) { volatile double pad[64]; pad[0] = x; return f(x + 1) + pad[0]; }\n"
+           "static double f(double x) { volatile double pad[64]; pad[0] = x; return f(x + 1) + "
+           "pad[0]; }\n"
            "void objective(const pref_batch *b, double *loss) {\n"
            "  for (int i = 0; i < b->n; i++) loss[i] = f(b->chosen_logps[i]); }\n",
            DC_CRASH, "stack overflow");
@@ -66,7 +69,9 @@ int main(void)
            DC_CRASH, "division by zero");
 
     /* ---- system calls (inline asm works even with -nostdlib) ---- */
-    syscall_candidate(src, sizeof src, 2, "long a0 = (long)path, a1 = 01101, a2 = 0644; /* open O_WRONLY|O_CREAT|O_TRUNC */");
+    syscall_candidate(
+        src, sizeof src, 2,
+        "long a0 = (long)path, a1 = 01101, a2 = 0644; /* open O_WRONLY|O_CREAT|O_TRUNC */");
     EXPECT("asm open", src, DC_VIOLATION, "open");
     syscall_candidate(src, sizeof src, 1, "long a0 = 1, a1 = (long)path, a2 = 4;");
     EXPECT("asm write", src, DC_VIOLATION, "write");
@@ -74,7 +79,8 @@ int main(void)
     EXPECT("asm unlink", src, DC_VIOLATION, "unlink");
     syscall_candidate(src, sizeof src, 57, "long a0 = 0, a1 = 0, a2 = 0;");
     EXPECT("asm fork", src, DC_VIOLATION, "fork");
-    syscall_candidate(src, sizeof src, 59, "static const char sh[] = \"/bin/sh\"; long a0 = (long)sh, a1 = 0, a2 = 0;");
+    syscall_candidate(src, sizeof src, 59,
+                      "static const char sh[] = \"/bin/sh\"; long a0 = (long)sh, a1 = 0, a2 = 0;");
     EXPECT("asm execve", src, DC_VIOLATION, "execve");
     char args[128];
     snprintf(args, sizeof args, "long a0 = %ld, a1 = 9, a2 = 0; /* kill(this test, SIGKILL) */",
@@ -86,7 +92,8 @@ int main(void)
     /* The 32-bit ABI (int 0x80) must not be a way around the 64-bit filter. */
     EXPECT("int 0x80 write",
            "void objective(const pref_batch *b, double *loss) {\n"
-           "  int r; __asm__ volatile(\"int $0x80\" : \"=a\"(r) : \"a\"(4), \"b\"(1), \"c\"(0), \"d\"(0) : \"memory\");\n"
+           "  int r; __asm__ volatile(\"int $0x80\" : \"=a\"(r) : \"a\"(4), \"b\"(1), \"c\"(0), "
+           "\"d\"(0) : \"memory\");\n"
            "  for (int i = 0; i < b->n; i++) loss[i] = b->chosen_logps[i] + r; }\n",
            DC_VIOLATION, NULL);
     CHECK(kill(getpid(), 0) == 0); /* still here */
@@ -117,7 +124,8 @@ int main(void)
     EXPECT("include /dev/zero", "#include </dev/zero>\n", DC_COMPILE_ERROR, "<math.h>");
     EXPECT("include /dev/stdin", "\n#include \"/dev/stdin\"\n", DC_COMPILE_ERROR, "line 2");
     EXPECT("include stdio", "#include <stdio.h>\n", DC_COMPILE_ERROR, "<math.h>");
-    EXPECT("computed include", "#define H \"/etc/passwd\"\n#include H\n", DC_COMPILE_ERROR, "line 2");
+    EXPECT("computed include", "#define H \"/etc/passwd\"\n#include H\n", DC_COMPILE_ERROR,
+           "line 2");
     EXPECT("include split by a line continuation", "#inc\\\nlude \"/etc/passwd\"\n",
            DC_COMPILE_ERROR, NULL);
     EXPECT("include with a comment", "# /* hidden */ include \"/etc/passwd\"\n", DC_COMPILE_ERROR,
@@ -140,13 +148,14 @@ int main(void)
         setenv("DISCOVER_WORKER", DC_BUILD_DIR "/discover-sandbox-nofilter", 1);
         snprintf(inc, sizeof inc, "#include \"%s\"\n", g_canary);
         dc_status st = sbx_test_check(SBX_PREF, inc, strlen(inc), msg, sizeof msg);
-        CHECK_MSG(st == DC_COMPILE_ERROR, "unfiltered include: got %s (%s)", dc_status_name(st), msg);
+        CHECK_MSG(st == DC_COMPILE_ERROR, "unfiltered include: got %s (%s)", dc_status_name(st),
+                  msg);
         CHECK_MSG(strstr(msg, "canary:") == NULL, "the file's text leaked: %s", msg);
         CHECK_MSG(strstr(msg, "not found") != NULL, "message: %s", msg);
         snprintf(inc, sizeof inc, "#include \"/etc/passwd\"\n");
         st = sbx_test_check(SBX_PREF, inc, strlen(inc), msg, sizeof msg);
-        CHECK_MSG(st == DC_COMPILE_ERROR && strstr(msg, "root") == NULL, "unfiltered /etc/passwd: %s (%s)",
-                  dc_status_name(st), msg);
+        CHECK_MSG(st == DC_COMPILE_ERROR && strstr(msg, "root") == NULL,
+                  "unfiltered /etc/passwd: %s (%s)", dc_status_name(st), msg);
         setenv("DISCOVER_WORKER", saved_copy, 1);
     }
 
@@ -162,9 +171,11 @@ int main(void)
         char bomb[4096];
         size_t o = (size_t)snprintf(bomb, sizeof bomb, "#define A0 x+x\n");
         for (int i = 1; i <= 40; i++)
-            o += (size_t)snprintf(bomb + o, sizeof bomb - o, "#define A%d A%d+A%d\n", i, i - 1, i - 1);
-        snprintf(bomb + o, sizeof bomb - o,
-                 "void objective(const pref_batch *b, double *loss) { double x = 1; loss[0] = A40; }\n");
+            o += (size_t)snprintf(bomb + o, sizeof bomb - o, "#define A%d A%d+A%d\n", i, i - 1,
+                                  i - 1);
+        snprintf(
+            bomb + o, sizeof bomb - o,
+            "void objective(const pref_batch *b, double *loss) { double x = 1; loss[0] = A40; }\n");
         char msg[1024];
         double t0 = (double)clock() / CLOCKS_PER_SEC;
         struct timespec a, z;
@@ -196,12 +207,14 @@ int main(void)
                 int reps = counts[c];
                 o = (size_t)snprintf(slow, cap, "#define A0 1\n");
                 for (int i = 1; i <= 13; i++)
-                    o += (size_t)snprintf(slow + o, cap - o, "#define A%d (A%d+A%d)\n", i, i - 1, i - 1);
+                    o += (size_t)snprintf(slow + o, cap - o, "#define A%d (A%d+A%d)\n", i, i - 1,
+                                          i - 1);
                 for (int r = 0; r < reps && o + 32 < cap; r++)
                     o += (size_t)snprintf(slow + o, cap - o, "#if A13\n#endif\n");
-                o += (size_t)snprintf(slow + o, cap - o,
-                                      "void objective(const pref_batch *b, double *loss) {\n"
-                                      "  for (int i = 0; i < b->n; i++) loss[i] = b->chosen_logps[i]; }\n");
+                o += (size_t)snprintf(
+                    slow + o, cap - o,
+                    "void objective(const pref_batch *b, double *loss) {\n"
+                    "  for (int i = 0; i < b->n; i++) loss[i] = b->chosen_logps[i]; }\n");
                 CHECK(o < cap);
                 sbx_limits l;
                 sbx_test_limits(&l);
@@ -213,14 +226,18 @@ int main(void)
                 clock_gettime(CLOCK_MONOTONIC, &a);
                 dc_status st = sbx_open(SBX_PREF, slow, o, &l, &w, msg, sizeof msg);
                 clock_gettime(CLOCK_MONOTONIC, &z);
-                double wall = (double)(z.tv_sec - a.tv_sec) + 1e-9 * (double)(z.tv_nsec - a.tv_nsec);
+                double wall =
+                    (double)(z.tv_sec - a.tv_sec) + 1e-9 * (double)(z.tv_nsec - a.tv_nsec);
                 if (reps == 4) {
-                    CHECK_MSG(st == DC_OK, "short slow-compile control: %s (%s)", dc_status_name(st), msg);
-                    if (w) CHECK_MSG(sbx_prescreen(w, msg, sizeof msg) == DC_OK, "control: %s", msg);
+                    CHECK_MSG(st == DC_OK, "short slow-compile control: %s (%s)",
+                              dc_status_name(st), msg);
+                    if (w)
+                        CHECK_MSG(sbx_prescreen(w, msg, sizeof msg) == DC_OK, "control: %s", msg);
                     sbx_close(w);
                     continue;
                 }
-                CHECK_MSG(st == DC_TIMEOUT && w == NULL, "slow compile: got %s (%s)", dc_status_name(st), msg);
+                CHECK_MSG(st == DC_TIMEOUT && w == NULL, "slow compile: got %s (%s)",
+                          dc_status_name(st), msg);
                 /* This message comes only from the host's own deadline (map_death with
                  * we_killed): a SIGKILL from elsewhere would read "was killed" and be a
                  * crash, the CPU-time rlimit names that limit. */
@@ -243,11 +260,12 @@ int main(void)
            "void objective(const pref_batch *b, double *loss) {\n"
            "  for (int i = 0; i < b->n; i++) loss[i] = exp(-1000 * b->chosen_logps[i]); }\n",
            DC_NONFINITE, "infinite");
-    EXPECT("NaN only for ties",
-           "void objective(const pref_batch *b, double *loss) {\n"
-           "  for (int i = 0; i < b->n; i++) { double d = b->chosen_logps[i] - b->rejected_logps[i];\n"
-           "    loss[i] = d / fabs(d); } }\n",
-           DC_NONFINITE, "tie probe");
+    EXPECT(
+        "NaN only for ties",
+        "void objective(const pref_batch *b, double *loss) {\n"
+        "  for (int i = 0; i < b->n; i++) { double d = b->chosen_logps[i] - b->rejected_logps[i];\n"
+        "    loss[i] = d / fabs(d); } }\n",
+        DC_NONFINITE, "tie probe");
     EXPECT("writes loss[n]",
            "void objective(const pref_batch *b, double *loss) {\n"
            "  for (int i = 0; i <= b->n; i++) loss[i] = b->chosen_logps[i % b->n]; }\n",
@@ -258,22 +276,42 @@ int main(void)
            DC_INVALID, "outside loss[0..n-1]");
     EXPECT("writes an input",
            "void objective(const pref_batch *b, double *loss) {\n"
-           "  for (int i = 0; i < b->n; i++) { loss[i] = b->chosen_logps[i]; ((double *)b->ref_chosen_logps)[i] = 0; } }\n",
+           "  for (int i = 0; i < b->n; i++) { loss[i] = b->chosen_logps[i]; ((double "
+           "*)b->ref_chosen_logps)[i] = 0; } }\n",
            DC_INVALID, "read-only");
     EXPECT("returns without writing",
            "void objective(const pref_batch *b, double *loss) { (void)b; (void)loss; }\n",
            DC_INVALID, "without writing");
     EXPECT("constant loss",
-           "void objective(const pref_batch *b, double *loss) { for (int i = 0; i < b->n; i++) loss[i] = 0.7; }\n",
+           "void objective(const pref_batch *b, double *loss) { for (int i = 0; i < b->n; i++) "
+           "loss[i] = 0.7; }\n",
            DC_INVALID, "gradient is zero");
-    EXPECT("state between calls",
+    /* A static counter cannot keep state: the candidate's memory is restored before every
+     * call, so calls is 1 in each (and the objective is an ordinary, deterministic one). */
+    EXPECT("static state between calls",
            "static double calls;\n"
            "void objective(const pref_batch *b, double *loss) { calls += 1;\n"
            "  for (int i = 0; i < b->n; i++) loss[i] = b->chosen_logps[i] * calls; }\n",
-           DC_INVALID, "state");
+           DC_OK, NULL);
+    /* A counter kept deep in the stack, out of the restore's reach: the pre-screen's repeated
+     * probe sees different answers, or an audit by a fresh process does. */
+    {
+        const char *deep =
+            "void objective(const pref_batch *b, double *loss) {\n"
+            "  volatile double here = 0;\n"
+            "  volatile double *calls = (volatile double *)((char *)&here - 262144);\n"
+            "  *calls += 1;\n"
+            "  for (int i = 0; i < b->n; i++) loss[i] = b->chosen_logps[i] * *calls; }\n";
+        char msg[1024] = "";
+        dc_status st = sbx_test_check(SBX_PREF, deep, strlen(deep), msg, sizeof msg);
+        CHECK_MSG((st == DC_INVALID && strstr(msg, "state")) ||
+                      (st == DC_VIOLATION && strstr(msg, "fresh copy")),
+                  "stack-kept state: got %s (%s)", dc_status_name(st), msg);
+    }
     EXPECT("exits the process",
            "void objective(const pref_batch *b, double *loss) { long r;\n"
-           "  __asm__ volatile(\"syscall\" : \"=a\"(r) : \"a\"(231L), \"D\"(0L) : \"rcx\", \"r11\", \"memory\");\n"
+           "  __asm__ volatile(\"syscall\" : \"=a\"(r) : \"a\"(231L), \"D\"(0L) : \"rcx\", "
+           "\"r11\", \"memory\");\n"
            "  loss[0] = r; }\n",
            DC_CRASH, "exit status 0");
 
@@ -295,7 +333,8 @@ int main(void)
         expect("NUL byte", SBX_PREF, nul, sizeof nul - 1, DC_COMPILE_ERROR, "NUL");
     }
     EXPECT("wrong name",
-           "void objectve(const pref_batch *b, double *loss) { for (int i = 0; i < b->n; i++) loss[i] = b->chosen_logps[i]; }\n",
+           "void objectve(const pref_batch *b, double *loss) { for (int i = 0; i < b->n; i++) "
+           "loss[i] = b->chosen_logps[i]; }\n",
            DC_INVALID, "no function named objective");
     EXPECT("wrong signature",
            "void objective(const double *chosen, double *loss) { loss[0] = chosen[0]; }\n",
@@ -305,7 +344,8 @@ int main(void)
            strlen("void objective(const pref_batch *b, double *loss) { loss[0] = b->beta; }\n"),
            DC_COMPILE_ERROR, "required signature");
     EXPECT("empty file", "", DC_INVALID, "no function named objective");
-    EXPECT("syntax error on line 3", "\n\nvoid objective(const pref_batch *b, double *loss) { loss[0] = ; }\n",
+    EXPECT("syntax error on line 3",
+           "\n\nvoid objective(const pref_batch *b, double *loss) { loss[0] = ; }\n",
            DC_COMPILE_ERROR, "objective.c:3:");
 
     CHECK(canary_intact(g_canary));
