@@ -32,7 +32,7 @@
 #define _GNU_SOURCE
 #include "worker.h"
 
-#include "../common/status.h"
+#include "common/status.h"
 
 #include <stdio.h>
 #include <string.h>

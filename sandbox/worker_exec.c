@@ -16,7 +16,7 @@
 #define _GNU_SOURCE
 #include "worker.h"
 
-#include "../common/status.h"
+#include "common/status.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -34,7 +34,7 @@
 #define _GNU_SOURCE
 #include "worker.h"
 
-#include "../common/status.h"
+#include "common/status.h"
 
 #include <fcntl.h>
 #include <malloc.h>
