@@ -1,9 +1,10 @@
 /* campaign.c — the outer loop of a discovery campaign.
  *
  * Order of work for every candidate, cheapest first: exact duplicate (code hash) →
- * compile + pre-screen in the sandbox → behavioural duplicate (fingerprint) → train and
- * score. The candidate row is written as "pending" before any of it, and finished in one
- * transaction afterwards, so a crash leaves at most that one candidate to re-run. */
+ * compile + pre-screen in the sandbox → behavioural duplicate (fingerprint over the
+ * training batch sizes, confirmed on a real training batch) → train and score. The
+ * candidate row is written as "pending" before any of it, and finished in one transaction
+ * afterwards, so a crash leaves at most that one candidate to re-run. */
 #define _GNU_SOURCE
 #include "campaign.h"
 
@@ -43,7 +44,8 @@ typedef struct {
     volatile sig_atomic_t *stop;
     dc_ui ui;
     dc_campaign_summary *sum;
-    arc_keepalive *keep; /* the lease's heartbeat while this process runs the campaign */
+    dc_train_batch train; /* the task's first training batch: fingerprint shape, confirmation */
+    arc_keepalive *keep;  /* the lease's heartbeat while this process runs the campaign */
     int lease_lost;      /* another process took the lease over: stop at once */
     char lost_msg[768];
 } run_ctx;
@@ -149,8 +151,8 @@ static int evaluate_candidate(run_ctx *R, arc_candidate *c)
     int separable = 0;
     char msg[1024] = "";
     double ts = dc_now();
-    dc_status st = dc_screen(R->ops->interface, c->code, strlen(c->code), &w, fp, &separable,
-                             msg, sizeof msg);
+    dc_status st = dc_screen(R->ops->interface, c->code, strlen(c->code), &R->train, &w, fp,
+                             &separable, msg, sizeof msg);
     dc_ui_screened(&R->ui, st, msg, separable, dc_now() - ts);
     if (st != DC_OK && *R->stop) {
         /* A failure while the user was stopping us is the stop's doing, not the
@@ -170,9 +172,30 @@ static int evaluate_candidate(run_ctx *R, arc_candidate *c)
         goto archive_error;
     }
     if (r == 0 && orig != c->id) {
-        sbx_close(w);
-        if (mark_duplicate(R, c, orig, "same behaviour as") != 0) return -1;
-        goto finish;
+        /* A fingerprint is a hint, not proof: the fitness is copied only when both behave
+         * the same on real training inputs too; otherwise this candidate trains. */
+        arc_candidate o;
+        char why[640] = "";
+        int same = 0;
+        r = archive_candidate_get(R->a, orig, &o, e, sizeof e);
+        if (r < 0) {
+            sbx_close(w);
+            goto archive_error;
+        }
+        if (r == 0) {
+            same = dc_confirm_same(R->ops->interface, c->code, o.code, &R->train, why, sizeof why);
+            arc_candidate_free(&o);
+        }
+        if (same) {
+            sbx_close(w);
+            if (mark_duplicate(R, c, orig, "same behaviour (confirmed on a training batch) as") !=
+                0)
+                return -1;
+            goto finish;
+        }
+        dc_ui_note(&R->ui,
+                   "candidate %lld '%s' has the fingerprint of candidate %lld but is trained: %s",
+                   (long long)c->id, c->name, (long long)orig, why);
     }
 
     dc_task_result res;
@@ -585,6 +608,7 @@ int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
     static volatile sig_atomic_t never;
     run_ctx R;
     memset(&R, 0, sizeof R);
+    R.train.interface = -1; /* nothing captured yet */
     memset(out, 0, sizeof *out);
     R.cfg = cfg;
     R.sum = out;
@@ -645,6 +669,16 @@ int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
     }
     if (open_campaign(&R, err, errcap) != 0) goto fail_archive;
     out->campaign_id = R.campaign_id;
+    {
+        /* The real inputs of a training step, once per run: every fingerprint covers their
+         * batch size and every behavioural match is confirmed on them. */
+        char e[512];
+        if (dc_capture_train_batch(R.ops, R.task, cfg->seeds[0], &R.train, e, sizeof e) != 0)
+            dc_ui_note(&R.ui,
+                       "note: no training batch to confirm behavioural duplicates on (%s); "
+                       "they are trained, not copied",
+                       e);
+    }
     if (init_best(&R) != 0) goto fatal;
     dc_ui_campaign_start(&R.ui, archive_path(R.a), proposer->kind);
 
@@ -714,6 +748,7 @@ int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
     }
     archive_campaign_set_status(R.a, R.campaign_id, out->status, e, sizeof e);
     drop_lease(&R);
+    dc_train_batch_free(&R.train);
     dc_ui_campaign_done(&R.ui);
     archive_close(R.a);
     R.ops->destroy(R.task);
@@ -748,6 +783,7 @@ lost:
     dc_fmt(err, errcap, "%s", R.lost_msg);
 fail_archive:
     drop_lease(&R);
+    dc_train_batch_free(&R.train);
     archive_close(R.a);
 fail_task:
     R.ops->destroy(R.task);

@@ -343,8 +343,8 @@ int cmd_eval(int argc, char **argv)
     double t0 = dc_now();
     char fingerprint[17] = "", msg[1024] = "";
     int separable = 0;
-    dc_status st =
-        dc_screen(ops->interface, code, len, &worker, fingerprint, &separable, msg, sizeof msg);
+    dc_status st = dc_screen(ops->interface, code, len, NULL, &worker, fingerprint, &separable, msg,
+                             sizeof msg);
     if (st != DC_OK) {
         if (json)
             print_json(file, ops, task, st, msg, NULL, fingerprint, separable, dc_now() - t0);
