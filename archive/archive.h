@@ -12,7 +12,7 @@
 #ifndef DC_ARCHIVE_H
 #define DC_ARCHIVE_H
 
-#include "../common/curve.h"
+#include "common/curve.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -50,7 +50,7 @@ void archive_set_busy_timeout(archive *a, int ms);
 typedef struct {
     int64_t id;
     char *name;
-    char *task;        /* "fashion" | "sentiment" */
+    char *task;        /* the task's registered name */
     char *config_json; /* full effective configuration (task options, proposer, budgets) */
     char *proposer;    /* "evolve", "llm", "replay:PATH" */
     char *model;       /* LLM model name, or "" */

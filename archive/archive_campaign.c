@@ -1,7 +1,7 @@
 /* archive_campaign.c — campaign records: create, look up, status, list, summary. */
 #include "archive_internal.h"
 
-#include "util.h"
+#include "common/util.h"
 
 #include <stdlib.h>
 #include <string.h>

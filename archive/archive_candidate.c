@@ -2,7 +2,7 @@
  * pending one, get, list, and the de-duplication look-ups. */
 #include "archive_internal.h"
 
-#include "util.h"
+#include "common/util.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * (owner_kind, owner_id, metric, step, value), read back in insertion order. */
 #include "archive_internal.h"
 
-#include "util.h"
+#include "common/util.h"
 
 int arc_curves_replace(archive *a, const char *owner_kind, int64_t owner_id, const dc_curves *c,
                        char *err, size_t errcap)

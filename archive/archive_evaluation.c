@@ -2,7 +2,7 @@
  * held-out sweeps over seeds and betas), each with its curves, in one transaction. */
 #include "archive_internal.h"
 
-#include "util.h"
+#include "common/util.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -16,7 +16,7 @@
  * directive or a // comment too, and leaves nothing behind, exactly as the compiler sees it. */
 #include "archive.h"
 
-#include "util.h"
+#include "common/util.h"
 
 #include <ctype.h>
 #include <inttypes.h>

@@ -10,7 +10,7 @@
 #define _GNU_SOURCE
 #include "archive_internal.h"
 
-#include "util.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <pthread.h>

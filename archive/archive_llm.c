@@ -6,7 +6,7 @@
  * ("api_key", "authorization", ...) replaced by "[redacted]" before it is stored. */
 #include "archive_internal.h"
 
-#include "util.h"
+#include "common/util.h"
 
 #include <cJSON.h>
 #include <math.h>

@@ -5,7 +5,7 @@
 #include "archive_internal.h"
 #include "archive_schema.h"
 
-#include "util.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <libgen.h>

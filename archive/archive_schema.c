@@ -3,7 +3,7 @@
  * ARCHIVE_SCHEMA_VERSION in archive.h, and keep old steps exactly as they shipped. */
 #include "archive_schema.h"
 
-#include "util.h"
+#include "common/util.h"
 
 #include <stdio.h>
 

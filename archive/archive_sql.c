@@ -2,8 +2,8 @@
  * to do, transactions, and NULL/NaN-aware column access. */
 #include "archive_internal.h"
 
-#include "status.h"
-#include "util.h"
+#include "common/status.h"
+#include "common/util.h"
 
 #include <math.h>
 #include <string.h>
@@ -122,5 +122,5 @@ int arc_bind_ref(sqlite3_stmt *st, int idx, int64_t id)
 
 int arc_valid_candidate_status(const char *s)
 {
-    return s && (strcmp(s, "pending") == 0 || dc_status_parse(s) >= 0);
+    return s && dc_status_parse(s) >= 0;
 }

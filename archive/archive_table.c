@@ -1,8 +1,8 @@
 /* archive_table.c — aligned / tab-separated rendering of listings (see archive_table.h). */
 #include "archive_table.h"
 
-#include "safe_text.h"
-#include "util.h"
+#include "common/safe_text.h"
+#include "common/util.h"
 
 #include <stdlib.h>
 #include <string.h>

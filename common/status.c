@@ -14,6 +14,7 @@ static const char *const names[DC_STATUS_COUNT] = {
     [DC_PARSE_ERROR] = "parse_error",
     [DC_INTERRUPTED] = "interrupted",
     [DC_ERROR] = "error",
+    [DC_PENDING] = "pending",
 };
 
 const char *dc_status_name(dc_status s)
@@ -27,4 +28,10 @@ int dc_status_parse(const char *name)
     for (int i = 0; i < DC_STATUS_COUNT; i++)
         if (strcmp(names[i], name) == 0) return i;
     return -1;
+}
+
+int dc_status_is_final(const char *name)
+{
+    int s = name ? dc_status_parse(name) : -1;
+    return s >= 0 && s != DC_PENDING && s != DC_INTERRUPTED;
 }

@@ -19,6 +19,7 @@ typedef enum {
     DC_PARSE_ERROR,   /* the LLM reply could not be parsed into {thought, name, code} */
     DC_INTERRUPTED,   /* the user stopped the run (Ctrl-C) while this candidate was in flight */
     DC_ERROR,         /* infrastructure failure (not the candidate's fault): I/O, out of memory */
+    DC_PENDING,       /* archived, not yet evaluated (the only state that is not final) */
     DC_STATUS_COUNT
 } dc_status;
 
@@ -26,5 +27,7 @@ typedef enum {
 const char *dc_status_name(dc_status s);
 /* Parses a name back; returns -1 when unknown. */
 int dc_status_parse(const char *name);
+/* 1 when a candidate in this state (by name) is done: not pending, not interrupted. */
+int dc_status_is_final(const char *name);
 
 #endif

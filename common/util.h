@@ -34,6 +34,17 @@ char *dc_sb_take(dc_sb *b);
 
 /* Reads a whole file (up to max_bytes; 0 = no limit) into a NUL-terminated buffer.
  * Returns NULL and writes a message naming the path and the reason into err. */
+/* Strict number parsing, the one parser of the project: the whole of s must be a number
+ * (base 10; no leading or trailing space, finite) within [min, max]. 0 on success, else -1
+ * and *out untouched; the caller names the flag or option in its message. */
+int dc_parse_long(const char *s, long min, long max, long *out);
+int dc_parse_double(const char *s, double min, double max, double *out);
+
+/* Parses "1,2,3" (also "1-5"); returns the count (<= cap) or -1 with a message. */
+int dc_parse_int_list(const char *text, int *out, int cap, char *err, size_t errcap);
+/* Parses "0.05,0.1,0.5"; returns the count or -1 with a message. */
+int dc_parse_double_list(const char *text, double *out, int cap, char *err, size_t errcap);
+
 char *dc_read_file(const char *path, size_t max_bytes, size_t *len_out, char *err, size_t errcap);
 /* Writes a whole file atomically (temp file + rename). 0 on success. */
 int dc_write_file(const char *path, const void *data, size_t len, char *err, size_t errcap);

@@ -15,7 +15,7 @@
 #include "backend.h"
 #include "backend_gpt.h"
 
-#include "../common/util.h"
+#include "common/util.h"
 
 #include <dlfcn.h>
 #include <libgen.h>

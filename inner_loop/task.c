@@ -1,12 +1,13 @@
 /* task.c — the registry of inner-loop tasks: one line per task in the table below. */
 #include "task.h"
 
-#include "fashion/fashion.h"
-#include "sentiment/sentiment.h"
+#include "inner_loop/fashion/fashion.h"
+#include "inner_loop/sentiment/sentiment.h"
 
 #include <stdio.h>
 #include <string.h>
 
+/* The first task is the default of `run`, `eval` and the config file. */
 static const dc_task_ops *const tasks[] = {
     &dc_task_fashion,
     &dc_task_sentiment,
@@ -20,6 +21,18 @@ const dc_task_ops *dc_task_find(const char *name)
     for (size_t i = 0; i < NTASKS; i++)
         if (strcmp(tasks[i]->name, name) == 0) return tasks[i];
     return NULL;
+}
+
+const dc_task_ops *dc_task_at(int i)
+{
+    return i >= 0 && (size_t)i < NTASKS ? tasks[i] : NULL;
+}
+
+const char *dc_task_default_baselines(const dc_task_ops *ops, const char *proposer)
+{
+    for (const dc_task_baselines *b = ops->baselines; b && b->proposer; b++)
+        if (!strcmp(b->proposer, proposer) || !strcmp(b->proposer, "*")) return b->list;
+    return "";
 }
 
 const char *dc_task_names(void)

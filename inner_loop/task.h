@@ -1,15 +1,25 @@
-/* task.h — what the outer loop sees of an inner-loop task (`fashion`, `sentiment`).
+/* task.h — the task interface: everything the outer loop knows of an inner-loop task.
  *
- * A task owns its data, model and training configuration. It trains a model with a
- * candidate objective (reached through a dc_objective, normally the sandbox) for one seed
- * and scores it on the validation split (the fitness the proposer sees) and on the held-out
- * test split (archived and reported, never shown to the proposer). */
+ * A task owns its data, model and training configuration, and everything else particular to
+ * it: the objective interface its candidates are written against, its system prompt, its
+ * seed baselines, what its fitness means, the shape of the pre-screen's probes, its options
+ * (task_option.h) and the meaning of its metrics (task_metric.h). discover/, sandbox/ and
+ * archive/ know tasks only through this table; adding a task is a folder under inner_loop/,
+ * its prompt and examples, and one line in the registry (task.c).
+ *
+ * It trains a model with a candidate objective (reached through a dc_objective, normally
+ * the sandbox) for one seed and scores it on the validation split (the fitness the proposer
+ * sees) and on the held-out test split (archived and reported, never shown to the
+ * proposer). */
 #ifndef DC_TASK_H
 #define DC_TASK_H
 
-#include "../common/curve.h"
-#include "../common/status.h"
-#include "../sandbox/discover_objective.h"
+#include "common/curve.h"
+#include "common/status.h"
+#include "task_metric.h"
+#include "task_option.h"
+#include "sandbox/discover_objective.h"
+#include "sandbox/sandbox.h"
 
 #include <cJSON.h>
 #include <signal.h>
@@ -55,20 +65,38 @@ void dc_task_result_free(dc_task_result *r);
 
 typedef struct dc_task dc_task; /* opaque; defined by each task */
 
-/* One documented option of a task; the table drives --help, config files and flags. */
+/* The seed baselines of generation 0 for one proposer. */
 typedef struct {
-    const char *key;      /* "steps" */
-    const char *def;      /* default value as text */
-    const char *help;     /* one line */
-} dc_task_option;
+    const char *proposer; /* "evolve", "llm", ...; "*" for every proposer not listed before */
+    /* comma-separated file names (no .c) in examples/objectives/<task>/, or "grammar": the
+     * offline proposer's own seeds for the task's interface (genomes it can mutate) */
+    const char *list;
+} dc_task_baselines;
+
+/* The pre-screen's probe batches (sandbox.h: sbx_probe_shape) as the task trains. */
+typedef sbx_probe_shape dc_task_probe;
 
 typedef struct {
     const char *name;         /* "fashion" */
     const char *summary;      /* one line for --help */
-    int interface;            /* SBX_PREF or SBX_CLS (sandbox.h) */
+    sbx_kind kind;            /* the objective interface candidates are written against */
     const char *fitness_name; /* "val_accuracy": what `fitness` means */
     const char *test_name;    /* "test_accuracy" */
-    const dc_task_option *options; /* terminated by {NULL} */
+    /* What the fitness measures, in the words the system prompt uses. */
+    const char *fitness_description;
+    const char *system_prompt;           /* template in prompts/ ("system_fashion.txt") */
+    const dc_task_baselines *baselines;  /* terminated by {NULL}; the first match wins */
+    dc_task_probe probe;                 /* pre-screen probe shape */
+    const dc_task_option *options;       /* terminated by {NULL} */
+    const dc_metric_def *metrics;        /* terminated by {NULL} */
+
+    /* `discover demo` runs the first task that has these: "key=value" task options for a
+     * short narrated campaign (NULL-terminated), and the paragraph that introduces it. */
+    const char *const *demo_options;
+    const char *demo_intro;
+
+    /* The β the system prompt states (preference tasks; NULL: none). */
+    double (*prompt_beta)(const dc_task *t);
 
     /* A task with default options. Cheap: no data is loaded yet. */
     dc_task *(*create)(void);
@@ -91,6 +119,11 @@ typedef struct {
 const dc_task_ops *dc_task_find(const char *name);
 /* Comma-separated names of all tasks, for messages ("fashion, sentiment"). */
 const char *dc_task_names(void);
+/* The registered tasks, for listing: i-th task, NULL past the end. */
+const dc_task_ops *dc_task_at(int i);
+
+/* The seed baselines of the task for `proposer` ("" when it lists none). */
+const char *dc_task_default_baselines(const dc_task_ops *ops, const char *proposer);
 
 /* Runs `ops->run` for each seed and aggregates: fitness and test_metric are means over
  * seeds; metrics holds the means of every numeric per-seed metric plus "per_seed" (an
@@ -101,9 +134,5 @@ void dc_task_eval_seeds(const dc_task_ops *ops, dc_task *t, const dc_objective *
                         const int *seeds, int nseeds, const dc_progress *prog,
                         dc_task_result *out);
 
-/* Parses "1,2,3" (also "1-5"); returns the count (<= cap) or -1 with a message. */
-int dc_parse_int_list(const char *text, int *out, int cap, char *err, size_t errcap);
-/* Parses "0.05,0.1,0.5"; returns the count or -1 with a message. */
-int dc_parse_double_list(const char *text, double *out, int cap, char *err, size_t errcap);
 
 #endif

@@ -2,7 +2,7 @@
  * list parsing behind flags such as --seeds 1,2,3 and --betas 0.05,0.1. */
 #include "task.h"
 
-#include "util.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -108,97 +108,4 @@ void dc_task_eval_seeds(const dc_task_ops *ops, dc_task *t, const dc_objective *
     cJSON_DeleteItemFromObjectCaseSensitive(out->metrics, "per_seed");
     cJSON_AddItemToObject(out->metrics, "per_seed", per_seed);
     cJSON_Delete(sums);
-}
-
-/* Parses a whole non-negative int from [s, s+n); -1 when it is not one. */
-static int parse_int_token(const char *s, size_t n, int *out)
-{
-    if (n == 0 || n > 10) return -1;
-    char buf[16];
-    memcpy(buf, s, n);
-    buf[n] = 0;
-    for (size_t i = 0; i < n; i++)
-        if (buf[i] < '0' || buf[i] > '9') return -1;
-    errno = 0;
-    long v = strtol(buf, NULL, 10);
-    if (errno || v > INT_MAX) return -1;
-    *out = (int)v;
-    return 0;
-}
-
-int dc_parse_int_list(const char *text, int *out, int cap, char *err, size_t errcap)
-{
-    int count = 0;
-    const char *p = text;
-    if (!text || !*text) {
-        snprintf(err, errcap, "empty list; write numbers like 1,2,3 or a range like 1-5");
-        return -1;
-    }
-    for (;;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        const char *dash = memchr(p, '-', len);
-        int a, b;
-        int bad = dash ? parse_int_token(p, (size_t)(dash - p), &a) ||
-                             parse_int_token(dash + 1, len - (size_t)(dash - p) - 1, &b) || b < a
-                       : parse_int_token(p, len, &a);
-        if (bad) {
-            snprintf(err, errcap,
-                     "'%.*s' in '%s' is not a whole number >= 0 or a range a-b with "
-                     "a <= b; write numbers like 1,2,3 or a range like 1-5",
-                     (int)len, p, text);
-            return -1;
-        }
-        if (!dash) b = a;
-        for (long v = a; v <= b; v++) {
-            if (count == cap) {
-                snprintf(err, errcap, "'%s' has more than %d numbers", text, cap);
-                return -1;
-            }
-            out[count++] = (int)v;
-        }
-        if (!comma) break;
-        p = comma + 1;
-    }
-    return count;
-}
-
-int dc_parse_double_list(const char *text, double *out, int cap, char *err, size_t errcap)
-{
-    int count = 0;
-    const char *p = text;
-    if (!text || !*text) {
-        snprintf(err, errcap, "empty list; write numbers like 0.05,0.1,0.5");
-        return -1;
-    }
-    for (;;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        char buf[64];
-        int bad = len == 0 || len >= sizeof buf;
-        double v = 0;
-        if (!bad) {
-            memcpy(buf, p, len);
-            buf[len] = 0;
-            char *end;
-            errno = 0;
-            v = strtod(buf, &end);
-            bad = *end || errno || !isfinite(v);
-        }
-        if (bad) {
-            snprintf(err, errcap,
-                     "'%.*s' in '%s' is not a finite number; write numbers like "
-                     "0.05,0.1,0.5",
-                     (int)len, p, text);
-            return -1;
-        }
-        if (count == cap) {
-            snprintf(err, errcap, "'%s' has more than %d numbers", text, cap);
-            return -1;
-        }
-        out[count++] = v;
-        if (!comma) break;
-        p = comma + 1;
-    }
-    return count;
 }

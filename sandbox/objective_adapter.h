@@ -3,7 +3,7 @@
 #ifndef DC_SBX_OBJECTIVE_ADAPTER_H
 #define DC_SBX_OBJECTIVE_ADAPTER_H
 
-#include "../inner_loop/task.h"
+#include "inner_loop/task.h"
 #include "sandbox.h"
 
 /* Fills *out so that out->pref / out->cls call sbx_pref_eval / sbx_cls_eval on w (the

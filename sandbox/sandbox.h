@@ -17,7 +17,7 @@
 #ifndef DC_SANDBOX_H
 #define DC_SANDBOX_H
 
-#include "../common/status.h"
+#include "common/status.h"
 #include "discover_objective.h"
 
 #include <stddef.h>
@@ -32,12 +32,19 @@ typedef enum {
     SBX_CLS = 1,  /* void objective(int n, int k, const double *logits, const int *labels, double *loss) */
 } sbx_kind;
 
+/* The shape of what training sends, as the task describes it (inner_loop/task.h): the
+ * pre-screen probes the candidate at that shape. */
+typedef struct {
+    int classes; /* classification: logits per row (k); 0 = 10 */
+} sbx_probe_shape;
+
 typedef struct {
     double compile_timeout_s; /* wall-clock budget for compile + relocate (default 5 s) */
     double call_timeout_s;    /* wall-clock budget for one request incl. gradient (default 2 s) */
     size_t mem_limit_bytes;   /* RLIMIT_AS of the worker (default 512 MiB) */
     int max_rows;             /* largest batch a request may carry (default 4096) */
     int max_cols;             /* largest k for classification (default 64) */
+    sbx_probe_shape probe;    /* the task's shapes (default: all 0) */
 } sbx_limits;
 
 void sbx_limits_default(sbx_limits *lim);
@@ -84,7 +91,8 @@ const char *sbx_grad_note(const sbx_worker *w);
  * significant digits and hashed, as 16 hex digits into out (>= 17 bytes). The probes cover
  * the batch sizes training uses (1, 7, 16, 64, 128, 1024 and train_rows when given) and,
  * at each size, ordinary and extreme inputs (the ranges of the pre-screen's random and
- * extreme probes), classification rows of train_cols logits (10 when 0). Two objectives
+ * extreme probes), classification rows of train_cols logits (when 0: the worker's probe
+ * shape, lim.probe.classes, else 10). Two objectives
  * with the same fingerprint behave the same on all of them (renamed or reformatted
  * copies); a copy made only of the probes' own batch size no longer passes. A match is
  * still only a hint: the campaign confirms it on a real training batch before it copies a

@@ -9,8 +9,8 @@
 #define _GNU_SOURCE
 #include "host_internal.h"
 
-#include "../common/paths.h"
-#include "../common/util.h"
+#include "common/paths.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +36,7 @@ void sbx_limits_default(sbx_limits *lim)
     lim->mem_limit_bytes = (size_t)512 << 20;
     lim->max_rows = 4096;
     lim->max_cols = 64;
+    lim->probe = (sbx_probe_shape){0};
 }
 
 void sbx_copy_msg(char *dst, size_t cap, const char *src)
@@ -298,7 +299,7 @@ dc_status sbx_open(sbx_kind kind, const char *source, size_t len, const sbx_limi
         return DC_ERROR;
     }
     if (lim->max_rows < 1 || lim->max_cols < 1 || lim->max_rows > (1 << 20) ||
-        lim->max_cols > 4096 || !(lim->call_timeout_s > 0) || !(lim->compile_timeout_s > 0)) {
+        lim->max_cols > 4096 || lim->probe.classes < 0 || lim->probe.classes > lim->max_cols || !(lim->call_timeout_s > 0) || !(lim->compile_timeout_s > 0)) {
         dc_fmt(msg, msgcap, "sandbox: invalid limits (rows %d, cols %d, timeouts %g/%g s)",
                lim->max_rows, lim->max_cols, lim->compile_timeout_s, lim->call_timeout_s);
         return DC_ERROR;

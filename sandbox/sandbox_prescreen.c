@@ -19,8 +19,8 @@
 #define _GNU_SOURCE
 #include "host_internal.h"
 
-#include "../common/rng.h"
-#include "../common/util.h"
+#include "common/rng.h"
+#include "common/util.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -53,9 +53,10 @@ static void probe_free(probe *p)
 
 static double unif(dc_rng *r, double lo, double hi) { return lo + (hi - lo) * dc_rng_uniform(r); }
 
-static void probe_make(probe *p, sbx_kind kind, int which)
+static void probe_make(probe *p, const sbx_worker *w, int which)
 {
     memset(p, 0, sizeof *p);
+    sbx_kind kind = w->kind;
     dc_rng r;
     dc_rng_seed(&r, 0x5eed0000u + (uint64_t)which);
     int n = which == P_SINGLE ? 1 : which == P_LARGE ? 1024 : which == P_TIE ? 8 : 16;
@@ -79,7 +80,8 @@ static void probe_make(probe *p, sbx_kind kind, int which)
             p->a[5][i] = lr;
         }
     } else {
-        int k = 10;
+        // as many classes as the task's rows have (its probe shape), else 10
+        int k = w->lim.probe.classes > 0 ? w->lim.probe.classes : 10;
         p->k = k;
         p->logits = dc_calloc((size_t)n * k, sizeof(double));
         p->labels = dc_calloc((size_t)n, sizeof(int));
@@ -304,7 +306,7 @@ static dc_status check_grad_fn(sbx_worker *w, scratch *s, char *msg, size_t msgc
     double *first_loss = NULL, *first_grad = NULL; /* the random probe's first answer */
     size_t first_g = 0;
     for (size_t i = 0; i < sizeof probes / sizeof *probes && agree && st == DC_OK; i++) {
-        probe_make(&p, w->kind, probes[i]);
+        probe_make(&p, w, probes[i]);
         w->use_grad_fn = 0;
         st = run_probe(w, &p, s->loss, s->grad, msg, msgcap);
         if (st == DC_OK) st = probe_grad_fn(w, &p, s->loss2, s->grad2, msg, msgcap);
@@ -330,7 +332,7 @@ static dc_status check_grad_fn(sbx_worker *w, scratch *s, char *msg, size_t msgc
         probe_free(&p);
     }
     if (st == DC_OK && agree && first_loss) {
-        probe_make(&p, w->kind, P_RANDOM);
+        probe_make(&p, w, P_RANDOM);
         st = probe_grad_fn(w, &p, s->loss2, s->grad2, msg, msgcap);
         size_t at;
         if (st == DC_NONFINITE && w->dead == DC_OK) st = DC_OK, agree = 0;
@@ -378,7 +380,7 @@ dc_status sbx_prescreen(sbx_worker *w, char *msg, size_t msgcap)
     int nonzero = 0;
 
     /* random: finite, every row, deterministic, separability */
-    probe_make(&p, w->kind, P_RANDOM);
+    probe_make(&p, w, P_RANDOM);
     size_t g = grad_count(w, &p);
     if ((st = run_probe(w, &p, s.loss, s.grad, msg, msgcap)) != DC_OK) goto out;
     if ((st = run_probe(w, &p, s.loss2, s.grad2, msg, msgcap)) != DC_OK) goto out;
@@ -410,7 +412,7 @@ dc_status sbx_prescreen(sbx_worker *w, char *msg, size_t msgcap)
     static const int finite_probes[] = {P_EXTREME_LO, P_EXTREME_HI, P_TIE, P_SINGLE};
     for (size_t i = 0; i < sizeof finite_probes / sizeof *finite_probes; i++) {
         int which = finite_probes[i];
-        probe_make(&p, w->kind, which);
+        probe_make(&p, w, which);
         st = run_probe(w, &p, s.loss, s.grad, msg, msgcap);
         if (st == DC_OK && which != P_TIE) nonzero |= any_nonzero(s.grad, grad_count(w, &p));
         if (st == DC_OK && separable && which != P_SINGLE)
@@ -421,7 +423,7 @@ dc_status sbx_prescreen(sbx_worker *w, char *msg, size_t msgcap)
 
     /* large batch: losses always and separability once more; gradients when they are cheap
      * (separable: the fast path, which is then enabled for every later call) */
-    probe_make(&p, w->kind, P_LARGE);
+    probe_make(&p, w, P_LARGE);
     st = run_probe(w, &p, s.loss, NULL, msg, msgcap);
     if (st == DC_OK && separable)
         st = detect_separable(w, &p, s.loss, s.loss2, &separable, msg, msgcap);
@@ -515,7 +517,8 @@ dc_status sbx_fingerprint_shape(sbx_worker *w, int train_rows, int train_cols, c
             known |= sizes[i] == train_rows;
         if (!known) sizes[nsizes++] = train_rows;
     }
-    int k = train_cols > 0 ? train_cols : 10;
+    // the task's classes (its probe shape) unless the training batch says otherwise
+    int k = train_cols > 0 ? train_cols : w->lim.probe.classes > 0 ? w->lim.probe.classes : 10;
     if (k > w->lim.max_cols) k = w->lim.max_cols;
     dc_sb text = {0};
     double *loss = NULL;

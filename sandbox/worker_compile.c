@@ -10,7 +10,7 @@
 #define _GNU_SOURCE
 #include "worker.h"
 
-#include "../common/status.h"
+#include "common/status.h"
 #include "source_filter.h"
 
 #include <libtcc.h>

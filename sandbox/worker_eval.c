@@ -27,7 +27,7 @@
 #define _GNU_SOURCE
 #include "worker.h"
 
-#include "../common/status.h"
+#include "common/status.h"
 #include "discover_objective.h"
 
 #include <fenv.h>

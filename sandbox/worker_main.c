@@ -12,7 +12,7 @@
 #define _GNU_SOURCE
 #include "worker.h"
 
-#include "../common/status.h"
+#include "common/status.h"
 
 #include <malloc.h>
 #include <signal.h>

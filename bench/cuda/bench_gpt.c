@@ -19,8 +19,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "inner_loop/sentiment/gpt.h"
 #include "inner_loop/sentiment/gpt_ops.h"
-#include "rng.h"
-#include "util.h"
+#include "common/rng.h"
+#include "common/util.h"
 
 #include <cblas.h>
 #include <math.h>

@@ -14,8 +14,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "inner_loop/backend.h"
 #include "inner_loop/fashion/mlp.h"
-#include "rng.h"
-#include "util.h"
+#include "common/rng.h"
+#include "common/util.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -11,7 +11,7 @@
  * Every CUDA and cuBLAS return code is checked; the first failure is recorded (sticky, see
  * backend.h) and turns the later operations into no-ops, so a trainer finds out at its next
  * download and reports the message. Nothing here aborts or prints. */
-#include "backend.h"
+#include "inner_loop/backend.h"
 #include "kernels.h"
 #include "cuda_state.h"
 

@@ -8,7 +8,7 @@
  * backward products use beta = 1: they accumulate, as gpt_kernels.c's do. The rest are the
  * kernels of gpt_kernels.cu. Nothing here aborts or prints: failures are recorded and
  * surface at the next download. */
-#include "backend_gpt.h"
+#include "inner_loop/backend_gpt.h"
 #include "cuda_state.h"
 #include "gpt_kernels_cuda.h"
 #include "kernels.h"

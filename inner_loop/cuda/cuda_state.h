@@ -4,7 +4,7 @@
 #ifndef DC_CUDA_STATE_H
 #define DC_CUDA_STATE_H
 
-#include "backend.h"
+#include "inner_loop/backend.h"
 
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>

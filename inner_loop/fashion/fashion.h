@@ -9,7 +9,7 @@
 #ifndef DC_FASHION_H
 #define DC_FASHION_H
 
-#include "task.h"
+#include "inner_loop/task.h"
 
 extern const dc_task_ops dc_task_fashion;
 

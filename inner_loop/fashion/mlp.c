@@ -2,7 +2,7 @@
  * operation through the backend table. */
 #include "mlp.h"
 
-#include "rng.h"
+#include "common/rng.h"
 
 #include <math.h>
 #include <stdio.h>

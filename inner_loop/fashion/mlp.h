@@ -11,7 +11,7 @@
 #ifndef DC_MLP_H
 #define DC_MLP_H
 
-#include "../backend.h"
+#include "inner_loop/backend.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,8 +1,8 @@
 /* cache.c — checked, atomically written cache files for the sentiment pipeline. */
 #include "cache.h"
 
-#include "../../common/paths.h"
-#include "../../common/util.h"
+#include "common/paths.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -2,7 +2,7 @@
 #define _DEFAULT_SOURCE
 #include "data.h"
 
-#include "../../common/util.h"
+#include "common/util.h"
 
 #include <cJSON.h>
 #include <ctype.h>

@@ -14,7 +14,7 @@
  * by the response lengths, it is per-token like the trained policies' KL. */
 #include "sent_internal.h"
 
-#include "../../common/util.h"
+#include "common/util.h"
 
 #include <math.h>
 #include <stdlib.h>

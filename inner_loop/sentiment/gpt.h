@@ -14,7 +14,7 @@
 #ifndef DC_GPT_H
 #define DC_GPT_H
 
-#include "../../common/rng.h"
+#include "common/rng.h"
 
 #include <stddef.h>
 

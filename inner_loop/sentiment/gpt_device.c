@@ -9,7 +9,7 @@
  * (gpt_device_error). */
 #include "gpt_device.h"
 
-#include "../backend_gpt.h"
+#include "inner_loop/backend_gpt.h"
 
 #include <math.h>
 #include <stdio.h>

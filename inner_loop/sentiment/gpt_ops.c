@@ -7,7 +7,7 @@
 #include "gpt.h"
 #include "gpt_kernels.h"
 
-#include "../../common/util.h"
+#include "common/util.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
 #ifndef DC_GPT_OPS_H
 #define DC_GPT_OPS_H
 
-#include "../backend_gpt.h"
+#include "inner_loop/backend_gpt.h"
 
 #include <stddef.h>
 

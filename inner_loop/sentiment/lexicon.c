@@ -1,7 +1,7 @@
 /* lexicon.c — VADER-style rule-based sentiment (see lexicon.h for the rules kept). */
 #include "lexicon.h"
 
-#include "../../common/util.h"
+#include "common/util.h"
 
 #include <ctype.h>
 #include <math.h>

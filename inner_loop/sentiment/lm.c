@@ -1,7 +1,7 @@
 /* lm.c — batching, log-probabilities, training steps and sampling over sent_seq. */
 #include "lm.h"
 
-#include "../../common/util.h"
+#include "common/util.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -6,8 +6,8 @@
 
 #include "gpt_ops.h"
 
-#include "../../common/paths.h"
-#include "../../common/util.h"
+#include "common/paths.h"
+#include "common/util.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -15,7 +15,6 @@
 #include <string.h>
 
 enum { STAGE_PRETRAIN = 1, STAGE_SFT = 2, STAGE_PAIRS = 3 };
-#define CURVE_PROMPTS 16 /* validation prompts scored along SFT/PO for the drift curves */
 
 void sent_pairs_free(sent_pairs *p)
 {
@@ -388,7 +387,7 @@ static int make_pairs(dc_task *t, const sent_seq *prompts, int np, uint64_t seed
     dc_rng rng;
     dc_rng_seed(&rng, seed);
     int rc = -1;
-    int chunk = 64;
+    const int chunk = SENT_SAMPLE_CHUNK;
     for (int k0 = 0; k0 < np * S; k0 += chunk) {
         int n = np * S - k0 < chunk ? np * S - k0 : chunk;
         if (sent_sample(&t->ref, rep + k0, n, chunk, t->response_len, (float)t->temperature, 0,
@@ -456,6 +455,193 @@ static void warn_rebuild(const char *why)
     fprintf(stderr, "sentiment: %s; rebuilding it\n", why);
 }
 
+/* ---- the cached stages: pretrain → SFT (π_ref) → pairs ----
+ *
+ * Each stage is read from the cache when its key matches and its payload parses; otherwise
+ * (with a warning when a file was there but unusable) it is built and written back. */
+
+typedef struct {
+    const uint8_t *fort; /* the fortunes corpus */
+    size_t flen;
+    const sent_reviews *rv;
+    const dc_progress *prog;
+    gpt_config mc; /* the configured model */
+} stage_inputs;
+
+typedef struct {
+    const char *name; /* cache file prefix: "pretrain" */
+    int id;           /* STAGE_* of cache.h */
+    int built_bit;    /* its bit in t->stages_built */
+    /* Takes a cached payload into t; 0, or -1 with why (t keeps nothing of it). */
+    int (*load)(dc_task *t, sent_reader *r, const stage_inputs *in, const char *path, char *why,
+                size_t cap);
+    /* Builds the stage; 0, or -1 with err. */
+    int (*build)(dc_task *t, const stage_inputs *in, char *err, size_t errcap);
+    /* What goes into the cache. */
+    void (*save)(const dc_task *t, sent_buf *b);
+} sent_stage;
+
+static int run_stage(dc_task *t, const sent_stage *st, uint64_t key, const stage_inputs *in,
+                     char *err, size_t errcap)
+{
+    char path[4096], why[1024];
+    if (sent_cache_path(st->name, key, path, sizeof path, err, errcap) != 0) return -1;
+    uint8_t *payload = NULL;
+    size_t plen = 0;
+    int got = sent_cache_read(path, st->id, key, &payload, &plen, why, sizeof why);
+    if (got == 1) {
+        sent_reader r = {payload, plen, 0, 0};
+        if (st->load(t, &r, in, path, why, sizeof why) != 0) got = -1;
+        free(payload);
+    }
+    if (got == 1) return 0;
+    if (got < 0) warn_rebuild(why);
+    if (st->build(t, in, err, errcap) != 0) return -1;
+    sent_buf b = {0};
+    st->save(t, &b);
+    int w = sent_cache_write(path, st->id, key, &b, err, errcap);
+    sent_buf_free(&b);
+    if (w != 0) return -1;
+    t->stages_built |= st->built_bit;
+    return 0;
+}
+
+static void save_model(const dc_task *t, sent_buf *b)
+{
+    put_model(b, &t->ref);
+    put_curves(b, &t->sft_curves);
+}
+
+static int load_pretrain(dc_task *t, sent_reader *r, const stage_inputs *in, const char *path,
+                         char *why, size_t cap)
+{
+    if (get_model(r, &in->mc, &t->ref) != 0) {
+        dc_fmt(why, cap, "%s does not hold the configured model", path);
+        return -1;
+    }
+    get_curves(r, &t->sft_curves);
+    return 0;
+}
+
+static int build_pretrain(dc_task *t, const stage_inputs *in, char *err, size_t errcap)
+{
+    dc_curves_free(&t->sft_curves);
+    gpt_config mc = in->mc;
+    if (gpt_init(&t->ref, &mc, 1234) != 0) {
+        dc_fmt(err, errcap, "out of memory for the model");
+        return -1;
+    }
+    if (t->pretrain_steps > 0 && pretrain(t, in->fort, in->flen, in->rv, in->prog, err, errcap) != 0)
+        return -1;
+    return 0;
+}
+
+static int load_sft(dc_task *t, sent_reader *r, const stage_inputs *in, const char *path,
+                    char *why, size_t cap)
+{
+    // parse into locals and commit only a complete file
+    gpt_model m;
+    dc_curves cv = {0};
+    if (get_model(r, &in->mc, &m) != 0) {
+        dc_fmt(why, cap, "%s does not hold the configured model", path);
+        return -1;
+    }
+    get_curves(r, &cv);
+    if (r->bad) {
+        dc_fmt(why, cap, "%s ends early", path);
+        gpt_free(&m);
+        dc_curves_free(&cv);
+        return -1;
+    }
+    gpt_free(&t->ref);
+    t->ref = m;
+    dc_curves_free(&t->sft_curves);
+    t->sft_curves = cv;
+    return 0;
+}
+
+static int build_sft(dc_task *t, const stage_inputs *in, char *err, size_t errcap)
+{
+    // t->ref holds the pretrained weights here: SFT continues from them
+    return sft(t, in->rv, in->prog, err, errcap);
+}
+
+static int load_pairs(dc_task *t, sent_reader *r, const stage_inputs *in, const char *path,
+                      char *why, size_t cap)
+{
+    get_pairs(r, in->mc.ctx, in->mc.vocab, &t->train_pairs);
+    get_pairs(r, in->mc.ctx, in->mc.vocab, &t->val_pairs);
+    if (r->bad) {
+        sent_pairs_free(&t->train_pairs);
+        sent_pairs_free(&t->val_pairs);
+        dc_fmt(why, cap, "%s does not hold valid pairs", path);
+        return -1;
+    }
+    return 0;
+}
+
+static int build_pairs(dc_task *t, const stage_inputs *in, char *err, size_t errcap)
+{
+    const sent_reviews *rv = in->rv;
+    // training prompts: the first words of held-in sentences, in a fixed shuffled order
+    int *idx = dc_malloc((size_t)rv->n * sizeof(int)), n = 0;
+    for (int i = 0; i < rv->n; i++)
+        if (!sent_is_held_out(rv->items[i].text)) idx[n++] = i;
+    dc_rng rng;
+    dc_rng_seed(&rng, 0x7a1);
+    dc_rng_shuffle_int(&rng, idx, n);
+    int np = t->prompts < n ? t->prompts : n;
+    sent_seq *pr = dc_calloc((size_t)np + 1, sizeof *pr);
+    for (int i = 0; i < np; i++) make_prompt(t, rv->items[idx[i]].text, &pr[i]);
+    free(idx);
+    int prc = make_pairs(t, pr, np, 0xa11, in->prog, "pairs", &t->train_pairs, err, errcap);
+    if (prc == 0)
+        prc = make_pairs(t, t->val_prompts, t->n_val, 0xa12, in->prog, "pairs", &t->val_pairs, err,
+                         errcap);
+    for (int i = 0; i < np; i++) sent_seq_free(&pr[i]);
+    free(pr);
+    if (prc != 0) return -1;
+    if (t->train_pairs.n < 2) {
+        dc_fmt(err, errcap, "only %d preference pairs passed gap=%g from %d prompts; lower "
+               "gap, or raise samples or prompts", t->train_pairs.n, t->gap, np);
+        return -1;
+    }
+    return 0;
+}
+
+static void save_pairs(const dc_task *t, sent_buf *b)
+{
+    put_pairs(b, &t->train_pairs);
+    put_pairs(b, &t->val_pairs);
+}
+
+static const sent_stage STAGE_DEFS[] = {
+    {"pretrain", STAGE_PRETRAIN, 1, load_pretrain, build_pretrain, save_model},
+    {"sft", STAGE_SFT, 2, load_sft, build_sft, save_model},
+    {"pairs", STAGE_PAIRS, 4, load_pairs, build_pairs, save_pairs},
+};
+
+/* The validation and test prompt sets (held-out sentences alternate between them), and the
+ * key of the data the first stage is built from (the vocabulary and every sentence). */
+static uint64_t make_eval_prompts(dc_task *t, const sent_reviews *rv)
+{
+    t->val_prompts = dc_calloc((size_t)t->eval_prompts + 1, sizeof(sent_seq));
+    t->test_prompts = dc_calloc((size_t)t->eval_prompts + 1, sizeof(sent_seq));
+    t->n_val = t->n_test = 0;
+    int held = 0;
+    uint64_t data_key = 0x52 ^ sent_vocab_hash(t->vocab);
+    for (int i = 0; i < rv->n; i++) {
+        data_key = hash_str(data_key, rv->items[i].text);
+        if (!sent_is_held_out(rv->items[i].text)) continue;
+        if (held++ % 2 == 0) {
+            if (t->n_val < t->eval_prompts) make_prompt(t, rv->items[i].text, &t->val_prompts[t->n_val++]);
+        } else if (t->n_test < t->eval_prompts) {
+            make_prompt(t, rv->items[i].text, &t->test_prompts[t->n_test++]);
+        }
+    }
+    return data_key;
+}
+
 int sent_prepare(dc_task *t, const dc_progress *prog, char *err, size_t errcap)
 {
     if (t->prepared) return 0;
@@ -479,28 +665,12 @@ int sent_prepare(dc_task *t, const dc_progress *prog, char *err, size_t errcap)
     }
     build_vocab(t, &rv, fort, flen);
     t->model.vocab = sent_vocab_size(t->vocab);
-    // held-out sentences alternate between the validation and test prompt sets
-    t->val_prompts = dc_calloc((size_t)t->eval_prompts + 1, sizeof(sent_seq));
-    t->test_prompts = dc_calloc((size_t)t->eval_prompts + 1, sizeof(sent_seq));
-    t->n_val = t->n_test = 0;
-    int held = 0;
-    uint64_t data_key = 0x52 ^ sent_vocab_hash(t->vocab);
-    for (int i = 0; i < rv.n; i++) {
-        data_key = hash_str(data_key, rv.items[i].text);
-        if (!sent_is_held_out(rv.items[i].text)) continue;
-        if (held++ % 2 == 0) {
-            if (t->n_val < t->eval_prompts) make_prompt(t, rv.items[i].text, &t->val_prompts[t->n_val++]);
-        } else if (t->n_test < t->eval_prompts) {
-            make_prompt(t, rv.items[i].text, &t->test_prompts[t->n_test++]);
-        }
-    }
+    uint64_t data_key = make_eval_prompts(t, &rv);
     int rc = -1;
-    uint8_t *payload = NULL;
-    size_t plen = 0;
-    char why[1024];
-    gpt_config mc = t->model;
+    stage_inputs in = {fort, flen, &rv, prog, t->model};
+    const gpt_config mc = t->model;
 
-    // ---- pretrain ----
+    // Each stage's key hashes its own configuration and the key of the stage before.
     char kbuf[512];
     dc_fmt(kbuf, sizeof kbuf, "pretrain v3 V%d L%d C%d H%d T%d steps%d batch%d lr%.9g fort=%s",
            mc.vocab, mc.layers, mc.width, mc.heads, mc.ctx, t->pretrain_steps, t->lm_batch,
@@ -510,81 +680,13 @@ int sent_prepare(dc_task *t, const dc_progress *prog, char *err, size_t errcap)
     if (t->gops && t->gops != gpt_ops_cpu())
         dc_fmt(kbuf + strlen(kbuf), sizeof kbuf - strlen(kbuf), " backend=%s", t->gops->base->kind);
     uint64_t kpre = hash_str(data_key, kbuf);
-    if (sent_cache_path("pretrain", kpre, path, sizeof path, err, errcap) != 0) goto out;
-    int got = sent_cache_read(path, STAGE_PRETRAIN, kpre, &payload, &plen, why, sizeof why);
-    if (got == 1) {
-        sent_reader r = {payload, plen, 0, 0};
-        if (get_model(&r, &mc, &t->ref) != 0) {
-            dc_fmt(why, sizeof why, "%s does not hold the configured model", path);
-            got = -1;
-        } else {
-            get_curves(&r, &t->sft_curves);
-        }
-        free(payload);
-        payload = NULL;
-    }
-    if (got != 1) {
-        if (got < 0) warn_rebuild(why);
-        dc_curves_free(&t->sft_curves);
-        if (gpt_init(&t->ref, &mc, 1234) != 0) {
-            dc_fmt(err, errcap, "out of memory for the model");
-            goto out;
-        }
-        if (t->pretrain_steps > 0 && pretrain(t, fort, flen, &rv, prog, err, errcap) != 0)
-            goto out;
-        sent_buf b = {0};
-        put_model(&b, &t->ref);
-        put_curves(&b, &t->sft_curves);
-        int w = sent_cache_write(path, STAGE_PRETRAIN, kpre, &b, err, errcap);
-        sent_buf_free(&b);
-        if (w != 0) goto out;
-        t->stages_built |= 1;
-    }
+    if (run_stage(t, &STAGE_DEFS[0], kpre, &in, err, errcap) != 0) goto out;
 
-    // ---- SFT (π_ref) ----
     dc_fmt(kbuf, sizeof kbuf, "sft v3 steps%d batch%d lr%.9g curve%d eval%d words%d resp%d",
            t->sft_steps, t->lm_batch, t->sft_lr, t->curve_points, t->eval_prompts,
            t->prompt_words, t->response_len);
     uint64_t ksft = hash_str(kpre, kbuf);
-    if (sent_cache_path("sft", ksft, path, sizeof path, err, errcap) != 0) goto out;
-    got = sent_cache_read(path, STAGE_SFT, ksft, &payload, &plen, why, sizeof why);
-    if (got == 1) {
-        // parse into locals and commit only a complete file
-        sent_reader r = {payload, plen, 0, 0};
-        gpt_model m;
-        dc_curves cv = {0};
-        if (get_model(&r, &mc, &m) != 0) {
-            dc_fmt(why, sizeof why, "%s does not hold the configured model", path);
-            got = -1;
-        } else {
-            get_curves(&r, &cv);
-            if (r.bad) {
-                dc_fmt(why, sizeof why, "%s ends early", path);
-                got = -1;
-                gpt_free(&m);
-                dc_curves_free(&cv);
-            } else {
-                gpt_free(&t->ref);
-                t->ref = m;
-                dc_curves_free(&t->sft_curves);
-                t->sft_curves = cv;
-            }
-        }
-        free(payload);
-        payload = NULL;
-    }
-    if (got != 1) {
-        if (got < 0) warn_rebuild(why);
-        // t->ref holds the pretrained weights here: SFT continues from them
-        if (sft(t, &rv, prog, err, errcap) != 0) goto out;
-        sent_buf b = {0};
-        put_model(&b, &t->ref);
-        put_curves(&b, &t->sft_curves);
-        int w = sent_cache_write(path, STAGE_SFT, ksft, &b, err, errcap);
-        sent_buf_free(&b);
-        if (w != 0) goto out;
-        t->stages_built |= 2;
-    }
+    if (run_stage(t, &STAGE_DEFS[1], ksft, &in, err, errcap) != 0) goto out;
     // the reference model never trains again: release its optimizer state (on the host, and
     // the backend's copy: π_ref's log-probs and samples are computed on the CPU)
     gpt_detach(&t->ref);
@@ -593,58 +695,10 @@ int sent_prepare(dc_task *t, const dc_progress *prog, char *err, size_t errcap)
     free(t->ref.v_mem);
     t->ref.grads_mem = t->ref.m_mem = t->ref.v_mem = NULL;
 
-    // ---- pairs ----
     dc_fmt(kbuf, sizeof kbuf, "pairs v3 prompts%d samples%d gap%.9g temp%.9g", t->prompts,
            t->samples, t->gap, t->temperature);
     uint64_t kpairs = hash_str(ksft, kbuf);
-    if (sent_cache_path("pairs", kpairs, path, sizeof path, err, errcap) != 0) goto out;
-    got = sent_cache_read(path, STAGE_PAIRS, kpairs, &payload, &plen, why, sizeof why);
-    if (got == 1) {
-        sent_reader r = {payload, plen, 0, 0};
-        get_pairs(&r, mc.ctx, mc.vocab, &t->train_pairs);
-        get_pairs(&r, mc.ctx, mc.vocab, &t->val_pairs);
-        if (r.bad) {
-            sent_pairs_free(&t->train_pairs);
-            sent_pairs_free(&t->val_pairs);
-            dc_fmt(why, sizeof why, "%s does not hold valid pairs", path);
-            got = -1;
-        }
-        free(payload);
-        payload = NULL;
-    }
-    if (got != 1) {
-        if (got < 0) warn_rebuild(why);
-        // training prompts: the first words of held-in sentences, in a fixed shuffled order
-        int *idx = dc_malloc((size_t)rv.n * sizeof(int)), n = 0;
-        for (int i = 0; i < rv.n; i++)
-            if (!sent_is_held_out(rv.items[i].text)) idx[n++] = i;
-        dc_rng rng;
-        dc_rng_seed(&rng, 0x7a1);
-        dc_rng_shuffle_int(&rng, idx, n);
-        int np = t->prompts < n ? t->prompts : n;
-        sent_seq *pr = dc_calloc((size_t)np + 1, sizeof *pr);
-        for (int i = 0; i < np; i++) make_prompt(t, rv.items[idx[i]].text, &pr[i]);
-        free(idx);
-        int prc = make_pairs(t, pr, np, 0xa11, prog, "pairs", &t->train_pairs, err, errcap);
-        if (prc == 0)
-            prc = make_pairs(t, t->val_prompts, t->n_val, 0xa12, prog, "pairs", &t->val_pairs,
-                             err, errcap);
-        for (int i = 0; i < np; i++) sent_seq_free(&pr[i]);
-        free(pr);
-        if (prc != 0) goto out;
-        if (t->train_pairs.n < 2) {
-            dc_fmt(err, errcap, "only %d preference pairs passed gap=%g from %d prompts; lower "
-                   "gap, or raise samples or prompts", t->train_pairs.n, t->gap, np);
-            goto out;
-        }
-        sent_buf b = {0};
-        put_pairs(&b, &t->train_pairs);
-        put_pairs(&b, &t->val_pairs);
-        int w = sent_cache_write(path, STAGE_PAIRS, kpairs, &b, err, errcap);
-        sent_buf_free(&b);
-        if (w != 0) goto out;
-        t->stages_built |= 4;
-    }
+    if (run_stage(t, &STAGE_DEFS[2], kpairs, &in, err, errcap) != 0) goto out;
     t->prepared = 1;
     rc = 0;
 out:

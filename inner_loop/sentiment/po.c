@@ -4,14 +4,13 @@
 
 #include "gpt_ops.h"
 
-#include "../../common/util.h"
+#include "common/util.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CURVE_PROMPTS 16
 
 void sent_beta_name(double beta, char *buf, size_t cap) { snprintf(buf, cap, "%g", beta); }
 

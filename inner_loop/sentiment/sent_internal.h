@@ -67,6 +67,7 @@ void sent_release(dc_task *t);
  * ref the KL is 0. -1 on out of memory. */
 /* Sequences sampled per gpt_sample call when scoring and decoding. */
 #define SENT_SAMPLE_CHUNK 64
+#define CURVE_PROMPTS 16 /* validation prompts scored along SFT/PO for the drift curves */
 
 typedef struct {
     double reward, kl, length;

@@ -26,7 +26,7 @@
 #ifndef DC_SENTIMENT_H
 #define DC_SENTIMENT_H
 
-#include "task.h"
+#include "inner_loop/task.h"
 
 extern const dc_task_ops dc_task_sentiment;
 

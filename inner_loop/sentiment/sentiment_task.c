@@ -4,9 +4,9 @@
 
 #include "gpt_ops.h"
 
-#include "../../common/paths.h"
-#include "../../common/util.h"
-#include "../../sandbox/sandbox.h"
+#include "common/paths.h"
+#include "common/util.h"
+#include "sandbox/sandbox.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -17,209 +17,102 @@
 
 /* Defaults sized for a 2-core CPU: the cached vocabulary + pretrain + SFT + pairs stages take
  * about 3 minutes once; one candidate at one β (PO + scoring) about 12 s, and its β sweep has
- * DiscoPOP's shape (higher β: lower KL, lower reward) (bench/RESULTS-sentiment.md). */
+ * DiscoPOP's shape (higher β: lower KL, lower reward) (bench/RESULTS-sentiment.md).
+ * One table (task_option.h) drives parsing, defaults, --help and the archived JSON. */
+static int power_of_two_or_zero(long n, char *err, size_t errcap)
+{
+    if (n == 0 || (n >= 2 && (n & (n - 1)) == 0)) return 0;
+    dc_fmt(err, errcap, "%ld is not 0 or a power of two from 2 to 64", n);
+    return -1;
+}
+
+#define F(field) offsetof(struct dc_task, field)
+#define INT_OPT(key, def, help, field, lo, hi) {key, def, help, DC_OPT_INT, lo, hi, 0, 0, F(field), 0, 0, NULL, NULL}
+#define REAL_OPT(key, def, help, field, lo, hi) {key, def, help, DC_OPT_REAL, lo, hi, 0, 0, F(field), 0, 0, NULL, NULL}
+#define TEXT_OPT(key, def, help, field) {key, def, help, DC_OPT_TEXT, 0, 0, 0, 0, F(field), sizeof(((struct dc_task *)0)->field), 0, NULL, NULL}
+
 static const dc_task_option OPTIONS[] = {
-    {"beta", "0.05", "KL strength β; a list (0.05,0.1,0.5) trains once per β"},
-    {"steps", "100", "preference-optimisation steps per β"},
-    {"batch", "16", "preference pairs per step"},
-    {"lr", "0.0003", "AdamW learning rate of preference optimisation"},
-    {"gap", "0.15", "keep pairs whose reward difference (chosen - rejected) is >= gap"},
-    {"kl_penalty", "0", "fitness = reward - kl_penalty * per-token KL(policy || reference)"},
-    {"vocab", "2048", "word vocabulary size (end-of-text, <unk> and the most frequent words)"},
-    {"layers", "2", "transformer blocks"},
-    {"width", "96", "model width (channels)"},
-    {"heads", "4", "attention heads (must divide width)"},
-    {"context", "32", "context length in tokens (prompt + response + 1)"},
-    {"pretrain_steps", "1000", "next-word pretraining steps on fortunes + review sentences"},
-    {"pretrain_lr", "0.003", "pretraining learning rate"},
-    {"sft_steps", "600", "SFT steps on the held-in review sentences (gives the reference policy)"},
-    {"sft_lr", "0.002", "SFT learning rate"},
-    {"lm_batch", "32", "sequences per pretraining / SFT step"},
-    {"samples", "8", "completions sampled per prompt to build a pair (best vs worst reward)"},
-    {"temperature", "1", "sampling temperature of the completions that make the pairs"},
-    {"prompts", "1024", "training prompts (first words of held-in sentences) for pairs"},
-    {"eval_prompts", "128", "held-out prompts in each of the validation and test sets"},
-    {"eval_samples", "4", "completions sampled per held-out prompt when scoring"},
-    {"response_len", "20", "maximum response length in tokens"},
-    {"prompt_words", "3", "words of a sentence that form its prompt"},
-    {"curve_points", "6", "points of the drift curves through SFT and each PO run"},
-    {"tq", "0", "Transfer Q* decoding baseline from the reference policy (no training): rollouts per candidate token (0 off); metrics tq/reward, tq/kl, tq/length on the validation prompts"},
-    {"tq_topk", "4", "Transfer Q*: candidate tokens per step (the reference policy's most likely)"},
-    {"tq_alpha", "0.1", "Transfer Q*: temperature on the estimated values (smaller: greedier towards reward)"},
-    {"bon", "0", "best-of-N decoding baseline from the reference policy (no training): 0 off, else the largest N, a power of two up to 64; metrics bon_<N>/reward, bon_<N>/kl, ... for N = 2, 4, ..."},
-    {"threads", "2", "OpenBLAS threads"},
-    {"device", "auto", "where the GPT trains: auto (CUDA when the plugin loads and a GPU works, else CPU), cpu, cuda"},
-    {"data_dir", "", "folder of vader_lexicon.txt and labelled_*.json (default: <resources>/data/sentiment)"},
-    {"fortunes_dir", "/usr/share/games/fortunes", "folder of fortune files (Debian's fortunes packages): vocabulary and pretraining text"},
-    {NULL, NULL, NULL},
+    {"beta", "0.05", "KL strength β; a list (0.05,0.1,0.5) trains once per β", DC_OPT_REAL_LIST, 0, 1000,
+     1, 0, F(betas), SENT_MAX_BETAS, F(nbetas), NULL, NULL},
+    INT_OPT("steps", "100", "preference-optimisation steps per β", steps, 0, 1000000),
+    INT_OPT("batch", "16", "preference pairs per step", batch, 1, 4096),
+    REAL_OPT("lr", "0.0003", "AdamW learning rate of preference optimisation", lr, 0, 1),
+    REAL_OPT("gap", "0.15", "keep pairs whose reward difference (chosen - rejected) is >= gap", gap, 0, 1),
+    REAL_OPT("kl_penalty", "0", "fitness = reward - kl_penalty * per-token KL(policy || reference)",
+             kl_penalty, 0, 1e6),
+    INT_OPT("vocab", "2048", "word vocabulary size (end-of-text, <unk> and the most frequent words)",
+            vocab_size, 16, GPT_VOCAB_MAX),
+    INT_OPT("layers", "2", "transformer blocks", model.layers, 1, 48),
+    INT_OPT("width", "96", "model width (channels)", model.width, 8, 2048),
+    INT_OPT("heads", "4", "attention heads (must divide width)", model.heads, 1, 64),
+    INT_OPT("context", "32", "context length in tokens (prompt + response + 1)", model.ctx, 16, 1024),
+    INT_OPT("pretrain_steps", "1000", "next-word pretraining steps on fortunes + review sentences",
+            pretrain_steps, 0, 10000000),
+    REAL_OPT("pretrain_lr", "0.003", "pretraining learning rate", pretrain_lr, 0, 1),
+    INT_OPT("sft_steps", "600", "SFT steps on the held-in review sentences (gives the reference policy)",
+            sft_steps, 0, 10000000),
+    REAL_OPT("sft_lr", "0.002", "SFT learning rate", sft_lr, 0, 1),
+    INT_OPT("lm_batch", "32", "sequences per pretraining / SFT step", lm_batch, 1, 4096),
+    INT_OPT("samples", "8", "completions sampled per prompt to build a pair (best vs worst reward)", samples,
+            2, 64),
+    REAL_OPT("temperature", "1", "sampling temperature of the completions that make the pairs", temperature,
+             0.05, 20),
+    INT_OPT("prompts", "1024", "training prompts (first words of held-in sentences) for pairs", prompts, 2,
+            100000),
+    INT_OPT("eval_prompts", "128", "held-out prompts in each of the validation and test sets", eval_prompts,
+            1, 10000),
+    INT_OPT("eval_samples", "4", "completions sampled per held-out prompt when scoring", eval_samples, 1, 64),
+    INT_OPT("response_len", "20", "maximum response length in tokens", response_len, 1, 1000),
+    INT_OPT("prompt_words", "3", "words of a sentence that form its prompt", prompt_words, 1, 100),
+    INT_OPT("curve_points", "6", "points of the drift curves through SFT and each PO run", curve_points, 2,
+            1000),
+    {"bon", "0",
+     "best-of-N decoding baseline from the reference policy (no training): 0 off, else the largest N, a "
+     "power of two up to 64; metrics bon_<N>/reward, bon_<N>/kl, ... for N = 2, 4, ...",
+     DC_OPT_INT, 0, 64, 0, 0, F(bon), 0, 0, NULL, power_of_two_or_zero},
+    INT_OPT("tq", "0",
+            "Transfer Q* decoding baseline from the reference policy (no training): rollouts per candidate "
+            "token (0 off); metrics tq/reward, tq/kl, tq/length on the validation prompts",
+            tq, 0, 16),
+    INT_OPT("tq_topk", "4", "Transfer Q*: candidate tokens per step (the reference policy's most likely)",
+            tq_topk, 2, 16),
+    REAL_OPT("tq_alpha", "0.1", "Transfer Q*: temperature on the estimated values (smaller: greedier towards reward)",
+             tq_alpha, 1e-4, 1e4),
+    INT_OPT("threads", "2", "OpenBLAS threads", threads, 1, 256),
+    {"device", "auto",
+     "where the GPT trains: auto (CUDA when the plugin loads and a GPU works, else CPU), cpu, cuda",
+     DC_OPT_CHOICE, 0, 0, 0, 0, F(device), sizeof(((struct dc_task *)0)->device), 0, "auto,cpu,cuda", NULL},
+    TEXT_OPT("data_dir", "", "folder of vader_lexicon.txt and labelled_*.json (default: <resources>/data/sentiment)",
+             data_dir),
+    TEXT_OPT("fortunes_dir", "/usr/share/games/fortunes",
+             "folder of fortune files (Debian's fortunes packages): vocabulary and pretraining text", fortunes_dir),
+    {NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL},
 };
 
-static int parse_int(const char *key, const char *v, long lo, long hi, int *out, char *err,
-                     size_t errcap)
-{
-    char *end = NULL;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (!*v || *end || errno || x < lo || x > hi) {
-        dc_fmt(err, errcap, "option %s: '%s' is not an integer in %ld..%ld", key, v, lo, hi);
-        return -1;
-    }
-    *out = (int)x;
-    return 0;
-}
-
-static int parse_dbl(const char *key, const char *v, double lo, double hi, double *out,
-                     char *err, size_t errcap)
-{
-    char *end = NULL;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (!*v || *end || errno || !isfinite(x) || x < lo || x > hi) {
-        dc_fmt(err, errcap, "option %s: '%s' is not a number in %g..%g", key, v, lo, hi);
-        return -1;
-    }
-    *out = x;
-    return 0;
-}
+#undef INT_OPT
+#undef REAL_OPT
+#undef TEXT_OPT
+#undef F
 
 static int set_option(dc_task *t, const char *key, const char *v, char *err, size_t errcap)
 {
     if (t->prepared) sent_release(t); // a changed option invalidates the prepared stages
-#define INT_OPT(name, field, lo, hi) \
-    if (strcmp(key, name) == 0) return parse_int(key, v, lo, hi, &t->field, err, errcap);
-#define DBL_OPT(name, field, lo, hi) \
-    if (strcmp(key, name) == 0) return parse_dbl(key, v, lo, hi, &t->field, err, errcap);
-    INT_OPT("steps", steps, 0, 1000000)
-    INT_OPT("batch", batch, 1, 4096)
-    DBL_OPT("lr", lr, 0, 1)
-    DBL_OPT("gap", gap, 0, 1)
-    DBL_OPT("kl_penalty", kl_penalty, 0, 1e6)
-    INT_OPT("vocab", vocab_size, 16, GPT_VOCAB_MAX)
-    INT_OPT("layers", model.layers, 1, 48)
-    INT_OPT("width", model.width, 8, 2048)
-    INT_OPT("heads", model.heads, 1, 64)
-    INT_OPT("context", model.ctx, 16, 1024)
-    INT_OPT("pretrain_steps", pretrain_steps, 0, 10000000)
-    DBL_OPT("pretrain_lr", pretrain_lr, 0, 1)
-    INT_OPT("sft_steps", sft_steps, 0, 10000000)
-    DBL_OPT("sft_lr", sft_lr, 0, 1)
-    DBL_OPT("temperature", temperature, 0.05, 20)
-    INT_OPT("lm_batch", lm_batch, 1, 4096)
-    INT_OPT("samples", samples, 2, 64)
-    INT_OPT("prompts", prompts, 2, 100000)
-    INT_OPT("eval_prompts", eval_prompts, 1, 10000)
-    INT_OPT("eval_samples", eval_samples, 1, 64)
-    INT_OPT("response_len", response_len, 1, 1000)
-    INT_OPT("prompt_words", prompt_words, 1, 100)
-    INT_OPT("curve_points", curve_points, 2, 1000)
-    INT_OPT("tq", tq, 0, 16)
-    INT_OPT("tq_topk", tq_topk, 2, 16)
-    DBL_OPT("tq_alpha", tq_alpha, 1e-4, 1e4)
-    if (strcmp(key, "bon") == 0) {
-        int n;
-        if (parse_int(key, v, 0, 64, &n, err, errcap) != 0) return -1;
-        if (n == 1 || (n & (n - 1)) != 0) {
-            dc_fmt(err, errcap, "option bon: %d is not 0 or a power of two from 2 to 64", n);
-            return -1;
-        }
-        t->bon = n;
-        return 0;
-    }
-    INT_OPT("threads", threads, 1, 256)
-#undef INT_OPT
-#undef DBL_OPT
-    if (strcmp(key, "beta") == 0) {
-        double b[SENT_MAX_BETAS];
-        int n = dc_parse_double_list(v, b, SENT_MAX_BETAS, err, errcap);
-        if (n < 0) return -1;
-        if (n == 0) {
-            dc_fmt(err, errcap, "option beta: give at least one value, e.g. 0.05 or 0.05,0.1");
-            return -1;
-        }
-        for (int i = 0; i < n; i++)
-            if (!(b[i] > 0) || b[i] > 1000) {
-                dc_fmt(err, errcap, "option beta: %g is out of range; use values in (0, 1000]", b[i]);
-                return -1;
-            }
-        memcpy(t->betas, b, (size_t)n * sizeof *b);
-        t->nbetas = n;
-        return 0;
-    }
-    if (strcmp(key, "device") == 0) {
-        if (strcmp(v, "auto") && strcmp(v, "cpu") && strcmp(v, "cuda")) {
-            dc_fmt(err, errcap, "option device: '%s' is not accepted; give auto, cpu or cuda", v);
-            return -1;
-        }
-        snprintf(t->device, sizeof t->device, "%s", v);
-        t->gops = NULL; // chosen again by the next prepare()
-        return 0;
-    }
-    if (strcmp(key, "data_dir") == 0 || strcmp(key, "fortunes_dir") == 0) {
-        char *dst = key[0] == 'd' ? t->data_dir : t->fortunes_dir;
-        if (strlen(v) >= sizeof t->data_dir) {
-            dc_fmt(err, errcap, "option %s: path is too long", key);
-            return -1;
-        }
-        snprintf(dst, sizeof t->data_dir, "%s", v);
-        return 0;
-    }
-    dc_sb names = {0};
-    for (const dc_task_option *o = OPTIONS; o->key; o++) dc_sb_printf(&names, "%s%s", o == OPTIONS ? "" : ", ", o->key);
-    dc_fmt(err, errcap, "task sentiment has no option '%s'; options: %s", key, names.data);
-    dc_sb_free(&names);
-    return -1;
+    if (dc_option_set(OPTIONS, "sentiment", t, key, v, err, errcap) != 0) return -1;
+    if (!strcmp(key, "device")) t->gops = NULL; // chosen again by the next prepare()
+    return 0;
 }
 
 static dc_task *create(void)
 {
     dc_task *t = dc_calloc(1, sizeof *t);
-    char err[256];
-    for (const dc_task_option *o = OPTIONS; o->key; o++)
-        if (set_option(t, o->key, o->def, err, sizeof err) != 0) {
-            fprintf(stderr, "sentiment: bad default: %s\n", err); // a bug in the table above
-            abort();
-        }
+    dc_option_defaults(OPTIONS, "sentiment", t);
     return t;
 }
 
-static cJSON *config_json(const dc_task *t)
-{
-    cJSON *c = cJSON_CreateObject();
-    cJSON *b = cJSON_AddArrayToObject(c, "beta");
-    for (int i = 0; i < t->nbetas; i++) cJSON_AddItemToArray(b, cJSON_CreateNumber(t->betas[i]));
-    cJSON_AddNumberToObject(c, "steps", t->steps);
-    cJSON_AddNumberToObject(c, "batch", t->batch);
-    cJSON_AddNumberToObject(c, "lr", t->lr);
-    cJSON_AddNumberToObject(c, "gap", t->gap);
-    cJSON_AddNumberToObject(c, "kl_penalty", t->kl_penalty);
-    cJSON_AddNumberToObject(c, "vocab", t->vocab_size);
-    cJSON_AddNumberToObject(c, "layers", t->model.layers);
-    cJSON_AddNumberToObject(c, "width", t->model.width);
-    cJSON_AddNumberToObject(c, "heads", t->model.heads);
-    cJSON_AddNumberToObject(c, "context", t->model.ctx);
-    cJSON_AddNumberToObject(c, "pretrain_steps", t->pretrain_steps);
-    cJSON_AddNumberToObject(c, "pretrain_lr", t->pretrain_lr);
-    cJSON_AddNumberToObject(c, "sft_steps", t->sft_steps);
-    cJSON_AddNumberToObject(c, "sft_lr", t->sft_lr);
-    cJSON_AddNumberToObject(c, "lm_batch", t->lm_batch);
-    cJSON_AddNumberToObject(c, "samples", t->samples);
-    cJSON_AddNumberToObject(c, "temperature", t->temperature);
-    cJSON_AddNumberToObject(c, "prompts", t->prompts);
-    cJSON_AddNumberToObject(c, "eval_prompts", t->eval_prompts);
-    cJSON_AddNumberToObject(c, "eval_samples", t->eval_samples);
-    cJSON_AddNumberToObject(c, "response_len", t->response_len);
-    cJSON_AddNumberToObject(c, "prompt_words", t->prompt_words);
-    cJSON_AddNumberToObject(c, "curve_points", t->curve_points);
-    cJSON_AddNumberToObject(c, "bon", t->bon);
-    cJSON_AddNumberToObject(c, "tq", t->tq);
-    cJSON_AddNumberToObject(c, "tq_topk", t->tq_topk);
-    cJSON_AddNumberToObject(c, "tq_alpha", t->tq_alpha);
-    cJSON_AddNumberToObject(c, "threads", t->threads);
-    cJSON_AddStringToObject(c, "device", t->device);
-    cJSON_AddStringToObject(c, "data_dir", t->data_dir);
-    cJSON_AddStringToObject(c, "fortunes_dir", t->fortunes_dir);
-    return c;
-}
+static cJSON *config_json(const dc_task *t) { return dc_option_json(OPTIONS, t); }
+
+/* The β the system prompt states: the first of the sweep. */
+static double prompt_beta(const dc_task *t) { return t->nbetas > 0 ? t->betas[0] : 0.05; }
 
 static int prepare(dc_task *t, const dc_progress *prog, char *err, size_t errcap)
 {
@@ -270,14 +163,62 @@ static void destroy(dc_task *t)
 
 int dc_sentiment_stages_built(const dc_task *t) { return t->stages_built; }
 
+/* DiscoPOP seeded its search with DPO, hinge (SLiC), IPO and KTO; the offline proposer with
+ * the same losses written in its grammar. */
+static const dc_task_baselines BASELINES[] = {
+    {"evolve", "grammar"},
+    {"*", "dpo,hinge,ipo,kto_pair"},
+    {NULL, NULL},
+};
+
+/* The metric schema (task_metric.h): per-β metrics are "beta_<β>/<field>" with β printed
+ * by %g (sent_beta_name); the first entry matching a name decides its group. */
+static const dc_metric_def METRICS[] = {
+    {"reward", "validation reward (mean over the β list, minus kl_penalty * KL): the fitness", 0, NULL,
+     NULL, DC_AXIS_NONE},
+    {"test_reward", "the same on the held-out test prompts", 1, NULL, NULL, DC_AXIS_NONE},
+    {"beta_{}/reward", "validation reward of the policy trained at β", 0, "per_beta", "trained",
+     DC_AXIS_REWARD},
+    {"beta_{}/kl", "per-token KL(policy || reference) on validation samples at β", 0, "per_beta",
+     "trained", DC_AXIS_KL},
+    {"beta_{}/test_reward", "test reward at β", 1, "per_beta", NULL, DC_AXIS_NONE},
+    {"beta_{}/test_kl", "test KL at β", 1, "per_beta", NULL, DC_AXIS_NONE},
+    {"beta_{}/*", "pref_accuracy, length and drift metrics at β (validation)", 0, "per_beta", NULL,
+     DC_AXIS_NONE},
+    {"bon_{}/reward", "best-of-N from the reference policy: validation reward", 0, "best_of_n",
+     "best_of_n", DC_AXIS_REWARD},
+    {"bon_{}/kl", "best-of-N: analytic per-token KL bound", 0, "best_of_n", "best_of_n", DC_AXIS_KL},
+    {"bon_{}/*", "best-of-N: other metrics (test_reward, length)", 0, "best_of_n", NULL, DC_AXIS_NONE},
+    {"tq/reward", "Transfer Q* decoding: validation reward", 0, "transfer_q", "transfer_q",
+     DC_AXIS_REWARD},
+    {"tq/kl", "Transfer Q* decoding: exact per-token KL", 0, "transfer_q", "transfer_q", DC_AXIS_KL},
+    {"tq/alpha", "Transfer Q* decoding: its temperature on Q", 0, "transfer_q", "transfer_q",
+     DC_AXIS_PARAM},
+    {"tq/*", "Transfer Q* decoding: other metrics (length)", 0, "transfer_q", NULL, DC_AXIS_NONE},
+    {"ref_reward", "validation reward of the reference policy π_ref", 0, "", NULL, DC_AXIS_NONE},
+    {"ref_test_reward", "test reward of π_ref", 1, NULL, NULL, DC_AXIS_NONE},
+    {"kl", "per-token KL (mean over the β list)", 0, NULL, NULL, DC_AXIS_NONE},
+    {"pref_accuracy", "held-out preference accuracy (ties count 1/2)", 0, NULL, NULL, DC_AXIS_NONE},
+    {"pairs", "training pairs kept by the value gap", 0, NULL, NULL, DC_AXIS_NONE},
+    {"pair_reward_gap", "mean reward gap (chosen - rejected) of the kept pairs", 0, NULL, NULL,
+     DC_AXIS_NONE},
+    {NULL, NULL, 0, NULL, NULL, DC_AXIS_NONE},
+};
+
 const dc_task_ops dc_task_sentiment = {
     .name = "sentiment",
     .summary = "preference optimisation of a small word-level GPT towards positive reviews "
                "(DiscoPOP's IMDb experiment; CPU, or CUDA with --device)",
-    .interface = SBX_PREF,
+    .kind = SBX_PREF,
     .fitness_name = "reward",
     .test_name = "test_reward",
+    .fitness_description = "the mean sentiment reward of the fine-tuned model's completions on "
+                           "validation prompts",
+    .system_prompt = "system_sentiment.txt",
+    .baselines = BASELINES,
     .options = OPTIONS,
+    .metrics = METRICS,
+    .prompt_beta = prompt_beta,
     .create = create,
     .set_option = set_option,
     .config_json = config_json,

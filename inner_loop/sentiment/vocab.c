@@ -1,7 +1,7 @@
 /* vocab.c — word-level tokenizer of the sentiment task: counting, vocabulary, encode/decode. */
 #include "vocab.h"
 
-#include "../../common/util.h"
+#include "common/util.h"
 
 #include <stdlib.h>
 #include <string.h>

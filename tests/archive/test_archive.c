@@ -5,7 +5,7 @@
  * open (missing, not SQLite, foreign SQLite, newer schema, read-only file) leaving the file
  * untouched. */
 #include "arc_test_util.h"
-#include "test.h"
+#include "tests/test.h"
 
 #include "archive/archive_schema.h"
 

@@ -6,7 +6,7 @@
  * directory, a locked archive (rollback-journal and WAL), and a replay that fails its
  * checks on a non-WAL archive; each leaves the archive file byte for byte as it was. */
 #include "arc_test_util.h"
-#include "test.h"
+#include "tests/test.h"
 
 #include <cJSON.h>
 #include <grp.h>

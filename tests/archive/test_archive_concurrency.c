@@ -8,7 +8,7 @@
  *    holds every candidate (with all its curve points) the writer had reported committed. */
 #include "arc_test_util.h"
 #include "archive/archive_schema.h"
-#include "test.h"
+#include "tests/test.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -1,6 +1,6 @@
 /* Tests of the shared helpers: RNG determinism, string buffer, curves and drift, escaping
  * of untrusted text for terminals and JSON. */
-#include "test.h"
+#include "tests/test.h"
 
 #include "common/curve.h"
 #include "common/rng.h"

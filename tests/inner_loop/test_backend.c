@@ -2,11 +2,11 @@
  * references: naive loops in double for the products, central finite differences for the
  * gradients of a 2-hidden-layer MLP; the backend table's memory operations and the device
  * selection (cpu, auto, cuda, unknown names). The CUDA table itself: test_cuda_parity. */
-#include "test.h"
+#include "tests/test.h"
 
 #include "inner_loop/backend.h"
 #include "inner_loop/fashion/mlp.h"
-#include "rng.h"
+#include "common/rng.h"
 
 #include <stdint.h>
 #include <stdlib.h>

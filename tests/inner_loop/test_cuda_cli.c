@@ -3,7 +3,7 @@
  * `--device auto` trains on the CPU without a word about CUDA; with one, cuda and auto both
  * run on it. The expected outcome comes from asking dc_backend_select in this process. */
 #define _DEFAULT_SOURCE /* mkstemp, popen, setenv */
-#include "test.h"
+#include "tests/test.h"
 
 #include "inner_loop/backend.h"
 

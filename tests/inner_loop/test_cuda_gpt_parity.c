@@ -28,12 +28,12 @@
  *   - op level (attention at context 32, embedding scatter with repeated tokens, softmax over
  *     2051 words, layernorm): scaled error <= 1e-5 forward, 1e-4 backward;
  *   - two CUDA runs: bitwise identical (no floating-point atomics). */
-#include "test.h"
+#include "tests/test.h"
 
 #include "inner_loop/sentiment/gpt.h"
 #include "inner_loop/sentiment/gpt_kernels.h"
 #include "inner_loop/sentiment/gpt_ops.h"
-#include "rng.h"
+#include "common/rng.h"
 
 #include <math.h>
 #include <stdint.h>

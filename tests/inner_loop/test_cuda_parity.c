@@ -17,12 +17,12 @@
  * Without a working CUDA device the program prints "SKIPPED: no CUDA device (reason)" and
  * exits 77, which ctest reports as skipped (SKIP_RETURN_CODE). */
 #include "native_objectives.h"
-#include "test.h"
+#include "tests/test.h"
 
 #include "inner_loop/backend.h"
 #include "inner_loop/fashion/fashion.h"
 #include "inner_loop/fashion/mlp.h"
-#include "rng.h"
+#include "common/rng.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* test_eval_cli.c — `discover eval` end to end: the real program, the real sandbox worker,
  * small inline objectives written to temporary files, --json parsed back. */
 #define _DEFAULT_SOURCE /* mkdtemp, popen */
-#include "test.h"
+#include "tests/test.h"
 
 #include <cJSON.h>
 #include <stdlib.h>

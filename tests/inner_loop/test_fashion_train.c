@@ -2,10 +2,10 @@
  * cross-entropy learns, the opposite objective un-learns, runs are reproducible, failures
  * become statuses. CI-sized configurations (a few seconds in Release). */
 #include "native_objectives.h"
-#include "test.h"
+#include "tests/test.h"
 
 #include "inner_loop/fashion/fashion.h"
-#include "util.h"
+#include "common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * trailing data, a missing folder and mismatched counts each give a clear error that names
  * the file. */
 #define _DEFAULT_SOURCE /* mkdtemp, setenv */
-#include "test.h"
+#include "tests/test.h"
 
 #include "inner_loop/fashion/fashion.h"
 #include "inner_loop/fashion/fashion_data.h"

@@ -3,7 +3,7 @@
  * gradients against finite differences (every parameter tensor sampled), sequence
  * log-probabilities against token sums and a direct per-prefix computation, KV-cached
  * greedy sampling against the full forward pass, and sampling reproducibility. */
-#include "test.h"
+#include "tests/test.h"
 
 #include "inner_loop/sentiment/gpt.h"
 #include "inner_loop/sentiment/lm.h"

@@ -1,7 +1,7 @@
 /* test_sentiment_reward.c — the lexicon reward model: accuracy on the 3×1000 labelled
  * sentences (compound ≥ 0 → positive; full VADER reaches 0.767 / 0.722 / 0.754, we require
  * ≥ 0.70 each) and the rules one by one on hand-made cases. */
-#include "test.h"
+#include "tests/test.h"
 
 #include "common/paths.h"
 #include "inner_loop/sentiment/data.h"

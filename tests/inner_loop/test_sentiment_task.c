@@ -6,7 +6,7 @@
  * and run in the sandbox (numeric gradients, as every candidate trains) does what the
  * native DPO does; drift times and the kl_penalty fitness are what their definitions say. */
 #define _DEFAULT_SOURCE
-#include "test.h"
+#include "tests/test.h"
 
 #include "common/util.h"
 #include "inner_loop/sentiment/sent_internal.h" /* the pairs, for the value-gap check */
@@ -161,7 +161,7 @@ int main(void)
 
     const dc_task_ops *ops = &dc_task_sentiment;
     CHECK_STR(ops->name, "sentiment");
-    CHECK(ops->interface == SBX_PREF);
+    CHECK(ops->kind == SBX_PREF);
     char err[512];
     double t0 = dc_now();
     dc_task *t = ci_task();

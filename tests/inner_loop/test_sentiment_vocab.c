@@ -2,7 +2,7 @@
  * (lower-case, punctuation tokens, apostrophes inside words, over-long words), frequency
  * order with byte-order ties, the size cap, <unk>, decoding with spaces, the reward of a
  * decoded sequence, and that the hash follows the word list. */
-#include "test.h"
+#include "tests/test.h"
 
 #include "common/paths.h"
 #include "inner_loop/sentiment/lexicon.h"

@@ -1,7 +1,8 @@
 /* test_task_util.c — the generic task plumbing: list parsing, multi-seed aggregation (with
  * a fake task whose per-seed results are known), the registry. */
-#include "test.h"
+#include "tests/test.h"
 
+#include "common/util.h"
 #include "inner_loop/task.h"
 
 /* A fake task: seed s gives fitness s/10, test s/100, metric train_loss = s, a two-point

@@ -2,8 +2,8 @@
  * references written here directly from the formulas (naive softmax on moderate logits),
  * hand-computed values on uniform logits, and stability on huge logits. */
 #include "sandbox/discover_objective.h"
-#include "test.h"
-#include "rng.h"
+#include "tests/test.h"
+#include "common/rng.h"
 
 /* The example files, each compiled in its own unit under NAME_objective (see CMakeLists.txt). */
 void cross_entropy_objective(int n, int k, const double *logits, const int *labels, double *loss);

@@ -5,8 +5,8 @@
  * test source in tests/objectives/ calls NAME_objective (the name CMakeLists.txt compiles it under)
  * at least twice (declaration + use in a reference table). A new baseline without a test fails here
  * instead of slipping through. */
-#include "test.h"
-#include "util.h"
+#include "tests/test.h"
+#include "common/util.h"
 
 #include <dirent.h>
 #include <stdlib.h>

@@ -6,8 +6,8 @@
  *   #include "sandbox/discover_objective.h" / #define objective dpo_objective / #include
  * ".../dpo.c" so that the files' static helpers cannot collide. */
 #include "sandbox/discover_objective.h"
-#include "test.h"
-#include "rng.h"
+#include "tests/test.h"
+#include "common/rng.h"
 
 #include <stdlib.h>
 

@@ -3,8 +3,8 @@
  * row written, deterministic, non-constant) and fingerprinted. No two examples may behave
  * identically on the probe batch (that would mean a copy-paste slip between two files). */
 #include "sandbox/sandbox.h"
-#include "test.h"
-#include "util.h"
+#include "tests/test.h"
+#include "common/util.h"
 
 #include <dirent.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
 #define _GNU_SOURCE /* strcasestr, strncasecmp */
 #include "fake_llm_server.h"
 
-#include "util.h"
+#include "common/util.h"
 
 #include <arpa/inet.h>
 #include <cJSON.h>

@@ -6,7 +6,7 @@
  * calls are archived and three in a row stop the campaign; a recorded campaign replays
  * without the LLM. */
 #define _GNU_SOURCE
-#include "test.h"
+#include "tests/test.h"
 
 #include "archive/archive.h"
 #include "common/util.h"

@@ -5,11 +5,11 @@
  * a malformed line and an unknown section each named by file and line. Then end to end: flags
  * override the file, and an option the task does not have is refused with the file's line. */
 #define _GNU_SOURCE
-#include "test.h"
+#include "tests/test.h"
 
 #include "archive/archive.h"
 #include "common/util.h"
-#include "discover/campaign.h"
+#include "discover/campaign/campaign.h"
 #include "run_child.h"
 
 #include <cJSON.h>

@@ -2,7 +2,7 @@
  * sandbox compile and pre-screen, training, score, best so far), exits 0, and leaves an
  * archive that `ls`, `show` and `export` read, with an exported file `check` accepts. */
 #define _GNU_SOURCE
-#include "test.h"
+#include "tests/test.h"
 
 #include "common/util.h"
 #include "run_child.h"

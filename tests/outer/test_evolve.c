@@ -4,10 +4,10 @@
  * and dlopen them; the product only ever runs them in the sandbox) and pass the sandbox's
  * own pre-screen. */
 #define _GNU_SOURCE
-#include "discover/evolve.h"
+#include "discover/propose/evolve/evolve.h"
 #include "sandbox/sandbox.h"
-#include "test.h"
-#include "util.h"
+#include "tests/test.h"
+#include "common/util.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -33,7 +33,7 @@ static void pool_add(pool_t *pl, evolve_proposal *prop, const char *status, int 
     pl->props[pl->n] = *prop; /* take ownership */
     memset(prop, 0, sizeof *prop);
     evolve_proposal *q = &pl->props[pl->n];
-    pl->p[pl->n] = (evolve_parent){100 + pl->n, q->name, q->code, status, has_fitness, f};
+    pl->p[pl->n] = (evolve_parent){100 + pl->n, q->text.name, q->text.code, status, has_fitness, f};
     pl->n++;
 }
 
@@ -65,10 +65,10 @@ static void test_seeds(void)
             char err[256];
             evolve_genome g;
             CHECK(evolve_seed(iface, i, &p) == 0);
-            CHECK(p.name && p.thought && p.code && p.nparents == 0);
-            CHECK_MSG(p.code && strncmp(p.code, "/* evolve-genome: ", 18) == 0,
+            CHECK(p.text.name && p.text.thought && p.text.code && p.nparents == 0);
+            CHECK_MSG(p.text.code && strncmp(p.text.code, "/* evolve-genome: ", 18) == 0,
                       "seed %d: genome line first", i);
-            CHECK_MSG(evolve_genome_from_code(p.code, &g, err, sizeof err) == 0, "%s", err);
+            CHECK_MSG(evolve_genome_from_code(p.text.code, &g, err, sizeof err) == 0, "%s", err);
             CHECK(g.iface == iface);
             evolve_proposal_free(&p);
         }
@@ -125,7 +125,7 @@ static void test_round_trip(void)
         evolve_genome g;
         char err[256];
         CHECK(evolve_seed(iface, 0, &p) == 0);
-        CHECK(evolve_genome_from_code(p.code, &g, err, sizeof err) == 0);
+        CHECK(evolve_genome_from_code(p.text.code, &g, err, sizeof err) == 0);
         evolve_proposal_free(&p);
         for (int step = 0; step < 400; step++) {
             evolve_genome child, back, back2;
@@ -144,7 +144,7 @@ static void test_round_trip(void)
             /* restart now and then so small and large trees both get exercised */
             if (step % 50 == 49) {
                 CHECK(evolve_seed(iface, (step / 50) % 4, &p) == 0);
-                CHECK(evolve_genome_from_code(p.code, &g, err, sizeof err) == 0);
+                CHECK(evolve_genome_from_code(p.text.code, &g, err, sizeof err) == 0);
                 evolve_proposal_free(&p);
             }
         }
@@ -167,7 +167,7 @@ static void campaign(int iface, uint64_t seed, int draws, pool_t *pl)
         }
         /* every 9th candidate "fails" so failed entries sit in the pool too */
         int fails = i % 9 == 8;
-        double f = fails ? 0.0 : fake_fitness(p.code);
+        double f = fails ? 0.0 : fake_fitness(p.text.code);
         pool_add(pl, &p, fails ? "compile_error" : "ok", !fails, f);
     }
 }
@@ -182,7 +182,7 @@ static void test_determinism(void)
         int same = a.n == b.n, differ = 0;
         for (int i = 0; same && i < a.n; i++)
             same = !strcmp(a.p[i].code, b.p[i].code) && !strcmp(a.p[i].name, b.p[i].name) &&
-                   !strcmp(a.props[i].thought, b.props[i].thought);
+                   !strcmp(a.props[i].text.thought, b.props[i].text.thought);
         for (int i = 0; i < a.n && i < c.n; i++)
             differ |= strcmp(a.p[i].code, c.p[i].code) != 0;
         CHECK_MSG(same, "iface %d: same seed and pool must give the same proposals", iface);
@@ -218,18 +218,18 @@ static void test_seeds_then_search(void)
                 if (pl.p[j].id == q->parents[k]) pname = pl.p[j].name;
             char quoted[160];
             snprintf(quoted, sizeof quoted, "'%s'", pname ? pname : "(missing)");
-            ok &= pname && strstr(q->thought, quoted) != NULL;
+            ok &= pname && strstr(q->text.thought, quoted) != NULL;
         }
         const char *verb = q->nparents == 2 ? "Crossover of" : "Mutation of parent";
-        ok &= strstr(q->thought, verb) != NULL;
-        ok &= strstr(q->thought, "raised") || strstr(q->thought, "lowered") ||
-              strstr(q->thought, "swapped") || strstr(q->thought, "added") ||
-              strstr(q->thought, "removed") || strstr(q->thought, "switched") ||
-              strstr(q->thought, "centred") || strstr(q->thought, "dropped") ||
-              strstr(q->thought, "brought") || strstr(q->thought, "blended") ||
-              strstr(q->thought, "replaced");
+        ok &= strstr(q->text.thought, verb) != NULL;
+        ok &= strstr(q->text.thought, "raised") || strstr(q->text.thought, "lowered") ||
+              strstr(q->text.thought, "swapped") || strstr(q->text.thought, "added") ||
+              strstr(q->text.thought, "removed") || strstr(q->text.thought, "switched") ||
+              strstr(q->text.thought, "centred") || strstr(q->text.thought, "dropped") ||
+              strstr(q->text.thought, "brought") || strstr(q->text.thought, "blended") ||
+              strstr(q->text.thought, "replaced");
         if (!ok && named++ < 3)
-            fprintf(stderr, "thought does not name parent/operator: %s\n", q->thought);
+            fprintf(stderr, "thought does not name parent/operator: %s\n", q->text.thought);
     }
     CHECK_MSG(dups == 0, "%d proposals repeat an archived code", dups);
     CHECK_MSG(named == 0, "%d thoughts do not name their parents and operator", named);
@@ -241,9 +241,9 @@ static void test_seeds_then_search(void)
     evolve_proposal s0, s1, hand;
     CHECK(evolve_seed(SBX_CLS, 0, &s0) == 0);
     CHECK(evolve_seed(SBX_PREF, 0, &s1) == 0);
-    hand.name = dc_strdup("hand_written");
-    hand.thought = dc_strdup("");
-    hand.code =
+    hand.text.name = dc_strdup("hand_written");
+    hand.text.thought = dc_strdup("");
+    hand.text.code =
         dc_strdup("void objective(const pref_batch *b, double *loss) { (void)b; (void)loss; }");
     hand.nparents = 0;
     pool_t q = {0};
@@ -255,7 +255,7 @@ static void test_seeds_then_search(void)
     evolve_proposal p;
     char err[256];
     CHECK(evolve_propose(SBX_PREF, q.p, q.n, &r, &p, err, sizeof err) == 0);
-    CHECK_STR(p.name, "slic_hinge"); /* dpo is already in the pool (failed) */
+    CHECK_STR(p.text.name, "slic_hinge"); /* dpo is already in the pool (failed) */
     CHECK(p.nparents == 0);
     evolve_proposal_free(&p);
     CHECK(evolve_propose(9, q.p, q.n, &r, &p, err, sizeof err) == -1);

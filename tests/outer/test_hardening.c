@@ -13,7 +13,7 @@
  *    running campaign (refused, naming the owner), a dead owner's lease taken over.
  * The archive is read with raw SQL, so the same checks run against older code. */
 #define _GNU_SOURCE
-#include "test.h"
+#include "tests/test.h"
 
 #include "common/util.h"
 #include "fake_llm_server.h"

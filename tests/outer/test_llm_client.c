@@ -2,10 +2,10 @@
  * retry rule, every failure text, json_mode fallback, cancellation, and where the key may appear.
  * Back-off bases are milliseconds so the whole program runs in a few seconds. */
 #define _GNU_SOURCE /* setenv, unsetenv */
-#include "discover/llm_client.h"
+#include "discover/propose/llm/llm_client.h"
 #include "fake_llm_server.h"
-#include "test.h"
-#include "util.h"
+#include "tests/test.h"
+#include "common/util.h"
 
 #include <arpa/inet.h>
 #include <cJSON.h>

@@ -2,10 +2,10 @@
  * its feedback, the full strategy replays the history in order, the budgeted strategy
  * fits its budget. */
 #define _GNU_SOURCE
-#include "test.h"
+#include "tests/test.h"
 
 #include "common/util.h"
-#include "discover/prompt.h"
+#include "discover/propose/prompt.h"
 #include "sandbox/sandbox.h"
 
 #include <stdlib.h>
@@ -66,7 +66,7 @@ static void test_conversations(const dc_prompts *p)
     dc_context_default(&ctx);
     dc_conversation conv;
     char err[512];
-    CHECK(dc_prompt_conversation(p, NULL, SBX_CLS, 0.05, "validation accuracy", &ctx, c, 6, &conv,
+    CHECK(dc_prompt_conversation(p, NULL, "system_fashion.txt", 0.05, "validation accuracy", &ctx, c, 6, &conv,
                                  err, sizeof err) == 0);
     /* system, first message, then (assistant, feedback) for gens 1..3; pending skipped. */
     CHECK(conv.n == 2 + 2 * 3);
@@ -83,7 +83,7 @@ static void test_conversations(const dc_prompts *p)
 
     ctx.strategy = DC_CONTEXT_BUDGETED;
     ctx.top_k = 2;
-    CHECK(dc_prompt_conversation(p, NULL, SBX_PREF, 0.1, "reward", &ctx, c, 6, &conv, err,
+    CHECK(dc_prompt_conversation(p, NULL, "system_sentiment.txt", 0.1, "reward", &ctx, c, 6, &conv, err,
                                  sizeof err) == 0);
     CHECK(conv.n == 2);
     CHECK(strstr(conv.content[0], "b->beta is 0.1") != NULL);
@@ -96,7 +96,7 @@ static void test_conversations(const dc_prompts *p)
 
     /* A tiny budget shrinks the message to the minimum instead of failing. */
     ctx.token_budget = 200;
-    CHECK(dc_prompt_conversation(p, NULL, SBX_PREF, 0.1, "reward", &ctx, c, 6, &conv, err,
+    CHECK(dc_prompt_conversation(p, NULL, "system_sentiment.txt", 0.1, "reward", &ctx, c, 6, &conv, err,
                                  sizeof err) == 0);
     CHECK(conv.n == 2 && strstr(conv.content[1], "Name: focal") == NULL);
     dc_conversation_free(&conv);

@@ -1,7 +1,7 @@
 /* test_reply_parse.c — dc_reply_parse on the shapes LLM replies really take, and each error text.
  * Expected values are written out by hand from the inputs (line/column counted by eye). */
-#include "discover/reply_parse.h"
-#include "test.h"
+#include "discover/propose/llm/reply_parse.h"
+#include "tests/test.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +14,7 @@ static const char *CODE =
 /* Parses and checks all three fields. */
 static void expect_ok(const char *reply, const char *thought, const char *name, const char *code, int line)
 {
-    dc_reply_fields f = {0};
+    dc_candidate_text f = {0};
     char err[256];
     int rc = dc_reply_parse(reply, &f, err, sizeof err);
     CHECK_MSG(rc == 0, "line %d: rc %d, error: %s", line, rc, err);
@@ -23,21 +23,21 @@ static void expect_ok(const char *reply, const char *thought, const char *name, 
     CHECK_MSG(f.thought && strcmp(f.thought, thought) == 0, "line %d: thought = [%s]", line, f.thought);
     CHECK_MSG(f.name && strcmp(f.name, name) == 0, "line %d: name = [%s]", line, f.name);
     CHECK_MSG(f.code && strcmp(f.code, code) == 0, "line %d: code = [%s]", line, f.code);
-    dc_reply_fields_free(&f);
+    dc_candidate_text_free(&f);
     CHECK(f.thought == NULL && f.name == NULL && f.code == NULL);
 }
 
 /* Parses and checks that it fails with exactly this message (or this prefix when prefix = 1). */
 static void expect_err(const char *reply, const char *msg, int prefix, int line)
 {
-    dc_reply_fields f = {0};
+    dc_candidate_text f = {0};
     char err[256];
     int rc = dc_reply_parse(reply, &f, err, sizeof err);
     CHECK_MSG(rc == -1, "line %d: expected failure, got rc %d", line, rc);
     int same = prefix ? strncmp(err, msg, strlen(msg)) == 0 : strcmp(err, msg) == 0;
     CHECK_MSG(same, "line %d: error\n  got:      %s\n  expected: %s", line, err, msg);
     CHECK_MSG(f.thought == NULL && f.name == NULL && f.code == NULL, "line %d: fields not NULL on failure", line);
-    dc_reply_fields_free(&f);
+    dc_candidate_text_free(&f);
 }
 
 static void test_well_formed(void)

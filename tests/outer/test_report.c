@@ -7,9 +7,11 @@
 #include "archive/archive.h"
 #include "common/curve.h"
 #include "common/util.h"
-#include "discover/report.h"
-#include "outer/run_child.h"
-#include "test.h"
+#include "discover/report/report.h"
+#include "run_child.h"
+#include "tests/test.h"
+
+#include "inner_loop/task.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -445,11 +447,23 @@ static void check_units(void)
     for (int i = 0; i < m; i++) spike |= keep[i] == 537;
     CHECK(m <= 100 && keep[0] == 0 && keep[m - 1] == 999 && spike);
     /* Frontier from the sentiment task's metric names, averaged over two seeds. */
+    const dc_metric_def *schema = dc_task_find("sentiment")->metrics;
     rp_frontier f;
     memset(&f, 0, sizeof f);
-    CHECK(rp_frontier_add(&f, "{\"beta_0.1/reward\":0.8,\"beta_0.1/kl\":0.4,\"beta_0.05/reward\":0.9,"
-                              "\"beta_0.05/kl\":1.0,\"beta_0.5/reward\":0.7}", NULL) == 2);
-    CHECK(rp_frontier_add(&f, "{\"reward\":0.6,\"kl\":0.2}", "{\"beta\":0.1}") == 1);
+    CHECK(rp_frontier_add(&f, schema, "trained",
+                          "{\"beta_0.1/reward\":0.8,\"beta_0.1/kl\":0.4,\"beta_0.05/reward\":0.9,"
+                          "\"beta_0.05/kl\":1.0,\"beta_0.5/reward\":0.7}", NULL) == 2);
+    CHECK(rp_frontier_add(&f, schema, "trained", "{\"reward\":0.6,\"kl\":0.2}", "{\"beta\":0.1}") == 1);
+    /* The decoding baselines' series: N (best-of-N) or α (Transfer Q*) as the parameter. */
+    rp_frontier bon, q;
+    memset(&bon, 0, sizeof bon);
+    memset(&q, 0, sizeof q);
+    CHECK(rp_frontier_add(&bon, schema, "best_of_n",
+                          "{\"bon_2/reward\":0.5,\"bon_2/kl\":0.1,\"bon_4/reward\":0.6,\"bon_4/kl\":0.2,"
+                          "\"bon_8/reward\":0.7,\"beta_0.1/kl\":0.4}", NULL) == 2);
+    CHECK(rp_frontier_add(&q, schema, "transfer_q", "{\"tq/reward\":0.9,\"tq/kl\":0.3,\"tq/alpha\":0.1}", NULL) == 1);
+    CHECK(rp_frontier_add(&q, schema, "transfer_q", "{\"tq/reward\":0.9,\"tq/kl\":0.3}", NULL) == 0);
+    CHECK(bon.n == 2 && q.n == 1 && q.beta[0] == 0.1);
     rp_frontier_finish(&f);
     CHECK(f.n == 2);
     CHECK_NEAR(f.beta[0], 0.05, 1e-12);

@@ -3,7 +3,7 @@
  * `discover run --task sentiment` works with every proposer (evolve, llm, replay). Uses the
  * task's CI-sized configuration and a private cache folder. */
 #define _GNU_SOURCE
-#include "test.h"
+#include "tests/test.h"
 
 #include "archive/archive.h"
 #include "common/util.h"

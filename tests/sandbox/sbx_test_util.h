@@ -8,7 +8,7 @@
 #endif
 
 #include "sandbox/sandbox.h"
-#include "test.h"
+#include "tests/test.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 #define _GNU_SOURCE /* popen, mkdtemp under -std=c11 */
 /* test_sandbox_cli.c — the built `discover check` on a good and a bad objective: exit
  * codes (0 accepted, 2 rejected, 1 usage) and the --json object. */
-#include "test.h"
+#include "tests/test.h"
 
 #include <cJSON.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
  * moving lines, everything that would read a file is refused, and text that only looks
  * like a directive (in strings, comments, mid-line) is left alone. */
 #include "sandbox/source_filter.h"
-#include "test.h"
+#include "tests/test.h"
 
 #include <string.h>
 

@@ -6,7 +6,7 @@
  * ignored with a note naming what differs, and central differences are used as if it were
  * absent; one that breaks the contract (writes outside its arrays, leaves an element
  * unwritten, crashes, has the wrong signature) fails the candidate like objective would. */
-#include "test.h"
+#include "tests/test.h"
 
 #include "sandbox/sandbox.h"
 

@@ -1,7 +1,7 @@
 /* Regression tests for two attacks on the host through the shared memory and the doorbell
  * (found in review): a worker that forges the host-only status "interrupted", and a worker
  * that serves requests without reading them (the host used to block forever in send()). */
-#include "test.h"
+#include "tests/test.h"
 
 #include "common/util.h"
 #include "sandbox/sandbox.h"

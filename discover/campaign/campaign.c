@@ -1,0 +1,779 @@
+/* campaign.c — the outer loop of a discovery campaign.
+ *
+ * Order of work for every candidate, cheapest first: exact duplicate (code hash) →
+ * compile + pre-screen in the sandbox → behavioural duplicate (fingerprint over the
+ * training batch sizes, confirmed on a real training batch) → train and score. The
+ * candidate row is written as "pending" before any of it, and finished in one transaction
+ * afterwards, so a crash leaves at most that one candidate to re-run.
+ *
+ * The states of one candidate (the archive's `status` column, common/status.h) and the
+ * function that moves it from one to the next:
+ *
+ *   (proposal) ──add_and_evaluate──▶ pending          row written, nothing run yet
+ *   pending ──evaluate_candidate──▶ duplicate          same code hash as an earlier row
+ *                                                      (mark_duplicate copies its result)
+ *   pending ──evaluate_candidate──▶ compile_error | violation | crash | timeout |
+ *                                   nonfinite | invalid      dc_screen rejected it
+ *   pending ──evaluate_candidate──▶ duplicate          same behaviour fingerprint, and
+ *                                                      the same on a real training batch
+ *   pending ──evaluate_candidate──▶ ok | nonfinite | timeout | crash | error
+ *                                                      dc_train_and_score's verdict
+ *   pending ──(Ctrl-C, SIGKILL)───▶ pending            left as is; rerun_unfinished runs
+ *                                                      it again on --resume
+ *   (reply that did not parse) ─────▶ parse_error      add_and_evaluate, never screened
+ *
+ * Every state but pending is final; the feedback of the next prompt is chosen by it
+ * (prompts/feedback_<status>.txt). */
+#define _GNU_SOURCE
+#include "campaign.h"
+
+#include "archive/archive.h"
+#include "common/paths.h"
+#include "common/util.h"
+#include "evaluate.h"
+#include "discover/propose/evolve/evolve.h"
+#include "inner_loop/task.h"
+#include "progress.h"
+#include "discover/propose/proposer.h"
+#include "sandbox/sandbox.h"
+
+#include <cJSON.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Everything one run of a campaign carries around. */
+typedef struct {
+    dc_candidate_text *baselines; /* generation 0, resolved up front */
+    int nbaselines;
+    const dc_campaign_cfg *cfg;
+    archive *a;
+    int64_t campaign_id;
+    const dc_task_ops *ops;
+    dc_task *task;
+    dc_prompts prompts;
+    double beta;
+    const char *fitness_description;
+    dc_propose_settings propose_settings; /* what the proposer sees of cfg */
+    volatile sig_atomic_t *stop;
+    dc_ui ui;
+    dc_campaign_summary *sum;
+    dc_train_batch train; /* the task's first training batch: fingerprint shape, confirmation */
+    arc_keepalive *keep;  /* the lease's heartbeat while this process runs the campaign */
+    int lease_lost;       /* another process took the lease over: stop at once */
+    char lost_msg[768];
+} run_ctx;
+
+/* The β the preference prompt states (the task's own answer; 0.05, DiscoPOP's, otherwise). */
+static double task_beta(const dc_task_ops *ops, const dc_task *t)
+{
+    double beta = ops->prompt_beta ? ops->prompt_beta(t) : 0.05;
+    return beta > 0 ? beta : 0.05;
+}
+
+static char *json_text(const cJSON *o)
+{
+    char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+    char *r = dc_strdup(s ? s : "{}");
+    cJSON_free(s);
+    return r;
+}
+
+static void set_str(char **field, const char *v)
+{
+    free(*field);
+    *field = dc_strdup(v ? v : "");
+}
+
+/* Copies the result of an earlier candidate into a duplicate. */
+static int mark_duplicate(run_ctx *R, arc_candidate *c, int64_t orig_id, const char *why)
+{
+    arc_candidate orig;
+    char e[512];
+    int r = archive_candidate_get(R->a, orig_id, &orig, e, sizeof e);
+    if (r < 0) {
+        dc_ui_error(&R->ui, e);
+        return -1;
+    }
+    set_str(&c->status, "duplicate");
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s candidate %lld '%s'", why, (long long)orig_id,
+             r == 0 ? orig.name : "?");
+    set_str(&c->message, msg);
+    c->duplicate_of = orig_id;
+    if (r == 0) {
+        c->has_fitness = orig.has_fitness;
+        c->fitness = orig.fitness;
+        c->test_metric = orig.test_metric;
+        set_str(&c->metrics_json, orig.metrics_json);
+        arc_candidate_free(&orig);
+    }
+    return 0;
+}
+
+/* Screens, de-duplicates, trains and scores one candidate; finishes its archive row. */
+static int evaluate_candidate(run_ctx *R, arc_candidate *c)
+{
+    double t0 = dc_now();
+    char e[1024];
+    int64_t orig = 0;
+    dc_ui_candidate_start(&R->ui, c);
+
+    int r = archive_find_by_hash(R->a, R->campaign_id, c->code_hash, &orig, e, sizeof e);
+    if (r < 0) goto archive_error;
+    if (r == 0 && orig != c->id) {
+        if (mark_duplicate(R, c, orig, "same code as") != 0) return -1;
+        goto finish;
+    }
+
+    sbx_worker *w = NULL;
+    char fp[17] = "";
+    int separable = 0;
+    char msg[1024] = "";
+    double ts = dc_now();
+    dc_status st =
+        dc_screen(R->ops, c->code, strlen(c->code), &R->train, &w, fp, &separable, msg, sizeof msg);
+    dc_ui_screened(&R->ui, st, msg, separable, dc_now() - ts);
+    if (st != DC_OK && *R->stop) {
+        /* A failure while the user was stopping us is the stop's doing, not the
+         * candidate's: record it as interrupted so --resume runs it again. */
+        st = DC_INTERRUPTED;
+        snprintf(msg, sizeof msg, "stopped by the user during screening; --resume runs it again");
+    }
+    if (st != DC_OK) {
+        set_str(&c->status, dc_status_name(st));
+        set_str(&c->message, msg);
+        goto finish;
+    }
+    set_str(&c->fingerprint, fp);
+    r = archive_find_by_fingerprint(R->a, R->campaign_id, fp, &orig, e, sizeof e);
+    if (r < 0) {
+        sbx_close(w);
+        goto archive_error;
+    }
+    if (r == 0 && orig != c->id) {
+        /* A fingerprint is a hint, not proof: the fitness is copied only when both behave
+         * the same on real training inputs too; otherwise this candidate trains. */
+        arc_candidate o;
+        char why[640] = "";
+        int same = 0;
+        r = archive_candidate_get(R->a, orig, &o, e, sizeof e);
+        if (r < 0) {
+            sbx_close(w);
+            goto archive_error;
+        }
+        if (r == 0) {
+            same = dc_confirm_same(R->ops, c->code, o.code, &R->train, why, sizeof why);
+            arc_candidate_free(&o);
+        }
+        if (same) {
+            sbx_close(w);
+            if (mark_duplicate(R, c, orig, "same behaviour (confirmed on a training batch) as") !=
+                0)
+                return -1;
+            goto finish;
+        }
+        dc_ui_note(&R->ui,
+                   "candidate %lld '%s' has the fingerprint of candidate %lld but is trained: %s",
+                   (long long)c->id, c->name, (long long)orig, why);
+    }
+
+    dc_task_result res;
+    dc_task_result_init(&res);
+    dc_progress prog = dc_ui_progress(&R->ui, R->stop);
+    dc_train_and_score(R->ops, R->task, w, R->cfg->seeds, R->cfg->nseeds, &prog, &res);
+    sbx_close(w);
+    if (res.status != DC_OK && *R->stop) res.status = DC_INTERRUPTED;
+    set_str(&c->status, dc_status_name(res.status));
+    if (res.status == DC_INTERRUPTED)
+        snprintf(res.message, sizeof res.message,
+                 "stopped by the user during training; --resume runs it again");
+    set_str(&c->message, res.message);
+    if (res.status == DC_OK) {
+        c->has_fitness = 1;
+        c->fitness = res.fitness;
+        c->test_metric = res.test_metric;
+    }
+    free(c->metrics_json);
+    c->metrics_json = json_text(res.metrics);
+    dc_curves_free(&c->curves);
+    dc_curves_append_all(&c->curves, &res.curves, NULL);
+    dc_task_result_free(&res);
+
+finish:
+    c->seconds = dc_now() - t0;
+    if (archive_candidate_finish(R->a, c, e, sizeof e) != 0) goto archive_error;
+    R->sum->candidates++;
+    if (!strcmp(c->status, "ok") && c->has_fitness &&
+        (R->sum->best_id == 0 || c->fitness > R->sum->best_fitness)) {
+        R->sum->best_id = c->id;
+        R->sum->best_fitness = c->fitness;
+        R->sum->best_test = c->test_metric;
+        snprintf(R->sum->best_name, sizeof R->sum->best_name, "%s", c->name);
+    }
+    dc_ui_candidate_done(&R->ui, c, R->sum);
+    return 0;
+archive_error:
+    dc_ui_error(&R->ui, e);
+    return -1;
+}
+
+/* 1 when this process no longer holds the campaign's lease (another process took it over
+ * after this one's heartbeat stopped, e.g. while it was suspended): nothing more may be
+ * added, or two processes would add generations. Checked before every new candidate and
+ * every proposal, from the heartbeat thread's finding or a refresh made here. */
+static int lease_lost(run_ctx *R)
+{
+    if (R->lease_lost) return 1;
+    arc_lease owner;
+    char e[512];
+    int lost = archive_keepalive_lost(R->keep, &owner);
+    if (!lost) {
+        int r = archive_lease_heartbeat(R->a, R->campaign_id, &owner, e, sizeof e);
+        lost = r == 1; /* a refresh that failed (busy) is retried by the next check */
+    }
+    if (!lost) return 0;
+    R->lease_lost = 1;
+    if (owner.pid)
+        dc_fmt(R->lost_msg, sizeof R->lost_msg,
+               "campaign '%s': process %lld on %s took over its lease (this process sent no "
+               "heartbeat for more than %d s, for example while it was suspended); this "
+               "process stops so that only one process runs the campaign",
+               R->sum->campaign, owner.pid, owner.host, ARCHIVE_LEASE_STALE_S);
+    else
+        dc_fmt(R->lost_msg, sizeof R->lost_msg,
+               "campaign '%s': this process no longer holds its lease (it was removed from the "
+               "archive); it stops so that only one process runs the campaign",
+               R->sum->campaign);
+    return 1;
+}
+
+/* Inserts a new candidate (pending) and evaluates it. */
+static int add_and_evaluate(run_ctx *R, int generation, const char *name, const char *thought,
+                            const char *code, const int64_t *parents, int nparents,
+                            int64_t llm_call_id, const char *parse_error)
+{
+    if (lease_lost(R)) return -1;
+    arc_candidate c;
+    memset(&c, 0, sizeof c);
+    c.campaign_id = R->campaign_id;
+    c.generation = generation;
+    dc_sb p = {0};
+    dc_sb_append(&p, "[");
+    for (int i = 0; i < nparents; i++) dc_sb_printf(&p, "%s%lld", i ? "," : "", (long long)parents[i]);
+    dc_sb_append(&p, "]");
+    c.parents_json = dc_sb_take(&p);
+    c.name = dc_strdup(name);
+    c.thought = dc_strdup(thought ? thought : "");
+    c.code = dc_strdup(code ? code : "");
+    char hash[17];
+    archive_code_hash(c.code, hash, sizeof hash);
+    c.code_hash = dc_strdup(hash);
+    c.fingerprint = dc_strdup("");
+    c.status = dc_strdup(dc_status_name(parse_error ? DC_PARSE_ERROR : DC_PENDING));
+    c.message = dc_strdup(parse_error ? parse_error : "");
+    c.metrics_json = dc_strdup("{}");
+    c.llm_call_id = llm_call_id;
+    char e[512];
+    int rc = 0;
+    if (archive_candidate_insert(R->a, &c, e, sizeof e) != 0) {
+        dc_ui_error(&R->ui, e);
+        rc = -1;
+    } else if (parse_error) {
+        R->sum->candidates++;
+        dc_ui_candidate_done(&R->ui, &c, R->sum);
+    } else {
+        rc = evaluate_candidate(R, &c);
+    }
+    arc_candidate_free(&c);
+    return rc;
+}
+
+static int load_candidates(run_ctx *R, arc_candidate **out, int *n)
+{
+    arc_filter f = {.campaign_id = R->campaign_id, .with_code = 1};
+    char e[512];
+    if (archive_candidate_list(R->a, &f, out, n, e, sizeof e) != 0) {
+        dc_ui_error(&R->ui, e);
+        return -1;
+    }
+    return 0;
+}
+
+static void free_candidates(arc_candidate *c, int n)
+{
+    for (int i = 0; i < n; i++) arc_candidate_free(&c[i]);
+    free(c);
+}
+
+/* Resume: an LLM reply archived just before a crash, whose candidate was never written,
+ * becomes that generation's candidate now (no new call is paid for, no recorded reply of a
+ * replay is skipped). */
+static int adopt_orphan_calls(run_ctx *R)
+{
+    arc_llm_call *calls = NULL;
+    int ncalls = 0;
+    char e[512];
+    if (archive_llm_call_list(R->a, R->campaign_id, &calls, &ncalls, e, sizeof e) != 0) {
+        dc_ui_error(&R->ui, e);
+        return -1;
+    }
+    arc_candidate *cands = NULL;
+    int n = 0, rc = 0;
+    if (ncalls > 0 && load_candidates(R, &cands, &n) != 0) rc = -1;
+    for (int i = 0; i < ncalls && rc == 0; i++) {
+        if (calls[i].error && *calls[i].error) continue;
+        int used = 0;
+        for (int j = 0; j < n && !used; j++) used = cands[j].llm_call_id == calls[i].id;
+        if (used) continue;
+        dc_proposal p;
+        memset(&p, 0, sizeof p);
+        if (dc_call_reply_bytes(&calls[i]) > DC_REPLY_LIMIT) {
+            /* archived cut: the same verdict as when it arrived */
+            dc_proposal_oversized(dc_call_reply_bytes(&calls[i]), calls[i].generation, &p);
+        } else {
+            char *content = dc_completion_content(calls[i].response_raw);
+            dc_proposal_from_reply(content, "recorded response has no choices[0].message.content",
+                                   calls[i].generation, &p);
+            free(content);
+        }
+        dc_ui_note(&R->ui, "adopting the archived LLM reply %lld of generation %d (its candidate "
+                           "was never written)", (long long)calls[i].id, calls[i].generation);
+        R->ui.generation = calls[i].generation;
+        rc = add_and_evaluate(R, calls[i].generation, p.text.name, p.text.thought, p.text.code, NULL, 0,
+                              calls[i].id, p.parse_failed ? p.parse_error : NULL);
+        dc_proposal_free(&p);
+    }
+    free_candidates(cands, n);
+    for (int i = 0; i < ncalls; i++) arc_llm_call_free(&calls[i]);
+    free(calls);
+    return rc;
+}
+
+/* Resume: candidates left pending (crash) or interrupted (Ctrl-C) run again, in place. */
+static int rerun_unfinished(run_ctx *R)
+{
+    arc_candidate *cands;
+    int n;
+    if (load_candidates(R, &cands, &n) != 0) return -1;
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0 && !*R->stop; i++) {
+        arc_candidate *c = &cands[i];
+        if (dc_status_is_final(c->status)) continue;
+        dc_ui_note(&R->ui, "re-running candidate %lld '%s' (left %s by the previous run)",
+                   (long long)c->id, c->name, c->status);
+        R->ui.generation = c->generation;
+        rc = evaluate_candidate(R, c);
+    }
+    free_candidates(cands, n);
+    return rc;
+}
+
+/* The seed baselines of generation 0, resolved before anything is trained or archived so a
+ * missing file is a configuration error, not a failure halfway through. */
+static int load_baselines(run_ctx *R, char *err, size_t errcap)
+{
+    sbx_kind kind = R->ops->kind;
+    const char *proposer = strncmp(R->cfg->proposer, "replay:", 7) ? R->cfg->proposer : "replay";
+    const char *defaults = dc_task_default_baselines(R->ops, proposer);
+    if (!R->cfg->baselines[0] && !strcmp(defaults, "grammar")) {
+        /* evolve's seeds are the same baselines written in its grammar, so their genomes
+         * can be mutated. */
+        int k = evolve_seed_count(kind);
+        R->baselines = dc_calloc((size_t)k + 1, sizeof *R->baselines);
+        for (int i = 0; i < k; i++) {
+            evolve_proposal p = {0};
+            if (evolve_seed(kind, i, &p) != 0) continue;
+            R->baselines[R->nbaselines++] = p.text; // the strings move to the baseline
+        }
+        return 0;
+    }
+    char list[512];
+    snprintf(list, sizeof list, "%s",
+             R->cfg->baselines[0] ? R->cfg->baselines : defaults);
+    R->baselines = dc_calloc(strlen(list) + 1, sizeof *R->baselines);
+    char *save = NULL;
+    for (char *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+        char rel[256], path[4096], e[512];
+        snprintf(rel, sizeof rel, "examples/objectives/%s/%s.c", R->cfg->task, name);
+        if (dc_resource_path(rel, path, sizeof path, e, sizeof e) != 0) {
+            dc_fmt(err, errcap,
+                   "baseline '%s': no file %s (the baselines are file names without .c in "
+                   "examples/objectives/%s/)",
+                   name, rel, R->cfg->task);
+            return -1;
+        }
+        char *code = dc_read_source(path, NULL, e, sizeof e);
+        if (!code) {
+            dc_fmt(err, errcap, "baseline '%s': %s", name, e);
+            return -1;
+        }
+        char thought[600];
+        snprintf(thought, sizeof thought, "Seed baseline %s (from %s).", name, rel);
+        R->baselines[R->nbaselines++] = (dc_candidate_text){dc_strdup(name), dc_strdup(thought), code};
+    }
+    return 0;
+}
+
+static void free_baselines(run_ctx *R)
+{
+    for (int i = 0; i < R->nbaselines; i++) {
+        dc_candidate_text_free(&R->baselines[i]);
+    }
+    free(R->baselines);
+    R->baselines = NULL;
+    R->nbaselines = 0;
+}
+
+/* Generation 0: the seed baselines, so the first prompt carries real fitness numbers. Each
+ * one not yet archived is trained (a campaign stopped during generation 0 completes it on
+ * --resume). */
+static int run_baselines(run_ctx *R)
+{
+    arc_candidate *cands;
+    int n;
+    if (load_candidates(R, &cands, &n) != 0) return -1;
+    int rc = 0, announced = 0;
+    R->ui.generation = 0;
+    for (int b = 0; b < R->nbaselines && rc == 0 && !*R->stop; b++) {
+        int have = 0;
+        for (int i = 0; i < n && !have; i++)
+            have = cands[i].generation == 0 && !strcmp(cands[i].name, R->baselines[b].name);
+        if (have) continue;
+        if (!announced++)
+            dc_ui_note(&R->ui, "generation 0: training the seed baselines");
+        rc = add_and_evaluate(R, 0, R->baselines[b].name, R->baselines[b].thought,
+                              R->baselines[b].code, NULL, 0, 0, NULL);
+    }
+    free_candidates(cands, n);
+    return rc;
+}
+
+/* The best scored candidate already in the campaign (a resumed run's "best so far"). */
+static int init_best(run_ctx *R)
+{
+    arc_filter f = {.campaign_id = R->campaign_id, .status = "ok", .top_k = 1};
+    arc_candidate *c;
+    int n;
+    char e[512];
+    if (archive_candidate_list(R->a, &f, &c, &n, e, sizeof e) != 0) {
+        dc_ui_error(&R->ui, e);
+        return -1;
+    }
+    if (n > 0 && c[0].has_fitness) {
+        R->sum->best_id = c[0].id;
+        R->sum->best_fitness = c[0].fitness;
+        R->sum->best_test = c[0].test_metric;
+        snprintf(R->sum->best_name, sizeof R->sum->best_name, "%s", c[0].name);
+    }
+    free_candidates(c, n);
+    return 0;
+}
+
+/* One campaign, one process: takes the campaign's lease (refused while another live
+ * process holds it; taken over, with a note, from a dead one) and starts its heartbeat. */
+static int take_lease(run_ctx *R, char *err, size_t errcap)
+{
+    arc_lease prev;
+    int took;
+    char why[512];
+    int r = archive_lease_acquire(R->a, R->campaign_id, &prev, &took, why, sizeof why, err, errcap);
+    if (r < 0) return -1;
+    if (r == 1) {
+        dc_fmt(err, errcap,
+               "campaign '%s' in %s is being run by process %lld on %s (since %s, last "
+               "heartbeat %.0f s ago); two processes must not run one campaign: wait for it to "
+               "finish, or stop it (kill %lld on %s) and then --resume. A lease whose process "
+               "is gone, or whose heartbeat is older than %d s, is taken over automatically",
+               R->sum->campaign, archive_path(R->a), prev.pid, prev.host, prev.started_at,
+               prev.age_s, prev.pid, prev.host, ARCHIVE_LEASE_STALE_S);
+        return -1;
+    }
+    if (took)
+        dc_ui_note(&R->ui, "took over the lease of campaign '%s': %s (it held the lease since %s)",
+                   R->sum->campaign, why, prev.started_at);
+    R->keep = archive_lease_keepalive(archive_path(R->a), R->campaign_id, err, errcap);
+    if (!R->keep) {
+        char e[512];
+        archive_lease_release(R->a, R->campaign_id, e, sizeof e);
+        return -1;
+    }
+    return 0;
+}
+
+/* Stops the heartbeat and gives the lease up (unless another process holds it now). */
+static void drop_lease(run_ctx *R)
+{
+    archive_keepalive_stop(R->keep);
+    R->keep = NULL;
+    char e[512];
+    if (R->campaign_id && !R->lease_lost && !archive_is_damaged(R->a) &&
+        archive_lease_release(R->a, R->campaign_id, e, sizeof e))
+        dc_ui_error(&R->ui, e);
+}
+
+static int open_campaign(run_ctx *R, char *err, size_t errcap)
+{
+    const dc_campaign_cfg *cfg = R->cfg;
+    arc_campaign c;
+    char e[512];
+    int r = archive_campaign_by_name(R->a, R->sum->campaign, &c, e, sizeof e);
+    if (r < 0) {
+        dc_fmt(err, errcap, "%s", e);
+        return -1;
+    }
+    if (r == 0) {
+        if (!cfg->resume) {
+            dc_fmt(err, errcap,
+                   "campaign '%s' already exists in %s; pass --resume to continue it, or choose "
+                   "another name with --campaign",
+                   R->sum->campaign, archive_path(R->a));
+            arc_campaign_free(&c);
+            return -1;
+        }
+        if (strcmp(c.task, cfg->task)) {
+            dc_fmt(err, errcap, "campaign '%s' runs task %s, not %s; resume it with --task %s",
+                   c.name, c.task, cfg->task, c.task);
+            arc_campaign_free(&c);
+            return -1;
+        }
+        R->campaign_id = c.id;
+        arc_campaign_free(&c);
+        if (take_lease(R, err, errcap) != 0) return -1;
+        return archive_campaign_set_status(R->a, R->campaign_id, "running", err, errcap);
+    }
+    if (cfg->resume) {
+        dc_fmt(err, errcap, "no campaign '%s' to resume in %s ('discover campaigns' lists them)",
+               R->sum->campaign, archive_path(R->a));
+        return -1;
+    }
+    cJSON *conf = cJSON_CreateObject();
+    cJSON_AddItemToObject(conf, "settings", dc_campaign_settings_json(cfg));
+    cJSON *tconf = R->ops->config_json(R->task);
+    if (tconf) cJSON_AddItemToObject(conf, "task_config", tconf);
+    arc_campaign nc;
+    memset(&nc, 0, sizeof nc);
+    nc.name = R->sum->campaign;
+    nc.task = (char *)cfg->task;
+    nc.config_json = json_text(conf);
+    cJSON_Delete(conf);
+    nc.proposer = (char *)cfg->proposer;
+    nc.model = !strcmp(cfg->proposer, "llm") ? (char *)cfg->model : "";
+    nc.seed = (int64_t)cfg->seed;
+    nc.status = "running";
+    int rc = archive_campaign_create(R->a, &nc, err, errcap);
+    /* The archive fills in the timestamps (owned by the record); the rest is borrowed. */
+    free(nc.created_at);
+    free(nc.updated_at);
+    free(nc.config_json);
+    if (rc != 0) {
+        /* Another process may have created it since we looked: say so as above. */
+        char e[512];
+        if (archive_campaign_by_name(R->a, R->sum->campaign, &c, e, sizeof e) == 0) {
+            dc_fmt(err, errcap,
+                   "campaign '%s' already exists in %s (another process just created it); "
+                   "pass --resume to continue it, or choose another name with --campaign",
+                   R->sum->campaign, archive_path(R->a));
+            arc_campaign_free(&c);
+        }
+        return -1;
+    }
+    R->campaign_id = nc.id;
+    return take_lease(R, err, errcap);
+}
+
+int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
+                    dc_campaign_summary *out, char *err, size_t errcap)
+{
+    static volatile sig_atomic_t never;
+    run_ctx R;
+    memset(&R, 0, sizeof R);
+    R.train.kind = -1; /* nothing captured yet */
+    memset(out, 0, sizeof *out);
+    R.cfg = cfg;
+    R.sum = out;
+    R.stop = stop ? stop : &never;
+    snprintf(out->status, sizeof out->status, "finished");
+    if (cfg->campaign[0]) {
+        snprintf(out->campaign, sizeof out->campaign, "%s", cfg->campaign);
+    } else {
+        char ts[32];
+        time_t t = time(NULL);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", &tm);
+        snprintf(out->campaign, sizeof out->campaign, "%s-%s", cfg->task, ts);
+    }
+
+    R.ops = dc_task_find(cfg->task);
+    if (!R.ops) {
+        dc_fmt(err, errcap, "unknown task '%s' (tasks: %s)", cfg->task, dc_task_names());
+        return -1;
+    }
+    if (dc_prompts_open(&R.prompts, cfg->prompts_dir[0] ? cfg->prompts_dir : NULL, err, errcap) != 0)
+        return -1;
+    dc_proposer *proposer = dc_proposer_from_spec(cfg->proposer, cfg->replay_campaign, err, errcap);
+    if (!proposer) return -1;
+    if (!strcmp(cfg->proposer, "llm") && !cfg->model[0]) {
+        dc_fmt(err, errcap, "the llm proposer needs a model name (--model)");
+        dc_proposer_destroy(proposer);
+        return -1;
+    }
+    R.task = R.ops->create();
+    for (int i = 0; i < cfg->ntask_opts; i++) {
+        char e[512];
+        if (R.ops->set_option(R.task, cfg->task_keys[i], cfg->task_vals[i], e, sizeof e) != 0) {
+            if (cfg->task_origin[i][0])
+                dc_fmt(err, errcap, "%s: %s", cfg->task_origin[i], e);
+            else
+                dc_fmt(err, errcap, "%s", e);
+            goto fail_task;
+        }
+    }
+    if (load_baselines(&R, err, errcap) != 0) goto fail_task;
+    if (cfg->max_cost > 0 && !(cfg->llm.price_in_per_mtok > 0) && !(cfg->llm.price_out_per_mtok > 0))
+        fprintf(stderr, "discover: warning: max_cost is set but price_in and price_out are 0, so "
+                        "no cost is counted; set --price-in/--price-out (per million tokens)\n");
+    R.beta = task_beta(R.ops, R.task);
+    R.propose_settings = (dc_propose_settings){.seed = cfg->seed, .context = &cfg->context,
+                                               .llm = cfg->llm, .max_calls = cfg->max_calls,
+                                               .max_tokens = cfg->max_tokens,
+                                               .max_cost = cfg->max_cost};
+    R.propose_settings.llm.api_base = cfg->api_base;
+    R.propose_settings.llm.model = cfg->model;
+    R.fitness_description = R.ops->fitness_description;
+    dc_ui_init(&R.ui, cfg, out);
+    /* The archive first: a bad path should not wait for the task's data and models. */
+    if (archive_open(cfg->archive_path, ARC_CREATE, &R.a, err, errcap) != 0) goto fail_task;
+    {
+        dc_progress prep = dc_ui_progress(&R.ui, R.stop);
+        if (R.ops->prepare(R.task, &prep, err, errcap) != 0) goto fail_archive;
+        dc_ui_clear_line(&R.ui);
+    }
+    if (open_campaign(&R, err, errcap) != 0) goto fail_archive;
+    out->campaign_id = R.campaign_id;
+    {
+        /* The real inputs of a training step, once per run: every fingerprint covers their
+         * batch size and every behavioural match is confirmed on them. */
+        char e[512];
+        if (dc_capture_train_batch(R.ops, R.task, cfg->seeds[0], &R.train, e, sizeof e) != 0)
+            dc_ui_note(&R.ui,
+                       "note: no training batch to confirm behavioural duplicates on (%s); "
+                       "they are trained, not copied",
+                       e);
+    }
+    if (init_best(&R) != 0) goto fatal;
+    dc_ui_campaign_start(&R.ui, archive_path(R.a), proposer->kind);
+
+    if (rerun_unfinished(&R) != 0 || adopt_orphan_calls(&R) != 0 || run_baselines(&R) != 0)
+        goto fatal;
+
+    int gen0 = 0, failures = 0;
+    char e[1024];
+    if (archive_max_generation(R.a, R.campaign_id, &gen0, e, sizeof e) != 0) {
+        dc_ui_error(&R.ui, e);
+        goto fatal;
+    }
+    for (int gen = (gen0 < 0 ? 0 : gen0) + 1; gen <= cfg->generations;) {
+        if (*R.stop) break;
+        if (lease_lost(&R)) goto lost; /* before paying for a proposal */
+        arc_candidate *cands;
+        int n;
+        if (load_candidates(&R, &cands, &n) != 0) goto fatal;
+        dc_propose_ctx ctx = {.a = R.a, .campaign_id = R.campaign_id, .generation = gen,
+                              .kind = R.ops->kind, .system_prompt = R.ops->system_prompt,
+                              .cands = cands, .ncands = n,
+                              .settings = &R.propose_settings, .prompts = &R.prompts, .beta = R.beta,
+                              .fitness_description = R.fitness_description};
+        R.ui.generation = gen;
+        dc_ui_proposing(&R.ui);
+        dc_proposal p;
+        memset(&p, 0, sizeof p);
+        dc_propose_rc prc = proposer->propose(proposer, &ctx, &p, e, sizeof e);
+        free_candidates(cands, n);
+        if (prc == DC_PROPOSE_EXHAUSTED) {
+            dc_fmt(out->note, sizeof out->note, "%s", e);
+            break;
+        }
+        if (prc == DC_PROPOSE_BUDGET) {
+            snprintf(out->status, sizeof out->status, "budget");
+            dc_fmt(out->note, sizeof out->note, "%s; no new proposals", e);
+            break;
+        }
+        if (prc == DC_PROPOSE_FAILED) {
+            dc_ui_error(&R.ui, e);
+            if (++failures >= 3 || *R.stop) {
+                snprintf(out->status, sizeof out->status, "failed");
+                dc_fmt(out->note, sizeof out->note,
+                       "%s (3 proposals in a row failed; fix the cause, then --resume)", e);
+                break;
+            }
+            continue;
+        }
+        failures = 0;
+        dc_ui_proposal(&R.ui, &p);
+        int rc = add_and_evaluate(&R, gen, p.text.name, p.text.thought, p.text.code, p.parents, p.nparents,
+                                  p.llm_call_id, p.parse_failed ? p.parse_error : NULL);
+        dc_proposal_free(&p);
+        if (rc != 0) goto fatal;
+        gen++;
+    }
+    if (*R.stop) {
+        snprintf(out->status, sizeof out->status, "interrupted");
+        snprintf(out->note, sizeof out->note,
+                 "stopped by the user; 'discover run --campaign %s --archive %s --resume' "
+                 "continues it",
+                 out->campaign, archive_path(R.a));
+    } else if (!out->note[0] && out->candidates == 0 && gen0 >= cfg->generations) {
+        snprintf(out->note, sizeof out->note,
+                 "the campaign already has %d generations; pass --generations N (N > %d) with "
+                 "--resume to extend it",
+                 gen0, gen0);
+    }
+    archive_campaign_set_status(R.a, R.campaign_id, out->status, e, sizeof e);
+    drop_lease(&R);
+    dc_train_batch_free(&R.train);
+    dc_ui_campaign_done(&R.ui);
+    archive_close(R.a);
+    R.ops->destroy(R.task);
+    free_baselines(&R);
+    dc_proposer_destroy(proposer);
+    return 0;
+
+fatal:
+    if (R.lease_lost) goto lost;
+    snprintf(out->status, sizeof out->status, "failed");
+    if (archive_is_damaged(R.a)) {
+        /* Nothing more is written to a damaged file; --resume on it would fail the same
+         * way, so the message says how to get the rows out instead. */
+        const char *p = archive_path(R.a);
+        dc_fmt(err, errcap,
+               "campaign '%s' stopped: archive %s is damaged (see above). Stop writing to it "
+               "and keep a copy; recover what it holds into a new file with sqlite3 '%s' "
+               ".recover | sqlite3 '%s.recovered', then continue with --resume --archive "
+               "'%s.recovered' (or restore the archive from a backup)",
+               out->campaign, p, p, p, p);
+    } else {
+        archive_campaign_set_status(R.a, R.campaign_id, "failed", e, sizeof e);
+        dc_fmt(err, errcap,
+               "campaign '%s' stopped on an archive error (see above); nothing archived was "
+               "lost, --resume continues it",
+               out->campaign);
+    }
+    goto fail_archive;
+lost:
+    /* The campaign is another process's now: its status is that process's to set. */
+    snprintf(out->status, sizeof out->status, "failed");
+    dc_fmt(err, errcap, "%s", R.lost_msg);
+fail_archive:
+    drop_lease(&R);
+    dc_train_batch_free(&R.train);
+    archive_close(R.a);
+fail_task:
+    R.ops->destroy(R.task);
+    free_baselines(&R);
+    dc_proposer_destroy(proposer);
+    return -1;
+}

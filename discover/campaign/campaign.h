@@ -1,0 +1,92 @@
+/* campaign.h — the outer loop: propose, screen, train, score, archive, feed back.
+ *
+ * A campaign lives in the archive: everything needed to continue it (candidates, LLM
+ * exchanges, the configuration) is there, so `--resume` after a crash, a SIGKILL or Ctrl-C
+ * re-runs only the candidate that was in flight and goes on. */
+#ifndef DC_CAMPAIGN_H
+#define DC_CAMPAIGN_H
+
+#include "discover/propose/llm/llm_client.h"
+#include "discover/propose/prompt.h"
+
+#include <cJSON.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DC_MAX_SEEDS 32
+#define DC_MAX_TASK_OPTIONS 64
+
+typedef struct {
+    char task[32];            /* a task of the registry (inner_loop/task.c) */
+    char proposer[4200];      /* "evolve" | "llm" | "replay:ARCHIVE" */
+    char replay_campaign[128]; /* replay: campaign in the source archive ("" = its only/first) */
+    char campaign[128];       /* name ("" = derived from task and time) */
+    char archive_path[4096];
+    int generations;          /* proposals after the seed baselines (a resumed campaign runs up to it) */
+    int resume;
+    uint64_t seed;            /* the campaign's seed (evolve's choices) */
+    int seeds[DC_MAX_SEEDS];  /* training seeds per candidate */
+    int nseeds;
+    char baselines[512];      /* comma-separated seed objectives ("" = the task's defaults) */
+    dc_context_cfg context;
+    char prompts_dir[4096];   /* "" = built-in prompts */
+    /* LLM endpoint */
+    char api_base[1024];
+    char model[256];
+    llm_config llm;           /* numbers; strings point into this struct at run time */
+    /* budgets (0 = no cap) */
+    int max_calls;
+    long long max_tokens;
+    double max_cost;
+    /* task options as given (key=value), applied in order */
+    int ntask_opts;
+    char task_keys[DC_MAX_TASK_OPTIONS][64];
+    char task_vals[DC_MAX_TASK_OPTIONS][256];
+    char task_origin[DC_MAX_TASK_OPTIONS][160]; /* "file:line" for config-file options, or "" */
+    /* presentation */
+    int narrate;              /* demo: explain each step */
+    int quiet;                /* no progress output */
+} dc_campaign_cfg;
+
+void dc_campaign_cfg_default(dc_campaign_cfg *c);
+/* Sets one configuration value by key (the config file's keys; see README "Configuration").
+ * Keys: task, proposer, replay_campaign, campaign, archive, generations, seed, seeds,
+ * baselines, context, context_top_k, context_recent, context_failures, context_tokens,
+ * prompts, api_base, model, temperature, max_tokens_per_call, json_mode, connect_timeout,
+ * timeout, retries, price_in, price_out, max_calls, max_tokens, max_cost, and task.KEY for
+ * any option of the task. */
+int dc_campaign_set(dc_campaign_cfg *c, const char *key, const char *value, char *err,
+                    size_t errcap);
+/* 1 when key is a setting dc_campaign_set accepts (task.KEY is always accepted here; the
+ * task checks its own options). */
+int dc_campaign_key_known(const char *key);
+/* Reads a config file: `key = value` lines, `#` comments, sections [task] and [llm] that
+ * prefix their keys ("task.steps"; [llm] keys are the plain LLM keys). */
+int dc_campaign_load(dc_campaign_cfg *c, const char *path, char *err, size_t errcap);
+
+typedef struct {
+    int64_t campaign_id;
+    char campaign[128];
+    int candidates;       /* evaluated in this run */
+    int64_t best_id;
+    char best_name[128];
+    double best_fitness, best_test;
+    char status[32];      /* finished, interrupted, budget, failed */
+    char note[512];       /* why it stopped, when not simply finished */
+} dc_campaign_summary;
+
+/* Runs the campaign. stop: set to non-zero (SIGINT) to stop gracefully. Returns 0 when the
+ * campaign ran (even if it stopped on a budget or an interrupt; see out->status), -1 with a
+ * message on a configuration or environment error. */
+int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
+                    dc_campaign_summary *out, char *err, size_t errcap);
+
+
+/* The configuration as a list of [key, value] pairs that dc_campaign_set accepts. */
+cJSON *dc_campaign_settings_json(const dc_campaign_cfg *c);
+/* Applies the "settings" list of an archived campaign configuration (for --resume). */
+int dc_campaign_apply_settings(dc_campaign_cfg *c, const char *config_json, char *err,
+                               size_t errcap);
+
+#endif

@@ -1,0 +1,246 @@
+#define _GNU_SOURCE
+/* cmd_run.c — `discover run`: a discovery campaign. */
+#include "cli.h"
+#include "run_config.h"
+#include "common/stop_signal.h"
+
+#include "archive/archive.h"
+#include "common/safe_text.h"
+#include "common/util.h"
+#include "inner_loop/task.h"
+
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void run_help(void)
+{
+    printf(
+        "Usage: discover run --task fashion|sentiment [OPTIONS]\n\n"
+        "Runs a discovery campaign: trains and scores the seed baselines, then asks the\n"
+        "proposer for new objectives, screens each in the sandbox, trains and scores it, and\n"
+        "archives everything. Ctrl-C stops after recording the candidate in flight as\n"
+        "interrupted; --resume continues (also after a crash).\n\n"
+        "Campaign:\n"
+        "  --task T               fashion or sentiment (default fashion)\n"
+        "  --proposer P           evolve (offline, default), llm, or replay:ARCHIVE\n"
+        "  --generations N        proposals after the seed baselines (default 10)\n"
+        "  --campaign NAME        campaign name (default TASK-YYYYmmdd-HHMMSS)\n"
+        "  --resume               continue the named campaign with its archived settings\n"
+        "  --config FILE          settings file (key = value; [task] and [llm] sections);\n"
+        "                         flags override it\n"
+        "  --archive PATH         archive file (default $DISCOVER_ARCHIVE or ./discover.db)\n"
+        "  --seed N               the campaign's random seed (evolve's choices; default 1)\n"
+        "  --seeds LIST           training seeds per candidate, e.g. 1,2,3 (default 1)\n"
+        "  --baselines LIST       seed objectives from examples/objectives/TASK/ (default:\n"
+        "                         dpo,hinge,ipo,kto_pair or cross_entropy,label_smoothing,\n"
+        "                         squared_error,focal; evolve writes the same losses in\n"
+        "                         its grammar unless --baselines is given)\n"
+        "  --replay-campaign C    with replay:ARCHIVE, which campaign to replay\n"
+        "Task options:\n"
+        "  --set KEY=VALUE        any task option (see 'discover eval --help'); repeatable\n"
+        "  --steps N, --noise R, --beta LIST   shortcuts for --set steps=N etc.\n"
+        "LLM (proposer llm; key from $DISCOVER_API_KEY or $OPENAI_API_KEY):\n"
+        "  --api-base URL         OpenAI-compatible base (default https://api.openai.com/v1)\n"
+        "  --model NAME           model (default gpt-4o-mini)\n"
+        "  --temperature T        sampling temperature (default 1)\n"
+        "  --max-tokens-per-call N  completion limit per call (default 2048)\n"
+        "  --json-mode on|off     ask for a JSON response (default on; falls back if refused)\n"
+        "  --connect-timeout S    seconds to connect (default 10)\n"
+        "  --timeout S            seconds for one attempt, reply included (default 300)\n"
+        "  --retries N            retries after a connection error, timeout, truncated\n"
+        "                         reply, 429 or 5xx (default 5); each waits by exponential\n"
+        "                         back-off from 1 s with full jitter, or as the server's\n"
+        "                         Retry-After says, at most 60 s\n"
+        "  --price-in X, --price-out X   price per million prompt/completion tokens\n"
+        "  --max-calls N, --max-tokens N, --max-cost X   budgets: stop proposing when reached\n"
+        "Prompt:\n"
+        "  --context full|budgeted   whole chronological history (DiscoPOP) or best-K +\n"
+        "                         recent + failures within a token budget\n"
+        "  --context-top-k K, --context-recent M, --context-failures F, --context-tokens N\n"
+        "  --prompts DIR          prompt templates (default: the built-in prompts/)\n"
+        "Output:\n"
+        "  --quiet                no progress output\n"
+        "  --json                 print a JSON summary on stdout at the end\n\n"
+        "Exit status: 0 the campaign ran (finished, budget or interrupted), 1 usage or\n"
+        "environment error, 2 the campaign failed.\n");
+}
+
+/* A flag's settings key: "--api-base" -> "api_base"; shortcuts map to task options. */
+static void flag_key(const char *flag, char *key, size_t cap)
+{
+    static const char *const task_shortcuts[] = {"steps", "noise", "beta", "device", NULL};
+    char k[96];
+    snprintf(k, sizeof k, "%s", flag + 2);
+    for (char *p = k; *p; p++)
+        if (*p == '-') *p = '_';
+    for (int i = 0; task_shortcuts[i]; i++)
+        if (!strcmp(k, task_shortcuts[i])) {
+            snprintf(key, cap, "task.%s", k);
+            return;
+        }
+    snprintf(key, cap, "%s", k);
+}
+
+/* Applies argv's settings to cfg (pass 2), or only collects the meta flags (pass 1). */
+static int apply_flags(const char *cmd, int argc, char **argv, dc_campaign_cfg *cfg, run_flags *rf,
+                       int apply)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2)) return cli_usage_error(cmd, "unexpected argument '%s'", a);
+        if (!strcmp(a, "--resume")) {
+            rf->resume = 1;
+            continue;
+        }
+        if (!strcmp(a, "--quiet")) {
+            rf->quiet = 1;
+            continue;
+        }
+        if (!strcmp(a, "--json")) {
+            rf->json = 1;
+            continue;
+        }
+        char name[96];
+        const char *val;
+        const char *eq = strchr(a, '=');
+        if (eq) snprintf(name, sizeof name, "%.*s", (int)(eq - a), a);
+        else snprintf(name, sizeof name, "%s", a);
+        char known[128];
+        flag_key(name, known, sizeof known);
+        if (strcmp(name, "--config") && strcmp(name, "--set") && !dc_campaign_key_known(known))
+            return cli_usage_error(cmd, "unknown option '%s'", name);
+        if (eq) {
+            val = eq + 1;
+        } else {
+            if (i + 1 >= argc) return cli_usage_error(cmd, "%s needs a value", a);
+            val = argv[++i];
+        }
+        if (!strcmp(name, "--config")) {
+            rf->config = val;
+            continue;
+        }
+        if (!apply) continue;
+        char key[128], e[512];
+        if (!strcmp(name, "--set")) {
+            const char *kv = strchr(val, '=');
+            if (!kv || kv == val) return cli_usage_error(cmd, "--set takes KEY=VALUE (got '%s')", val);
+            snprintf(key, sizeof key, "task.%.*s", (int)(kv - val), val);
+            val = kv + 1;
+        } else {
+            flag_key(name, key, sizeof key);
+        }
+        if (dc_campaign_set(cfg, key, val, e, sizeof e) != 0)
+            return cli_usage_error(cmd, "%s: %s", name, e);
+    }
+    return 0;
+}
+
+/* Builds the configuration: defaults, archived settings (--resume), config file, flags. */
+int dc_run_configure(const char *cmd, int argc, char **argv, dc_campaign_cfg *cfg, run_flags *rf)
+{
+    char e[1024];
+    int rc = apply_flags(cmd, argc, argv, cfg, rf, 0);
+    if (rc) return rc;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            if (!rf->resume) break;
+            /* Start again from the archived settings of the campaign being resumed. */
+            char archive_path[4096], name[128];
+            snprintf(archive_path, sizeof archive_path, "%s", cfg->archive_path);
+            snprintf(name, sizeof name, "%s", cfg->campaign);
+            if (!name[0]) return cli_usage_error(cmd, "--resume needs --campaign NAME");
+            archive *a = NULL;
+            if (archive_open(archive_path, ARC_READONLY, &a, e, sizeof e) != 0)
+                return cli_error(cmd, "%s", e);
+            arc_campaign c;
+            int r = archive_campaign_by_name(a, name, &c, e, sizeof e);
+            archive_close(a);
+            if (r > 0)
+                return cli_error(cmd, "no campaign '%s' to resume in %s ('discover campaigns' lists them)",
+                                 name, archive_path);
+            if (r < 0) return cli_error(cmd, "%s", e);
+            dc_campaign_cfg fresh;
+            dc_campaign_cfg_default(&fresh);
+            int ar = dc_campaign_apply_settings(&fresh, c.config_json, e, sizeof e);
+            arc_campaign_free(&c);
+            if (ar != 0) return cli_error(cmd, "campaign '%s': %s", name, e);
+            *cfg = fresh;
+        }
+        if (rf->config && dc_campaign_load(cfg, rf->config, e, sizeof e) != 0)
+            return cli_error(cmd, "%s", e);
+        rc = apply_flags(cmd, argc, argv, cfg, rf, 1);
+        if (rc) return rc;
+    }
+    cfg->resume = rf->resume;
+    cfg->quiet = rf->quiet;
+    return 0;
+}
+
+int dc_run_report(const dc_campaign_cfg *cfg, const dc_campaign_summary *s, int json)
+{
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "campaign", s->campaign);
+        cJSON_AddStringToObject(o, "archive", cfg->archive_path);
+        cJSON_AddStringToObject(o, "status", s->status);
+        cJSON_AddStringToObject(o, "note", s->note);
+        cJSON_AddNumberToObject(o, "candidates", s->candidates);
+        if (s->best_id) {
+            cJSON_AddNumberToObject(o, "best_id", (double)s->best_id);
+            cJSON_AddStringToObject(o, "best_name", s->best_name);
+            cJSON_AddNumberToObject(o, "best_fitness", s->best_fitness);
+            cJSON_AddNumberToObject(o, "best_test_metric", s->best_test);
+        }
+        char *t = cJSON_Print(o);
+        char *safe = t ? dc_json_safe(t) : NULL; // valid UTF-8 whatever the names hold
+        if (safe) printf("%s\n", safe);
+        free(safe);
+        cJSON_free(t);
+        cJSON_Delete(o);
+    } else {
+        // names come from the user and the proposer, the note may quote an LLM: escaped
+        dc_safe_pool sp = {0};
+        const char *camp = dc_safe(&sp, s->campaign, DC_SAFE_LINE);
+        const char *path = dc_safe(&sp, cfg->archive_path, DC_SAFE_LINE);
+        fprintf(stderr, "\ncampaign '%s' %s: %d candidate%s evaluated in this run.\n", camp,
+                s->status, s->candidates, s->candidates == 1 ? "" : "s");
+        if (s->note[0]) fprintf(stderr, "%s\n", dc_safe(&sp, s->note, DC_SAFE_LINE));
+        if (s->best_id)
+            fprintf(stderr, "best in the campaign: #%lld '%s' fitness %.4f, held-out test %.4f\n",
+                    (long long)s->best_id, dc_safe(&sp, s->best_name, DC_SAFE_LINE),
+                    s->best_fitness, s->best_test);
+        fprintf(stderr,
+                "inspect it: discover ls --archive %s --campaign %s --top 10\n"
+                "            discover show ID --archive %s\n",
+                path, camp, path);
+        dc_safe_free(&sp);
+    }
+    return !strcmp(s->status, "failed") ? EXIT_REJECTED : EXIT_OK;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            run_help();
+            return EXIT_OK;
+        }
+    dc_campaign_cfg cfg;
+    dc_campaign_cfg_default(&cfg);
+    run_flags rf = {0};
+    int rc = dc_run_configure("run", argc, argv, &cfg, &rf);
+    if (rc) return rc;
+    static volatile sig_atomic_t stop;
+    dc_stop_signal_install(&stop);
+    dc_campaign_summary sum;
+    char err[1024];
+    if (dc_campaign_run(&cfg, &stop, &sum, err, sizeof err) != 0) {
+        fputs("discover run: ", stderr);
+        dc_safe_fputs(err, DC_SAFE_BLOCK, stderr);
+        fputc('\n', stderr);
+        return sum.campaign_id ? EXIT_REJECTED : EXIT_USAGE;
+    }
+    return dc_run_report(&cfg, &sum, rf.json);
+}

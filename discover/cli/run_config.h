@@ -1,0 +1,18 @@
+/* run_config.h — the configuration steps shared by `discover run` and `discover demo`. */
+#ifndef DC_RUN_CONFIG_H
+#define DC_RUN_CONFIG_H
+
+#include "discover/campaign/campaign.h"
+
+typedef struct {
+    const char *config; /* --config FILE */
+    int resume, quiet, json;
+} run_flags;
+
+/* Applies, in order: (with --resume) the campaign's archived settings, the --config file,
+ * then the flags, on top of what cfg holds. Returns 0 or an exit code after printing. */
+int dc_run_configure(const char *cmd, int argc, char **argv, dc_campaign_cfg *cfg, run_flags *rf);
+/* Prints the end-of-campaign summary (JSON on stdout with json); returns the exit code. */
+int dc_run_report(const dc_campaign_cfg *cfg, const dc_campaign_summary *s, int json);
+
+#endif

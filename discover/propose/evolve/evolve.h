@@ -1,0 +1,164 @@
+/* evolve.h — the offline proposer: new candidate objectives by mutation and crossover over a
+ * small grammar of objective building blocks, no network and no API key.
+ *
+ * A candidate's genome is a small expression tree (at most EVOLVE_MAX_NODES nodes, depth 3)
+ * of loss terms ("leaves") and convex mixtures, plus a few global modifiers. It is rendered to
+ * an objective C file whose first line holds the genome in one line:
+ *
+ *     /" evolve-genome: pref norm=sum ref=1 s=1 m=0 c=0 : mix(sig:0.05,logistic(1),exp(1)) "/
+ *
+ * (with real comment delimiters) so that parents coming back from the archive can be parsed
+ * again. Only code with that line can be an evolve parent.
+ *
+ * Preference leaves are functions of x = s·β·ρ − m − c·mean_batch(s·β·ρ − m), where ρ is the
+ * chosen minus the rejected log-ratio (per-token averages when norm=avg; without the
+ * reference model when ref=0):
+ *   logistic(a) log(1+e^(−a·x))   hinge(m) max(0, m − x)   exp(a) e^(−a·x) (argument capped)
+ *   sq(c) ((x − c)/β)²            sigm(a) 1 − σ(a·x)
+ * Classification leaves act on log-softmax(z/T):
+ *   ce  −log p_y     ls(ε) label smoothing     sqerr Σ(p − onehot)²     focal(γ)
+ *   gce(q) (1 − p_y^q)/q           rce  −log(1e-4)·(1 − p_y)   (reverse cross-entropy)
+ * Mixtures: mix(w:W,A,B) = (1−W)·A + W·B; preference only: mix(sig:τ,A,B) with W = σ(x/τ)
+ * (the LRML gate) and mix(bvar:τ,A,B) with W = σ(Var_batch(x/τ)) (the DBAQL gate). */
+#ifndef DC_EVOLVE_H
+#define DC_EVOLVE_H
+
+#include "common/candidate_text.h"
+#include "common/rng.h"
+#include "sandbox/sandbox.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- the proposer (what the outer loop calls) ---- */
+
+typedef struct {
+    int64_t id;
+    const char *name;
+    const char *code;
+    const char *status; /* "ok" for a scored candidate */
+    int has_fitness;
+    double fitness;
+} evolve_parent;
+
+typedef struct {
+    dc_candidate_text text;
+    int64_t parents[2];
+    int nparents;
+} evolve_proposal;
+
+/* interface: SBX_PREF or SBX_CLS (sandbox/sandbox.h). pool: archived candidates of the
+ * campaign (any status). Parents are chosen by tournament among scored ("ok") candidates
+ * whose code carries a genome line of this interface; with some probability two parents are
+ * crossed. With no usable parent it proposes the first built-in seed not yet in the pool,
+ * then mutations of the seeds. Never returns code identical to a pool member's unless every
+ * retry collided. Deterministic for a given rng state and pool. Returns 0, or -1 with a
+ * message (bad interface). */
+int evolve_propose(sbx_kind interface, const evolve_parent *pool, int npool, dc_rng *rng,
+                   evolve_proposal *out, char *err, size_t errcap);
+void evolve_proposal_free(evolve_proposal *p);
+
+/* Built-in seed genomes rendered as candidates (used when the pool has no usable parent):
+ * preference dpo, slic_hinge, ipo, sigmoid_pair (KTO-like saturating loss); classification
+ * cross_entropy, label_smoothing, squared_error, focal. evolve_seed returns 0, or -1 when
+ * the interface or index is out of range. */
+int evolve_seed_count(sbx_kind interface);
+int evolve_seed(sbx_kind interface, int i, evolve_proposal *out);
+
+/* ---- the genome (exposed for tests and for `discover show`) ---- */
+
+#define EVOLVE_MAX_NODES 7
+#define EVOLVE_MAX_DEPTH 3
+
+typedef enum {
+    EV_MIX = 0,
+    /* preference leaves */
+    EV_LOGISTIC,
+    EV_HINGE,
+    EV_EXP,
+    EV_SQ,
+    EV_SIGM,
+    /* classification leaves */
+    EV_CE,
+    EV_LS,
+    EV_SQERR,
+    EV_FOCAL,
+    EV_GCE,
+    EV_RCE,
+    EV_NOPS
+} evolve_op;
+
+typedef enum { EV_GATE_CONST = 0, EV_GATE_SIG, EV_GATE_BVAR } evolve_gate;
+
+typedef struct {
+    int op;     /* evolve_op */
+    int gate;   /* mixtures: evolve_gate */
+    double p;   /* leaf parameter, or the mixture's weight (const) / temperature τ (gates) */
+    int kid[2]; /* mixtures: node indices of A and B */
+} evolve_node;
+
+typedef struct {
+    int iface; /* SBX_PREF or SBX_CLS */
+    int nnodes;
+    evolve_node node[EVOLVE_MAX_NODES]; /* node[0] is the root; prefix order */
+    /* preference modifiers */
+    int lennorm;   /* 1: per-token averaged log-probs */
+    int ref;       /* 1: log-ratios against the reference model; 0: policy log-probs only */
+    double scale;  /* s */
+    double margin; /* m */
+    double centre; /* c: fraction of the batch mean subtracted */
+    /* classification modifier */
+    double temp; /* T: logits divided by T */
+} evolve_genome;
+
+/* A single-leaf genome with default modifiers. */
+void evolve_genome_leaf(evolve_genome *g, int iface, int op, double p);
+/* The one-line text form (without the comment markers); 0, or -1 when cap is too small. */
+int evolve_genome_format(const evolve_genome *g, char *buf, size_t cap);
+/* Parses the text form; 0, or -1 with a message naming what is wrong. */
+int evolve_genome_parse(const char *text, evolve_genome *g, char *err, size_t errcap);
+/* Finds the "evolve-genome:" line in candidate code and parses it; -1 when absent/invalid. */
+int evolve_genome_from_code(const char *code, evolve_genome *g, char *err, size_t errcap);
+/* 1 when structurally and numerically identical. */
+int evolve_genome_equal(const evolve_genome *a, const evolve_genome *b);
+/* Renders the genome to an objective C file (heap string) whose first line is the genome
+ * comment and whose second names the candidate. */
+char *evolve_render(const evolve_genome *g, const char *name);
+
+/* ---- shared by evolve*.c (internal) ---- */
+
+typedef enum { EV_STEP_LOG, EV_STEP_ADD, EV_STEP_UNIT } evolve_step;
+
+typedef struct {
+    const char *name; /* grammar token: "logistic" */
+    int iface;        /* SBX_PREF / SBX_CLS; -1 for mix */
+    int has_param;
+    double def, lo, hi; /* parameter default and clamp range */
+    evolve_step step;   /* how a perturbation moves it */
+    const char *param;  /* what the parameter is, for thoughts: "logistic slope" */
+    const char *what;   /* what the term is, for thoughts */
+} evolve_op_info;
+
+const evolve_op_info *evolve_op_get(int op);
+/* Rounds to the 4 significant digits the text form keeps, so render/parse round-trips. */
+double evolve_quantize(double v);
+/* Depth of the subtree at node i (a leaf is 1) and its node count. */
+int evolve_subtree_depth(const evolve_genome *g, int i);
+int evolve_subtree_size(const evolve_genome *g, int i);
+/* out = a with the subtree at node `at` replaced by b's subtree at node `from`, renumbered in
+ * prefix order. 0, or -1 when the result would exceed the size or depth limits. */
+int evolve_graft(const evolve_genome *a, int at, const evolve_genome *b, int from,
+                 evolve_genome *out);
+/* One term's text ("logistic(1)", "mix(w:0.3,ce,sqerr)") into buf: 0, or -1 (buf "") when
+ * it does not fit in cap. */
+int evolve_subtree_format(const evolve_genome *g, int i, char *buf, size_t cap);
+/* One random operator (perturb a parameter, swap a term, add a term, remove a term, switch
+ * a modifier) applied to `in`. `change` receives what changed and why, as a clause for the
+ * thought ("raised the label smoothing from 0.1 to 0.16 because ..."). 0, or -1 when the
+ * drawn operator could not change anything (the caller draws again). */
+int evolve_mutate(const evolve_genome *in, dc_rng *r, evolve_genome *out, char *change, size_t cap);
+/* A child taking a subtree from each parent (same interface). Same contract as mutate. */
+int evolve_crossover(const evolve_genome *a, const evolve_genome *b, dc_rng *r, evolve_genome *out,
+                     char *change, size_t cap);
+
+#endif

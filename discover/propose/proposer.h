@@ -1,0 +1,98 @@
+/* proposer.h — where candidates come from: an LLM, the offline `evolve` grammar, or the
+ * replies recorded in another archive (`replay:ARCHIVE`). */
+#ifndef DC_PROPOSER_H
+#define DC_PROPOSER_H
+
+#include "archive/archive.h"
+#include "common/candidate_text.h"
+#include "sandbox/sandbox.h"
+#include "discover/propose/llm/llm_client.h"
+#include "prompt.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    dc_candidate_text text;
+    int64_t parents[2];
+    int nparents;
+    int64_t llm_call_id;   /* archived exchange, 0 when none */
+    int parse_failed;      /* the reply could not be parsed: parse_error says why */
+    char parse_error[512];
+} dc_proposal;
+void dc_proposal_free(dc_proposal *p);
+/* Fills out's name/thought/code from an LLM reply's content, or marks it parse_failed with
+ * the parser's message (missing_msg when content is NULL). */
+void dc_proposal_from_reply(const char *content, const char *missing_msg, int generation,
+                            dc_proposal *out);
+
+/* The most of an LLM reply (its response body) that is used, archived and resent in later
+ * prompts: twice SBX_SOURCE_LIMIT, room for one objective of the largest size the sandbox
+ * compiles plus its thought and the JSON around it. A longer reply is not used: only its
+ * first DC_REPLY_LIMIT bytes are archived (llm_calls.response_bytes keeps its full size) and
+ * its candidate is a parse_error whose message, the next feedback, says so. */
+#define DC_REPLY_LIMIT (512u * 1024u)
+/* The length of the part of an oversized reply that is archived (at most DC_REPLY_LIMIT,
+ * cut at a character boundary so the stored text stays valid UTF-8). */
+size_t dc_reply_cut(const char *raw, size_t len);
+/* The size of an archived call's reply as received (response_bytes; the stored length for
+ * calls archived before it was recorded). */
+size_t dc_call_reply_bytes(const arc_llm_call *c);
+/* Marks out as an oversized reply of `bytes` bytes: parse_failed, with the message. */
+void dc_proposal_oversized(size_t bytes, int generation, dc_proposal *out);
+
+typedef enum {
+    DC_PROPOSE_OK = 0,
+    DC_PROPOSE_EXHAUSTED, /* nothing more to propose (replay ran out of recorded replies) */
+    DC_PROPOSE_BUDGET,    /* a budget cap (calls, tokens, cost) is reached */
+    DC_PROPOSE_FAILED,    /* the proposer failed (LLM endpoint down after retries) */
+} dc_propose_rc;
+
+/* The campaign's settings that proposers use (the campaign fills them from its
+ * configuration; a proposer never sees the campaign's own structures). */
+typedef struct {
+    uint64_t seed;                 /* the campaign's seed (evolve's choices) */
+    const dc_context_cfg *context; /* what of the archive goes into a prompt */
+    llm_config llm;                /* endpoint, model and numbers of the LLM */
+    int max_calls;                 /* budgets, 0 = no cap */
+    long long max_tokens;
+    double max_cost;
+} dc_propose_settings;
+
+/* What a proposer may look at. */
+typedef struct {
+    archive *a;
+    int64_t campaign_id;
+    int generation;
+    sbx_kind kind;                 /* the task's objective interface */
+    const char *system_prompt;     /* the task's system prompt template */
+    const arc_candidate *cands;    /* the campaign's candidates, id order, with code */
+    int ncands;
+    const dc_propose_settings *settings;
+    const dc_prompts *prompts;
+    double beta;                   /* preference tasks: the β shown in the prompt */
+    const char *fitness_description;
+} dc_propose_ctx;
+
+typedef struct dc_proposer dc_proposer;
+struct dc_proposer {
+    const char *kind;
+    dc_propose_rc (*propose)(dc_proposer *self, const dc_propose_ctx *ctx, dc_proposal *out,
+                             char *err, size_t errcap);
+    void (*destroy)(dc_proposer *self);
+    void *state;
+};
+
+dc_proposer *dc_proposer_evolve(void);
+dc_proposer *dc_proposer_llm(void);
+/* Opens the source archive read-only and loads the recorded replies of `campaign` (or its
+ * only campaign when ""). NULL with a message on error. */
+dc_proposer *dc_proposer_replay(const char *archive_path, const char *campaign, char *err,
+                                size_t errcap);
+/* Builds the proposer named `spec` ("llm", "evolve" or "replay:ARCHIVE"; replay_campaign
+ * picks the campaign in that archive, "" for its only one). */
+dc_proposer *dc_proposer_from_spec(const char *spec, const char *replay_campaign, char *err,
+                                   size_t errcap);
+void dc_proposer_destroy(dc_proposer *p);
+
+#endif

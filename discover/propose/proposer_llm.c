@@ -1,0 +1,120 @@
+/* proposer_llm.c — proposals from an OpenAI-compatible chat-completions endpoint.
+ *
+ * Every exchange is archived (request body, raw response, tokens, latency, cost, error),
+ * successful or not, before anything else happens with it; the API key travels only in
+ * the Authorization header and is never archived or printed. */
+#include "proposer.h"
+
+#include "common/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int budget_reached(const dc_propose_ctx *ctx, char *err, size_t errcap)
+{
+    const dc_propose_settings *cfg = ctx->settings;
+    if (!cfg->max_calls && !cfg->max_tokens && !(cfg->max_cost > 0)) return 0;
+    int calls = 0;
+    long long tokens = 0;
+    double cost = 0;
+    char e[512];
+    if (archive_llm_totals(ctx->a, ctx->campaign_id, &calls, &tokens, &cost, e, sizeof e) != 0) {
+        dc_fmt(err, errcap, "%s", e);
+        return -1;
+    }
+    if (cfg->max_calls && calls >= cfg->max_calls) {
+        dc_fmt(err, errcap, "call budget reached: %d of %d LLM calls used", calls, cfg->max_calls);
+        return 1;
+    }
+    if (cfg->max_tokens && tokens >= cfg->max_tokens) {
+        dc_fmt(err, errcap, "token budget reached: %lld of %lld tokens used", tokens, cfg->max_tokens);
+        return 1;
+    }
+    if (cfg->max_cost > 0 && cost >= cfg->max_cost) {
+        dc_fmt(err, errcap, "cost budget reached: %.4f of %.4f spent", cost, cfg->max_cost);
+        return 1;
+    }
+    return 0;
+}
+
+static dc_propose_rc llm_propose(dc_proposer *self, const dc_propose_ctx *ctx, dc_proposal *out,
+                                 char *err, size_t errcap)
+{
+    (void)self;
+    memset(out, 0, sizeof *out);
+    int b = budget_reached(ctx, err, errcap);
+    if (b < 0) return DC_PROPOSE_FAILED;
+    if (b > 0) return DC_PROPOSE_BUDGET;
+
+    dc_conversation conv;
+    if (dc_prompt_conversation(ctx->prompts, ctx->a, ctx->system_prompt, ctx->beta,
+                               ctx->fitness_description, ctx->settings->context, ctx->cands,
+                               ctx->ncands, &conv, err, errcap) != 0)
+        return DC_PROPOSE_FAILED;
+    llm_message *msgs = dc_conversation_view(&conv);
+
+    llm_config lc = ctx->settings->llm;
+    lc.api_key = llm_key_from_env();
+    llm_reply reply;
+    memset(&reply, 0, sizeof reply);
+    int rc = llm_chat(&lc, msgs, conv.n, &reply);
+    free(msgs);
+    dc_conversation_free(&conv);
+
+    arc_llm_call call = {0};
+    call.campaign_id = ctx->campaign_id;
+    call.generation = ctx->generation;
+    call.request_json = reply.request_json ? reply.request_json : "";
+    call.response_raw = reply.response_raw ? reply.response_raw : "";
+    /* An oversized reply is archived cut, with its full size: a 10 MB reply stored whole
+     * and resent in every later prompt grew the archive by 10 MB a call. */
+    size_t bytes = strlen(call.response_raw);
+    char *cut = NULL;
+    if (bytes > DC_REPLY_LIMIT) {
+        size_t keep = dc_reply_cut(call.response_raw, bytes);
+        cut = dc_malloc(keep + 1);
+        memcpy(cut, call.response_raw, keep);
+        cut[keep] = '\0';
+        call.response_raw = cut;
+        call.response_bytes = (int64_t)bytes;
+    }
+    call.http_status = reply.http_status;
+    call.tokens_in = reply.tokens_in;
+    call.tokens_out = reply.tokens_out;
+    call.latency_s = reply.latency_s;
+    call.cost = reply.cost;
+    call.error = rc == 0 ? "" : reply.error;
+    char e[512];
+    int inserted = archive_llm_call_insert(ctx->a, &call, e, sizeof e);
+    free(call.created_at); /* set by the archive; the other fields are borrowed */
+    free(cut);
+    if (inserted != 0) {
+        dc_fmt(err, errcap, "%s", e);
+        llm_reply_free(&reply);
+        return DC_PROPOSE_FAILED;
+    }
+    if (rc != 0) {
+        dc_fmt(err, errcap, "LLM call failed: %s", reply.error);
+        llm_reply_free(&reply);
+        return DC_PROPOSE_FAILED;
+    }
+    out->llm_call_id = call.id;
+    if (bytes > DC_REPLY_LIMIT)
+        dc_proposal_oversized(bytes, ctx->generation, out);
+    else
+        dc_proposal_from_reply(reply.content, NULL, ctx->generation, out);
+    llm_reply_free(&reply);
+    return DC_PROPOSE_OK;
+}
+
+static void free_self(dc_proposer *self) { free(self); }
+
+dc_proposer *dc_proposer_llm(void)
+{
+    dc_proposer *p = dc_calloc(1, sizeof *p);
+    p->kind = "llm";
+    p->propose = llm_propose;
+    p->destroy = free_self;
+    return p;
+}

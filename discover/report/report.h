@@ -1,0 +1,177 @@
+/* report.h — `discover report`: one self-contained HTML page (inline SVG + CSS, a small
+ * inline script) that shows a campaign at a glance.
+ *
+ * The work is split by job:
+ *   report_data.c      gather everything from the archive (campaign choice, candidates,
+ *                      LLM calls, the focus candidate's curves, β-sweep evaluations)
+ *   report_frontier.c  reward-vs-KL points from evaluation/candidate metrics JSON
+ *   report_pref.c      f(x) and f'(x) of preference objectives, computed IN THE SANDBOX
+ *   report_svg.c       plotting primitives (axes, ticks, paths, points, downsampling)
+ *   report_plots.c     the charts of the page (search progress, losses, frontier, curves, LLM)
+ *   report_html.c      escaping, number formatting, page skeleton, candidate table
+ * Nothing here runs candidate code in this process: report_pref.c goes through sandbox.h. */
+#ifndef DC_REPORT_H
+#define DC_REPORT_H
+
+#include "archive/archive.h"
+#include "inner_loop/task_metric.h"
+#include "common/util.h"
+
+#include <stdint.h>
+
+/* Above this many points a scatter plot is aggregated into screen-space bins (one disc
+ * per occupied cell and status, sized by count) so the page stays light. */
+#define RP_MAX_SCATTER 1500
+/* Line charts keep at most this many points (min/max per bucket, so spikes survive). */
+#define RP_MAX_LINE 400
+/* The candidate table lays out this many rows at first (the best by the current sort);
+ * a button shows the rest. Laying out thousands of rows costs the browser seconds. */
+#define RP_TABLE_PAGE 200
+/* Preference loss plots: the best this many candidates (plus DPO's reference). */
+#define RP_LOSS_CANDIDATES 4
+/* Grids of the loss plots: x = βρ over [XMIN, XMAX] (the wide view), and the DiscoPOP
+ * paper's view of LRML, ρ over [XMIN, XMAX] at β = RP_LOSS_BETA (x in [−0.5, 0.5]), where
+ * LRML's local minimum (ρ ≈ −2.37) and maximum (ρ ≈ 1.44) show. */
+#define RP_LOSS_XMIN (-10.0)
+#define RP_LOSS_XMAX 10.0
+#define RP_LOSS_N 201
+#define RP_LOSS_BETA 0.05
+/* Frontier: at most this many candidates (DPO's always included when present). */
+#define RP_FRONTIER_CANDIDATES 6
+#define RP_MAX_BETAS 16
+
+/* One objective's loss over the x grid (computed in the sandbox, or DPO's analytic
+ * reference). Non-finite values are left as NaN and skipped when plotting. */
+typedef struct {
+    int64_t cand_id; /* 0 for the analytic DPO reference */
+    char name[96];
+    double x[RP_LOSS_N], f[RP_LOSS_N], df[RP_LOSS_N];       /* wide view: x, f(x), f'(x) */
+    double rho[RP_LOSS_N], rf[RP_LOSS_N], rdf[RP_LOSS_N]; /* paper view: ρ, f(βρ), f'(βρ) */
+} rp_loss;
+
+/* A candidate whose loss could not be plotted, and why (for the caption). */
+typedef struct {
+    int64_t cand_id;
+    char name[96];
+    char why[256];
+} rp_loss_fail;
+
+/* One candidate's reward-vs-KL frontier: per β, the mean over its evaluations. */
+typedef struct {
+    int64_t cand_id;
+    char name[96];
+    int is_dpo;
+    int n;                     /* number of β values */
+    double beta[RP_MAX_BETAS]; /* ascending */
+    double reward[RP_MAX_BETAS], kl[RP_MAX_BETAS];
+    int samples[RP_MAX_BETAS]; /* evaluations averaged into each point */
+    int is_bon;                /* the best-of-N baseline: beta[] holds N */
+} rp_frontier;
+
+typedef struct {
+    const char *campaign;  /* NULL: the only one, or the most recent */
+    const char *archive;   /* path */
+    int64_t candidate;     /* 0: the best by fitness */
+} rp_options;
+
+typedef struct {
+    arc_campaign camp;
+    char campaign_note[256]; /* how the campaign was chosen, for the header */
+    int ncampaigns;
+    arc_candidate *cands; /* with code and thought, id order */
+    int ncands;
+    arc_llm_call *calls;
+    int ncalls;
+    arc_candidate focus; /* with curves */
+    int has_focus;
+    char focus_note[160];
+    /* Preference campaigns only. */
+    int is_pref;                  /* the task's objectives are preference losses */
+    const dc_metric_def *metrics; /* the task's metric schema (NULL: unknown task) */
+    rp_loss *losses; /* [0] is DPO's reference when nlosses > 0 */
+    int nlosses;
+    rp_loss_fail *loss_fails;
+    int nloss_fails;
+    char loss_note[256]; /* why there are no loss plots, when there are none */
+    rp_frontier *fronts;
+    int nfronts;
+    rp_frontier bon; /* best-of-N from π_ref over the same runs (bon.n == 0: none recorded) */
+    rp_frontier tq;  /* Transfer Q* decoding from π_ref, one point per α */
+} rp_data;
+
+/* ---- report_data.c ---- */
+/* Fills d from the archive. -1 with a message (unknown campaign lists the existing ones,
+ * unknown candidate, archive errors). */
+int rp_gather(archive *a, const rp_options *o, rp_data *d, char *err, size_t errcap);
+void rp_data_free(rp_data *d);
+/* Index of the best candidate by fitness (finite only), -1 when none. */
+int rp_best_index(const arc_candidate *c, int n);
+
+/* ---- report_frontier.c ---- */
+/* Adds the (parameter, reward, kl) points of frontier `series` ("trained", "best_of_n",
+ * "transfer_q") found in one metrics object to f (summing; call rp_frontier_finish to
+ * average), as the task's metric schema names them. For "trained" a flat {"reward", "kl"}
+ * with β taken from params_json's "beta" (or the metrics' own "beta") is accepted too.
+ * Returns the number of points added. */
+int rp_frontier_add(rp_frontier *f, const dc_metric_def *schema, const char *series,
+                    const char *metrics_json, const char *params_json);
+/* Turns the sums into means and sorts by β. */
+void rp_frontier_finish(rp_frontier *f);
+
+/* ---- report_pref.c ---- */
+/* DPO's loss f(x) = log(1 + e^−x) and f'(x) over the grid, computed here (trusted code). */
+void rp_loss_dpo_reference(rp_loss *out);
+/* Runs one candidate's code in the sandbox on the x sweep (ref log-probs 0, rejected 0,
+ * chosen = x/β, lengths 1, β = RP_LOSS_BETA); df = d_chosen/β. 0 on success, -1 with a
+ * message (the sandbox's status and message) when it failed. */
+int rp_loss_sandbox(const char *code, rp_loss *out, char *why, size_t whycap);
+/* Fills d->losses / d->loss_fails for the best few ok candidates of d. */
+void rp_compute_losses(rp_data *d);
+
+/* ---- report_html.c ---- */
+/* HTML-escapes text (& < > " ') and replaces control characters other than tab/newline
+ * with U+FFFD, so anything from the archive renders as text. NULL appends nothing. */
+void rp_esc(dc_sb *b, const char *text);
+/* A number for people: "%.4g", "–" for NaN/Inf. */
+const char *rp_num(char *buf, size_t cap, double v);
+/* The whole page (malloc'ed); generator goes into the footer ("discover 0.1.0"). */
+char *rp_render(const rp_data *d, const char *generator);
+
+/* ---- report_plots.c: each appends one <figure> ---- */
+void rp_plot_progress(dc_sb *b, const rp_data *d, int test_metric);
+void rp_plot_losses(dc_sb *b, const rp_data *d);
+void rp_plot_frontier(dc_sb *b, const rp_data *d);
+void rp_plot_curves(dc_sb *b, const rp_data *d);
+void rp_plot_llm(dc_sb *b, const rp_data *d);
+
+/* Colour of a candidate status on every chart and in the table. */
+const char *rp_status_color(const char *status);
+
+/* ---- report_svg.c: plotting primitives ---- */
+typedef struct {
+    double x0, x1, y0, y1; /* data range shown */
+    int w, h;              /* whole SVG in px */
+    int ml, mr, mt, mb;    /* margins (axes labels live there) */
+    int x_integer;         /* ticks on whole numbers only (generations) */
+} rp_axes;
+/* Axes of w×h px with default margins over [x0,x1]×[y0,y1] (degenerate or non-finite
+ * ranges are widened so a single value still gets an axis). */
+rp_axes rp_axes_make(int w, int h, double x0, double x1, double y0, double y1);
+double rp_px(const rp_axes *ax, double x);
+double rp_py(const rp_axes *ax, double y);
+/* <svg> with frame, grid, tick labels and axis titles; aria-label is the title. */
+void rp_svg_open(dc_sb *b, const rp_axes *ax, const char *title, const char *xlabel,
+                 const char *ylabel);
+void rp_svg_close(dc_sb *b);
+/* A polyline through the finite points (gaps where a value is not finite), downsampled to
+ * RP_MAX_LINE points by min/max buckets. attrs are extra attributes written verbatim
+ * (the caller's own constant text, never archive data). */
+void rp_svg_line(dc_sb *b, const rp_axes *ax, const double *x, const double *y, int n,
+                 const char *attrs);
+/* Min/max bucket downsampling: writes at most max_out indices of points to keep (in
+ * order) into keep; returns the count. Keeps everything when n <= max_out. */
+int rp_downsample(const double *y, int n, int max_out, int *keep);
+/* "Nice" tick step for a range (1, 2 or 5 × 10^k) giving about `target` ticks. */
+double rp_nice_step(double range, int target);
+
+#endif
