@@ -99,9 +99,19 @@ int sbx_uses_grad_fn(const sbx_worker *w);
 /* Why the candidate's objective_grad is not used ("" when it is, or when there is none). */
 const char *sbx_grad_note(const sbx_worker *w);
 
-/* Behaviour fingerprint: the objective's outputs on a fixed probe batch, rounded to 6
- * significant digits and hashed, as 16 hex digits into out (>= 17 bytes). Two objectives
- * with the same fingerprint behave the same on the probe (renamed/reformatted copies). */
+/* Behaviour fingerprint: the objective's losses on fixed probe batches, rounded to 6
+ * significant digits and hashed, as 16 hex digits into out (>= 17 bytes). The probes cover
+ * the batch sizes training uses (1, 7, 16, 64, 128, 1024 and train_rows when given) and,
+ * at each size, ordinary and extreme inputs (the ranges of the pre-screen's random and
+ * extreme probes), classification rows of train_cols logits (when 0: the worker's probe
+ * shape, lim.probe.classes, else 10). Two objectives
+ * with the same fingerprint behave the same on all of them (renamed or reformatted
+ * copies); a copy made only of the probes' own batch size no longer passes. A match is
+ * still only a hint: the campaign confirms it on a real training batch before it copies a
+ * fitness. A non-finite loss on a probe fails like any sandbox call (DC_NONFINITE). */
+dc_status sbx_fingerprint_shape(sbx_worker *w, int train_rows, int train_cols, char *out,
+                                size_t cap, char *msg, size_t msgcap);
+/* sbx_fingerprint_shape with the default shape (train_rows 0, train_cols 0). */
 dc_status sbx_fingerprint(sbx_worker *w, char *out, size_t cap, char *msg, size_t msgcap);
 
 /* A request may take this many times what the probes predict (machine load, cache effects,

@@ -45,7 +45,7 @@ typedef struct {
     char desc[96];
 } probe;
 
-enum { P_RANDOM, P_EXTREME_LO, P_EXTREME_HI, P_TIE, P_SINGLE, P_LARGE, P_FINGERPRINT };
+enum { P_RANDOM, P_EXTREME_LO, P_EXTREME_HI, P_TIE, P_SINGLE, P_LARGE };
 
 static void probe_free(probe *p)
 {
@@ -68,7 +68,6 @@ static void probe_make(probe *p, const sbx_worker *w, int which)
     dc_rng r;
     dc_rng_seed(&r, 0x5eed0000u + (uint64_t)which);
     int n = which == P_SINGLE ? 1 : which == P_LARGE ? 1024 : which == P_TIE ? 8 : 16;
-    if (which == P_FINGERPRINT) n = 12;
     p->n = n;
     if (kind == SBX_PREF) {
         for (int i = 0; i < 6; i++)
@@ -104,8 +103,8 @@ static void probe_make(probe *p, const sbx_worker *w, int which)
             }
         }
     }
-    static const char *const names[] = {"random",     "extreme", "extreme",    "tie",
-                                        "single-row", "large",   "fingerprint"};
+    static const char *const names[] = {"random", "extreme",    "extreme",
+                                        "tie",    "single-row", "large"};
     if (kind == SBX_PREF)
         dc_fmt(p->desc, sizeof p->desc, "%s probe batch (n = %d, beta = %g%s)", names[which], n,
                p->beta, which == P_TIE ? ", chosen == rejected" : "");
@@ -470,7 +469,48 @@ out:
     return st;
 }
 
-dc_status sbx_fingerprint(sbx_worker *w, char *out, size_t cap, char *msg, size_t msgcap)
+/* One fingerprint probe: n rows (k logits each for classification) from its own seed,
+ * ordinary or extreme inputs in the ranges of the random and extreme probes above. Seen
+ * before: a fingerprint of one 12-row batch was matched by a candidate that copied
+ * cross-entropy only when n == 12, and by one that returned NaN on training batches. */
+static void fingerprint_probe(probe *p, sbx_kind kind, int n, int k, int extreme, int index)
+{
+    memset(p, 0, sizeof *p);
+    dc_rng r;
+    dc_rng_seed(&r, 0xf1a9e500u + 2u * (uint64_t)index + (uint64_t)extreme);
+    p->n = n;
+    if (kind == SBX_PREF) {
+        for (int i = 0; i < 6; i++)
+            p->a[i] = dc_calloc((size_t)n, sizeof(double));
+        p->beta = !extreme ? 0.1 : index % 2 ? 10.0 : 0.01;
+        double lo = extreme ? 0.001 : 20.0, hi = extreme ? 1000.0 : 300.0;
+        double noise = extreme ? 7.5 : 3.0;
+        for (int i = 0; i < n; i++) {
+            double c = -unif(&r, lo, hi), rj = -unif(&r, lo, hi);
+            p->a[0][i] = c;
+            p->a[1][i] = rj;
+            p->a[2][i] = c + unif(&r, -noise, noise);
+            p->a[3][i] = rj + unif(&r, -noise, noise);
+            p->a[4][i] = floor(unif(&r, 5, 300));
+            p->a[5][i] = floor(unif(&r, 5, 300));
+        }
+    } else {
+        p->k = k;
+        p->logits = dc_calloc((size_t)n * (size_t)k, sizeof(double));
+        p->labels = dc_calloc((size_t)n, sizeof(int));
+        for (int i = 0; i < n; i++) {
+            p->labels[i] = (int)dc_rng_below(&r, (uint32_t)k);
+            for (int j = 0; j < k; j++)
+                p->logits[(size_t)i * k + j] =
+                    extreme ? unif(&r, -30, 30) : 3.0 * dc_rng_normal(&r);
+        }
+    }
+    dc_fmt(p->desc, sizeof p->desc, "%s fingerprint probe (n = %d)",
+           extreme ? "extreme" : "ordinary", n);
+}
+
+dc_status sbx_fingerprint_shape(sbx_worker *w, int train_rows, int train_cols, char *out,
+                                size_t cap, char *msg, size_t msgcap)
 {
     if (cap) out[0] = '\0';
     if (!w) {
@@ -481,27 +521,50 @@ dc_status sbx_fingerprint(sbx_worker *w, char *out, size_t cap, char *msg, size_
         dc_fmt(msg, msgcap, "sandbox: fingerprint buffer needs 17 bytes");
         return DC_ERROR;
     }
-    probe p;
-    probe_make(&p, w, P_FINGERPRINT);
-    double loss[12];
-    char m[512];
-    dc_status st = probe_eval(w, &p, loss, NULL, m, sizeof m);
-    probe_free(&p);
-    if (st != DC_OK) {
-        dc_fmt(msg, msgcap, "fingerprint probe: %s", m);
-        return st;
+    /* The common training batches (fashion trains on 128 rows, sentiment on 16 pairs),
+     * both ends, and the task's own. */
+    int sizes[8] = {1, 7, 16, 64, 128, 1024}, nsizes = 6;
+    if (train_rows > 0) {
+        int known = 0;
+        for (int i = 0; i < nsizes; i++)
+            known |= sizes[i] == train_rows;
+        if (!known) sizes[nsizes++] = train_rows;
     }
-    /* 6 significant digits: renamed or reformatted copies (and harmless rounding
-     * differences in the last bits) get the same fingerprint. */
+    // the task's classes (its probe shape) unless the training batch says otherwise
+    int k = train_cols > 0 ? train_cols : w->lim.probe.classes > 0 ? w->lim.probe.classes : 10;
+    if (k > w->lim.max_cols) k = w->lim.max_cols;
     dc_sb text = {0};
-    for (int i = 0; i < 12; i++) {
-        double v = loss[i] == 0.0 ? 0.0 : loss[i];
-        dc_sb_printf(&text, "%.5e;", v);
+    double *loss = NULL;
+    dc_status st = DC_OK;
+    for (int s = 0; s < nsizes && st == DC_OK; s++) {
+        int n = sizes[s] < w->lim.max_rows ? sizes[s] : w->lim.max_rows;
+        loss = dc_realloc(loss, (size_t)n * sizeof *loss);
+        for (int extreme = 0; extreme < 2 && st == DC_OK; extreme++) {
+            probe p;
+            fingerprint_probe(&p, w->kind, n, k, extreme, s);
+            char m[512];
+            st = probe_eval(w, &p, loss, NULL, m, sizeof m);
+            if (st != DC_OK) dc_fmt(msg, msgcap, "%s: %s", p.desc, m);
+            probe_free(&p);
+            /* 6 significant digits: renamed or reformatted copies (and harmless rounding
+             * differences in the last bits) get the same fingerprint. */
+            dc_sb_printf(&text, "n=%d:", n);
+            for (int i = 0; i < n && st == DC_OK; i++)
+                dc_sb_printf(&text, "%.5e;", loss[i] == 0.0 ? 0.0 : loss[i]);
+        }
     }
-    uint64_t hsh = dc_hash64(text.data, text.len, 0x6f626a6563746976ull);
+    free(loss);
+    if (st == DC_OK) {
+        uint64_t hsh = dc_hash64(text.data, text.len, 0x6f626a6563746976ull);
+        snprintf(out, cap, "%016llx", (unsigned long long)hsh);
+    }
     dc_sb_free(&text);
-    snprintf(out, cap, "%016llx", (unsigned long long)hsh);
-    return DC_OK;
+    return st;
+}
+
+dc_status sbx_fingerprint(sbx_worker *w, char *out, size_t cap, char *msg, size_t msgcap)
+{
+    return sbx_fingerprint_shape(w, 0, 0, out, cap, msg, msgcap);
 }
 
 dc_status sbx_check_source(sbx_kind kind, const char *source, size_t len, const sbx_limits *lim,

@@ -1,9 +1,10 @@
 /* campaign.c — the outer loop of a discovery campaign.
  *
  * Order of work for every candidate, cheapest first: exact duplicate (code hash) →
- * compile + pre-screen in the sandbox → behavioural duplicate (fingerprint) → train and
- * score. The candidate row is written as "pending" before any of it, and finished in one
- * transaction afterwards, so a crash leaves at most that one candidate to re-run.
+ * compile + pre-screen in the sandbox → behavioural duplicate (fingerprint over the
+ * training batch sizes, confirmed on a real training batch) → train and score. The
+ * candidate row is written as "pending" before any of it, and finished in one transaction
+ * afterwards, so a crash leaves at most that one candidate to re-run.
  *
  * The states of one candidate (the archive's `status` column, common/status.h) and the
  * function that moves it from one to the next:
@@ -13,7 +14,8 @@
  *                                                      (mark_duplicate copies its result)
  *   pending ──evaluate_candidate──▶ compile_error | violation | crash | timeout |
  *                                   nonfinite | invalid      dc_screen rejected it
- *   pending ──evaluate_candidate──▶ duplicate          same behaviour fingerprint
+ *   pending ──evaluate_candidate──▶ duplicate          same behaviour fingerprint, and
+ *                                                      the same on a real training batch
  *   pending ──evaluate_candidate──▶ ok | nonfinite | timeout | crash | error
  *                                                      dc_train_and_score's verdict
  *   pending ──(Ctrl-C, SIGKILL)───▶ pending            left as is; rerun_unfinished runs
@@ -58,8 +60,9 @@ typedef struct {
     volatile sig_atomic_t *stop;
     dc_ui ui;
     dc_campaign_summary *sum;
-    arc_keepalive *keep; /* the lease's heartbeat while this process runs the campaign */
-    int lease_lost;      /* another process took the lease over: stop at once */
+    dc_train_batch train; /* the task's first training batch: fingerprint shape, confirmation */
+    arc_keepalive *keep;  /* the lease's heartbeat while this process runs the campaign */
+    int lease_lost;       /* another process took the lease over: stop at once */
     char lost_msg[768];
 } run_ctx;
 
@@ -156,8 +159,8 @@ static int evaluate_candidate(run_ctx *R, arc_candidate *c)
     int separable = 0;
     char msg[1024] = "";
     double ts = dc_now();
-    dc_status st = dc_screen(R->ops, c->code, strlen(c->code), &w, fp, &separable,
-                             msg, sizeof msg);
+    dc_status st =
+        dc_screen(R->ops, c->code, strlen(c->code), &R->train, &w, fp, &separable, msg, sizeof msg);
     dc_ui_screened(&R->ui, st, msg, separable, dc_now() - ts);
     if (st != DC_OK && *R->stop) {
         /* A failure while the user was stopping us is the stop's doing, not the
@@ -177,9 +180,30 @@ static int evaluate_candidate(run_ctx *R, arc_candidate *c)
         goto archive_error;
     }
     if (r == 0 && orig != c->id) {
-        sbx_close(w);
-        if (mark_duplicate(R, c, orig, "same behaviour as") != 0) return -1;
-        goto finish;
+        /* A fingerprint is a hint, not proof: the fitness is copied only when both behave
+         * the same on real training inputs too; otherwise this candidate trains. */
+        arc_candidate o;
+        char why[640] = "";
+        int same = 0;
+        r = archive_candidate_get(R->a, orig, &o, e, sizeof e);
+        if (r < 0) {
+            sbx_close(w);
+            goto archive_error;
+        }
+        if (r == 0) {
+            same = dc_confirm_same(R->ops, c->code, o.code, &R->train, why, sizeof why);
+            arc_candidate_free(&o);
+        }
+        if (same) {
+            sbx_close(w);
+            if (mark_duplicate(R, c, orig, "same behaviour (confirmed on a training batch) as") !=
+                0)
+                return -1;
+            goto finish;
+        }
+        dc_ui_note(&R->ui,
+                   "candidate %lld '%s' has the fingerprint of candidate %lld but is trained: %s",
+                   (long long)c->id, c->name, (long long)orig, why);
     }
 
     dc_task_result res;
@@ -593,6 +617,7 @@ int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
     static volatile sig_atomic_t never;
     run_ctx R;
     memset(&R, 0, sizeof R);
+    R.train.kind = -1; /* nothing captured yet */
     memset(out, 0, sizeof *out);
     R.cfg = cfg;
     R.sum = out;
@@ -656,6 +681,16 @@ int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
     }
     if (open_campaign(&R, err, errcap) != 0) goto fail_archive;
     out->campaign_id = R.campaign_id;
+    {
+        /* The real inputs of a training step, once per run: every fingerprint covers their
+         * batch size and every behavioural match is confirmed on them. */
+        char e[512];
+        if (dc_capture_train_batch(R.ops, R.task, cfg->seeds[0], &R.train, e, sizeof e) != 0)
+            dc_ui_note(&R.ui,
+                       "note: no training batch to confirm behavioural duplicates on (%s); "
+                       "they are trained, not copied",
+                       e);
+    }
     if (init_best(&R) != 0) goto fatal;
     dc_ui_campaign_start(&R.ui, archive_path(R.a), proposer->kind);
 
@@ -726,6 +761,7 @@ int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
     }
     archive_campaign_set_status(R.a, R.campaign_id, out->status, e, sizeof e);
     drop_lease(&R);
+    dc_train_batch_free(&R.train);
     dc_ui_campaign_done(&R.ui);
     archive_close(R.a);
     R.ops->destroy(R.task);
@@ -760,6 +796,7 @@ lost:
     dc_fmt(err, errcap, "%s", R.lost_msg);
 fail_archive:
     drop_lease(&R);
+    dc_train_batch_free(&R.train);
     archive_close(R.a);
 fail_task:
     R.ops->destroy(R.task);

@@ -17,12 +17,45 @@
  * and the limit). */
 char *dc_read_source(const char *path, size_t *len, char *err, size_t errcap);
 
+/* A batch exactly as a task's trainer passes it to the objective at its first training step
+ * (the initial model of one seed): the real inputs that behavioural de-duplication is
+ * confirmed on. */
+typedef struct {
+    int kind; /* SBX_PREF or SBX_CLS; -1 when nothing was captured */
+    int n, k; /* rows; logits per row (classification) */
+    double beta;
+    double *col[6]; /* preference: chosen, rejected, ref_chosen, ref_rejected, chosen_lens,
+                       rejected_lens */
+    double *logits; /* classification: n * k */
+    int *labels;
+} dc_train_batch;
+
+/* Starts ops->run for seed with an objective that records the first batch it is asked to
+ * train on and then stops the run (calls without gradients, if any come first, get zero
+ * losses). prepare() must have succeeded. 0 with *out filled, or -1 with a message (out
+ * has kind -1). Costs what the task does before its first step (model set-up, and for
+ * sentiment scoring the reference policy). */
+int dc_capture_train_batch(const dc_task_ops *ops, dc_task *task, int seed, dc_train_batch *out,
+                           char *err, size_t errcap);
+void dc_train_batch_free(dc_train_batch *b);
+
 /* The one check pipeline (`discover check`, `eval`, `replay`, the campaign and the tests):
  * compiles + pre-screens + fingerprints code in a sandbox worker under the task's interface,
- * limits and probe shape. On DC_OK *worker is open (the caller closes it with sbx_close);
- * on failure *worker is NULL and msg says why. fingerprint and separable may be NULL. */
-dc_status dc_screen(const dc_task_ops *ops, const char *code, size_t len, sbx_worker **worker,
-                    char fingerprint[17], int *separable, char *msg, size_t msgcap);
+ * limits and probe shape, the fingerprint also covering the shape of train (NULL: the
+ * task's probe shape; see sbx_fingerprint_shape). On DC_OK *worker is open (the caller
+ * closes it with sbx_close); on failure *worker is NULL and msg says why. fingerprint and
+ * separable may be NULL. */
+dc_status dc_screen(const dc_task_ops *ops, const char *code, size_t len,
+                    const dc_train_batch *train, sbx_worker **worker, char fingerprint[17],
+                    int *separable, char *msg, size_t msgcap);
+
+/* Confirms a behavioural match before a fitness is copied: both sources, each in a fresh
+ * worker, on the real training batch and on a copy moved the way training moves it (the
+ * policy away from its reference; logits grown more confident), must give the same losses
+ * (to 6 significant digits) and gradients (to 1e-5 of the largest). 1 same; 0 not, or not
+ * checkable (why says which); the candidate then trains. */
+int dc_confirm_same(const dc_task_ops *ops, const char *code, const char *orig_code,
+                    const dc_train_batch *train, char *why, size_t whycap);
 
 /* Trains and scores an open worker's objective over the seeds (dc_task_eval_seeds through
  * the sandbox adapter). Adds "sandbox_seconds" (time inside sandbox calls) and

@@ -20,7 +20,8 @@ static void help(void)
            "Compiles one candidate objective in the sandbox and runs the pre-screen (probe\n"
            "batches: random, extreme magnitudes, ties, a single row, 1024 rows; losses and\n"
            "gradients must be finite, every row written, deterministic, not constant, fast).\n"
-           "Nothing is trained.\n\n"
+           "Nothing is trained. FILE.c may be at most 256 KiB (the source limit of check,\n"
+           "eval and run).\n\n"
            "Options:\n"
            "  --task TASK   sentiment (preference pairs: void objective(const pref_batch *b,\n"
            "                double *loss)) or fashion (classification: void objective(int n,\n"
@@ -76,7 +77,7 @@ int cmd_check(int argc, char **argv)
     char grad_note[400] = "";
     double t0 = dc_now();
     sbx_worker *w = NULL;
-    dc_status st = dc_screen(ops, src, len, &w, fp, &separable, msg, sizeof msg);
+    dc_status st = dc_screen(ops, src, len, NULL, &w, fp, &separable, msg, sizeof msg);
     free(src);
     if (st == DC_OK) {
         analytic = sbx_uses_grad_fn(w);

@@ -29,7 +29,8 @@ static void usage(FILE *f)
             "                     [--set key=value ...] [--json] [--device auto|cpu|cuda]\n\n"
             "Compiles the objective in FILE.c in the sandbox, pre-screens it, trains a fresh\n"
             "model with it for each seed and scores it: fitness = the validation metric (what a\n"
-            "proposer sees), plus the held-out test metric.\n\n"
+            "proposer sees), plus the held-out test metric. FILE.c may be at most 256 KiB\n"
+            "(the source limit of check, eval and run).\n\n"
             "Options:\n"
             "  --task NAME      task to train on (default fashion; one of: %s)\n"
             "  --seeds LIST     seeds, e.g. 1,2,3 or 1-5 (default 1)\n"
@@ -308,7 +309,7 @@ int cmd_eval(int argc, char **argv)
     char fingerprint[17] = "", msg[1024] = "";
     int separable = 0;
     dc_status st =
-        dc_screen(ops, code, len, &worker, fingerprint, &separable, msg, sizeof msg);
+        dc_screen(ops, code, len, NULL, &worker, fingerprint, &separable, msg, sizeof msg);
     if (st != DC_OK) {
         if (json)
             print_json(file, ops, task, st, msg, NULL, fingerprint, separable, dc_now() - t0);

@@ -165,7 +165,7 @@ int cmd_replay(int argc, char **argv)
     }
     char fp[17];
     int sep;
-    dc_status st = dc_screen(ops, c.code, strlen(c.code), &w, fp, &sep, e, sizeof e);
+    dc_status st = dc_screen(ops, c.code, strlen(c.code), NULL, &w, fp, &sep, e, sizeof e);
     if (st != DC_OK) {
         fprintf(stderr, "discover replay: candidate %ld is rejected by the sandbox: %s: ", id,
                 dc_status_name(st));
