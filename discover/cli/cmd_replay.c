@@ -50,150 +50,119 @@ static int apply_campaign_options(const dc_task_ops *ops, dc_task *t, const char
     return 0;
 }
 
-int cmd_replay(int argc, char **argv)
-{
-    const char *cmd = "replay", *archive_path = archive_default_path(), *task_name = NULL;
-    const char *id_text = NULL;
-    int seeds[DC_MAX_SEEDS] = {1, 2, 3}, nseeds = 3, json = 0;
+/* The command line of `discover replay`. */
+typedef struct {
+    const char *archive_path, *task_name, *id_text;
+    int seeds[DC_MAX_SEEDS], nseeds, json;
     const char *opt_keys[DC_MAX_TASK_OPTIONS], *opt_vals[DC_MAX_TASK_OPTIONS];
     char opt_store[DC_MAX_TASK_OPTIONS][320];
-    int nopts = 0;
+    int nopts;
+    long id;
+} replay_args;
+
+/* Parses argv into r; -1 after printing --help (rc EXIT_OK) or a usage error (rc). */
+static int parse_args(const char *cmd, int argc, char **argv, replay_args *r, int *rc)
+{
     char e[1024];
+    *r = (replay_args){.archive_path = archive_default_path(), .seeds = {1, 2, 3}, .nseeds = 3};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             replay_help();
-            return EXIT_OK;
+            *rc = EXIT_OK;
+            return -1;
         }
         if (!strcmp(a, "--json")) {
-            json = 1;
+            r->json = 1;
             continue;
         }
         if (strncmp(a, "--", 2)) {
-            if (id_text) return cli_usage_error(cmd, "unexpected argument '%s'", a);
-            id_text = a;
+            if (r->id_text) return *rc = cli_usage_error(cmd, "unexpected argument '%s'", a), -1;
+            r->id_text = a;
             continue;
         }
-        if (i + 1 >= argc) return cli_usage_error(cmd, "%s needs a value", a);
+        if (i + 1 >= argc) return *rc = cli_usage_error(cmd, "%s needs a value", a), -1;
         const char *v = argv[++i];
-        if (!strcmp(a, "--archive")) archive_path = v;
-        else if (!strcmp(a, "--task")) task_name = v;
+        if (!strcmp(a, "--archive")) r->archive_path = v;
+        else if (!strcmp(a, "--task")) r->task_name = v;
         else if (!strcmp(a, "--seeds")) {
-            nseeds = dc_parse_int_list(v, seeds, DC_MAX_SEEDS, e, sizeof e);
-            if (nseeds <= 0) return cli_usage_error(cmd, "--seeds: %s", nseeds ? e : "no seeds given");
+            r->nseeds = dc_parse_int_list(v, r->seeds, DC_MAX_SEEDS, e, sizeof e);
+            if (r->nseeds <= 0)
+                return *rc = cli_usage_error(cmd, "--seeds: %s", r->nseeds ? e : "no seeds given"), -1;
         } else if (!strcmp(a, "--steps") || !strcmp(a, "--beta") || !strcmp(a, "--set")) {
-            if (nopts >= DC_MAX_TASK_OPTIONS) return cli_usage_error(cmd, "too many task options");
+            if (r->nopts >= DC_MAX_TASK_OPTIONS) return *rc = cli_usage_error(cmd, "too many task options"), -1;
+            int k = r->nopts;
             if (!strcmp(a, "--set")) {
                 const char *eq = strchr(v, '=');
-                if (!eq || eq == v) return cli_usage_error(cmd, "--set takes KEY=VALUE (got '%s')", v);
-                snprintf(opt_store[nopts], sizeof opt_store[0], "%.*s", (int)(eq - v), v);
-                opt_vals[nopts] = eq + 1;
+                if (!eq || eq == v)
+                    return *rc = cli_usage_error(cmd, "--set takes KEY=VALUE (got '%s')", v), -1;
+                snprintf(r->opt_store[k], sizeof r->opt_store[0], "%.*s", (int)(eq - v), v);
+                r->opt_vals[k] = eq + 1;
             } else {
-                snprintf(opt_store[nopts], sizeof opt_store[0], "%s", a + 2);
-                opt_vals[nopts] = v;
+                snprintf(r->opt_store[k], sizeof r->opt_store[0], "%s", a + 2);
+                r->opt_vals[k] = v;
             }
-            opt_keys[nopts] = opt_store[nopts];
-            nopts++;
+            r->opt_keys[k] = r->opt_store[k];
+            r->nopts++;
         } else {
-            return cli_usage_error(cmd, "unknown option '%s'", a);
+            return *rc = cli_usage_error(cmd, "unknown option '%s'", a), -1;
         }
     }
-    long id;
-    if (!id_text) return cli_usage_error(cmd, "which candidate? give its ID ('discover ls' lists them)");
-    if (dc_parse_long(id_text, 1, 0x7fffffffL, &id) != 0)
-        return cli_usage_error(cmd, "'%s' is not a candidate ID (a positive whole number)", id_text);
+    if (!r->id_text)
+        return *rc = cli_usage_error(cmd, "which candidate? give its ID ('discover ls' lists them)"), -1;
+    if (dc_parse_long(r->id_text, 1, 0x7fffffffL, &r->id) != 0)
+        return *rc = cli_usage_error(cmd, "'%s' is not a candidate ID (a positive whole number)", r->id_text), -1;
+    return 0;
+}
 
-    /* Everything that can be checked is checked through a read-only connection first (the
-     * file is an archive of this schema, the candidate and its campaign exist, the task and
-     * flags are valid), so a replay that fails on them leaves the file byte for byte as it
-     * was: a read-write open may switch a non-WAL archive to WAL or upgrade an older
-     * schema. An archive of an older schema is refused here rather than upgraded (the
-     * read-only open cannot read it, and upgrading it to find that the ID is missing would
-     * modify it); `discover run` on it upgrades it. */
+/* The candidate and its campaign, read through a read-only connection that is closed again
+ * (the records own their text, and no read transaction stays open during preparation).
+ * 0, or -1 after printing why (nothing to free then). */
+static int load_candidate(const char *cmd, const replay_args *r, arc_candidate *c, arc_campaign *camp)
+{
+    char e[1024];
     archive *a = NULL;
-    if (archive_open(archive_path, ARC_READONLY, &a, e, sizeof e) != 0)
-        return cli_error(cmd, "%s", e);
-    int rc = EXIT_USAGE;
-    arc_candidate c;
-    arc_campaign camp;
-    int r = archive_candidate_get(a, id, &c, e, sizeof e);
-    if (r != 0) {
-        if (r > 0) cli_error(cmd, "no candidate %ld in %s; 'discover ls' lists them", id, archive_path);
+    if (archive_open(r->archive_path, ARC_READONLY, &a, e, sizeof e) != 0) return cli_error(cmd, "%s", e), -1;
+    int got = archive_candidate_get(a, r->id, c, e, sizeof e);
+    if (got != 0) {
+        if (got > 0) cli_error(cmd, "no candidate %ld in %s; 'discover ls' lists them", r->id, r->archive_path);
         else cli_error(cmd, "%s", e);
         archive_close(a);
-        return EXIT_USAGE;
+        return -1;
     }
-    r = archive_campaign_by_id(a, c.campaign_id, &camp, e, sizeof e);
-    /* The records own their text: the read-only connection is not needed any more, and
-     * closing it now keeps no read transaction open during preparation. */
+    got = archive_campaign_by_id(a, c->campaign_id, camp, e, sizeof e);
     archive_close(a);
-    a = NULL;
-    if (r != 0) {
-        if (r > 0)
-            cli_error(cmd, "candidate %ld names campaign %lld, which is not in %s", id,
-                      (long long)c.campaign_id, archive_path);
+    if (got != 0) {
+        if (got > 0)
+            cli_error(cmd, "candidate %ld names campaign %lld, which is not in %s", r->id,
+                      (long long)c->campaign_id, r->archive_path);
         else
             cli_error(cmd, "%s", e);
-        goto out_cand;
+        arc_candidate_free(c);
+        return -1;
     }
-    const char *tname = task_name ? task_name : camp.task;
-    const dc_task_ops *ops = dc_task_find(tname);
-    if (!ops) {
-        cli_usage_error(cmd, "unknown task '%s' (tasks: %s)", tname, dc_task_names());
-        goto out_camp;
-    }
-    const dc_task_ops *orig_ops = dc_task_find(camp.task);
-    if (orig_ops && orig_ops->kind != ops->kind) {
-        cli_usage_error(cmd, "candidate %ld is a %s objective; task %s needs the other interface",
-                        id, camp.task, tname);
-        goto out_camp;
-    }
-    dc_task *task = ops->create();
-    sbx_worker *w = NULL;
-    if (apply_campaign_options(ops, task, camp.config_json, !strcmp(tname, camp.task), e, sizeof e) != 0) {
-        cli_error(cmd, "%s", e);
-        goto out_task;
-    }
-    for (int i = 0; i < nopts; i++)
-        if (ops->set_option(task, opt_keys[i], opt_vals[i], e, sizeof e) != 0) {
-            cli_usage_error(cmd, "%s", e);
-            goto out_task;
-        }
-    if (ops->prepare(task, NULL, e, sizeof e) != 0) {
-        cli_error(cmd, "%s", e);
-        goto out_task;
-    }
-    char fp[17];
-    int sep;
-    dc_status st = dc_screen(ops, c.code, strlen(c.code), NULL, &w, fp, &sep, e, sizeof e);
-    if (st != DC_OK) {
-        fprintf(stderr, "discover replay: candidate %ld is rejected by the sandbox: %s: ", id,
-                dc_status_name(st));
-        dc_safe_fputs(e, DC_SAFE_LINE, stderr);
-        fputc('\n', stderr);
-        rc = EXIT_REJECTED;
-        goto out_task;
-    }
-    /* Only now, with nothing left to refuse, the read-write open: it reports a read-only
-     * archive before any training, and is the first thing that may write. */
-    if (archive_open(archive_path, 0, &a, e, sizeof e) != 0) {
-        cli_error(cmd, "%s", e);
-        goto out_task;
-    }
-    cJSON *all = cJSON_CreateArray();
-    rc = EXIT_OK;
+    return 0;
+}
+
+/* Trains and scores the candidate on each seed and archives one evaluation per seed; stops at
+ * the first failing seed (a failed worker is dead). The per-seed results into all. */
+static int evaluate_seeds(const char *cmd, const replay_args *r, const dc_task_ops *ops, dc_task *task,
+                          sbx_worker *w, archive *a, const char *tname, cJSON *all)
+{
+    char e[1024];
+    int rc = EXIT_OK;
     cJSON *tconf = ops->config_json(task);
     char *params = cJSON_PrintUnformatted(tconf);
     cJSON_Delete(tconf);
-    for (int s = 0; s < nseeds; s++) {
+    for (int s = 0; s < r->nseeds; s++) {
         dc_task_result res;
         dc_task_result_init(&res);
-        dc_train_and_score(ops, task, w, &seeds[s], 1, NULL, &res);
+        dc_train_and_score(ops, task, w, &r->seeds[s], 1, NULL, &res);
         arc_evaluation ev;
         memset(&ev, 0, sizeof ev);
-        ev.candidate_id = id;
+        ev.candidate_id = r->id;
         ev.task = (char *)tname;
-        ev.seed = seeds[s];
+        ev.seed = r->seeds[s];
         ev.params_json = params ? params : "{}";
         ev.status = (char *)dc_status_name(res.status);
         ev.message = res.message;
@@ -212,14 +181,14 @@ int cmd_replay(int argc, char **argv)
             rc = EXIT_USAGE;
             break;
         }
-        fprintf(stderr, "seed %d: %s fitness %.4f test %.4f (%.1f s)%s", seeds[s],
+        fprintf(stderr, "seed %d: %s fitness %.4f test %.4f (%.1f s)%s", r->seeds[s],
                 dc_status_name(res.status), res.fitness, res.test_metric, res.seconds,
                 res.message[0] ? " " : "");
         dc_safe_fputs(res.message, DC_SAFE_LINE, stderr); // the candidate's failure, escaped
         fputc('\n', stderr);
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "evaluation_id", (double)ev.id);
-        cJSON_AddNumberToObject(o, "seed", seeds[s]);
+        cJSON_AddNumberToObject(o, "seed", r->seeds[s]);
         cJSON_AddStringToObject(o, "status", dc_status_name(res.status));
         cJSON_AddNumberToObject(o, "fitness", res.fitness);
         cJSON_AddNumberToObject(o, "test_metric", res.test_metric);
@@ -230,11 +199,79 @@ int cmd_replay(int argc, char **argv)
         dc_task_result_free(&res);
         if (rs != DC_OK) {
             rc = EXIT_REJECTED;
-            break; /* a failed worker is dead: later seeds would fail the same way */
+            break;
         }
     }
     cJSON_free(params);
-    if (json) {
+    return rc;
+}
+
+int cmd_replay(int argc, char **argv)
+{
+    const char *cmd = "replay";
+    replay_args r;
+    int rc = EXIT_USAGE;
+    if (parse_args(cmd, argc, argv, &r, &rc) != 0) return rc;
+
+    /* Everything that can be checked is checked through a read-only connection first (the
+     * file is an archive of this schema, the candidate and its campaign exist, the task and
+     * flags are valid), so a replay that fails on them leaves the file byte for byte as it
+     * was: a read-write open may switch a non-WAL archive to WAL or upgrade an older
+     * schema. An archive of an older schema is refused here rather than upgraded (the
+     * read-only open cannot read it, and upgrading it to find that the ID is missing would
+     * modify it); `discover run` on it upgrades it. */
+    arc_candidate c;
+    arc_campaign camp;
+    if (load_candidate(cmd, &r, &c, &camp) != 0) return EXIT_USAGE;
+    char e[1024];
+    archive *a = NULL;
+    const char *tname = r.task_name ? r.task_name : camp.task;
+    const dc_task_ops *ops = dc_task_find(tname);
+    if (!ops) {
+        cli_usage_error(cmd, "unknown task '%s' (tasks: %s)", tname, dc_task_names());
+        goto out_camp;
+    }
+    const dc_task_ops *orig_ops = dc_task_find(camp.task);
+    if (orig_ops && orig_ops->kind != ops->kind) {
+        cli_usage_error(cmd, "candidate %ld is a %s objective; task %s needs the other interface",
+                        r.id, camp.task, tname);
+        goto out_camp;
+    }
+    dc_task *task = ops->create();
+    sbx_worker *w = NULL;
+    if (apply_campaign_options(ops, task, camp.config_json, !strcmp(tname, camp.task), e, sizeof e) != 0) {
+        cli_error(cmd, "%s", e);
+        goto out_task;
+    }
+    for (int i = 0; i < r.nopts; i++)
+        if (ops->set_option(task, r.opt_keys[i], r.opt_vals[i], e, sizeof e) != 0) {
+            cli_usage_error(cmd, "%s", e);
+            goto out_task;
+        }
+    if (ops->prepare(task, NULL, e, sizeof e) != 0) {
+        cli_error(cmd, "%s", e);
+        goto out_task;
+    }
+    char fp[17];
+    int sep;
+    dc_status st = dc_screen(ops, c.code, strlen(c.code), NULL, &w, fp, &sep, e, sizeof e);
+    if (st != DC_OK) {
+        fprintf(stderr, "discover replay: candidate %ld is rejected by the sandbox: %s: ", r.id,
+                dc_status_name(st));
+        dc_safe_fputs(e, DC_SAFE_LINE, stderr);
+        fputc('\n', stderr);
+        rc = EXIT_REJECTED;
+        goto out_task;
+    }
+    /* Only now, with nothing left to refuse, the read-write open: it reports a read-only
+     * archive before any training, and is the first thing that may write. */
+    if (archive_open(r.archive_path, 0, &a, e, sizeof e) != 0) {
+        cli_error(cmd, "%s", e);
+        goto out_task;
+    }
+    cJSON *all = cJSON_CreateArray();
+    rc = evaluate_seeds(cmd, &r, ops, task, w, a, tname, all);
+    if (r.json) {
         char *t = cJSON_Print(all);
         char *safe = t ? dc_json_safe(t) : NULL; // valid UTF-8 whatever the messages hold
         if (safe) printf("%s\n", safe);
@@ -247,7 +284,6 @@ out_task:
     ops->destroy(task);
 out_camp:
     arc_campaign_free(&camp);
-out_cand:
     arc_candidate_free(&c);
     archive_close(a);
     return rc;
