@@ -84,7 +84,7 @@ static int py_identifier(const char *s, size_t n)
 }
 
 /* The text in the chosen format, or NULL with a message. */
-static char *build(int pytorch, const export_source *e, char *err, size_t errcap)
+static char *build(int pytorch, const export_source *e, int *rendered, char *err, size_t errcap)
 {
     if (!pytorch) return build_c_file(e);
     if (!e->camp) {
@@ -102,8 +102,7 @@ static char *build(int pytorch, const export_source *e, char *err, size_t errcap
                (long long)e->c->id, e->camp->task, dc_task_names());
         return NULL;
     }
-    int rendered;
-    return export_pytorch(e, task, &rendered, err, errcap);
+    return export_pytorch(e, task, rendered, err, errcap);
 }
 
 int cmd_export(int argc, char **argv)
@@ -169,7 +168,8 @@ int cmd_export(int argc, char **argv)
     if (!realpath(path, abs)) dc_fmt(abs, sizeof abs, "%s", path);
     char *base = dc_strdup(out ? out : pytorch ? "MODULE.py" : "FILE");
     export_source e = {&c, have_camp ? &camp : NULL, abs, basename(base)};
-    char *text = build(pytorch, &e, err, sizeof err);
+    int rendered = 0;
+    char *text = build(pytorch, &e, &rendered, err, sizeof err);
     int rc = EXIT_OK;
     if (!text) {
         rc = cli_error("export", "%s", err);
@@ -198,6 +198,13 @@ int cmd_export(int argc, char **argv)
                     dc_safe(&sp, e.file_name, DC_SAFE_LINE));
         dc_safe_free(&sp);
     }
+    if (rc == EXIT_OK && pytorch)
+        fprintf(stderr, rendered
+                            ? "discover export: the loss is PyTorch tensor operations rendered "
+                              "from the candidate's genome\n"
+                            : "discover export: the module carries the candidate's C and runs "
+                              "it through ctypes in the caller's process, with no sandbox: "
+                              "read it before use\n");
     if (rc == EXIT_OK && strcmp(c.status, "ok") != 0)
         fprintf(stderr,
                 "discover export: note: candidate %ld has status '%s'; the file carries its code "

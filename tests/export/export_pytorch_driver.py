@@ -13,8 +13,10 @@ usage: python3 -I export_pytorch_driver.py MANIFEST PREF_BATCHES CLS_BATCHES OUT
 """
 
 import importlib.util
+import os
 import sys
 import traceback
+import warnings
 
 import torch
 
@@ -174,11 +176,29 @@ def main():
             check(f"import_{mid}", False, traceback.format_exc())
             continue
         check(f"import_{mid}", True)
-        for batch in batches[kind]:
-            try:
-                (run_pref if kind == "pref" else run_cls)(mid, mod, batch)
-            except Exception:
-                check(f"run_{mid}_{batch[0]}", False, traceback.format_exc())
+        expected = path[:-3] + ".expected.c"
+        if os.path.exists(expected):
+            # the archived bytes, invalid UTF-8 included, and the name and thought as text
+            with open(expected, "rb") as f:
+                want = f.read()
+            got = mod._C_SOURCE.encode("utf-8", "surrogateescape")
+            check(f"source_bytes_{mid}", got == want, f"{got[:80]!r} vs {want[:80]!r}")
+            thought = mod.META["thought"]
+            check(f"hostile_meta_{mid}", mod.META["name"] == "it's \\" and
+                  thought.startswith("line1\rline2 ") and thought.endswith("''' \"\"\" \u202e"),
+                  f"{mod.META['name']!r} {thought!r}")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for batch in batches[kind]:
+                try:
+                    (run_pref if kind == "pref" else run_cls)(mid, mod, batch)
+                except Exception:
+                    check(f"run_{mid}_{batch[0]}", False, traceback.format_exc())
+        # only an objective_grad that disagrees with objective is refused, with a reason
+        refused = [w for w in caught if "objective_grad is not used" in str(w.message)]
+        want = mod.META["name"] == "bad_grad"
+        check(f"grad_refused_{mid}", bool(refused) == want,
+              f"{mod.META['name']}: warnings {[str(w.message) for w in caught]}")
         impl = mod.META.get("implementation")
         if (kind, impl) not in checked:
             checked.add((kind, impl))

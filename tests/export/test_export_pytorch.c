@@ -14,8 +14,11 @@
  *   - gradients of a weighted sum equal the row-weighted sandbox gradient when the sandbox
  *     found the objective row-separable, and the rendered genome's when there is a twin;
  *   - a rendered genome and its ctypes twin agree (losses 1e-9, gradients 1e-6).
- * Then the C path's cache (one compile per source, reused without a compiler, a clear error
- * without one), the CLI's refusals, and the examples in examples/pytorch/.
+ * Also: a candidate with hostile text (quotes, CR, bytes that are not UTF-8, a bidi override)
+ * imports and gives its code back byte for byte; an objective_grad that disagrees is refused
+ * with a warning (as the sandbox refuses it); the C path's cache (one compile per source,
+ * reused without a compiler, a clear error without one); the CLI's refusals and notes; the
+ * examples in examples/pytorch/.
  *
  * Needs Debian's python3-torch (./setup.sh test installs it); fails saying so without it. */
 #include "tests/archive/arc_test_util.h"
@@ -57,6 +60,7 @@ typedef struct {
     char *code;
     int genome;              /* written by the offline proposer: rendered to PyTorch */
     int twin_of;             /* index of the genome whose C twin this is, else -1 */
+    int ref_of;              /* whose sandbox reference it shares (twins, hostile), else -1 */
     int separable;           /* the sandbox found it row-separable */
     int uses_grad_fn;        /* the sandbox's gradients come from its objective_grad */
     result ref[MAX_BATCHES]; /* the sandbox */
@@ -102,6 +106,7 @@ static int add(archive *a, int64_t camp, sbx_kind kind, const char *name, const 
     c->code = dc_strdup(code);
     c->genome = genome;
     c->twin_of = twin_of;
+    c->ref_of = twin_of;
     c->id = tu_candidate(a, camp, 1, name, code, "ok", 0.5 + 0.01 * ncands, 0.4);
     return ncands++;
 }
@@ -141,6 +146,62 @@ static const char *GENOMES[] = {
     "cls T=1.5 : rce",
     "cls T=1 : mix(w:0.3,ce,mix(w:0.5,sqerr,focal(1.5)))",
 };
+
+/* Text that must not break the module: a quote and a backslash in the name, a carriage
+ * return, bytes that are not UTF-8, triple quotes and a bidi override in the thought and in
+ * a comment of the code (DPO's); the module must import, and give the code back byte for
+ * byte (export_pytorch_driver.py compares it with mNN.expected.c). */
+static const char HOSTILE_TEXT[] = "it's \\ \xff\xfe ''' \"\"\" \xe2\x80\xae \r end";
+
+static int hostile = -1; /* its index in cands */
+
+static void add_hostile(archive *a, const dc_task_ops *t)
+{
+    const cand *dpo = NULL;
+    for (int i = 0; i < ncands && !dpo; i++)
+        if (!strcmp(cands[i].name, "dpo") && cands[i].kind == SBX_PREF) dpo = &cands[i];
+    CHECK_MSG(dpo != NULL, "examples/objectives has no preference objective named dpo");
+    if (!dpo || !t) return;
+    dc_sb code = {0};
+    dc_sb_printf(&code, "/* %s */\n%s", HOSTILE_TEXT, dpo->code);
+    hostile = add(a, tu_campaign(a, "hostile", t->name), SBX_PREF, "hostile", code.data, 0, -1);
+    /* the sandbox refuses source that is not UTF-8: DPO's reference is its reference */
+    cands[hostile].ref_of = (int)(dpo - cands);
+    dc_sb_free(&code);
+}
+
+/* The hostile name and thought, written with SQL once the archive is closed: "it's \" and
+ * "line1 CR line2 FF FE, three single quotes, three double quotes, U+202E". */
+static void hostile_text(void)
+{
+    if (hostile < 0) return;
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "UPDATE candidates SET name = CAST(X'69742773205c' AS TEXT), "
+             "thought = CAST(X'6c696e65310d6c696e653220fffe2727272022222220e280ae' AS TEXT) "
+             "WHERE id = %lld",
+             (long long)cands[hostile].id);
+    CHECK(tu_sql(db, sql) == 0);
+}
+
+/* An objective_grad that disagrees with objective (DPO's with the chosen slope doubled and its
+ * sign flipped): the sandbox leaves it unused, and so must the module, saying why. */
+static void add_bad_grad(archive *a)
+{
+    const cand *dpo = NULL;
+    for (int i = 0; i < ncands && !dpo; i++)
+        if (!strcmp(cands[i].name, "dpo") && cands[i].kind == SBX_PREF) dpo = &cands[i];
+    const char *line = dpo ? strstr(dpo->code, "d_chosen[i] = -b->beta * s;") : NULL;
+    CHECK_MSG(line != NULL, "examples/objectives/.../dpo.c no longer has the line to break");
+    if (!line) return;
+    dc_sb code = {0};
+    dc_sb_appendn(&code, dpo->code, (size_t)(line - dpo->code));
+    dc_sb_append(&code, "d_chosen[i] = 2.0 * b->beta * s;");
+    dc_sb_append(&code, line + strlen("d_chosen[i] = -b->beta * s;"));
+    add(a, tu_campaign(a, "bad-grad", task_of_kind(SBX_PREF)->name), SBX_PREF, "bad_grad",
+        code.data, 0, -1);
+    dc_sb_free(&code);
+}
 
 static void build_archive(void)
 {
@@ -221,7 +282,10 @@ static void build_archive(void)
             }
         }
     }
+    add_hostile(a, task_of_kind(SBX_PREF));
+    add_bad_grad(a);
     archive_close(a);
+    hostile_text();
 }
 
 /* ---- batches ---- */
@@ -525,7 +589,7 @@ static void compare_all(void)
     for (int ci = 0; ci < ncands; ci++) {
         cand *c = &cands[ci];
         /* a twin's C is its genome's minus one comment line: the genome's reference */
-        const cand *refc = c->twin_of >= 0 ? &cands[c->twin_of] : c;
+        const cand *refc = c->ref_of >= 0 ? &cands[c->ref_of] : c;
         for (int bi = 0; bi < nbatches[c->kind]; bi++) {
             const batch *b = &batches[c->kind][bi];
             const result *ref = &refc->ref[bi], *m = &c->mod[bi];
@@ -597,9 +661,21 @@ static void export_all(const char *mods)
                   c->genome ? "a genome was exported through the C path" : "C was not carried");
         if (c->genome) CHECK(strstr(text, "import ctypes") == NULL);
         if (is_c) CHECK(strstr(text, "WARNING: NO SANDBOX") != NULL);
+        char *ep = tu_path(dir, "err.txt");
+        char *note = tu_slurp(ep, &len);
+        CHECK_MSG(
+            note && strstr(note, is_c ? "with no sandbox" : "rendered from the candidate's genome"),
+            "%s: export said: %s", c->name, note ? note : "");
+        free(note);
+        free(ep);
         CHECK(strstr(text, "\nMETA = {") != NULL && strstr(text, "\ndef loss(") == NULL);
         CHECK(strstr(text, "    def loss(") != NULL);
         free(text);
+        if (i == hostile) {
+            char exp[1100];
+            snprintf(exp, sizeof exp, "%s/m%lld.expected.c", mods, (long long)c->id);
+            tu_write(exp, c->code);
+        }
         dc_sb_printf(&manifest, "%lld %s %s\n", (long long)c->id,
                      c->kind == SBX_PREF ? "pref" : "cls", path);
     }
@@ -767,7 +843,11 @@ int main(void)
                      "(sudo apt-get install python3-torch; './setup.sh test' installs it)");
         return TEST_REPORT();
     }
-    dir = tu_tmpdir();
+    const char *tmp = getenv("TMPDIR");
+    char tmpl[512];
+    snprintf(tmpl, sizeof tmpl, "%s/dc_export_pytorch.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    CHECK(mkdtemp(tmpl) != NULL);
+    dir = dc_strdup(tmpl);
     db = tu_path(dir, "a.db");
     char *mods = tu_path(dir, "mods");
     char err[256];
@@ -779,7 +859,7 @@ int main(void)
     write_batches(pp, SBX_PREF);
     write_batches(cp, SBX_CLS);
     for (int i = 0; i < ncands; i++)
-        if (cands[i].twin_of < 0) sandbox_reference(&cands[i]);
+        if (cands[i].ref_of < 0) sandbox_reference(&cands[i]);
     export_all(mods);
     run_driver();
     char *rp = tu_path(dir, "results.txt");
