@@ -90,6 +90,9 @@ def _library():
     with _Library.lock:
         if _Library.objective is None:
             lib = ctypes.CDLL(_compile())
+            if not hasattr(lib, "objective"):
+                raise RuntimeError(f"{__name__}: the C source defines no non-static function "
+                                   "'objective'; the candidate cannot be called")
             if _KIND == "pref":
                 args = [ctypes.POINTER(_PrefBatch), _DBL]
                 grad_args = args + [_DBL, _DBL]

@@ -133,7 +133,8 @@ char *evolve_render(const evolve_genome *g, const char *name);
  * returning one loss per pair or row. The module around it (discover export --format
  * pytorch) imports torch, checks the arguments (beta a float, lengths tensors, labels int64
  * in range) and defines the public `loss`. In float64 it agrees with evolve_render's C to
- * rounding; autograd's slopes equal central differences' also at the kinks (x = 0). */
+ * rounding; its autograd slopes equal central differences' also where training starts
+ * (x = 0: logistic, sigmoid, and the hinge's kink at margin 0). */
 char *evolve_render_torch(const evolve_genome *g);
 
 /* ---- shared by evolve*.c (internal) ---- */
