@@ -24,8 +24,9 @@ PACKAGES=(
   dataset-fashion-mnist          # task `fashion`
   fortunes fortunes-min          # English text for pretraining the `sentiment` model
 )
-# Only the test suite needs these: the report test renders pages in headless Chromium.
-TEST_PACKAGES=(chromium)
+# Only the test suite needs these: the report test renders pages in headless Chromium; the
+# export test runs the modules of `discover export --format pytorch` with PyTorch.
+TEST_PACKAGES=(chromium python3-torch)
 
 install_deps() { # install_deps [extra packages...]
   local missing=()

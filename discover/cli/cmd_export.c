@@ -1,22 +1,23 @@
-/* cmd_export.c — `discover export ID`: a candidate as a standalone objective C file.
+/* cmd_export.c — `discover export ID`: a candidate as a standalone objective, a C file or
+ * (--format pytorch) a Python module.
  *
- * The file is a header comment (what it is, where it came from, how to use it) followed by
+ * The C file is a header comment (what it is, where it came from, how to use it) followed by
  * the candidate's code byte for byte, so `discover check FILE` accepts it exactly as it
- * accepted the candidate. Text from the archive (the LLM's name and thought) goes into the
- * comment with every comment delimiter defused: a thought that says "*" "/" must not end the
- * comment early and turn the rest of the thought into code. */
+ * accepted the candidate. The metadata block is shared with the PyTorch module
+ * (export_meta.c); the module itself is written by export_pytorch.c. */
 #define _GNU_SOURCE /* realpath, PATH_MAX */
 #include "cli.h"
+#include "export.h"
 
 #include "archive/archive.h"
 #include "common/safe_text.h"
 #include "common/util.h"
+#include "inner_loop/task.h"
 
-#include <cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,142 +25,89 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: discover export ID [--archive PATH] [-o|--output FILE] [--force]\n"
-               "\n"
-               "Writes candidate ID as a standalone C file: a comment with its name, thought,\n"
-               "campaign, task, status, scores, metrics and origin, then its code exactly as\n"
-               "archived.\n"
-               "Use the file with 'discover check FILE --task T', 'discover eval FILE --task T',\n"
-               "or in your own trainer after #include \"discover_objective.h\".\n"
-               "\n"
-               "  --archive PATH  the archive (default: $DISCOVER_ARCHIVE, else ./discover.db)\n"
-               "  -o, --output FILE\n"
-               "                  write to FILE (default: standard output)\n"
-               "  --force         overwrite FILE when it exists\n");
+    fprintf(f,
+            "Usage: discover export ID [--format c|pytorch] [--archive PATH] [-o|--output FILE]\n"
+            "                          [--force]\n"
+            "\n"
+            "Writes candidate ID as a standalone objective with a header holding its name,\n"
+            "thought, campaign, task, status, scores, metrics and origin.\n"
+            "\n"
+            "  --format c        (default) a C file: the header as a comment, then the code\n"
+            "                    exactly as archived. Use it with 'discover check FILE --task\n"
+            "                    T', 'discover eval FILE --task T', or in your own trainer\n"
+            "                    after #include \"discover_objective.h\".\n"
+            "  --format pytorch  a self-contained Python module (-o NAME.py): 'loss' with the\n"
+            "                    task's signature (preference: TRL's four log-prob tensors,\n"
+            "                    beta, chosen_lens=None, rejected_lens=None; classification:\n"
+            "                    logits, labels), one loss per pair or row, and a dict META.\n"
+            "                    An offline-proposer (evolve) candidate becomes PyTorch tensor\n"
+            "                    operations (autograd, any device); any other candidate's C\n"
+            "                    is compiled with the system C compiler and called through\n"
+            "                    ctypes, in your process, with NO sandbox.\n"
+            "  --archive PATH    the archive (default: $DISCOVER_ARCHIVE, else ./discover.db)\n"
+            "  -o, --output FILE write to FILE (default: standard output)\n"
+            "  --force           overwrite FILE when it exists\n");
 }
 
-/* Appends text for use inside a block comment: "*" "/" and "/" "*" are split with a
- * backslash or space, control characters other than newline become spaces, and every line
- * starts with " * " + indent. */
-static void comment_text(dc_sb *b, const char *text, const char *indent)
+static char *build_c_file(const export_source *e)
 {
-    const char *p = text && *text ? text : "(none)";
-    dc_sb_printf(b, " * %s", indent);
-    for (; *p; p++) {
-        if (p[0] == '*' && p[1] == '/') {
-            dc_sb_append(b, "*\\/");
-            p++;
-        } else if (p[0] == '/' && p[1] == '*') {
-            dc_sb_append(b, "/\\*");
-            p++;
-        } else if (*p == '\n') {
-            dc_sb_printf(b, "\n * %s", indent);
-        } else if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-            dc_sb_append(b, " ");
-        } else {
-            dc_sb_appendn(b, p, 1);
-        }
-    }
-    dc_sb_append(b, "\n");
-}
-
-static const char *num(char *buf, size_t cap, int has, double v)
-{
-    return has && isfinite(v) ? dc_fmt(buf, cap, "%.6g", v) : "none";
-}
-
-/* One "key: value" line per metric, nested objects (and arrays) flattened to "a/b"; numbers
- * as %.6g like the scores above. Each line goes through comment_text, so a key or value
- * that holds a comment delimiter, even one formed by joining "a*" and "/b", is defused. */
-static void metric_lines(dc_sb *b, const cJSON *item, const char *prefix)
-{
-    char line[1024], key[512];
-    const cJSON *it;
-    int i = 0;
-    cJSON_ArrayForEach(it, item)
-    {
-        if (cJSON_IsArray(item))
-            dc_fmt(key, sizeof key, "%s%s%d", prefix, *prefix ? "/" : "", i);
-        else
-            dc_fmt(key, sizeof key, "%s%s%s", prefix, *prefix ? "/" : "", it->string);
-        i++;
-        if (cJSON_IsObject(it) || cJSON_IsArray(it)) {
-            metric_lines(b, it, key);
-            continue;
-        }
-        const char *v;
-        char nb[64];
-        if (cJSON_IsNumber(it))
-            v = dc_fmt(nb, sizeof nb, "%.6g", it->valuedouble);
-        else if (cJSON_IsString(it))
-            v = it->valuestring;
-        else if (cJSON_IsBool(it))
-            v = cJSON_IsTrue(it) ? "true" : "false";
-        else
-            v = "none"; /* null: a NaN or missing value (JSON has no NaN) */
-        comment_text(b, dc_fmt(line, sizeof line, "%s: %s", key, v), "  ");
-    }
-}
-
-static void metrics_section(dc_sb *b, const char *metrics_json)
-{
-    cJSON *m = cJSON_Parse(metrics_json ? metrics_json : "");
-    if (cJSON_IsObject(m) && m->child) {
-        dc_sb_append(b, " * Metrics:\n");
-        metric_lines(b, m, "");
-    } else if (cJSON_IsObject(m)) {
-        dc_sb_append(b, " * Metrics:    none\n");
-    } else { /* not an object: show what the archive holds rather than hide it */
-        dc_sb_append(b, " * Metrics (as archived):\n");
-        comment_text(b, metrics_json, "  ");
-    }
-    cJSON_Delete(m);
-}
-
-static char *build_file(const arc_candidate *c, const arc_campaign *camp, const char *archive_path,
-                        const char *file_name)
-{
-    char abs[PATH_MAX], line[1024], b1[32], b2[32];
-    if (!realpath(archive_path, abs)) dc_fmt(abs, sizeof abs, "%s", archive_path);
-    const char *task = camp ? camp->task : "TASK";
+    const char *task = e->camp ? e->camp->task : "TASK";
+    char line[1024];
     dc_sb b = {0};
     dc_sb_append(&b, "/* discover objective, exported from an archive.\n *\n");
-    comment_text(&b, dc_fmt(line, sizeof line, "Name:       %s", c->name), "");
-    dc_fmt(line, sizeof line, "Campaign:   %s (task %s), generation %d", camp ? camp->name : "?",
-           task, c->generation);
-    comment_text(&b, line, "");
-    dc_fmt(line, sizeof line, "Status:     %s%s%s", c->status, c->message[0] ? ": " : "",
-           c->message);
-    comment_text(&b, line, "");
-    dc_fmt(line, sizeof line, "Fitness:    %s (validation)   test metric: %s (held out)",
-           num(b1, sizeof b1, c->has_fitness, c->fitness), num(b2, sizeof b2, 1, c->test_metric));
-    comment_text(&b, line, "");
-    metrics_section(&b, c->metrics_json);
-    comment_text(
-        &b, dc_fmt(line, sizeof line, "Source:     candidate %lld of %s", (long long)c->id, abs),
-        "");
-    dc_sb_append(&b, " *\n * Thought:\n");
-    comment_text(&b, c->thought, "  ");
+    export_metadata(&b, EXPORT_C, e);
     dc_sb_append(&b, " *\n * Use it:\n");
-    comment_text(&b,
-                 dc_fmt(line, sizeof line, "discover check %s --task %s   (compile, pre-screen)",
-                        file_name, task),
-                 "  ");
-    comment_text(&b,
-                 dc_fmt(line, sizeof line, "discover eval %s --task %s    (train and score)",
-                        file_name, task),
-                 "  ");
+    export_comment(&b, EXPORT_C,
+                   dc_fmt(line, sizeof line, "discover check %s --task %s   (compile, pre-screen)",
+                          e->file_name, task),
+                   "  ");
+    export_comment(&b, EXPORT_C,
+                   dc_fmt(line, sizeof line, "discover eval %s --task %s    (train and score)",
+                          e->file_name, task),
+                   "  ");
     dc_sb_append(&b, " * or in your own trainer (C), with the header from discover's sandbox/:\n");
     dc_sb_append(&b, " *   #include \"discover_objective.h\"\n");
-    comment_text(&b, dc_fmt(line, sizeof line, "#include \"%s\"", file_name), "  ");
+    export_comment(&b, EXPORT_C, dc_fmt(line, sizeof line, "#include \"%s\"", e->file_name), "  ");
     dc_sb_append(&b, " */\n");
-    dc_sb_append(&b, c->code);
+    dc_sb_append(&b, e->c->code);
     return dc_sb_take(&b);
+}
+
+/* 1 when s is a Python identifier (ASCII letters, digits, underscore, not starting with a
+ * digit): what `import NAME` accepts. */
+static int py_identifier(const char *s, size_t n)
+{
+    if (n == 0 || isdigit((unsigned char)s[0])) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '_') return 0;
+    return 1;
+}
+
+/* The text in the chosen format, or NULL with a message. */
+static char *build(int pytorch, const export_source *e, int *rendered, char *err, size_t errcap)
+{
+    if (!pytorch) return build_c_file(e);
+    if (!e->camp) {
+        dc_fmt(err, errcap,
+               "candidate %lld has no readable campaign, so its task (and the signature of "
+               "its loss) is unknown; --format c still works",
+               (long long)e->c->id);
+        return NULL;
+    }
+    const dc_task_ops *task = dc_task_find(e->camp->task);
+    if (!task) {
+        dc_fmt(err, errcap,
+               "candidate %lld belongs to task '%s', which this discover does not know "
+               "(known: %s), so the signature of its loss is unknown; --format c still works",
+               (long long)e->c->id, e->camp->task, dc_task_names());
+        return NULL;
+    }
+    return export_pytorch(e, task, rendered, err, errcap);
 }
 
 int cmd_export(int argc, char **argv)
 {
-    const char *path = archive_default_path(), *id_text = NULL, *out = NULL;
+    const char *path = archive_default_path(), *id_text = NULL, *out = NULL, *format = "c";
     int force = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -168,10 +116,13 @@ int cmd_export(int argc, char **argv)
             return EXIT_OK;
         } else if (!strcmp(a, "--force")) {
             force = 1;
-        } else if (!strcmp(a, "--archive") || !strcmp(a, "-o") || !strcmp(a, "--output")) {
+        } else if (!strcmp(a, "--archive") || !strcmp(a, "-o") || !strcmp(a, "--output") ||
+                   !strcmp(a, "--format")) {
             if (i + 1 >= argc) return cli_usage_error("export", "%s needs a value", a);
             if (!strcmp(a, "--archive"))
                 path = argv[++i];
+            else if (!strcmp(a, "--format"))
+                format = argv[++i];
             else
                 out = argv[++i];
         } else if (a[0] == '-' && a[1]) {
@@ -183,6 +134,9 @@ int cmd_export(int argc, char **argv)
             id_text = a;
         }
     }
+    if (strcmp(format, "c") != 0 && strcmp(format, "pytorch") != 0)
+        return cli_usage_error("export", "--format is 'c' or 'pytorch', got '%s'", format);
+    int pytorch = !strcmp(format, "pytorch");
     long id;
     if (!id_text) return cli_usage_error("export", "which candidate? give its id ('discover ls')");
     if (dc_parse_long(id_text, 1, 0x7fffffffL, &id))
@@ -190,8 +144,8 @@ int cmd_export(int argc, char **argv)
                                id_text);
     struct stat sb;
     if (out && stat(out, &sb) == 0 && S_ISDIR(sb.st_mode))
-        return cli_error("export", "%s is a directory; give a file name, e.g. %s/objective.c", out,
-                         out);
+        return cli_error("export", "%s is a directory; give a file name, e.g. %s/%s", out, out,
+                         pytorch ? "objective.py" : "objective.c");
     if (out && !force && stat(out, &sb) == 0)
         return cli_error("export", "%s already exists; pass --force to overwrite it", out);
 
@@ -210,11 +164,16 @@ int cmd_export(int argc, char **argv)
     }
     arc_campaign camp;
     int have_camp = archive_campaign_by_id(a, c.campaign_id, &camp, err, sizeof err) == 0;
-    char *base = dc_strdup(out ? out : "FILE");
-    char *text = build_file(&c, have_camp ? &camp : NULL, path, basename(base));
-    free(base);
+    char abs[PATH_MAX];
+    if (!realpath(path, abs)) dc_fmt(abs, sizeof abs, "%s", path);
+    char *base = dc_strdup(out ? out : pytorch ? "MODULE.py" : "FILE");
+    export_source e = {&c, have_camp ? &camp : NULL, abs, basename(base)};
+    int rendered = 0;
+    char *text = build(pytorch, &e, &rendered, err, sizeof err);
     int rc = EXIT_OK;
-    if (!out) {
+    if (!text) {
+        rc = cli_error("export", "%s", err);
+    } else if (!out) {
         /* The file as archived when piped; escaped when a person reads it on a terminal
          * (the code and the thought in its comment are the candidate's). */
         if (cli_stdout_is_tty()) {
@@ -230,14 +189,29 @@ int cmd_export(int argc, char **argv)
         dc_safe_pool sp = {0};
         fprintf(stderr, "discover export: wrote candidate %ld (%s) to %s\n", id,
                 dc_safe(&sp, c.name, DC_SAFE_LINE), dc_safe(&sp, out, DC_SAFE_LINE));
+        size_t stem = strlen(e.file_name);
+        if (pytorch && stem > 3 && !strcmp(e.file_name + stem - 3, ".py")) stem -= 3;
+        if (pytorch && !py_identifier(e.file_name, stem))
+            fprintf(stderr,
+                    "discover export: note: '%s' is not a Python module name (letters, digits, "
+                    "_); rename it to use 'import', or load it with importlib\n",
+                    dc_safe(&sp, e.file_name, DC_SAFE_LINE));
         dc_safe_free(&sp);
     }
+    if (rc == EXIT_OK && pytorch)
+        fprintf(stderr, rendered
+                            ? "discover export: the loss is PyTorch tensor operations rendered "
+                              "from the candidate's genome\n"
+                            : "discover export: the module carries the candidate's C and runs "
+                              "it through ctypes in the caller's process, with no sandbox: "
+                              "read it before use\n");
     if (rc == EXIT_OK && strcmp(c.status, "ok") != 0)
         fprintf(stderr,
                 "discover export: note: candidate %ld has status '%s'; the file carries its code "
                 "as archived\n",
                 id, c.status);
     free(text);
+    free(base);
     if (have_camp) arc_campaign_free(&camp);
     arc_candidate_free(&c);
     archive_close(a);

@@ -124,6 +124,17 @@ int evolve_genome_equal(const evolve_genome *a, const evolve_genome *b);
 /* Renders the genome to an objective C file (heap string) whose first line is the genome
  * comment and whose second names the candidate. */
 char *evolve_render(const evolve_genome *g, const char *name);
+/* Renders the same loss as PyTorch tensor operations (heap string of Python; NULL when the
+ * genome's text form would not fit): comment lines with the formula, the helpers it uses,
+ * and one function
+ *     preference:      _objective(pc, pr, rc, rr, beta, lw, ll)
+ *     classification:  _objective(logits, labels)
+ * returning one loss per pair or row. The module around it (discover export --format
+ * pytorch) imports torch, checks the arguments (beta a float, lengths tensors, labels int64
+ * in range) and defines the public `loss`. In float64 it agrees with evolve_render's C to
+ * rounding; its autograd slopes equal central differences' also where training starts
+ * (x = 0: logistic, sigmoid, and the hinge's kink at margin 0). */
+char *evolve_render_torch(const evolve_genome *g);
 
 /* ---- shared by evolve*.c (internal) ---- */
 
