@@ -267,7 +267,7 @@ static void build_archive(void)
             evolve_proposal p;
             evolve_genome g, child;
             CHECK(evolve_seed((sbx_kind)kind, i, &p) == 0);
-            CHECK(evolve_genome_from_code(p.code, &g, err, sizeof err) == 0);
+            CHECK(evolve_genome_from_code(p.text.code, &g, err, sizeof err) == 0);
             evolve_proposal_free(&p);
             add_genome(a, gcamp[kind], &g);
             /* a short line of descent from each seed */
