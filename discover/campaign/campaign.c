@@ -22,6 +22,13 @@
  *                                                      it again on --resume
  *   (reply that did not parse) ─────▶ parse_error      add_and_evaluate, never screened
  *
+ * With jobs > 1 evaluate_core runs in an evaluator process (dc_evaluator_main) and the
+ * campaign process finishes the row from its answer (pool_step → job_done); besides:
+ *
+ *   pending ──evaluator_lost──▶ pending               its evaluator died: queued again, once
+ *   pending ──evaluator_lost──▶ crash                 its second evaluator died too
+ *   pending ──evaluator_lost──▶ interrupted           an evaluator that died after Ctrl-C
+ *
  * Every state but pending is final; the feedback of the next prompt is chosen by it
  * (prompts/feedback_<status>.txt). */
 #define _GNU_SOURCE
@@ -29,8 +36,10 @@
 
 #include "archive/archive.h"
 #include "common/paths.h"
+#include "common/stop_signal.h"
 #include "common/util.h"
 #include "evaluate.h"
+#include "evaluator.h"
 #include "discover/propose/evolve/evolve.h"
 #include "inner_loop/task.h"
 #include "progress.h"
@@ -38,11 +47,23 @@
 #include "sandbox/sandbox.h"
 
 #include <cJSON.h>
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+/* One candidate handed to the evaluator processes (jobs > 1). */
+typedef struct {
+    arc_candidate c; /* the pending row, finished when its answer comes */
+    int deaths;      /* evaluators that died on it */
+    double deadline; /* dc_now past which its evaluator is killed (0: none) */
+    double budget;   /* its time budget, seconds */
+} dc_job;
 
 /* Everything one run of a campaign carries around. */
 typedef struct {
@@ -64,6 +85,16 @@ typedef struct {
     arc_keepalive *keep;  /* the lease's heartbeat while this process runs the campaign */
     int lease_lost;       /* another process took the lease over: stop at once */
     char lost_msg[768];
+    /* jobs > 1: the evaluator processes and the candidates waiting for one */
+    int horizon; /* an evaluator's: see dup_visible */
+    dc_evaluator *evs;
+    dc_job **running; /* running[i]: the job of evs[i], NULL when idle */
+    int nevs;
+    dc_job **queue; /* waiting, oldest first */
+    int nqueue, capqueue;
+    cJSON *ev_init;     /* what every evaluator is started with */
+    int forwarded_stop; /* SIGINT already passed on to the evaluators */
+    double stop_seen;   /* when (dc_now) */
 } run_ctx;
 
 /* The β the preference prompt states (the task's own answer; 0.05, DiscoPOP's, otherwise). */
@@ -139,8 +170,34 @@ static double candidate_budget(run_ctx *R, const arc_candidate *c)
     return dc_default_candidate_timeout(slowest);
 }
 
-/* Screens, de-duplicates, trains and scores one candidate; finishes its archive row. */
-static int evaluate_candidate(run_ctx *R, arc_candidate *c)
+/* The last generation whose results proposal gen sees when proposals run ahead of the
+ * results by ahead generations (jobs > 1). Generation 0 is archived before the first
+ * proposal, so every proposal sees it; a resumed campaign sees what an uninterrupted one
+ * would have. */
+static int seen_up_to(int gen, int ahead)
+{
+    return gen - ahead > 0 ? gen - ahead : 0;
+}
+
+/* With evaluations in parallel (an evaluator's horizon P > 0), a candidate may only be
+ * the duplicate of one whose result was certain to be archived when it was proposed
+ * (seen_up_to; none for a seed baseline, trained beside the others): otherwise the verdict
+ * would depend on which evaluator happened to finish first. 1 visible, 0 not, -1 archive
+ * error. */
+static int dup_visible(run_ctx *R, const arc_candidate *c, int64_t orig, char *e, size_t ecap)
+{
+    if (R->horizon <= 0) return 1;
+    arc_candidate o;
+    int r = archive_candidate_get(R->a, orig, &o, e, ecap);
+    if (r != 0) return r < 0 ? -1 : 0;
+    int vis = c->generation > 0 && o.generation <= seen_up_to(c->generation, R->horizon);
+    arc_candidate_free(&o);
+    return vis;
+}
+
+/* Screens, de-duplicates, trains and scores one candidate: fills in its result fields,
+ * writes nothing. 0, or -1 on an archive error (shown). */
+static int evaluate_core(run_ctx *R, arc_candidate *c)
 {
     double t0 = dc_now();
     char e[1024];
@@ -149,6 +206,7 @@ static int evaluate_candidate(run_ctx *R, arc_candidate *c)
 
     int r = archive_find_by_hash(R->a, R->campaign_id, c->code_hash, &orig, e, sizeof e);
     if (r < 0) goto archive_error;
+    if (r == 0 && orig != c->id) r = dup_visible(R, c, orig, e, sizeof e) == 1 ? 0 : 1;
     if (r == 0 && orig != c->id) {
         if (mark_duplicate(R, c, orig, "same code as") != 0) return -1;
         goto finish;
@@ -179,6 +237,7 @@ static int evaluate_candidate(run_ctx *R, arc_candidate *c)
         sbx_close(w);
         goto archive_error;
     }
+    if (r == 0 && orig != c->id) r = dup_visible(R, c, orig, e, sizeof e) == 1 ? 0 : 1;
     if (r == 0 && orig != c->id) {
         /* A fingerprint is a hint, not proof: the fitness is copied only when both behave
          * the same on real training inputs too; otherwise this candidate trains. */
@@ -231,7 +290,20 @@ static int evaluate_candidate(run_ctx *R, arc_candidate *c)
 
 finish:
     c->seconds = dc_now() - t0;
-    if (archive_candidate_finish(R->a, c, e, sizeof e) != 0) goto archive_error;
+    return 0;
+archive_error:
+    dc_ui_error(&R->ui, e);
+    return -1;
+}
+
+/* Finishes a candidate's archive row with its result (one transaction). */
+static int finish_candidate(run_ctx *R, arc_candidate *c)
+{
+    char e[1024];
+    if (archive_candidate_finish(R->a, c, e, sizeof e) != 0) {
+        dc_ui_error(&R->ui, e);
+        return -1;
+    }
     R->sum->candidates++;
     if (!strcmp(c->status, "ok") && c->has_fitness &&
         (R->sum->best_id == 0 || c->fitness > R->sum->best_fitness)) {
@@ -242,9 +314,301 @@ finish:
     }
     dc_ui_candidate_done(&R->ui, c, R->sum);
     return 0;
-archive_error:
-    dc_ui_error(&R->ui, e);
-    return -1;
+}
+
+/* The sequential path (jobs = 1): in this process, finished at once. */
+static int evaluate_candidate(run_ctx *R, arc_candidate *c)
+{
+    if (evaluate_core(R, c) != 0) return -1;
+    return finish_candidate(R, c);
+}
+
+/* ---- jobs > 1: candidates evaluated by evaluator processes (evaluator.h) ----
+ *
+ * The campaign process inserts each row as pending, hands its id to an idle evaluator and
+ * finishes the row when the answer comes: it stays the only archive writer. An evaluator
+ * that dies (SIGKILL, OOM) has its candidate queued again, once; the second death records
+ * it as crash with the reason. A new evaluator is started in its place when there is work. */
+
+/* Seconds the evaluators get to answer after Ctrl-C. */
+#define DC_DRAIN_GRACE_S 30.0
+/* An evaluator silent for 1.5 times its candidate's budget, plus a slack for screening and
+ * de-duplication (10 s, and up to 120 s more for long budgets), is killed and the candidate
+ * recorded as timeout. */
+static double watchdog_s(double budget)
+{
+    return 1.5 * budget + 10.0 + (budget < 120.0 ? budget : 120.0);
+}
+
+/* The binary re-executed as an evaluator: this one. */
+static const char *self_exe(void)
+{
+    static char path[4096];
+    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+    if (n <= 0) return "discover";
+    path[n] = 0;
+    return path;
+}
+
+static int pool_on(const run_ctx *R)
+{
+    return R->evs != NULL;
+}
+
+/* What every evaluator is told: the effective settings, the campaign, its share of the CPU
+ * threads and the proposal horizon. */
+static void pool_init(run_ctx *R, int in_flight)
+{
+    const dc_campaign_cfg *cfg = R->cfg;
+    R->nevs = cfg->jobs;
+    R->evs = dc_calloc((size_t)R->nevs, sizeof *R->evs);
+    R->running = dc_calloc((size_t)R->nevs, sizeof *R->running);
+    for (int i = 0; i < R->nevs; i++)
+        R->evs[i].to = R->evs[i].from = -1;
+    cJSON *init = cJSON_CreateObject();
+    cJSON_AddItemToObject(init, "settings", dc_campaign_settings_json(cfg));
+    cJSON_AddStringToObject(init, "archive", archive_path(R->a));
+    cJSON_AddNumberToObject(init, "campaign_id", (double)R->campaign_id);
+    cJSON_AddNumberToObject(init, "horizon", in_flight);
+    /* The cores are divided among the evaluators (at least one thread each) unless the
+     * task's threads option was given. */
+    int threads = 0, given = 0;
+    for (int i = 0; i < cfg->ntask_opts; i++)
+        given |= !strcmp(cfg->task_keys[i], "threads");
+    if (!given && dc_option_find(R->ops->options, "threads")) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cores > R->nevs ? (int)(cores / R->nevs) : 1;
+    }
+    cJSON_AddNumberToObject(init, "threads", threads);
+    R->ev_init = init;
+}
+
+static void pool_close(run_ctx *R)
+{
+    for (int i = 0; i < R->nevs; i++) {
+        dc_evaluator_stop(&R->evs[i], 5.0, NULL, 0);
+        if (R->running[i]) {
+            arc_candidate_free(&R->running[i]->c);
+            free(R->running[i]);
+        }
+    }
+    for (int i = 0; i < R->nqueue; i++) {
+        arc_candidate_free(&R->queue[i]->c);
+        free(R->queue[i]);
+    }
+    free(R->evs);
+    free(R->running);
+    free(R->queue);
+    cJSON_Delete(R->ev_init);
+    R->evs = NULL;
+    R->running = R->queue = NULL;
+    R->nevs = R->nqueue = R->capqueue = 0;
+    R->ev_init = NULL;
+}
+
+static void queue_put(run_ctx *R, dc_job *j, int front)
+{
+    if (R->nqueue == R->capqueue) {
+        R->capqueue = R->capqueue ? 2 * R->capqueue : 16;
+        R->queue = dc_realloc(R->queue, (size_t)R->capqueue * sizeof *R->queue);
+    }
+    if (front) {
+        memmove(R->queue + 1, R->queue, (size_t)R->nqueue * sizeof *R->queue);
+        R->queue[0] = j;
+    } else {
+        R->queue[R->nqueue] = j;
+    }
+    R->nqueue++;
+}
+
+/* Takes the candidate over (c is left empty) and queues it. */
+static void pool_submit(run_ctx *R, arc_candidate *c)
+{
+    dc_job *j = dc_calloc(1, sizeof *j);
+    j->c = *c;
+    memset(c, 0, sizeof *c);
+    queue_put(R, j, 0);
+}
+
+/* Finishes a job's row, with status and message set here when why is not NULL. */
+static int job_done(run_ctx *R, dc_job *j, const char *status, const char *why)
+{
+    if (status) {
+        set_str(&j->c.status, status);
+        set_str(&j->c.message, why);
+        j->c.has_fitness = 0;
+    }
+    int rc = finish_candidate(R, &j->c);
+    arc_candidate_free(&j->c);
+    free(j);
+    return rc;
+}
+
+/* Evaluator i died (or stopped answering) on its job: queued again once, then crash. */
+static int evaluator_lost(run_ctx *R, int i, const char *what)
+{
+    char how[160];
+    dc_evaluator_stop(&R->evs[i], 5.0, how, sizeof how);
+    dc_job *j = R->running[i];
+    R->running[i] = NULL;
+    if (!j) return 0;
+    char why[512];
+    dc_fmt(why, sizeof why, "its evaluator process %s (%s)", how[0] ? how : "ended", what);
+    if (*R->stop)
+        return job_done(R, j, "interrupted",
+                        "stopped by the user during evaluation; --resume "
+                        "runs it again");
+    if (++j->deaths < 2) {
+        dc_ui_note(&R->ui, "candidate %lld '%s': %s; it runs again on a new evaluator",
+                   (long long)j->c.id, j->c.name, why);
+        queue_put(R, j, 1);
+        return 0;
+    }
+    char msg[700];
+    dc_fmt(msg, sizeof msg, "%s, twice: the candidate was tried on two evaluators", why);
+    return job_done(R, j, "crash", msg);
+}
+
+/* Hands queued candidates to idle evaluators, starting those not running. */
+static int pool_dispatch(run_ctx *R)
+{
+    for (int i = 0; i < R->nevs && R->nqueue > 0 && !*R->stop; i++) {
+        if (R->running[i]) continue;
+        dc_evaluator *ev = &R->evs[i];
+        if (ev->pid == 0) {
+            char e[1024];
+            if (dc_evaluator_start(ev, self_exe(), R->ev_init, e, sizeof e) != 0) {
+                dc_ui_error(&R->ui, e);
+                return -1;
+            }
+        }
+        dc_job *j = R->queue[0];
+        memmove(R->queue, R->queue + 1, (size_t)(R->nqueue - 1) * sizeof *R->queue);
+        R->nqueue--;
+        R->running[i] = j;
+        cJSON *req = cJSON_CreateObject();
+        cJSON_AddNumberToObject(req, "id", (double)j->c.id);
+        int w = dc_msg_write(ev->to, req);
+        cJSON_Delete(req);
+        ev->cand = j->c.id;
+        ev->started = dc_now();
+        /* the budget is enforced inside the evaluator; this is the backstop for an
+         * evaluator that stops answering altogether */
+        double budget = candidate_budget(R, &j->c);
+        j->deadline = budget > 0 ? ev->started + watchdog_s(budget) : 0;
+        j->budget = budget;
+        if (w != 0 && evaluator_lost(R, i, "it did not take the candidate") != 0) return -1;
+    }
+    return 0;
+}
+
+static int pool_running(const run_ctx *R)
+{
+    int n = 0;
+    for (int i = 0; i < R->nevs; i++)
+        n += R->running[i] != NULL;
+    return n;
+}
+
+/* Waits up to 200 ms for answers and handles those that came. Passes a stop on to the
+ * evaluators (their training then ends as interrupted). 0, or -1 on a fatal error. */
+static int pool_step(run_ctx *R)
+{
+    if (*R->stop && !R->forwarded_stop) {
+        R->forwarded_stop = 1;
+        R->stop_seen = dc_now();
+        for (int i = 0; i < R->nevs; i++)
+            if (R->evs[i].pid > 0) kill(R->evs[i].pid, SIGINT);
+    }
+    /* training stops at its next step; an evaluator that has not answered long after the
+     * stop is killed, its candidate recorded as interrupted */
+    if (*R->stop && dc_now() - R->stop_seen > DC_DRAIN_GRACE_S)
+        for (int i = 0; i < R->nevs; i++)
+            if (R->running[i]) {
+                kill(R->evs[i].pid, SIGKILL);
+                if (evaluator_lost(R, i, "it did not stop after Ctrl-C") != 0) return -1;
+            }
+    for (int i = 0; i < R->nevs; i++) {
+        dc_job *j = R->running[i];
+        if (!j || j->deadline <= 0 || dc_now() < j->deadline) continue;
+        char why[300];
+        dc_fmt(why, sizeof why,
+               "its evaluator gave no answer for %.0f s (the candidate's budget is %.0f s) and "
+               "was killed",
+               dc_now() - R->evs[i].started, j->budget);
+        dc_evaluator_stop(&R->evs[i], 0.0, NULL, 0);
+        R->running[i] = NULL;
+        if (job_done(R, j, "timeout", why) != 0) return -1;
+    }
+    struct pollfd pf[256];
+    int idx[256], n = 0;
+    for (int i = 0; i < R->nevs && n < 256; i++)
+        if (R->running[i]) {
+            pf[n] = (struct pollfd){.fd = R->evs[i].from, .events = POLLIN};
+            idx[n++] = i;
+        }
+    if (n == 0) return 0;
+    int pr = poll(pf, (nfds_t)n, 200);
+    if (pr < 0 && errno != EINTR) {
+        dc_ui_error(&R->ui, "poll on the evaluators failed");
+        return -1;
+    }
+    for (int k = 0; k < n && pr > 0; k++) {
+        if (!pf[k].revents) continue;
+        int i = idx[k];
+        char e[256];
+        cJSON *ans = dc_msg_read(R->evs[i].from, e, sizeof e);
+        if (!ans) {
+            if (evaluator_lost(R, i, e) != 0) return -1;
+            continue;
+        }
+        const cJSON *fatal = cJSON_GetObjectItemCaseSensitive(ans, "error");
+        dc_job *j = R->running[i];
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(ans, "id");
+        if (cJSON_IsString(fatal) || !cJSON_IsNumber(id) || (int64_t)id->valuedouble != j->c.id) {
+            char m[768];
+            dc_fmt(m, sizeof m, "evaluator for candidate %lld: %s", (long long)j->c.id,
+                   cJSON_IsString(fatal) ? fatal->valuestring : "an answer for another candidate");
+            dc_ui_error(&R->ui, m);
+            cJSON_Delete(ans);
+            return -1;
+        }
+        int rc = dc_result_from_json(ans, &j->c, e, sizeof e);
+        cJSON_Delete(ans);
+        R->running[i] = NULL;
+        R->evs[i].cand = 0;
+        if (rc != 0)
+            rc = job_done(R, j, "error", e);
+        else
+            rc = job_done(R, j, NULL, NULL);
+        if (rc != 0) return -1;
+    }
+    return 0;
+}
+
+/* 1 while a candidate of generation <= gen is queued or being evaluated. */
+static int pool_holds(const run_ctx *R, int gen)
+{
+    for (int i = 0; i < R->nqueue; i++)
+        if (R->queue[i]->c.generation <= gen) return 1;
+    for (int i = 0; i < R->nevs; i++)
+        if (R->running[i] && R->running[i]->c.generation <= gen) return 1;
+    return 0;
+}
+
+/* Runs the pool until every candidate of generation <= gen is archived, or, after a stop,
+ * until every running one has answered (queued ones stay pending for --resume). */
+static int pool_wait(run_ctx *R, int gen)
+{
+    for (;;) {
+        if (*R->stop) {
+            if (!pool_running(R)) return 0;
+        } else {
+            if (!pool_holds(R, gen)) return 0;
+            if (pool_dispatch(R) != 0) return -1;
+        }
+        if (pool_step(R) != 0) return -1;
+    }
 }
 
 /* 1 when this process no longer holds the campaign's lease (another process took it over
@@ -311,6 +675,9 @@ static int add_and_evaluate(run_ctx *R, int generation, const char *name, const 
     } else if (parse_error) {
         R->sum->candidates++;
         dc_ui_candidate_done(&R->ui, &c, R->sum);
+    } else if (pool_on(R)) {
+        pool_submit(R, &c);
+        rc = pool_dispatch(R);
     } else {
         rc = evaluate_candidate(R, &c);
     }
@@ -376,6 +743,7 @@ static int adopt_orphan_calls(run_ctx *R)
     free_candidates(cands, n);
     for (int i = 0; i < ncalls; i++) arc_llm_call_free(&calls[i]);
     free(calls);
+    if (rc == 0 && pool_on(R)) rc = pool_wait(R, INT_MAX);
     return rc;
 }
 
@@ -392,9 +760,16 @@ static int rerun_unfinished(run_ctx *R)
         dc_ui_note(&R->ui, "re-running candidate %lld '%s' (left %s by the previous run)",
                    (long long)c->id, c->name, c->status);
         R->ui.generation = c->generation;
-        rc = evaluate_candidate(R, c);
+        if (pool_on(R)) {
+            pool_submit(R, c);
+            rc = pool_dispatch(R);
+        } else {
+            rc = evaluate_candidate(R, c);
+        }
     }
     free_candidates(cands, n);
+    /* jobs > 1: all of them archived before anything new is proposed */
+    if (rc == 0 && pool_on(R)) rc = pool_wait(R, INT_MAX);
     return rc;
 }
 
@@ -475,6 +850,8 @@ static int run_baselines(run_ctx *R)
                               R->baselines[b].code, NULL, 0, 0, NULL);
     }
     free_candidates(cands, n);
+    /* jobs > 1: the baselines set the default time budget; all archived first */
+    if (rc == 0 && pool_on(R)) rc = pool_wait(R, INT_MAX);
     return rc;
 }
 
@@ -694,6 +1071,9 @@ int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
     if (init_best(&R) != 0) goto fatal;
     dc_ui_campaign_start(&R.ui, archive_path(R.a), proposer->kind);
 
+    /* in_flight: how many generations a proposal runs ahead of the results it sees */
+    int ahead = cfg->jobs > 1 ? (cfg->in_flight > 0 ? cfg->in_flight : cfg->jobs) : 1;
+    if (cfg->jobs > 1) pool_init(&R, ahead);
     if (rerun_unfinished(&R) != 0 || adopt_orphan_calls(&R) != 0 || run_baselines(&R) != 0)
         goto fatal;
 
@@ -706,9 +1086,24 @@ int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
     for (int gen = (gen0 < 0 ? 0 : gen0) + 1; gen <= cfg->generations;) {
         if (*R.stop) break;
         if (lease_lost(&R)) goto lost; /* before paying for a proposal */
+        /* jobs > 1: proposal gen sees exactly the candidates of generations up to
+         * seen_up_to(gen, ahead), whatever the timing (the same seed, jobs and in_flight
+         * give the same campaign) */
+        if (pool_on(&R) && pool_wait(&R, seen_up_to(gen, ahead)) != 0) goto fatal;
+        if (*R.stop) break;
         arc_candidate *cands;
         int n;
         if (load_candidates(&R, &cands, &n) != 0) goto fatal;
+        if (pool_on(&R)) {
+            int kept = 0;
+            for (int i = 0; i < n; i++) {
+                if (cands[i].generation <= seen_up_to(gen, ahead))
+                    cands[kept++] = cands[i];
+                else
+                    arc_candidate_free(&cands[i]);
+            }
+            n = kept;
+        }
         dc_propose_ctx ctx = {.a = R.a, .campaign_id = R.campaign_id, .generation = gen,
                               .kind = R.ops->kind, .system_prompt = R.ops->system_prompt,
                               .cands = cands, .ncands = n,
@@ -747,6 +1142,10 @@ int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
         if (rc != 0) goto fatal;
         gen++;
     }
+    /* jobs > 1: the candidates still out are archived (or, after a stop, answered as
+     * interrupted) before the campaign ends */
+    if (pool_on(&R) && pool_wait(&R, INT_MAX) != 0) goto fatal;
+    pool_close(&R);
     if (*R.stop) {
         snprintf(out->status, sizeof out->status, "interrupted");
         snprintf(out->note, sizeof out->note,
@@ -795,6 +1194,7 @@ lost:
     snprintf(out->status, sizeof out->status, "failed");
     dc_fmt(err, errcap, "%s", R.lost_msg);
 fail_archive:
+    pool_close(&R);
     drop_lease(&R);
     dc_train_batch_free(&R.train);
     archive_close(R.a);
@@ -803,4 +1203,133 @@ fail_task:
     free_baselines(&R);
     dc_proposer_destroy(proposer);
     return -1;
+}
+
+/* ---- the evaluator process (jobs > 1; evaluator.h) ---- */
+
+static int answer_error(int out_fd, const char *why)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "error", why);
+    int rc = dc_msg_write(out_fd, o);
+    cJSON_Delete(o);
+    return rc;
+}
+
+/* Sets up what evaluate_core needs from the campaign's settings: the task (prepared, its
+ * training batch captured) and a read-only view of the archive. */
+static int evaluator_setup(run_ctx *R, dc_campaign_cfg *cfg, const cJSON *init, char *err,
+                           size_t errcap)
+{
+    char *text = cJSON_PrintUnformatted(init);
+    int rc = dc_campaign_apply_settings(cfg, text, err, errcap);
+    cJSON_free(text);
+    if (rc != 0) return -1;
+    cfg->quiet = 1; /* the campaign process speaks for it */
+    const cJSON *path = cJSON_GetObjectItemCaseSensitive(init, "archive");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(init, "campaign_id");
+    const cJSON *horizon = cJSON_GetObjectItemCaseSensitive(init, "horizon");
+    const cJSON *threads = cJSON_GetObjectItemCaseSensitive(init, "threads");
+    if (!cJSON_IsString(path) || !cJSON_IsNumber(id) || !cJSON_IsNumber(horizon)) {
+        dc_fmt(err, errcap, "its configuration lacks archive, campaign_id or horizon");
+        return -1;
+    }
+    R->campaign_id = (int64_t)id->valuedouble;
+    R->horizon = horizon->valueint;
+    R->ops = dc_task_find(cfg->task);
+    if (!R->ops) {
+        dc_fmt(err, errcap, "unknown task '%s' (tasks: %s)", cfg->task, dc_task_names());
+        return -1;
+    }
+    R->task = R->ops->create();
+    for (int i = 0; i < cfg->ntask_opts; i++)
+        if (R->ops->set_option(R->task, cfg->task_keys[i], cfg->task_vals[i], err, errcap) != 0)
+            return -1;
+    if (cJSON_IsNumber(threads) && threads->valueint > 0) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", threads->valueint);
+        if (R->ops->set_option(R->task, "threads", v, err, errcap) != 0) return -1;
+    }
+    dc_ui_init(&R->ui, cfg, R->sum);
+    if (archive_open(path->valuestring, ARC_READONLY, &R->a, err, errcap) != 0) return -1;
+    dc_progress prep = dc_ui_progress(&R->ui, R->stop);
+    if (R->ops->prepare(R->task, &prep, err, errcap) != 0) return -1;
+    char e[512];
+    if (dc_capture_train_batch(R->ops, R->task, cfg->seeds[0], &R->train, e, sizeof e) != 0)
+        R->train.kind = -1; /* as in the campaign: behavioural duplicates are then trained */
+    return 0;
+}
+
+int dc_evaluator_main(int in_fd, int out_fd)
+{
+    static volatile sig_atomic_t stop;
+    dc_stop_signal_install(&stop);
+    char err[1024];
+    cJSON *init = dc_msg_read(in_fd, err, sizeof err);
+    if (!init) {
+        fprintf(stderr,
+                "discover __evaluator: no configuration (%s); this command is started "
+                "by 'discover run --jobs N', not by hand\n",
+                err);
+        return 1;
+    }
+    dc_campaign_cfg cfg;
+    dc_campaign_cfg_default(&cfg);
+    dc_campaign_summary sum;
+    memset(&sum, 0, sizeof sum);
+    run_ctx R;
+    memset(&R, 0, sizeof R);
+    R.train.kind = -1;
+    R.cfg = &cfg;
+    R.sum = &sum;
+    R.stop = &stop;
+    int rc = evaluator_setup(&R, &cfg, init, err, sizeof err);
+    cJSON_Delete(init);
+    if (rc != 0) {
+        answer_error(out_fd, err);
+    } else {
+        cJSON *ready = cJSON_CreateObject();
+        cJSON_AddBoolToObject(ready, "ready", 1);
+        rc = dc_msg_write(out_fd, ready);
+        cJSON_Delete(ready);
+    }
+    /* one candidate at a time until the campaign closes the pipe */
+    while (rc == 0) {
+        cJSON *req = dc_msg_read(in_fd, err, sizeof err);
+        if (!req) break;
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(req, "id");
+        int64_t cid = cJSON_IsNumber(id) ? (int64_t)id->valuedouble : 0;
+        cJSON_Delete(req);
+        arc_candidate c;
+        int r = archive_candidate_get(R.a, cid, &c, err, sizeof err);
+        if (r != 0) {
+            if (r > 0) dc_fmt(err, sizeof err, "no candidate %lld in the archive", (long long)cid);
+            answer_error(out_fd, err);
+            rc = -1;
+            break;
+        }
+        /* fault injection for the tests: an evaluator killed on this candidate, the way the
+         * kernel's OOM killer would */
+        const char *fault = getenv("DISCOVER_TEST_EVALUATOR_DIES_ON");
+        if (fault && c.name && !strcmp(fault, c.name)) raise(SIGKILL);
+        /* and one that hangs on this generation without ever answering */
+        const char *hang = getenv("DISCOVER_TEST_EVALUATOR_HANGS_AT");
+        if (hang && atoi(hang) == c.generation)
+            for (;;)
+                pause();
+        if (evaluate_core(&R, &c) != 0) {
+            answer_error(out_fd, "an archive read failed (see the evaluator's message above)");
+            arc_candidate_free(&c);
+            rc = -1;
+            break;
+        }
+        cJSON *ans = dc_result_to_json(&c);
+        rc = dc_msg_write(out_fd, ans);
+        cJSON_Delete(ans);
+        arc_candidate_free(&c);
+    }
+    dc_train_batch_free(&R.train);
+    if (R.a) archive_close(R.a);
+    if (R.task) R.ops->destroy(R.task);
+    return rc == 0 ? 0 : 1;
 }

@@ -42,6 +42,12 @@ typedef struct {
     /* wall-clock budget of one candidate's training and scoring, seconds: < 0 = the default
      * (dc_default_candidate_timeout of the slowest seed baseline), 0 = none */
     double candidate_timeout_s;
+    /* evaluations at once (1 = the sequential loop, in this process); more: one evaluator
+     * process each (discover/campaign/evaluator.h) */
+    int jobs;
+    /* proposals ahead of the results (0 = jobs): proposal g sees exactly the candidates of
+     * generations up to g - in_flight */
+    int in_flight;
     /* task options as given (key=value), applied in order */
     int ntask_opts;
     char task_keys[DC_MAX_TASK_OPTIONS][64];
@@ -86,6 +92,11 @@ typedef struct {
 int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
                     dc_campaign_summary *out, char *err, size_t errcap);
 
+/* The evaluator process (`discover __evaluator IN_FD OUT_FD`, started by a campaign with
+ * jobs > 1): reads its configuration and then candidate ids from in_fd, screens, trains and
+ * scores each (reading the archive, never writing it), answers on out_fd. Returns the exit
+ * status. */
+int dc_evaluator_main(int in_fd, int out_fd);
 
 /* run's default budget of a candidate (candidate_timeout < 0): DC_CANDIDATE_TIMEOUT_FACTOR
  * times the slowest seed baseline's time, at least DC_CANDIDATE_TIMEOUT_FLOOR seconds (an

@@ -26,6 +26,7 @@ void dc_campaign_cfg_default(dc_campaign_cfg *c)
     c->seeds[0] = 1;
     c->nseeds = 1;
     c->candidate_timeout_s = -1;
+    c->jobs = 1;
     dc_context_default(&c->context);
     llm_config_default(&c->llm);
     snprintf(c->api_base, sizeof c->api_base, "https://api.openai.com/v1");
@@ -159,6 +160,8 @@ int dc_campaign_set(dc_campaign_cfg *c, const char *key, const char *value, char
     INT_KEY("max_tokens", c->max_tokens, 0, 9000000000000000000LL)
     DBL_KEY("max_cost", c->max_cost, 0, 1e12)
     DBL_KEY("candidate_timeout", c->candidate_timeout_s, 0, 1e7)
+    INT_KEY("jobs", c->jobs, 1, 256)
+    INT_KEY("in_flight", c->in_flight, 0, 1024)
     dc_fmt(err, errcap,
            "unknown setting '%s' (see 'discover run --help'; task options are written task.KEY or "
            "under [task])",
@@ -173,7 +176,7 @@ int dc_campaign_key_known(const char *key)
         "seeds", "baselines", "context", "context_top_k", "context_recent", "context_failures",
         "context_tokens", "prompts", "api_base", "model", "temperature", "max_tokens_per_call",
         "json_mode", "connect_timeout", "timeout", "retries", "price_in", "price_out",
-        "max_calls", "max_tokens", "max_cost", "candidate_timeout", NULL};
+        "max_calls", "max_tokens", "max_cost", "candidate_timeout", "jobs", "in_flight", NULL};
     if (!strncmp(key, "task.", 5)) return key[5] != '\0';
     for (int i = 0; keys[i]; i++)
         if (!strcmp(keys[i], key)) return 1;

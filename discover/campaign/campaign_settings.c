@@ -58,6 +58,9 @@ cJSON *dc_campaign_settings_json(const dc_campaign_cfg *c)
     addf(a, "max_tokens", "%.0f", (double)c->max_tokens);
     addf(a, "max_cost", "%.17g", c->max_cost);
     if (c->candidate_timeout_s >= 0) addf(a, "candidate_timeout", "%.17g", c->candidate_timeout_s);
+    /* only when set: a sequential campaign's archived settings stay as they were */
+    if (c->jobs != 1) addf(a, "jobs", "%.0f", c->jobs);
+    if (c->in_flight > 0) addf(a, "in_flight", "%.0f", c->in_flight);
     for (int i = 0; i < c->ntask_opts; i++) {
         char k[80];
         snprintf(k, sizeof k, "task.%s", c->task_keys[i]);

@@ -1,6 +1,9 @@
 /* main.c — `discover COMMAND [ARGS]`: dispatch to the subcommands. */
 #include "cli.h"
 
+#include "common/util.h"
+#include "discover/campaign/campaign.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -51,6 +54,16 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "--version")) {
         printf("discover %s\n", DISCOVER_VERSION);
         return EXIT_OK;
+    }
+    /* not listed: the evaluator process of 'run --jobs N' (discover/campaign/evaluator.h) */
+    if (!strcmp(cmd, "__evaluator") && argc == 4) {
+        long in, out;
+        if (dc_parse_long(argv[2], 0, 1 << 20, &in) != 0 ||
+            dc_parse_long(argv[3], 0, 1 << 20, &out) != 0) {
+            fprintf(stderr, "discover __evaluator: IN_FD and OUT_FD must be numbers\n");
+            return EXIT_USAGE;
+        }
+        return dc_evaluator_main((int)in, (int)out);
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (!strcmp(cmd, commands[i].name)) return commands[i].fn(argc - 1, argv + 1);

@@ -1,0 +1,52 @@
+/* evaluator.h — evaluator processes for a campaign with jobs > 1.
+ *
+ * Each evaluator is the discover binary re-executed as `discover __evaluator IN OUT`
+ * (fork + exec, never a bare fork: CUDA cannot be used in a forked child). It owns its task
+ * and its sandbox workers; the campaign process stays the only archive writer. Messages
+ * are JSON objects, each framed by its byte length (uint32, this machine's order):
+ *
+ *   campaign → evaluator   {"settings": [...], "campaign_id", "threads", "horizon"}  once
+ *   evaluator → campaign   {"ready": true} | {"error": "why"}
+ *   campaign → evaluator   {"id": candidate}         the row is archived as pending
+ *   evaluator → campaign   {"id", "status", "message", ... the finished fields}
+ *
+ * An evaluator dies with the campaign (PR_SET_PDEATHSIG) and its sandbox workers with it. */
+#ifndef DC_EVALUATOR_H
+#define DC_EVALUATOR_H
+
+#include "archive/archive.h"
+
+#include <cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Writes one framed message; 0, or -1 (the peer is gone). */
+int dc_msg_write(int fd, const cJSON *msg);
+/* Reads one framed message (at most 64 MiB); NULL at end of file or on a broken frame, with
+ * why in err. */
+cJSON *dc_msg_read(int fd, char *err, size_t errcap);
+
+/* The fields an evaluation finishes (status, message, fingerprint, duplicate_of, fitness,
+ * test metric, metrics, curves, seconds) as a message, and back onto a candidate. Numbers
+ * round-trip exactly (cJSON prints 17 significant digits when 15 do not); NaN travels as
+ * null. */
+cJSON *dc_result_to_json(const arc_candidate *c);
+int dc_result_from_json(const cJSON *msg, arc_candidate *c, char *err, size_t errcap);
+
+typedef struct {
+    pid_t pid; /* 0: not running */
+    int to, from;
+    int64_t cand;   /* candidate being evaluated, 0 when idle */
+    double started; /* when it was sent (dc_now) */
+} dc_evaluator;
+
+/* Starts `exe __evaluator` and sends it init; waits for its ready answer. 0, or -1 with why
+ * (the process is then reaped). */
+int dc_evaluator_start(dc_evaluator *ev, const char *exe, const cJSON *init, char *err,
+                       size_t errcap);
+/* Closes its pipes (an idle evaluator exits at end of file), waits up to grace_s, then
+ * SIGKILLs it; reaps it. Sets *why to how it ended when why is not NULL. */
+void dc_evaluator_stop(dc_evaluator *ev, double grace_s, char *why, size_t whycap);
+
+#endif

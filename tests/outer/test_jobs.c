@@ -1,0 +1,413 @@
+/* `discover run --jobs N`: evaluator processes (discover/campaign/evaluator.h).
+ *
+ * The same seed and --jobs give the same campaign whatever the timing; an evaluator that
+ * dies has its candidate run again once, then recorded as crash, and the campaign goes
+ * on; a SIGKILLed campaign takes its evaluators and sandbox workers with it, and --resume
+ * re-runs exactly the candidates left pending; Ctrl-C records the ones in flight as
+ * interrupted. */
+#define _GNU_SOURCE
+#include "tests/test.h"
+
+#include "archive/archive.h"
+#include "common/util.h"
+#include "run_child.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char tmpdir[256];
+
+#define TASK_FLAGS                                                                                 \
+    "--set", "steps=30", "--set", "train_size=2000", "--set", "val_size=1000", "--set",            \
+        "eval_every=30"
+
+typedef struct {
+    int n;
+    arc_candidate *c;
+} cands;
+
+static void load(const char *db, const char *campaign, cands *out)
+{
+    memset(out, 0, sizeof *out);
+    archive *a;
+    char e[512];
+    if (archive_open(db, ARC_READONLY, &a, e, sizeof e) != 0) return;
+    arc_campaign c;
+    if (archive_campaign_by_name(a, campaign, &c, e, sizeof e) == 0) {
+        arc_filter f = {.campaign_id = c.id, .with_code = 1};
+        if (archive_candidate_list(a, &f, &out->c, &out->n, e, sizeof e) != 0) out->n = 0;
+        arc_campaign_free(&c);
+    }
+    archive_close(a);
+}
+
+static void unload(cands *x)
+{
+    for (int i = 0; i < x->n; i++)
+        arc_candidate_free(&x->c[i]);
+    free(x->c);
+    memset(x, 0, sizeof *x);
+}
+
+static int count_status(const cands *x, const char *status)
+{
+    int n = 0;
+    for (int i = 0; i < x->n; i++)
+        n += !strcmp(x->c[i].status, status);
+    return n;
+}
+
+static char *campaign_status(const char *db, const char *campaign)
+{
+    archive *a;
+    char e[512], *st = NULL;
+    if (archive_open(db, ARC_READONLY, &a, e, sizeof e) != 0) return NULL;
+    arc_campaign c;
+    if (archive_campaign_by_name(a, campaign, &c, e, sizeof e) == 0) {
+        st = dc_strdup(c.status);
+        arc_campaign_free(&c);
+    }
+    archive_close(a);
+    return st;
+}
+
+/* The pids of pid's children (Linux /proc/PID/task/PID/children), up to cap. */
+static int children_of(pid_t pid, pid_t *out, int cap)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    int n = 0, x;
+    while (n < cap && fscanf(f, "%d", &x) == 1)
+        out[n++] = x;
+    fclose(f);
+    return n;
+}
+
+/* 1 when pid is gone (or a zombie nobody waits for: it runs nothing) */
+static int gone(pid_t pid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 1;
+    int zombie = fgets(buf, sizeof buf, f) && strstr(buf, ") Z ");
+    fclose(f);
+    return zombie;
+}
+
+/* Same seed and --jobs 2: the same candidates, codes and numbers in both runs. */
+static void test_reproducible(void)
+{
+    char db[2][300];
+    for (int r = 0; r < 2; r++) {
+        snprintf(db[r], sizeof db[r], "%s/rep%d.db", tmpdir, r);
+        char *argv[] = {(char *)discover_bin(),
+                        "run",
+                        "--quiet",
+                        "--generations",
+                        "6",
+                        "--jobs",
+                        "2",
+                        "--seed",
+                        "5",
+                        "--archive",
+                        db[r],
+                        "--campaign",
+                        "p",
+                        TASK_FLAGS,
+                        NULL};
+        char *err = NULL;
+        int rc = run_child(argv, NULL, 300, NULL, &err);
+        CHECK_MSG(rc == 0, "run %d exited %d: %s", r, rc, err ? err : "");
+        free(err);
+    }
+    cands a, b;
+    load(db[0], "p", &a);
+    load(db[1], "p", &b);
+    CHECK_MSG(a.n == 10 && b.n == 10, "%d and %d candidates, want 4 baselines + 6", a.n, b.n);
+    for (int i = 0; i < a.n && i < b.n; i++) {
+        CHECK_STR(a.c[i].name, b.c[i].name);
+        CHECK_STR(a.c[i].code, b.c[i].code);
+        CHECK_STR(a.c[i].status, b.c[i].status);
+        CHECK(a.c[i].generation == b.c[i].generation);
+        CHECK(a.c[i].fitness == b.c[i].fitness || (isnan(a.c[i].fitness) && isnan(b.c[i].fitness)));
+        CHECK(a.c[i].test_metric == b.c[i].test_metric ||
+              (isnan(a.c[i].test_metric) && isnan(b.c[i].test_metric)));
+    }
+    CHECK(count_status(&a, "ok") >= 4);
+    unload(&a);
+    unload(&b);
+}
+
+/* An evaluator killed on every attempt at one candidate: run twice, then crash with the
+ * reason; the campaign goes on and finishes. */
+static void test_evaluator_dies(void)
+{
+    char db[300];
+    snprintf(db, sizeof db, "%s/dies.db", tmpdir);
+    char *argv[] = {
+        (char *)discover_bin(), "run", "--generations", "2", "--jobs", "2", "--archive", db,
+        "--campaign",           "d",   TASK_FLAGS,      NULL};
+    char *env[] = {"DISCOVER_TEST_EVALUATOR_DIES_ON=focal", NULL};
+    char *err = NULL;
+    int rc = run_child(argv, env, 300, NULL, &err);
+    CHECK_MSG(rc == 0, "exited %d: %s", rc, err ? err : "");
+    CHECK_MSG(err && strstr(err, "runs again on a new evaluator"), "stderr: %s", err ? err : "");
+    free(err);
+    cands x;
+    load(db, "d", &x);
+    CHECK_MSG(x.n == 6, "%d candidates", x.n);
+    int found = 0;
+    for (int i = 0; i < x.n; i++) {
+        if (!strcmp(x.c[i].name, "focal") && x.c[i].generation == 0) {
+            found = 1;
+            CHECK_STR(x.c[i].status, "crash");
+            CHECK_MSG(strstr(x.c[i].message, "killed by signal 9") &&
+                          strstr(x.c[i].message, "twice"),
+                      "message: %s", x.c[i].message);
+        } else {
+            CHECK_MSG(strcmp(x.c[i].status, "crash") && strcmp(x.c[i].status, "pending"), "%s: %s",
+                      x.c[i].name, x.c[i].status);
+        }
+    }
+    CHECK(found);
+    char *st = campaign_status(db, "d");
+    CHECK(st && !strcmp(st, "finished"));
+    free(st);
+    unload(&x);
+}
+
+/* An evaluator that hangs without dying: killed by the campaign's watchdog after about
+ * 1.5 x the candidate's budget + slack, the candidate recorded as timeout, the campaign
+ * goes on. */
+static void test_evaluator_hangs(void)
+{
+    char db[300];
+    snprintf(db, sizeof db, "%s/hangs.db", tmpdir);
+    char *argv[] = {(char *)discover_bin(),
+                    "run",
+                    "--quiet",
+                    "--generations",
+                    "2",
+                    "--jobs",
+                    "2",
+                    "--candidate-timeout",
+                    "1",
+                    "--archive",
+                    db,
+                    "--campaign",
+                    "h",
+                    TASK_FLAGS,
+                    NULL};
+    char *env[] = {"DISCOVER_TEST_EVALUATOR_HANGS_AT=1", NULL};
+    char *err = NULL;
+    double t0 = dc_now();
+    int rc = run_child(argv, env, 200, NULL, &err);
+    CHECK_MSG(rc == 0, "exited %d: %s", rc, err ? err : "");
+    CHECK_MSG(dc_now() - t0 > 12, "done in %.1f s: the watchdog fired early", dc_now() - t0);
+    free(err);
+    cands x;
+    load(db, "h", &x);
+    CHECK_MSG(x.n == 6, "%d candidates", x.n);
+    for (int i = 0; i < x.n; i++) {
+        if (x.c[i].generation == 1) {
+            CHECK_STR(x.c[i].status, "timeout");
+            CHECK_MSG(strstr(x.c[i].message, "gave no answer"), "%s", x.c[i].message);
+        } else {
+            CHECK(strcmp(x.c[i].status, "pending") != 0);
+        }
+    }
+    unload(&x);
+}
+
+/* Starts a slow --jobs 2 campaign and waits until its baselines are archived and both
+ * evaluators are busy; returns its pid (0 when it never got there). */
+static pid_t start_slow(const char *db, const char *name, int generations)
+{
+    char gens[16];
+    snprintf(gens, sizeof gens, "%d", generations);
+    char *argv[] = {(char *)discover_bin(),
+                    "run",
+                    "--generations",
+                    gens,
+                    "--jobs",
+                    "2",
+                    "--seed",
+                    "3",
+                    "--archive",
+                    (char *)db,
+                    "--campaign",
+                    (char *)name,
+                    TASK_FLAGS,
+                    "--set",
+                    "steps=1500",
+                    NULL};
+    pid_t pid = spawn_child(argv, NULL);
+    if (pid <= 0) return 0;
+    double t0 = dc_now();
+    while (dc_now() - t0 < 200) {
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) return 0;
+        cands x;
+        load(db, name, &x);
+        int busy = count_status(&x, "pending"), done = x.n - busy;
+        unload(&x);
+        if (done >= 4 && busy >= 1) {
+            usleep(300000); /* most likely mid-training now */
+            return pid;
+        }
+        usleep(50000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return 0;
+}
+
+/* SIGKILL of the campaign: its evaluators and their sandbox workers die with it; --resume
+ * re-runs exactly the pending ones, and every generation has one candidate. */
+static void test_kill_campaign(void)
+{
+    char db[300];
+    snprintf(db, sizeof db, "%s/kill.db", tmpdir);
+    pid_t pid = start_slow(db, "k", 5);
+    CHECK_MSG(pid > 0, "the campaign never had its evaluators busy");
+    if (pid <= 0) return;
+    pid_t procs[64];
+    int n = children_of(pid, procs, 64), nev = n;
+    for (int i = 0; i < nev && n < 64; i++)
+        n += children_of(procs[i], procs + n, 64 - n);
+    CHECK_MSG(nev == 2 && n > nev, "%d evaluators, %d processes below the campaign", nev, n);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    double t0 = dc_now();
+    int left = n;
+    /* at once, not when their training ends (that takes longer than this) */
+    while (left > 0 && dc_now() - t0 < 2) {
+        left = 0;
+        for (int i = 0; i < n; i++)
+            left += !gone(procs[i]);
+        if (left) usleep(50000);
+    }
+    CHECK_MSG(left == 0, "%d evaluator or sandbox processes outlived the campaign", left);
+    cands before;
+    load(db, "k", &before);
+    int pending = count_status(&before, "pending");
+    CHECK(pending >= 1);
+    char *argv[] = {(char *)discover_bin(),
+                    "run",
+                    "--archive",
+                    db,
+                    "--campaign",
+                    "k",
+                    "--resume",
+                    "--set",
+                    "steps=30",
+                    NULL};
+    char *err = NULL;
+    int rc = run_child(argv, NULL, 300, NULL, &err);
+    CHECK_MSG(rc == 0, "resume exited %d: %s", rc, err ? err : "");
+    cands after;
+    load(db, "k", &after);
+    CHECK(after.n >= before.n);
+    /* the finished rows are untouched; the pending ones were re-run in place */
+    for (int i = 0; i < before.n && i < after.n; i++) {
+        CHECK(after.c[i].id == before.c[i].id);
+        if (strcmp(before.c[i].status, "pending")) CHECK_STR(after.c[i].status, before.c[i].status);
+    }
+    int per_gen[8] = {0};
+    for (int i = 0; i < after.n; i++) {
+        CHECK_MSG(strcmp(after.c[i].status, "pending") && strcmp(after.c[i].status, "interrupted"),
+                  "#%lld %s", (long long)after.c[i].id, after.c[i].status);
+        if (after.c[i].generation >= 0 && after.c[i].generation <= 5)
+            per_gen[after.c[i].generation]++;
+    }
+    CHECK(per_gen[0] == 4);
+    for (int g = 1; g <= 5; g++)
+        CHECK_MSG(per_gen[g] == 1, "generation %d: %d candidates", g, per_gen[g]);
+    free(err);
+    unload(&before);
+    unload(&after);
+}
+
+/* Ctrl-C (SIGINT to the campaign process alone): passed on to the evaluators, the ones in
+ * flight are archived as interrupted, the campaign as interrupted; --resume finishes it. */
+static void test_ctrl_c(void)
+{
+    char db[300];
+    snprintf(db, sizeof db, "%s/int.db", tmpdir);
+    pid_t pid = start_slow(db, "i", 4);
+    CHECK_MSG(pid > 0, "the campaign never had its evaluators busy");
+    if (pid <= 0) return;
+    kill(pid, SIGINT);
+    int status = -1;
+    double t0 = dc_now();
+    while (dc_now() - t0 < 60 && waitpid(pid, &status, WNOHANG) == 0)
+        usleep(50000);
+    if (status == -1) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+    char *st = campaign_status(db, "i");
+    CHECK(st && !strcmp(st, "interrupted"));
+    free(st);
+    cands x;
+    load(db, "i", &x);
+    CHECK(count_status(&x, "pending") == 0);
+    CHECK(count_status(&x, "interrupted") >= 1);
+    unload(&x);
+    char *argv[] = {(char *)discover_bin(),
+                    "run",
+                    "--archive",
+                    db,
+                    "--campaign",
+                    "i",
+                    "--resume",
+                    "--quiet",
+                    "--set",
+                    "steps=30",
+                    NULL};
+    CHECK(run_child(argv, NULL, 300, NULL, NULL) == 0);
+    load(db, "i", &x);
+    int gens = 0;
+    for (int i = 0; i < x.n; i++) {
+        CHECK(strcmp(x.c[i].status, "pending") && strcmp(x.c[i].status, "interrupted"));
+        gens += x.c[i].generation > 0;
+    }
+    CHECK(gens == 4);
+    unload(&x);
+}
+
+/* A bad --jobs is refused with the range. */
+static void test_bad_jobs(void)
+{
+    char *argv[] = {(char *)discover_bin(), "run", "--jobs", "0", NULL};
+    char *err = NULL;
+    CHECK(run_child(argv, NULL, 30, NULL, &err) == 1);
+    CHECK_MSG(err && strstr(err, "jobs must be a whole number from 1 to 256"), "%s",
+              err ? err : "");
+    free(err);
+}
+
+int main(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/discover-test-jobs-XXXXXX");
+    if (!mkdtemp(tmpdir)) return 1;
+    setenv("DISCOVER_CACHE", tmpdir, 1);
+    test_bad_jobs();
+    test_reproducible();
+    test_evaluator_dies();
+    test_evaluator_hangs();
+    test_kill_campaign();
+    test_ctrl_c();
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    return TEST_REPORT();
+}
