@@ -23,6 +23,7 @@ Two modes:
   device     the usual PyTorch loop: the loss on the device, no copies: the ceiling.
 Prints Markdown table rows: median steps/s over --runs timed runs of --steps steps."""
 import argparse
+import inspect
 import math
 import platform
 import statistics
@@ -31,6 +32,12 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+# clip_grad_norm_ takes foreach= only from PyTorch 2.0 on; Debian 12 ships 1.13, where the
+# per-tensor norms are the only path. Asked of the signature, not the version string, so
+# backports and future releases pick the right call.
+CLIP_KW = ({"foreach": True}
+           if "foreach" in inspect.signature(torch.nn.utils.clip_grad_norm_).parameters else {})
 
 CONFIGS = {  # vocab, ctx, layers, width, heads, batch
     "default": (2048, 32, 2, 96, 4, 32),
@@ -117,7 +124,7 @@ def bench(device, cfg, steps, warmup, runs, mode):
             logp.backward(torch.from_numpy(dl).float().to(device))
         else:
             (-logp.mean()).backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0, foreach=True)
+        torch.nn.utils.clip_grad_norm_(params, 1.0, **CLIP_KW)
         opt.step()
         for h, p in zip(host, params):  # roundtrip: the host copy of the weights
             h.copy_(p.detach())
