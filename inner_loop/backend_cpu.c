@@ -10,9 +10,75 @@
 #include <string.h>
 #include <unistd.h>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#define DC_HAVE_MXCSR 1
+/* MXCSR bits: FTZ (15) writes 0 for a subnormal result, DAZ (6) reads subnormal inputs as 0. */
+#define DC_MXCSR_FTZ_DAZ 0x8040u
+#else
+#define DC_HAVE_MXCSR 0
+#endif
+
+/* OpenBLAS (pthreads build) stops its worker threads with this; the next threaded product
+ * starts them again from the calling thread. Not in cblas.h, hence weak: absent in another
+ * BLAS, and then the probe below reports what it finds. */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+
 const char *dc_backend_name(void)
 {
     return "cpu-openblas";
+}
+
+int dc_backend_fp_mode_set(void)
+{
+#if DC_HAVE_MXCSR
+    _mm_setcsr(_mm_getcsr() | DC_MXCSR_FTZ_DAZ);
+    return 0;
+#else
+    return -1;
+#endif
+}
+
+int dc_backend_fp_mode_here(void)
+{
+#if DC_HAVE_MXCSR
+    // behaviour, not the register: a subnormal input must read as 0 (DAZ) and a product
+    // below FLT_MIN must come out 0 (FTZ); volatile keeps the compiler from folding them
+    volatile float sub = 1e-39f, tiny = 1e-20f, big = 1073741824.0f; // 2^30
+    float daz = sub * big, ftz = tiny * tiny;
+    return daz == 0.0f && ftz == 0.0f;
+#else
+    return 0;
+#endif
+}
+
+/* 1 when a product that OpenBLAS spreads over its threads flushes like this thread does:
+ * every element of C = A·Bᵀ is 0 when each thread has FTZ and DAZ, and elements that a
+ * thread without them computed are not. Two products: tiny × tiny (1e-40 each: FTZ) and
+ * subnormal × 2^30 (≈ 1e-30 each, a normal number unless DAZ reads the input as 0). The
+ * size is far above OpenBLAS's single-thread threshold (m·n·k ≈ 262144). */
+static int blas_threads_flush(void)
+{
+    enum { M = 256, N = 256, K = 16 };
+    float *a = malloc(sizeof(float) * M * K), *b = malloc(sizeof(float) * N * K),
+          *c = malloc(sizeof(float) * M * N);
+    int ok = a && b && c;
+    for (int pass = 0; pass < 2 && ok; pass++) {
+        for (int i = 0; i < M * K; i++)
+            a[i] = pass == 0 ? 1e-20f : 1e-39f;
+        for (int i = 0; i < N * K; i++)
+            b[i] = pass == 0 ? 1e-20f : 1073741824.0f;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, a, K, b, K, 0.0f, c, N);
+        for (int i = 0; i < M * N && ok; i++)
+            ok = c[i] == 0.0f;
+    }
+    free(a), free(b), free(c);
+    return ok;
+}
+
+int dc_backend_fp_mode_blas(void)
+{
+    return dc_backend_fp_mode_here() && blas_threads_flush();
 }
 
 void dc_backend_set_threads(int n)
@@ -24,6 +90,28 @@ void dc_backend_set_threads(int n)
         n = cores > 0 ? (int)cores : 1;
     }
     openblas_set_num_threads(n);
+    /* Subnormal floats cost ~100 cycles per operation on x86: Adam's moments of weights
+     * that stopped learning decay into them and made the fashion step 10x slower within a
+     * few hundred steps. So this thread and OpenBLAS's workers flush them to zero. A new
+     * thread copies the FP environment of the thread that creates it, but OpenBLAS starts
+     * its workers when the library loads, before any of our code, and Debian's build does
+     * not pass the caller's MXCSR to them (it lacks CONSISTENT_FPCSR). So when the probe
+     * shows a worker that does not flush, the workers are stopped, and OpenBLAS starts them
+     * again, from this thread, at the probe's next product. The probe costs well under a
+     * millisecond, once per training run. */
+    if (dc_backend_fp_mode_set() != 0 || blas_threads_flush()) return;
+    if (blas_thread_shutdown_) {
+        blas_thread_shutdown_(); // n is not above the pool's size: nothing is started here
+        openblas_set_num_threads(n);
+        if (blas_threads_flush()) return;
+    }
+    static int warned;
+    if (!warned) {
+        warned = 1;
+        fprintf(stderr, "discover: warning: the BLAS worker threads do not flush subnormal "
+                        "floats to zero; training may slow down (OPENBLAS_NUM_THREADS=1 "
+                        "avoids it)\n");
+    }
 }
 
 void dc_linear_forward(float *out, const float *inp, const float *weight, const float *bias, int B,
