@@ -1,6 +1,7 @@
 /* backend_cpu.c — the CPU reference of backend.h: OpenBLAS sgemm for the three matrix
  * products of a linear layer, simple loops for everything else; and the CPU backend table
  * (backend memory is host memory, operations run when called). */
+#define _POSIX_C_SOURCE 200809L // setenv
 #include "backend.h"
 
 #include <cblas.h>
@@ -23,6 +24,44 @@
  * starts them again from the calling thread. Not in cblas.h, hence weak: absent in another
  * BLAS, and then the probe below reports what it finds. */
 extern int blas_thread_shutdown_(void) __attribute__((weak));
+
+/* OpenBLAS's DYNAMIC_ARCH builds choose their kernel table once, at load (reading
+ * OPENBLAS_CORETYPE); these drop the choice and make it again. Internal but exported
+ * (Debian 12's 0.3.21 has them); weak, so that without them nothing happens. */
+extern void gotoblas_dynamic_init(void) __attribute__((weak));
+extern void gotoblas_dynamic_quit(void) __attribute__((weak));
+
+/* OpenBLAS 0.3.21 (Debian 12) does not know the x86 models released after it (Sapphire
+ * Rapids' successors, ...) and falls back to its generic x86-64 kernels, "Prescott" (SSE3):
+ * on a 2-core Xeon with AVX-512 the GPT's products ran 2.5x slower than with the AVX-512
+ * kernels (bench/RESULTS-cpu.md). When OpenBLAS chose that fallback, the user did not
+ * choose a core (OPENBLAS_CORETYPE), and the CPU runs AVX-512 or AVX2 with FMA, the
+ * kernels are chosen again as the newer OpenBLAS releases choose for such a CPU:
+ * "SkylakeX" or "Haswell". Products on the new kernels round differently in the last bits;
+ * a process makes the switch once, before any training. */
+static void blas_choose_kernels(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    static int done;
+    if (done) return;
+    done = 1;
+    if (getenv("OPENBLAS_CORETYPE") || !gotoblas_dynamic_init || !gotoblas_dynamic_quit ||
+        strcmp(openblas_get_corename(), "Prescott") != 0)
+        return;
+    __builtin_cpu_init();
+    const char *core = NULL;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512cd"))
+        core = "SkylakeX";
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        core = "Haswell";
+    if (!core || setenv("OPENBLAS_CORETYPE", core, 1) != 0) return;
+    gotoblas_dynamic_quit();
+    gotoblas_dynamic_init();
+    unsetenv("OPENBLAS_CORETYPE"); // the user's environment as it was, for child processes
+#endif
+}
 
 const char *dc_backend_name(void)
 {
@@ -89,6 +128,7 @@ void dc_backend_set_threads(int n)
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         n = cores > 0 ? (int)cores : 1;
     }
+    blas_choose_kernels();
     openblas_set_num_threads(n);
     /* Subnormal floats cost ~100 cycles per operation on x86: Adam's moments of weights
      * that stopped learning decay into them and made the fashion step 10x slower within a
