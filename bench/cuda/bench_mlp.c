@@ -10,7 +10,8 @@
  * (where the sandboxed objective would run), upload d(loss)/d(logits), backward, Adam.
  * Configurations: default = hidden 256 × 1 layer, batch 128 (the task's defaults);
  * large = hidden 4096 × 2 layers, batch 1024. Prints one Markdown table row per
- * configuration: the median steps/s over R timed runs of N steps (after W warm-up steps).
+ * configuration: the median steps/s over R timed runs of N steps (after W warm-up steps),
+ * and the median CPU time per step of the process (all threads; robust under load).
  * The PyTorch equivalent is bench/cuda/torch_mlp.py; results go to bench/RESULTS-cuda.md.
  *
  * --drift N: instead, one run of N steps per configuration, each step timed, and the rate
@@ -25,10 +26,12 @@
 #include "rng.h"
 #include "util.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 enum { PIXELS = 784, CLASSES = 10, POOL = 8192 };
 
@@ -55,6 +58,16 @@ static void ce_grad(const float *z, const int *y, int B, float *dz)
         for (int k = 0; k < CLASSES; k++)
             dz[(size_t)b * CLASSES + k] = (float)((exp(row[k] - mx) / s - (k == y[b])) / B);
     }
+}
+
+/* CPU seconds of the whole process (all its threads): beside the wall clock, the measure
+ * that stays put when other processes load the machine, and that counts what spinning
+ * BLAS threads cost. */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return 0.0;
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static double median(double *x, int n)
@@ -87,9 +100,10 @@ static int bench(const dc_backend_ops *be, const bench_config *c, int steps, int
     float *x_dev = be->alloc((size_t)B * PIXELS * sizeof(float));
     float *dz_dev = be->alloc((size_t)B * CLASSES * sizeof(float));
     double *rates = malloc((size_t)runs * sizeof(double));
+    double *cpu_ms = malloc((size_t)runs * sizeof(double));  // CPU ms per step, per run
     double *step_s = malloc((size_t)steps * sizeof(double)); // --drift: each step's seconds
     int rc = 0;
-    if (!xb || !logits || !dz || !yb || !x_dev || !dz_dev || !rates || !step_s) {
+    if (!xb || !logits || !dz || !yb || !x_dev || !dz_dev || !rates || !cpu_ms || !step_s) {
         be->error(err, sizeof err);
         fprintf(stderr, "bench_mlp: out of memory (%s)\n", err);
         rc = -1;
@@ -98,7 +112,7 @@ static int bench(const dc_backend_ops *be, const bench_config *c, int steps, int
     long cursor = 0;
     for (int r = -1; r < runs && rc == 0; r++) {
         int n = r < 0 ? warmup : steps; // r = -1: the warm-up (cuBLAS heuristics, caches)
-        double t0 = dc_now();
+        double t0 = dc_now(), c0 = cpu_now();
         for (int s = 0; s < n; s++) {
             double ts = dc_now();
             for (int b = 0; b < B; b++, cursor = (cursor + 1) % POOL) {
@@ -131,7 +145,10 @@ static int bench(const dc_backend_ops *be, const bench_config *c, int steps, int
             fprintf(stderr, "bench_mlp: %s backend failed: %s\n", be->name(), err);
             rc = -1;
         }
-        if (r >= 0) rates[r] = n / (dc_now() - t0);
+        if (r >= 0) {
+            rates[r] = n / (dc_now() - t0);
+            cpu_ms[r] = 1e3 * (cpu_now() - c0) / n;
+        }
     }
     if (rc == 0 && drift > 0) {
         int fifth = steps / 5 > 0 ? steps / 5 : 1;
@@ -142,15 +159,15 @@ static int bench(const dc_backend_ops *be, const bench_config *c, int steps, int
                c->hidden, c->layers, B, steps, first, last, last / first, ok ? "ok" : "SLOWER");
         rc = ok ? 0 : 2;
     } else if (rc == 0) {
-        double med = median(rates, runs);
-        printf("| %s | %s | %d×%d | %d | %zu | %d × %d | %.1f | %.1f | %.1f | %.0f |\n", be->name(),
-               c->label, c->hidden, c->layers, B, m.nparams, runs, steps, med, rates[0],
-               rates[runs - 1], med * B);
+        double med = median(rates, runs), cpu = median(cpu_ms, runs);
+        printf("| %s | %s | %d×%d | %d | %zu | %d × %d | %.1f | %.1f | %.1f | %.0f | %.2f |\n",
+               be->name(), c->label, c->hidden, c->layers, B, m.nparams, runs, steps, med, rates[0],
+               rates[runs - 1], med * B, cpu);
     }
 done:
     be->free(x_dev);
     be->free(dz_dev);
-    free(xb), free(logits), free(dz), free(yb), free(rates), free(step_s);
+    free(xb), free(logits), free(dz), free(yb), free(rates), free(cpu_ms), free(step_s);
     dc_mlp_free(&m);
     return rc;
 }
@@ -237,14 +254,16 @@ int main(int argc, char **argv)
     for (int i = 0; i < POOL; i++)
         pool_y[i] = (unsigned char)dc_rng_below(&rng, CLASSES);
 
+    // which OpenBLAS kernels ran: they set the speed of the products (backend_cpu.c)
+    if (!strcmp(be->kind, "cpu")) printf("OpenBLAS %s\n", openblas_get_corename());
     if (drift > 0)
         printf("| backend | config | hidden×layers | batch | steps | first 20 %% steps/s | last 20 "
                "%% steps/s | last / first | drift |\n| --- | --- | --- | --- | --- | --- | --- | "
                "--- | --- |\n");
     else
         printf("| backend | config | hidden×layers | batch | parameters | runs × steps | median "
-               "steps/s | min | max | samples/s |\n| --- | --- | --- | --- | --- | --- | --- | "
-               "--- | --- | --- |\n");
+               "steps/s | min | max | samples/s | CPU ms/step |\n| --- | --- | --- | --- | --- | "
+               "--- | --- | --- | --- | --- | --- |\n");
     int rc = 0, slower = 0;
     for (int i = 0; i < n && rc >= 0; i++) {
         rc = bench(be, &configs[i], steps, warmup, runs, drift, pool, pool_y);
