@@ -1,13 +1,17 @@
-/* test_fp_mode.c — dc_backend_set_threads turns on flush-to-zero / denormals-are-zero on the
- * calling thread AND on every OpenBLAS worker thread (issue 15: subnormal Adam moments made
- * the fashion step 10x slower). Checked by computing with subnormals, not by timing: a
- * product that OpenBLAS spreads over its threads comes out all zero only when every thread
- * flushes. Its own process, so OpenBLAS's workers are the ones it started at load time. */
+/* test_cpu_setup.c — what dc_backend_set_threads sets up for CPU training (issue 15):
+ *   - flush-to-zero / denormals-are-zero on the calling thread AND on every OpenBLAS worker
+ *     thread (subnormal Adam moments made the fashion step 10x slower). Checked by
+ *     computing with subnormals, not by timing: a product that OpenBLAS spreads over its
+ *     threads comes out all zero only when every thread flushes. Its own process, so
+ *     OpenBLAS's workers are the ones it started at load time;
+ *   - OpenBLAS's kernels: not its generic x86-64 fallback ("Prescott", SSE3) on a CPU with
+ *     AVX2, unless the user chose a core with OPENBLAS_CORETYPE. */
 #include "test.h"
 
 #include "inner_loop/backend.h"
 
 #include <cblas.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,6 +56,13 @@ int main(void)
 
     dc_backend_set_threads(1);
     CHECK(dc_backend_fp_mode_here() == 1 && dc_backend_fp_mode_blas() == 1);
+
+    __builtin_cpu_init();
+    printf("OpenBLAS kernels after set-up: %s\n", openblas_get_corename());
+    if (!getenv("OPENBLAS_CORETYPE") && __builtin_cpu_supports("avx2") &&
+        __builtin_cpu_supports("fma"))
+        CHECK_MSG(strcmp(openblas_get_corename(), "Prescott") != 0,
+                  "an AVX2 CPU left on OpenBLAS's SSE3 kernels");
     return TEST_REPORT();
 }
 #endif
