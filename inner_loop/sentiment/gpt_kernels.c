@@ -19,6 +19,11 @@
 #else
 #define DC_CLONES
 #endif
+#if defined(__GNUC__) && !defined(__clang__)
+#define DC_NO_UNROLL _Pragma("GCC unroll 1")
+#else
+#define DC_NO_UNROLL
+#endif
 
 /* e^x in fp32 without libm, for loops that must vectorise: x = k·ln2 + r with |r| <= ln2/2
  * (ln2 split in two so that k·ln2_hi is exact), e^r by its Taylor polynomial to r^7/7!
@@ -179,9 +184,12 @@ static inline float dot(const float *restrict a, const float *restrict b, int n)
 {
     float lane[8] = {0};
     int i = 0;
-    for (; i + 8 <= n; i += 8)
+    for (; i + 8 <= n; i += 8) {
+        // as in row_max: a loop of 8 becomes one vector operation
+        DC_NO_UNROLL
         for (int j = 0; j < 8; j++)
             lane[j] += a[i + j] * b[i + j];
+    }
     float s =
         ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
     for (; i < n; i++)
@@ -304,9 +312,13 @@ static inline float row_max(const float *x, int n)
     for (int j = 0; j < 16; j++)
         lane[j] = x[0];
     int v = 0;
-    for (; v + 16 <= n; v += 16)
+    for (; v + 16 <= n; v += 16) {
+        // GCC 12 unrolls this loop early and then does not vectorise the unrolled
+        // compare-and-select; as a loop it becomes one vector max
+        DC_NO_UNROLL
         for (int j = 0; j < 16; j++)
             lane[j] = x[v + j] > lane[j] ? x[v + j] : lane[j];
+    }
     float m = x[0];
     for (int j = 0; j < 16; j++)
         m = lane[j] > m ? lane[j] : m;
@@ -327,9 +339,11 @@ DC_CLONES void softmax_logp_forward(float *probs, float *logp, const int *target
         // the sum in double over 8 fixed lanes: vectorised, and the same order every run
         double lane[8] = {0};
         int v = 0;
-        for (; v + 8 <= V; v += 8)
+        for (; v + 8 <= V; v += 8) {
+            DC_NO_UNROLL
             for (int j = 0; j < 8; j++)
                 lane[j] += p[v + j];
+        }
         double sum = 0.0;
         for (int j = 0; j < 8; j++)
             sum += lane[j];
