@@ -3,6 +3,7 @@
  * (backend memory is host memory, operations run when called). */
 #define _POSIX_C_SOURCE 200809L // setenv
 #include "backend.h"
+#include "simd.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -154,8 +155,8 @@ void dc_backend_set_threads(int n)
     }
 }
 
-void dc_linear_forward(float *out, const float *inp, const float *weight, const float *bias, int B,
-                       int C, int OC)
+DC_CLONES void dc_linear_forward(float *out, const float *inp, const float *weight,
+                                 const float *bias, int B, int C, int OC)
 {
     // out (B,OC) = inp (B,C) @ weight^T
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, OC, C, 1.0f, inp, C, weight, C, 0.0f,
@@ -169,8 +170,8 @@ void dc_linear_forward(float *out, const float *inp, const float *weight, const 
     }
 }
 
-void dc_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                        const float *inp, const float *weight, int B, int C, int OC)
+DC_CLONES void dc_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                                  const float *inp, const float *weight, int B, int C, int OC)
 {
     if (dinp) // dinp (B,C) = dout (B,OC) @ weight (OC,C)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, C, OC, 1.0f, dout, OC, weight, C,
@@ -189,20 +190,21 @@ void dc_linear_backward(float *dinp, float *dweight, float *dbias, const float *
     }
 }
 
-void dc_relu_forward(float *out, const float *inp, size_t N)
+DC_CLONES void dc_relu_forward(float *out, const float *inp, size_t N)
 {
     for (size_t i = 0; i < N; i++)
         out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
 }
 
-void dc_relu_backward(float *dinp, const float *dout, const float *out, size_t N)
+DC_CLONES void dc_relu_backward(float *dinp, const float *dout, const float *out, size_t N)
 {
     for (size_t i = 0; i < N; i++)
         dinp[i] = out[i] > 0.0f ? dout[i] : 0.0f;
 }
 
-void dc_adam_update(float *param, const float *grad, float *m, float *v, size_t N, float lr,
-                    float beta1, float beta2, float eps, float weight_decay, int t)
+DC_CLONES void dc_adam_update(float *param, const float *grad, float *m, float *v, size_t N,
+                              float lr, float beta1, float beta2, float eps, float weight_decay,
+                              int t)
 {
     // bias corrections in double: beta^t underflows gracefully and stays exact enough
     float c1 = (float)(1.0 - pow(beta1, t)), c2 = (float)(1.0 - pow(beta2, t));

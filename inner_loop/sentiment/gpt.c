@@ -371,8 +371,7 @@ float gpt_adamw(gpt_model *m, float lr, float beta1, float beta2, float eps, flo
                 float max_norm)
 {
     if (m->dev) return gpt_dev_adamw(m, lr, beta1, beta2, eps, weight_decay, max_norm);
-    double norm2 = 0.0;
-    for (size_t i = 0; i < m->nparams; i++) norm2 += (double)m->grads_mem[i] * m->grads_mem[i];
+    double norm2 = grad_sumsq(m->grads_mem, m->nparams);
     float norm = (float)sqrt(norm2);
     float clip = (max_norm > 0 && norm > max_norm) ? max_norm / norm : 1.0f;
     m->adam_t++;
@@ -381,16 +380,10 @@ float gpt_adamw(gpt_model *m, float lr, float beta1, float beta2, float eps, flo
     for (int t = 0; t < GPT_NUM_PARAM_TENSORS; t++) {
         // decay matrices and embeddings only (indices of 2-D tensors), not biases/layernorms
         int decay = (t == 0 || t == 1 || t == 4 || t == 6 || t == 10 || t == 12);
-        for (size_t j = 0; j < m->param_sizes[t]; j++, off++) {
-            float gr = m->grads_mem[off] * clip;
-            float mm = beta1 * m->m_mem[off] + (1.0f - beta1) * gr;
-            float vv = beta2 * m->v_mem[off] + (1.0f - beta2) * gr * gr;
-            m->m_mem[off] = mm;
-            m->v_mem[off] = vv;
-            float upd = (mm / bc1) / (sqrtf(vv / bc2) + eps);
-            if (decay) upd += weight_decay * m->params_mem[off];
-            m->params_mem[off] -= lr * upd;
-        }
+        adamw_update(m->params_mem + off, m->grads_mem + off, m->m_mem + off, m->v_mem + off,
+                     m->param_sizes[t], lr, beta1, beta2, eps, decay ? weight_decay : 0.0f, clip,
+                     bc1, bc2);
+        off += m->param_sizes[t];
     }
     return norm;
 }

@@ -5,25 +5,12 @@
  * vocabulary softmax took over half of a training step. */
 #include "gpt_kernels.h"
 
+#include "../simd.h" // DC_CLONES, DC_NO_UNROLL
+
 #include <cblas.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-
-/* The hot loops are compiled three times, for plain x86-64 (SSE2), AVX2 and AVX-512, and
- * the loader picks the best the CPU runs (a Debian binary must run on any x86-64). The
- * project compiles ISO C (-std=c11: no contraction into FMA), so every clone rounds each
- * operation alike and gives the same bits: the choice changes the speed only. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
-#define DC_CLONES __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
-#else
-#define DC_CLONES
-#endif
-#if defined(__GNUC__) && !defined(__clang__)
-#define DC_NO_UNROLL _Pragma("GCC unroll 1")
-#else
-#define DC_NO_UNROLL
-#endif
 
 /* e^x in fp32 without libm, for loops that must vectorise: x = k·ln2 + r with |r| <= ln2/2
  * (ln2 split in two so that k·ln2_hi is exact), e^r by its Taylor polynomial to r^7/7!
@@ -371,5 +358,38 @@ void softmax_logp_backward(float *dlogits, const float *probs, const int *target
         float g = dlogp[n];
         for (int v = 0; v < V; v++) d[v] = -g * p[v];
         d[tg] += g;
+    }
+}
+
+DC_CLONES double grad_sumsq(const float *g, size_t N)
+{
+    // double over 8 fixed lanes: vectorised, and the same order every run and on every CPU
+    double lane[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= N; i += 8) {
+        DC_NO_UNROLL
+        for (int j = 0; j < 8; j++)
+            lane[j] += (double)g[i + j] * g[i + j];
+    }
+    double s =
+        ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+    for (; i < N; i++)
+        s += (double)g[i] * g[i];
+    return s;
+}
+
+DC_CLONES void adamw_update(float *param, const float *grad, float *m, float *v, size_t N, float lr,
+                            float beta1, float beta2, float eps, float weight_decay, float clip,
+                            float bc1, float bc2)
+{
+    for (size_t j = 0; j < N; j++) {
+        float gr = grad[j] * clip;
+        float mm = beta1 * m[j] + (1.0f - beta1) * gr;
+        float vv = beta2 * v[j] + (1.0f - beta2) * gr * gr;
+        m[j] = mm;
+        v[j] = vv;
+        float upd = (mm / bc1) / (sqrtf(vv / bc2) + eps);
+        if (weight_decay != 0.0f) upd += weight_decay * param[j];
+        param[j] -= lr * upd;
     }
 }
