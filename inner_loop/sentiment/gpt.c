@@ -134,6 +134,8 @@ void gpt_free(gpt_model *m)
     free(m->gacts_mem);
     free(m->last_inputs);
     free(m->last_targets);
+    free(m->scored_idx);
+    free(m->scored_buf);
     memset(m, 0, sizeof *m);
 }
 
@@ -193,19 +195,27 @@ static int ensure_acts(gpt_model *m, int B, int T)
         free(m->gacts_mem);
         free(m->last_inputs);
         free(m->last_targets);
+        free(m->scored_idx);
+        free(m->scored_buf);
         m->gacts_mem = NULL;
         size_t s[GPT_NUM_ACT_TENSORS];
         gpt_act_sizes(&m->cfg, nb, nt, s);
-        size_t n = gpt_sum_sizes(s, GPT_NUM_ACT_TENSORS);
+        size_t n = gpt_sum_sizes(s, GPT_NUM_ACT_TENSORS), bt = (size_t)nb * nt;
         m->acts_mem = malloc(n * sizeof(float));
-        m->last_inputs = malloc((size_t)nb * nt * sizeof(int));
-        m->last_targets = malloc((size_t)nb * nt * sizeof(int));
-        if (!m->acts_mem || !m->last_inputs || !m->last_targets) {
+        m->last_inputs = malloc(bt * sizeof(int));
+        m->last_targets = malloc(bt * sizeof(int));
+        m->scored_idx = malloc(2 * bt * sizeof(int));
+        m->scored_buf = malloc((2 * bt * (size_t)m->cfg.width + 2 * bt) * sizeof(float));
+        if (!m->acts_mem || !m->last_inputs || !m->last_targets || !m->scored_idx ||
+            !m->scored_buf) {
             free(m->acts_mem);
             free(m->last_inputs);
             free(m->last_targets);
+            free(m->scored_idx);
+            free(m->scored_buf);
             m->acts_mem = NULL;
-            m->last_inputs = m->last_targets = NULL;
+            m->last_inputs = m->last_targets = m->scored_idx = NULL;
+            m->scored_buf = NULL;
             m->act_B = m->act_T = 0;
             return -1;
         }
@@ -217,7 +227,8 @@ static int ensure_acts(gpt_model *m, int B, int T)
     return 0;
 }
 
-int gpt_forward(gpt_model *m, const int *inputs, const int *targets, int B, int T, float *logp)
+static int forward(gpt_model *m, const int *inputs, const int *targets, int B, int T, float *logp,
+                   int scored_only)
 {
     if (T > m->cfg.ctx || T < 1 || B < 1) return -1;
     if (m->dev) return gpt_dev_forward(m, inputs, targets, B, T, logp);
@@ -265,9 +276,41 @@ int gpt_forward(gpt_model *m, const int *inputs, const int *targets, int B, int 
     }
     const float *last = a.residual3 + (size_t)(L - 1) * BT * C; // (B,T,C)
     layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, last, p.lnfw, p.lnfb, BT, C);
-    matmul_forward(a.logits, a.lnf, p.wte, NULL, BT, C, V); // (B,T,V), tied embedding
-    softmax_logp_forward(a.logits, logp, targets, BT, V);
+    m->n_scored = -1;
+    int ns = 0;
+    if (scored_only)
+        for (int i = 0; i < BT; i++)
+            if (targets[i] >= 0) m->scored_idx[ns++] = i;
+    if (!scored_only || ns == BT) {
+        matmul_forward(a.logits, a.lnf, p.wte, NULL, BT, C, V); // (B,T,V), tied embedding
+        softmax_logp_forward(a.logits, logp, targets, BT, V);
+        return 0;
+    }
+    // the output layer at the ns scored positions only, on compacted rows
+    m->n_scored = ns;
+    int *idx = m->scored_idx, *tgc = idx + BT;
+    float *lnc = m->scored_buf, *lpc = lnc + 2 * (size_t)BT * C;
+    for (int i = 0; i < ns; i++) {
+        memcpy(lnc + (size_t)i * C, a.lnf + (size_t)idx[i] * C, (size_t)C * sizeof(float));
+        tgc[i] = targets[idx[i]];
+    }
+    matmul_forward(a.logits, lnc, p.wte, NULL, ns, C, V); // (ns,V)
+    softmax_logp_forward(a.logits, lpc, tgc, ns, V);
+    memset(logp, 0, (size_t)BT * sizeof *logp);
+    for (int i = 0; i < ns; i++)
+        logp[idx[i]] = lpc[i];
     return 0;
+}
+
+int gpt_forward(gpt_model *m, const int *inputs, const int *targets, int B, int T, float *logp)
+{
+    return forward(m, inputs, targets, B, T, logp, 0);
+}
+
+int gpt_forward_scored(gpt_model *m, const int *inputs, const int *targets, int B, int T,
+                       float *logp)
+{
+    return forward(m, inputs, targets, B, T, logp, 1);
 }
 
 int gpt_zero_grad(gpt_model *m)
@@ -317,9 +360,22 @@ int gpt_backward(gpt_model *m, const float *dlogp)
     const size_t nC = (size_t)BT * C;
 #define ZERO(ptr, n) memset((ptr), 0, (size_t)(n) * sizeof(float))
 
-    softmax_logp_backward(ga.logits, a.logits, m->last_targets, dlogp, BT, V);
     ZERO(ga.lnf, nC);
-    matmul_backward(ga.lnf, g.wte, NULL, ga.logits, a.lnf, p.wte, BT, C, V);
+    if (m->n_scored < 0) {
+        softmax_logp_backward(ga.logits, a.logits, m->last_targets, dlogp, BT, V);
+        matmul_backward(ga.lnf, g.wte, NULL, ga.logits, a.lnf, p.wte, BT, C, V);
+    } else { // gpt_forward_scored: the compacted rows, and their gradient back in place
+        int ns = m->n_scored, *idx = m->scored_idx, *tgc = idx + BT;
+        float *lnc = m->scored_buf, *dlnc = lnc + (size_t)BT * C;
+        float *dlc = lnc + 2 * (size_t)BT * C + BT;
+        for (int i = 0; i < ns; i++)
+            dlc[i] = dlogp[idx[i]];
+        softmax_logp_backward(ga.logits, a.logits, tgc, dlc, ns, V);
+        ZERO(dlnc, (size_t)ns * C);
+        matmul_backward(dlnc, g.wte, NULL, ga.logits, lnc, p.wte, ns, C, V);
+        for (int i = 0; i < ns; i++)
+            memcpy(ga.lnf + (size_t)idx[i] * C, dlnc + (size_t)i * C, (size_t)C * sizeof(float));
+    }
     float *last = a.residual3 + (size_t)(L - 1) * BT * C;
     float *dlast = ga.residual3 + (size_t)(L - 1) * BT * C;
     ZERO(dlast, nC);
