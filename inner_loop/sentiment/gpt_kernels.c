@@ -56,8 +56,8 @@ static inline float half_1p_tanh(float u, float *sech2)
     return e / e1;
 }
 
-void encoder_forward(float *out, const int *inp, const float *wte, const float *wpe, int B, int T,
-                     int C)
+DC_CLONES void encoder_forward(float *out, const int *inp, const float *wte, const float *wpe,
+                               int B, int T, int C)
 {
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
@@ -68,8 +68,8 @@ void encoder_forward(float *out, const int *inp, const float *wte, const float *
         }
 }
 
-void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *inp, int B, int T,
-                      int C)
+DC_CLONES void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *inp, int B,
+                                int T, int C)
 {
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
@@ -83,41 +83,87 @@ void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *in
         }
 }
 
-void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
-                       const float *bias, int N, int C)
+/* Σ x[i] and Σ (x[i] − m)² over 8 lanes (fixed order): C = 96 values are too few for the
+ * compiler's reduction but a sequential sum's latency chain dominated the layer norm. */
+static inline float lane_sum(const float *restrict x, int n)
+{
+    float lane[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        DC_NO_UNROLL
+        for (int j = 0; j < 8; j++)
+            lane[j] += x[i + j];
+    }
+    float s =
+        ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+    for (; i < n; i++)
+        s += x[i];
+    return s;
+}
+
+static inline float lane_sum_sqdev(const float *restrict x, float m, int n)
+{
+    float lane[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        DC_NO_UNROLL
+        for (int j = 0; j < 8; j++) {
+            float d = x[i + j] - m;
+            lane[j] += d * d;
+        }
+    }
+    float s =
+        ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+    for (; i < n; i++) {
+        float d = x[i] - m;
+        s += d * d;
+    }
+    return s;
+}
+
+DC_CLONES void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                                 const float *weight, const float *bias, int N, int C)
 {
     const float eps = 1e-5f;
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
-        float m = 0.0f;
-        for (int i = 0; i < C; i++) m += x[i];
-        m /= (float)C;
-        float v = 0.0f;
-        for (int i = 0; i < C; i++) {
-            float d = x[i] - m;
-            v += d * d;
-        }
-        v /= (float)C;
+        float m = lane_sum(x, C) / (float)C;
+        float v = lane_sum_sqdev(x, m, C) / (float)C;
         float s = 1.0f / sqrtf(v + eps);
         float *o = out + (size_t)n * C;
-        for (int i = 0; i < C; i++) o[i] = (s * (x[i] - m)) * weight[i] + bias[i];
+        for (int i = 0; i < C; i++)
+            o[i] = (s * (x[i] - m)) * weight[i] + bias[i];
         if (mean) mean[n] = m;
         if (rstd) rstd[n] = s;
     }
 }
 
-void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                        const float *inp, const float *weight, const float *mean,
-                        const float *rstd, int N, int C)
+DC_CLONES void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                                  const float *inp, const float *weight, const float *mean,
+                                  const float *rstd, int N, int C)
 {
     for (int n = 0; n < N; n++) {
-        const float *d = dout + (size_t)n * C;
-        const float *x = inp + (size_t)n * C;
-        float *dx = dinp + (size_t)n * C;
+        const float *restrict d = dout + (size_t)n * C;
+        const float *restrict x = inp + (size_t)n * C;
+        float *restrict dx = dinp + (size_t)n * C;
         float m = mean[n], s = rstd[n];
-        // two reductions: mean of dnorm and mean of dnorm·norm
-        float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
-        for (int i = 0; i < C; i++) {
+        // two reductions, over 8 lanes: mean of dnorm and mean of dnorm·norm
+        float l1[8] = {0}, l2[8] = {0};
+        int i = 0;
+        for (; i + 8 <= C; i += 8) {
+            DC_NO_UNROLL
+            for (int j = 0; j < 8; j++) {
+                float norm = (x[i + j] - m) * s;
+                float dnorm = weight[i + j] * d[i + j];
+                l1[j] += dnorm;
+                l2[j] += dnorm * norm;
+            }
+        }
+        float dnorm_mean =
+            ((l1[0] + l1[1]) + (l1[2] + l1[3])) + ((l1[4] + l1[5]) + (l1[6] + l1[7]));
+        float dnorm_norm_mean =
+            ((l2[0] + l2[1]) + (l2[2] + l2[3])) + ((l2[4] + l2[5]) + (l2[6] + l2[7]));
+        for (; i < C; i++) {
             float norm = (x[i] - m) * s;
             float dnorm = weight[i] * d[i];
             dnorm_mean += dnorm;
@@ -125,18 +171,19 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
         }
         dnorm_mean /= (float)C;
         dnorm_norm_mean /= (float)C;
-        for (int i = 0; i < C; i++) {
-            float norm = (x[i] - m) * s;
-            float dnorm = weight[i] * d[i];
-            dbias[i] += d[i];
-            dweight[i] += norm * d[i];
-            dx[i] += (dnorm - dnorm_mean - norm * dnorm_norm_mean) * s;
+        float *restrict dw = dweight, *restrict db = dbias;
+        for (int k = 0; k < C; k++) {
+            float norm = (x[k] - m) * s;
+            float dnorm = weight[k] * d[k];
+            db[k] += d[k];
+            dw[k] += norm * d[k];
+            dx[k] += (dnorm - dnorm_mean - norm * dnorm_norm_mean) * s;
         }
     }
 }
 
-void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int N,
-                    int C, int OC)
+DC_CLONES void matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
+                              int N, int C, int OC)
 {
     // out (N,OC) = inp (N,C) · weightᵀ (C,OC)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C, 0.0f,
@@ -148,8 +195,8 @@ void matmul_forward(float *out, const float *inp, const float *weight, const flo
         }
 }
 
-void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                     const float *inp, const float *weight, int N, int C, int OC)
+DC_CLONES void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                               const float *inp, const float *weight, int N, int C, int OC)
 {
     // dinp (N,C) += dout (N,OC) · weight (OC,C)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight, C,
@@ -278,12 +325,12 @@ DC_CLONES void gelu_backward(float *dinp, const float *inp, const float *dout, i
     }
 }
 
-void residual_forward(float *out, const float *a, const float *b, int N)
+DC_CLONES void residual_forward(float *out, const float *a, const float *b, int N)
 {
     for (int i = 0; i < N; i++) out[i] = a[i] + b[i];
 }
 
-void residual_backward(float *da, float *db, const float *dout, int N)
+DC_CLONES void residual_backward(float *da, float *db, const float *dout, int N)
 {
     for (int i = 0; i < N; i++) {
         da[i] += dout[i];
@@ -344,8 +391,8 @@ DC_CLONES void softmax_logp_forward(float *probs, float *logp, const int *target
     }
 }
 
-void softmax_logp_backward(float *dlogits, const float *probs, const int *targets,
-                           const float *dlogp, int N, int V)
+DC_CLONES void softmax_logp_backward(float *dlogits, const float *probs, const int *targets,
+                                     const float *dlogp, int N, int V)
 {
     for (int n = 0; n < N; n++) {
         float *d = dlogits + (size_t)n * V;
