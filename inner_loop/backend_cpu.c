@@ -123,8 +123,9 @@ int dc_backend_fp_mode_blas(void)
 
 void dc_backend_set_threads(int n)
 {
-    /* OpenBLAS splits a product across threads by output blocks, so the summation order of
-     * each element (and thus the result) does not depend on the thread count here. */
+    /* OpenBLAS splits a product across threads by output blocks, but it also picks other
+     * kernels for some shapes by thread count: the last bits of a result can depend on n
+     * (a fashion run's loss differed in the 9th digit between 1 and 2 threads). */
     if (n <= 0) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         n = cores > 0 ? (int)cores : 1;
