@@ -89,64 +89,71 @@ static void test_softmax(void)
     free(logits);
 }
 
-static void test_attention(void)
+/* At a small size (heads of 4, several of them) and a long one (T 90, one head of 96: the
+ * dot products' lanes and their tail). */
+static void test_attention(int B, int T, int C, int NH)
 {
-    enum { B = 2, T = 7, C = 12, NH = 3, HS = C / NH };
-    static float inp[B * T * 3 * C], out[B * T * C], att[B * NH * T * T], dout[B * T * C],
-        dinp[B * T * 3 * C];
-    static double ref_out[B * T * C], ref_dinp[B * T * 3 * C], ref_att[B * NH * T * T];
+    const int HS = C / NH, C3 = 3 * C;
+    size_t nin = (size_t)B * T * C3, nout = (size_t)B * T * C, natt = (size_t)B * NH * T * T;
+    float *inp = malloc(nin * sizeof(float)), *out = malloc(nout * sizeof(float)),
+          *att = malloc(natt * sizeof(float)), *dout = malloc(nout * sizeof(float)),
+          *dinp = malloc(nin * sizeof(float));
+    double *ref_out = calloc(nout, sizeof(double)), *ref_dinp = calloc(nin, sizeof(double)),
+           *ref_att = calloc(natt, sizeof(double)), *s = malloc(T * sizeof(double)),
+           *da = malloc(T * sizeof(double));
+    CHECK(inp && out && att && dout && dinp && ref_out && ref_dinp && ref_att && s && da);
+    if (!(inp && out && att && dout && dinp && ref_out && ref_dinp && ref_att && s && da)) return;
     dc_rng r;
     dc_rng_seed(&r, 9);
-    for (int i = 0; i < B * T * 3 * C; i++)
-        inp[i] = (float)(1.5 * dc_rng_normal(&r));
-    for (int i = 0; i < B * T * C; i++)
+    for (size_t i = 0; i < nin; i++)
+        inp[i] = (float)(1.5 / sqrt(HS / 4.0) * dc_rng_normal(&r));
+    for (size_t i = 0; i < nout; i++)
         dout[i] = (float)dc_rng_normal(&r);
-    for (int i = 0; i < B * T * 3 * C; i++)
+    for (size_t i = 0; i < nin; i++)
         dinp[i] = 0.25f; // backward accumulates
     attention_forward(out, att, inp, B, T, C, NH);
     attention_backward(dinp, dout, inp, att, B, T, C, NH);
     // reference: softmax(q·kᵀ/√hs) with the causal mask, in double; backward by hand
-    memset(ref_dinp, 0, sizeof ref_dinp);
     double sc = 1.0 / sqrt((double)HS);
-#define Q(b, t, h, i) inp[((b)*T + (t)) * 3 * C + (h)*HS + (i)]
-#define K(b, t, h, i) inp[((b)*T + (t)) * 3 * C + C + (h)*HS + (i)]
-#define VV(b, t, h, i) inp[((b)*T + (t)) * 3 * C + 2 * C + (h)*HS + (i)]
+#define Q(b, t, h, i) inp[((size_t)(b)*T + (t)) * C3 + (h)*HS + (i)]
+#define K(b, t, h, i) inp[((size_t)(b)*T + (t)) * C3 + C + (h)*HS + (i)]
+#define VV(b, t, h, i) inp[((size_t)(b)*T + (t)) * C3 + 2 * C + (h)*HS + (i)]
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++)
             for (int t = 0; t < T; t++) {
-                double s[T], mx = -1e300, sum = 0, *a = ref_att + ((b * NH + h) * T + t) * T;
-                for (int u = 0; u < T; u++) {
+                double mx = -1e300, sum = 0, *a = ref_att + (((size_t)b * NH + h) * T + t) * T;
+                for (int u = 0; u <= t; u++) {
                     s[u] = 0;
                     for (int i = 0; i < HS; i++)
                         s[u] += (double)Q(b, t, h, i) * K(b, u, h, i);
                     s[u] *= sc;
-                    if (u <= t) mx = fmax(mx, s[u]);
+                    mx = fmax(mx, s[u]);
                 }
-                for (int u = 0; u < T; u++)
-                    sum += u <= t ? exp(s[u] - mx) : 0;
-                for (int u = 0; u < T; u++)
-                    a[u] = u <= t ? exp(s[u] - mx) / sum : 0;
-                const float *d = dout + (b * T + t) * C + h * HS;
-                double da[T], dot = 0;
+                for (int u = 0; u <= t; u++)
+                    sum += exp(s[u] - mx);
+                for (int u = 0; u <= t; u++)
+                    a[u] = exp(s[u] - mx) / sum;
+                const float *d = dout + ((size_t)b * T + t) * C + h * HS;
+                double dot = 0;
                 for (int i = 0; i < HS; i++) {
                     double o = 0;
                     for (int u = 0; u <= t; u++)
                         o += a[u] * VV(b, u, h, i);
-                    ref_out[(b * T + t) * C + h * HS + i] = o;
+                    ref_out[((size_t)b * T + t) * C + h * HS + i] = o;
                 }
                 for (int u = 0; u <= t; u++) {
                     da[u] = 0;
                     for (int i = 0; i < HS; i++) {
                         da[u] += (double)d[i] * VV(b, u, h, i);
-                        ref_dinp[(b * T + u) * 3 * C + 2 * C + h * HS + i] += a[u] * d[i];
+                        ref_dinp[((size_t)b * T + u) * C3 + 2 * C + h * HS + i] += a[u] * d[i];
                     }
                     dot += a[u] * da[u];
                 }
                 for (int u = 0; u <= t; u++) {
                     double g = a[u] * (da[u] - dot) * sc;
                     for (int i = 0; i < HS; i++) {
-                        ref_dinp[(b * T + t) * 3 * C + h * HS + i] += g * K(b, u, h, i);
-                        ref_dinp[(b * T + u) * 3 * C + C + h * HS + i] += g * Q(b, t, h, i);
+                        ref_dinp[((size_t)b * T + t) * C3 + h * HS + i] += g * K(b, u, h, i);
+                        ref_dinp[((size_t)b * T + u) * C3 + C + h * HS + i] += g * Q(b, t, h, i);
                     }
                 }
             }
@@ -154,18 +161,21 @@ static void test_attention(void)
 #undef K
 #undef VV
     double wo = 0, wa = 0, wd = 0;
-    for (int i = 0; i < B * T * C; i++)
+    for (size_t i = 0; i < nout; i++)
         wo = fmax(wo, fabs(out[i] - ref_out[i]));
-    for (int i = 0; i < B * NH * T * T; i++)
+    for (size_t i = 0; i < natt; i++)
         wa = fmax(wa, fabs(att[i] - ref_att[i]));
-    for (int i = 0; i < B * T * 3 * C; i++)
+    for (size_t i = 0; i < nin; i++)
         wd = fmax(wd, fabs((dinp[i] - 0.25) - ref_dinp[i]));
-    printf("attention: worst error out %.2e, att %.2e, dinp %.2e\n", wo, wa, wd);
+    printf("attention B%d T%d C%d NH%d: worst error out %.2e, att %.2e, dinp %.2e\n", B, T, C, NH,
+           wo, wa, wd);
     CHECK(wo < 1e-5);
     CHECK(wa < 1e-6);
     CHECK(wd < 1e-5);
     // the causal mask: nothing of a later position reaches an earlier one
-    CHECK(att[(0 * NH + 1) * T * T + 2 * T + 3] == 0.0f);
+    CHECK(att[(size_t)2 * T + 3] == 0.0f); // head 0, position 2, key 3
+    free(inp), free(out), free(att), free(dout), free(dinp);
+    free(ref_out), free(ref_dinp), free(ref_att), free(s), free(da);
 }
 
 static void test_layernorm(void)
@@ -220,7 +230,8 @@ int main(void)
 {
     test_gelu();
     test_softmax();
-    test_attention();
+    test_attention(2, 7, 12, 3);
+    test_attention(1, 90, 97, 1);
     test_layernorm();
     return TEST_REPORT();
 }
