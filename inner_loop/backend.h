@@ -30,8 +30,19 @@ extern "C" {
 /* Name of the CPU backend ("cpu-openblas"). */
 const char *dc_backend_name(void);
 /* Worker threads for the matrix products; n <= 0 means "all cores". Global state: set it
- * before training, not while another trainer runs in the same process. */
+ * before training, not while another trainer runs in the same process. It also turns on
+ * flush-to-zero and denormals-are-zero (x86 MXCSR) on the calling thread and on OpenBLAS's
+ * worker threads, and leaves them on: subnormal floats are ~100x slower to compute with
+ * and below fp32 training's resolution anyway. */
 void dc_backend_set_threads(int n);
+/* Flush-to-zero + denormals-are-zero on the calling thread: 0, or -1 where the CPU has no
+ * such mode that this code knows (not x86). */
+int dc_backend_fp_mode_set(void);
+/* 1 when the calling thread flushes subnormals (checked by computing with them), else 0. */
+int dc_backend_fp_mode_here(void);
+/* 1 when this thread and every BLAS thread that a large product uses flush subnormals
+ * (checked by products of subnormal-producing inputs), else 0. */
+int dc_backend_fp_mode_blas(void);
 
 /* out (B,OC) = inp (B,C) @ weight^T (C,OC) + bias (OC); bias may be NULL. */
 void dc_linear_forward(float *out, const float *inp, const float *weight, const float *bias, int B,

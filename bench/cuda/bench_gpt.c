@@ -14,9 +14,11 @@
  * Configurations: default = the task's model (vocab 2048, context 32, 2 layers, width 96,
  * 4 heads) at lm_batch 32; large = vocab 2048, context 64, 6 layers, width 384, 6 heads,
  * batch 32. Prints one Markdown row per configuration: median steps/s over R timed runs of
- * N steps after W warm-up steps. The PyTorch equivalent is bench/cuda/torch_gpt.py; results
- * go to bench/RESULTS-cuda.md. */
+ * N steps after W warm-up steps, and the median CPU time per step of the process (all
+ * threads; robust when other processes load the machine). The PyTorch equivalent is
+ * bench/cuda/torch_gpt.py; results go to bench/RESULTS-cuda.md. */
 #define _POSIX_C_SOURCE 200809L
+#include "inner_loop/backend.h"
 #include "inner_loop/sentiment/gpt.h"
 #include "inner_loop/sentiment/gpt_ops.h"
 #include "common/rng.h"
@@ -27,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct {
     const char *label;
@@ -38,6 +41,16 @@ static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+/* CPU seconds of the whole process (all its threads): beside the wall clock, the measure
+ * that stays put when other processes load the machine (each thread's own time only grows
+ * while it runs), and that counts what spinning BLAS threads cost. */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return 0.0;
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static int bench(const dc_gpt_ops *ops, const bench_config *c, int steps, int warmup, int runs)
@@ -58,8 +71,9 @@ static int bench(const dc_gpt_ops *ops, const bench_config *c, int steps, int wa
     float *logp = malloc((size_t)B * T * sizeof(float)),
           *dlogp = malloc((size_t)B * T * sizeof(float));
     double *rates = malloc((size_t)runs * sizeof(double));
+    double *cpu_ms = malloc((size_t)runs * sizeof(double)); // CPU ms per step, per run
     int rc = 0;
-    if (!in || !tg || !logp || !dlogp || !rates) {
+    if (!in || !tg || !logp || !dlogp || !rates || !cpu_ms) {
         fprintf(stderr, "bench_gpt: out of memory\n");
         rc = -1;
         goto done;
@@ -69,7 +83,7 @@ static int bench(const dc_gpt_ops *ops, const bench_config *c, int steps, int wa
     double last_loss = 0;
     for (int r = -1; r < runs && rc == 0; r++) {
         int n = r < 0 ? warmup : steps;
-        double t0 = dc_now();
+        double t0 = dc_now(), c0 = cpu_now();
         for (int s = 0; s < n; s++) {
             for (int i = 0; i < B * T; i++) {
                 in[i] = (int)dc_rng_below(&rng, (uint32_t)V);
@@ -91,22 +105,27 @@ static int bench(const dc_gpt_ops *ops, const bench_config *c, int steps, int wa
                 break;
             }
         }
-        if (r >= 0) rates[r] = n / (dc_now() - t0);
+        if (r >= 0) {
+            rates[r] = n / (dc_now() - t0);
+            cpu_ms[r] = 1e3 * (cpu_now() - c0) / n;
+        }
     }
     if (rc != 0) {
         if (!gpt_device_error(&m, err, sizeof err)) snprintf(err, sizeof err, "a step failed");
         fprintf(stderr, "bench_gpt: %s: %s\n", gpt_backend_name(&m), err);
     } else {
         qsort(rates, (size_t)runs, sizeof *rates, cmp_double);
+        qsort(cpu_ms, (size_t)runs, sizeof *cpu_ms, cmp_double);
         double med = runs % 2 ? rates[runs / 2] : 0.5 * (rates[runs / 2 - 1] + rates[runs / 2]);
+        double cpu = runs % 2 ? cpu_ms[runs / 2] : 0.5 * (cpu_ms[runs / 2 - 1] + cpu_ms[runs / 2]);
         printf("| %s | %s | V%d T%d L%d C%d H%d | %d | %zu | %d × %d | %.1f | %.1f | %.1f | %.0f | "
-               "%.3f |\n",
+               "%.3f | %.1f |\n",
                ops ? gpt_backend_name(&m) : "cpu-openblas", c->label, V, T, c->cfg.layers,
                c->cfg.width, c->cfg.heads, B, m.nparams, runs, steps, med, rates[0],
-               rates[runs - 1], med * B * T, last_loss);
+               rates[runs - 1], med * B * T, last_loss, cpu);
     }
 done:
-    free(in), free(tg), free(logp), free(dlogp), free(rates);
+    free(in), free(tg), free(logp), free(dlogp), free(rates), free(cpu_ms);
     gpt_free(&m);
     return rc;
 }
@@ -162,7 +181,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_gpt: --device %s: %s\n", device, err);
         return 1;
     }
-    openblas_set_num_threads(threads);
+    dc_backend_set_threads(threads); // as the task does: the BLAS threads, FTZ/DAZ, kernels
     // the CPU runs gpt.c's direct path, exactly as the task does on the CPU
     if (ops == gpt_ops_cpu()) ops = NULL;
     bench_config configs[2];
@@ -175,9 +194,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_gpt: --config must be default, large or all\n");
         return 1;
     }
+    // which OpenBLAS kernels ran: they set the speed of the products (backend_cpu.c)
+    if (!ops) printf("OpenBLAS %s\n", openblas_get_corename());
     printf("| backend | config | model | batch | parameters | runs × steps | median steps/s | min "
-           "| max | tokens/s | last loss |\n");
-    printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+           "| max | tokens/s | last loss | CPU ms/step |\n");
+    printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
     for (int i = 0; i < n; i++)
         if (bench(ops, &configs[i], steps, warmup, runs) != 0) return 1;
     return 0;

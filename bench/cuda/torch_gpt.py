@@ -4,6 +4,7 @@ sentiment task's GPT with the same model, batch and step, in eager mode.
 
   python3 bench/cuda/torch_gpt.py [--device cuda|cpu] [--config default|large|all]
                                   [--steps 100] [--warmup 10] [--runs 5] [--mode both]
+                                  [--threads T]
 
 Model (inner_loop/sentiment/gpt.h): token + position embeddings, L GPT-2 blocks
 (LayerNorm eps 1e-5 -> causal multi-head attention -> residual, LayerNorm -> Linear(C, 4C)
@@ -21,8 +22,10 @@ Two modes:
              copied to the host after the step (gpt_device.c keeps the host copy current).
              Comparable to bench_gpt.
   device     the usual PyTorch loop: the loss on the device, no copies: the ceiling.
-Prints Markdown table rows: median steps/s over --runs timed runs of --steps steps."""
+Prints Markdown table rows: median steps/s over --runs timed runs of --steps steps, and the
+median CPU time per step of the process (all threads), as bench_*.c print it."""
 import argparse
+import inspect
 import math
 import platform
 import statistics
@@ -31,6 +34,12 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+# clip_grad_norm_ takes foreach= only from PyTorch 2.0 on; Debian 12 ships 1.13, where the
+# per-tensor norms are the only path. Asked of the signature, not the version string, so
+# backports and future releases pick the right call.
+CLIP_KW = ({"foreach": True}
+           if "foreach" in inspect.signature(torch.nn.utils.clip_grad_norm_).parameters else {})
 
 CONFIGS = {  # vocab, ctx, layers, width, heads, batch
     "default": (2048, 32, 2, 96, 4, 32),
@@ -117,7 +126,7 @@ def bench(device, cfg, steps, warmup, runs, mode):
             logp.backward(torch.from_numpy(dl).float().to(device))
         else:
             (-logp.mean()).backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0, foreach=True)
+        torch.nn.utils.clip_grad_norm_(params, 1.0, **CLIP_KW)
         opt.step()
         for h, p in zip(host, params):  # roundtrip: the host copy of the weights
             h.copy_(p.detach())
@@ -125,14 +134,15 @@ def bench(device, cfg, steps, warmup, runs, mode):
     for _ in range(warmup):
         step()
     sync()
-    rates = []
+    rates, cpu_ms = [], []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(steps):
             step()
         sync()
         rates.append(steps / (time.perf_counter() - t0))
-    return nparams, statistics.median(rates), min(rates), max(rates)
+        cpu_ms.append(1e3 * (time.process_time() - c0) / steps)  # all threads, as bench_*.c
+    return nparams, statistics.median(rates), min(rates), max(rates), statistics.median(cpu_ms)
 
 
 def main():
@@ -143,24 +153,29 @@ def main():
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--mode", default="both", choices=["roundtrip", "device", "both"])
+    ap.add_argument("--threads", type=int, default=0,
+                    help="CPU threads (torch.set_num_threads); 0: PyTorch's default")
     a = ap.parse_args()
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
 
     torch.backends.cuda.matmul.allow_tf32 = False  # pure fp32, as bench_gpt
     torch.backends.cudnn.allow_tf32 = False
     name = torch.cuda.get_device_name(0) if a.device.startswith("cuda") else platform.processor()
-    print(f"torch {torch.__version__}, device {a.device} ({name})")
+    print(f"torch {torch.__version__}, device {a.device} ({name}), "
+          f"{torch.get_num_threads()} CPU threads")
     print("| backend | mode | config | model | batch | parameters | runs × steps | "
-          "median steps/s | min | max | tokens/s |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "median steps/s | min | max | tokens/s | CPU ms/step |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     modes = ["roundtrip", "device"] if a.mode == "both" else [a.mode]
     for label in (["default", "large"] if a.config == "all" else [a.config]):
         cfg = CONFIGS[label]
         V, T, L, C, NH, B = cfg
         for mode in modes:
-            n, med, lo, hi = bench(a.device, cfg, a.steps, a.warmup, a.runs, mode)
+            n, med, lo, hi, cpu = bench(a.device, cfg, a.steps, a.warmup, a.runs, mode)
             print(f"| torch eager {a.device} | {mode} | {label} | V{V} T{T} L{L} C{C} H{NH} | "
                   f"{B} | {n} | {a.runs} × {a.steps} | {med:.1f} | {lo:.1f} | {hi:.1f} | "
-                  f"{med * B * T:.0f} |")
+                  f"{med * B * T:.0f} | {cpu:.1f} |")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ fashion MLP with the same batch and the same step, in eager mode.
 
   python3 bench/cuda/torch_mlp.py [--device cuda|cpu] [--config default|large|all]
                                   [--steps 200] [--warmup 20] [--runs 5] [--mode both]
+                                  [--threads T]
 
 Model: Linear(784, H) -> ReLU [-> Linear(H, H) -> ReLU] -> Linear(H, 10), fp32, Adam
 (lr 1e-3, betas 0.9/0.999, eps 1e-8), TF32 OFF (bench_mlp runs pure fp32 cuBLAS).
@@ -15,7 +16,8 @@ Each step gathers a batch of 784 uint8 pixels from a synthetic host pool, scales
              gradient -> device, logits.backward(grad), Adam step. Comparable to bench_mlp.
   device     the usual PyTorch loop: F.cross_entropy on the device, backward, Adam step
              (no host round trip): the ceiling for this model.
-Prints Markdown table rows: median steps/s over --runs timed runs of --steps steps."""
+Prints Markdown table rows: median steps/s over --runs timed runs of --steps steps, and the
+median CPU time per step of the process (all threads), as bench_*.c print it."""
 import argparse
 import platform
 import statistics
@@ -81,14 +83,15 @@ def bench(device, hidden, layers, batch, steps, warmup, runs, mode, pool, pool_y
     for _ in range(warmup):
         step()
     sync()
-    rates = []
+    rates, cpu_ms = [], []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(steps):
             step()
         sync()
         rates.append(steps / (time.perf_counter() - t0))
-    return nparams, statistics.median(rates), min(rates), max(rates)
+        cpu_ms.append(1e3 * (time.process_time() - c0) / steps)  # all threads, as bench_*.c
+    return nparams, statistics.median(rates), min(rates), max(rates), statistics.median(cpu_ms)
 
 
 def main():
@@ -99,7 +102,11 @@ def main():
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--mode", default="both", choices=["roundtrip", "device", "both"])
+    ap.add_argument("--threads", type=int, default=0,
+                    help="CPU threads (torch.set_num_threads); 0: PyTorch's default")
     a = ap.parse_args()
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
 
     torch.backends.cuda.matmul.allow_tf32 = False  # pure fp32, as bench_mlp
     torch.backends.cudnn.allow_tf32 = False
@@ -108,19 +115,20 @@ def main():
     pool = rng.integers(0, 256, size=(POOL, PIXELS), dtype=np.uint8)
     pool_y = rng.integers(0, CLASSES, size=POOL, dtype=np.int64)
 
-    print(f"torch {torch.__version__}, device {a.device} ({name})")
+    print(f"torch {torch.__version__}, device {a.device} ({name}), "
+          f"{torch.get_num_threads()} CPU threads")
     print("| backend | mode | config | hidden×layers | batch | parameters | runs × steps | "
-          "median steps/s | min | max | samples/s |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "median steps/s | min | max | samples/s | CPU ms/step |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     modes = ["roundtrip", "device"] if a.mode == "both" else [a.mode]
     for label in (["default", "large"] if a.config == "all" else [a.config]):
         hidden, layers, batch = CONFIGS[label]
         for mode in modes:
-            n, med, lo, hi = bench(a.device, hidden, layers, batch, a.steps, a.warmup, a.runs,
+            n, med, lo, hi, cpu = bench(a.device, hidden, layers, batch, a.steps, a.warmup, a.runs,
                                    mode, pool, pool_y)
             print(f"| torch eager {a.device} | {mode} | {label} | {hidden}×{layers} | {batch} | "
                   f"{n} | {a.runs} × {a.steps} | {med:.1f} | {lo:.1f} | {hi:.1f} | "
-                  f"{med * batch:.0f} |")
+                  f"{med * batch:.0f} | {cpu:.2f} |")
 
 
 if __name__ == "__main__":

@@ -134,6 +134,8 @@ void gpt_free(gpt_model *m)
     free(m->gacts_mem);
     free(m->last_inputs);
     free(m->last_targets);
+    free(m->scored_idx);
+    free(m->scored_buf);
     memset(m, 0, sizeof *m);
 }
 
@@ -193,19 +195,27 @@ static int ensure_acts(gpt_model *m, int B, int T)
         free(m->gacts_mem);
         free(m->last_inputs);
         free(m->last_targets);
+        free(m->scored_idx);
+        free(m->scored_buf);
         m->gacts_mem = NULL;
         size_t s[GPT_NUM_ACT_TENSORS];
         gpt_act_sizes(&m->cfg, nb, nt, s);
-        size_t n = gpt_sum_sizes(s, GPT_NUM_ACT_TENSORS);
+        size_t n = gpt_sum_sizes(s, GPT_NUM_ACT_TENSORS), bt = (size_t)nb * nt;
         m->acts_mem = malloc(n * sizeof(float));
-        m->last_inputs = malloc((size_t)nb * nt * sizeof(int));
-        m->last_targets = malloc((size_t)nb * nt * sizeof(int));
-        if (!m->acts_mem || !m->last_inputs || !m->last_targets) {
+        m->last_inputs = malloc(bt * sizeof(int));
+        m->last_targets = malloc(bt * sizeof(int));
+        m->scored_idx = malloc(2 * bt * sizeof(int));
+        m->scored_buf = malloc((2 * bt * (size_t)m->cfg.width + 2 * bt) * sizeof(float));
+        if (!m->acts_mem || !m->last_inputs || !m->last_targets || !m->scored_idx ||
+            !m->scored_buf) {
             free(m->acts_mem);
             free(m->last_inputs);
             free(m->last_targets);
+            free(m->scored_idx);
+            free(m->scored_buf);
             m->acts_mem = NULL;
-            m->last_inputs = m->last_targets = NULL;
+            m->last_inputs = m->last_targets = m->scored_idx = NULL;
+            m->scored_buf = NULL;
             m->act_B = m->act_T = 0;
             return -1;
         }
@@ -217,7 +227,8 @@ static int ensure_acts(gpt_model *m, int B, int T)
     return 0;
 }
 
-int gpt_forward(gpt_model *m, const int *inputs, const int *targets, int B, int T, float *logp)
+static int forward(gpt_model *m, const int *inputs, const int *targets, int B, int T, float *logp,
+                   int scored_only)
 {
     if (T > m->cfg.ctx || T < 1 || B < 1) return -1;
     if (m->dev) return gpt_dev_forward(m, inputs, targets, B, T, logp);
@@ -265,9 +276,41 @@ int gpt_forward(gpt_model *m, const int *inputs, const int *targets, int B, int 
     }
     const float *last = a.residual3 + (size_t)(L - 1) * BT * C; // (B,T,C)
     layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, last, p.lnfw, p.lnfb, BT, C);
-    matmul_forward(a.logits, a.lnf, p.wte, NULL, BT, C, V); // (B,T,V), tied embedding
-    softmax_logp_forward(a.logits, logp, targets, BT, V);
+    m->n_scored = -1;
+    int ns = 0;
+    if (scored_only)
+        for (int i = 0; i < BT; i++)
+            if (targets[i] >= 0) m->scored_idx[ns++] = i;
+    if (!scored_only || ns == BT) {
+        matmul_forward(a.logits, a.lnf, p.wte, NULL, BT, C, V); // (B,T,V), tied embedding
+        softmax_logp_forward(a.logits, logp, targets, BT, V);
+        return 0;
+    }
+    // the output layer at the ns scored positions only, on compacted rows
+    m->n_scored = ns;
+    int *idx = m->scored_idx, *tgc = idx + BT;
+    float *lnc = m->scored_buf, *lpc = lnc + 2 * (size_t)BT * C;
+    for (int i = 0; i < ns; i++) {
+        memcpy(lnc + (size_t)i * C, a.lnf + (size_t)idx[i] * C, (size_t)C * sizeof(float));
+        tgc[i] = targets[idx[i]];
+    }
+    matmul_forward(a.logits, lnc, p.wte, NULL, ns, C, V); // (ns,V)
+    softmax_logp_forward(a.logits, lpc, tgc, ns, V);
+    memset(logp, 0, (size_t)BT * sizeof *logp);
+    for (int i = 0; i < ns; i++)
+        logp[idx[i]] = lpc[i];
     return 0;
+}
+
+int gpt_forward(gpt_model *m, const int *inputs, const int *targets, int B, int T, float *logp)
+{
+    return forward(m, inputs, targets, B, T, logp, 0);
+}
+
+int gpt_forward_scored(gpt_model *m, const int *inputs, const int *targets, int B, int T,
+                       float *logp)
+{
+    return forward(m, inputs, targets, B, T, logp, 1);
 }
 
 int gpt_zero_grad(gpt_model *m)
@@ -299,7 +342,6 @@ int gpt_backward(gpt_model *m, const float *dlogp)
     int B = m->last_B, T = m->last_T;
     int L = c->layers, C = c->width, NH = c->heads, V = c->vocab;
     int BT = B * T;
-    size_t nacts = gpt_sum_sizes(m->act_sizes, GPT_NUM_ACT_TENSORS);
     if (!m->gacts_mem) {
         size_t s[GPT_NUM_ACT_TENSORS];
         gpt_act_sizes(c, m->act_B, m->act_T, s); // the capacity, like acts_mem
@@ -308,14 +350,35 @@ int gpt_backward(gpt_model *m, const float *dlogp)
     }
     if (!m->grads_mem) return -1;
     gpt_point_acts(&m->ga, m->gacts_mem, m->act_sizes);
-    memset(m->gacts_mem, 0, nacts * sizeof(float));
     gpt_params p = m->p, g = m->g;
     gpt_acts a = m->a, ga = m->ga;
+    /* The kernels accumulate (+=) into the activation gradients, so each is zeroed, just
+     * before its first use: the lines are then in cache when the kernel adds to them, and
+     * the ones nothing adds to are skipped (the logits' gradient, which the softmax
+     * overwrites, and the attention matrix's, which attention_backward keeps to itself).
+     * One memset of all of them took 8 % of a step. */
+    const size_t nC = (size_t)BT * C;
+#define ZERO(ptr, n) memset((ptr), 0, (size_t)(n) * sizeof(float))
 
-    softmax_logp_backward(ga.logits, a.logits, m->last_targets, dlogp, BT, V);
-    matmul_backward(ga.lnf, g.wte, NULL, ga.logits, a.lnf, p.wte, BT, C, V);
+    ZERO(ga.lnf, nC);
+    if (m->n_scored < 0) {
+        softmax_logp_backward(ga.logits, a.logits, m->last_targets, dlogp, BT, V);
+        matmul_backward(ga.lnf, g.wte, NULL, ga.logits, a.lnf, p.wte, BT, C, V);
+    } else { // gpt_forward_scored: the compacted rows, and their gradient back in place
+        int ns = m->n_scored, *idx = m->scored_idx, *tgc = idx + BT;
+        float *lnc = m->scored_buf, *dlnc = lnc + (size_t)BT * C;
+        float *dlc = lnc + 2 * (size_t)BT * C + BT;
+        for (int i = 0; i < ns; i++)
+            dlc[i] = dlogp[idx[i]];
+        softmax_logp_backward(ga.logits, a.logits, tgc, dlc, ns, V);
+        ZERO(dlnc, (size_t)ns * C);
+        matmul_backward(dlnc, g.wte, NULL, ga.logits, lnc, p.wte, ns, C, V);
+        for (int i = 0; i < ns; i++)
+            memcpy(ga.lnf + (size_t)idx[i] * C, dlnc + (size_t)i * C, (size_t)C * sizeof(float));
+    }
     float *last = a.residual3 + (size_t)(L - 1) * BT * C;
     float *dlast = ga.residual3 + (size_t)(L - 1) * BT * C;
+    ZERO(dlast, nC);
     layernorm_backward(dlast, g.lnfw, g.lnfb, ga.lnf, last, p.lnfw, a.lnf_mean, a.lnf_rstd, BT, C);
 
     for (int l = L - 1; l >= 0; l--) {
@@ -325,27 +388,38 @@ int gpt_backward(gpt_model *m, const float *dlogp)
         size_t oatt = (size_t)l * B * NH * T * T;
         float *dresidual3 = ga.residual3 + o1;
         // MLP
+        ZERO(ga.residual2 + o1, nC);
+        ZERO(ga.fcproj + o1, nC);
         residual_backward(ga.residual2 + o1, ga.fcproj + o1, dresidual3, BT * C);
+        ZERO(ga.fch_gelu + o4, 4 * nC);
         matmul_backward(ga.fch_gelu + o4, g.fcprojw + (size_t)l * C * 4 * C, g.fcprojb + l * C,
                         ga.fcproj + o1, a.fch_gelu + o4, p.fcprojw + (size_t)l * C * 4 * C, BT,
                         4 * C, C);
+        ZERO(ga.fch + o4, 4 * nC);
         gelu_backward(ga.fch + o4, a.fch + o4, ga.fch_gelu + o4, BT * 4 * C);
+        ZERO(ga.ln2 + o1, nC);
         matmul_backward(ga.ln2 + o1, g.fcw + (size_t)l * 4 * C * C, g.fcb + l * 4 * C, ga.fch + o4,
                         a.ln2 + o1, p.fcw + (size_t)l * 4 * C * C, BT, C, 4 * C);
         layernorm_backward(ga.residual2 + o1, g.ln2w + l * C, g.ln2b + l * C, ga.ln2 + o1,
                            a.residual2 + o1, p.ln2w + l * C, a.ln2_mean + ob, a.ln2_rstd + ob, BT,
                            C);
         // attention
+        ZERO(dresidual, nC);
+        ZERO(ga.attproj + o1, nC);
         residual_backward(dresidual, ga.attproj + o1, ga.residual2 + o1, BT * C);
+        ZERO(ga.atty + o1, nC);
         matmul_backward(ga.atty + o1, g.attprojw + (size_t)l * C * C, g.attprojb + l * C,
                         ga.attproj + o1, a.atty + o1, p.attprojw + (size_t)l * C * C, BT, C, C);
+        ZERO(ga.qkv + o3, 3 * nC);
         attention_backward(ga.qkv + o3, ga.atty + o1, a.qkv + o3, a.att + oatt, B, T, C, NH);
+        ZERO(ga.ln1 + o1, nC);
         matmul_backward(ga.ln1 + o1, g.qkvw + (size_t)l * 3 * C * C, g.qkvb + l * 3 * C,
                         ga.qkv + o3, a.ln1 + o1, p.qkvw + (size_t)l * 3 * C * C, BT, C, 3 * C);
         layernorm_backward(dresidual, g.ln1w + l * C, g.ln1b + l * C, ga.ln1 + o1, residual,
                            p.ln1w + l * C, a.ln1_mean + ob, a.ln1_rstd + ob, BT, C);
     }
     encoder_backward(g.wte, g.wpe, ga.encoded, m->last_inputs, B, T, C);
+#undef ZERO
     return 0;
 }
 
@@ -353,8 +427,7 @@ float gpt_adamw(gpt_model *m, float lr, float beta1, float beta2, float eps, flo
                 float max_norm)
 {
     if (m->dev) return gpt_dev_adamw(m, lr, beta1, beta2, eps, weight_decay, max_norm);
-    double norm2 = 0.0;
-    for (size_t i = 0; i < m->nparams; i++) norm2 += (double)m->grads_mem[i] * m->grads_mem[i];
+    double norm2 = grad_sumsq(m->grads_mem, m->nparams);
     float norm = (float)sqrt(norm2);
     float clip = (max_norm > 0 && norm > max_norm) ? max_norm / norm : 1.0f;
     m->adam_t++;
@@ -363,16 +436,10 @@ float gpt_adamw(gpt_model *m, float lr, float beta1, float beta2, float eps, flo
     for (int t = 0; t < GPT_NUM_PARAM_TENSORS; t++) {
         // decay matrices and embeddings only (indices of 2-D tensors), not biases/layernorms
         int decay = (t == 0 || t == 1 || t == 4 || t == 6 || t == 10 || t == 12);
-        for (size_t j = 0; j < m->param_sizes[t]; j++, off++) {
-            float gr = m->grads_mem[off] * clip;
-            float mm = beta1 * m->m_mem[off] + (1.0f - beta1) * gr;
-            float vv = beta2 * m->v_mem[off] + (1.0f - beta2) * gr * gr;
-            m->m_mem[off] = mm;
-            m->v_mem[off] = vv;
-            float upd = (mm / bc1) / (sqrtf(vv / bc2) + eps);
-            if (decay) upd += weight_decay * m->params_mem[off];
-            m->params_mem[off] -= lr * upd;
-        }
+        adamw_update(m->params_mem + off, m->grads_mem + off, m->m_mem + off, m->v_mem + off,
+                     m->param_sizes[t], lr, beta1, beta2, eps, decay ? weight_decay : 0.0f, clip,
+                     bc1, bc2);
+        off += m->param_sizes[t];
     }
     return norm;
 }

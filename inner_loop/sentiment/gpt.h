@@ -93,6 +93,13 @@ typedef struct {
     gpt_acts a, ga;
     int last_B, last_T;
     int *last_inputs, *last_targets; /* (B, T) copies */
+    /* gpt_forward_scored on the CPU: the logits of the n_scored positions with a target,
+     * compacted (n_scored < 0: all positions, in place). scored_idx (B·T) holds their
+     * positions, then their targets; scored_buf (2·B·T·C + 2·B·T) their final-layernorm
+     * rows and those rows' gradient, their log-probs and d/d log-prob. */
+    int n_scored;
+    int *scored_idx;
+    float *scored_buf;
     /* NULL: everything above runs on the CPU. Else (gpt_attach) forward, backward and AdamW
      * run on a backend holding its own copy of the parameters, optimizer state and
      * activations; params_mem is refreshed after every AdamW step, so sampling, cloning and
@@ -113,6 +120,13 @@ void gpt_free(gpt_model *m);
  * logp[b*T+t] = log p(targets[b*T+t] | inputs[b, 0..t]); targets < 0 are ignored (logp 0).
  * Keeps the activations for gpt_backward. 0 or -1 (out of memory). */
 int gpt_forward(gpt_model *m, const int *inputs, const int *targets, int B, int T, float *logp);
+/* As gpt_forward, but the output layer (logits, softmax) runs only at the positions whose
+ * target is >= 0: the others' probabilities are not computed (the prompt and the padding
+ * of preference batches, the padding of LM batches: a third of their positions). For
+ * callers that use only logp and gpt_backward; gpt_backward then works on those positions
+ * only too. On a backend it is gpt_forward. */
+int gpt_forward_scored(gpt_model *m, const int *inputs, const int *targets, int B, int T,
+                       float *logp);
 /* Zeroes the parameter gradients (allocating them and the optimizer state on first use). */
 int gpt_zero_grad(gpt_model *m);
 /* Accumulates into the parameter gradients d(objective)/d(params) given

@@ -5,6 +5,8 @@
 #ifndef DC_GPT_KERNELS_H
 #define DC_GPT_KERNELS_H
 
+#include <stddef.h>
+
 void encoder_forward(float *out, const int *inp, const float *wte, const float *wpe, int B, int T,
                      int C);
 void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *inp, int B, int T,
@@ -41,5 +43,14 @@ void softmax_logp_forward(float *probs_inout, float *logp, const int *targets, i
 /* dlogits[i, v] = dlogp[i] · (1[v = target_i] − p_iv); rows with targets < 0 get 0. */
 void softmax_logp_backward(float *dlogits, const float *probs, const int *targets,
                            const float *dlogp, int N, int V);
+
+/* Σ g² over N values, accumulated in double (in a fixed order: both CPU paths of the GPT
+ * share it, so they clip alike). */
+double grad_sumsq(const float *g, size_t N);
+/* One AdamW step on N values, the gradient scaled by clip; bc1 = 1 − β1^t, bc2 = 1 − β2^t;
+ * weight_decay 0: none (decoupled decay otherwise). */
+void adamw_update(float *param, const float *grad, float *m, float *v, size_t N, float lr,
+                  float beta1, float beta2, float eps, float weight_decay, float clip, float bc1,
+                  float bc2);
 
 #endif

@@ -14,30 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The table's norm and AdamW are gpt_adamw's kernels (gpt_kernels.c): the same bits. */
 static double cpu_grad_sumsq(const float *g, size_t N)
 {
-    // the same order and precision as gpt_adamw's norm
-    double s = 0.0;
-    for (size_t i = 0; i < N; i++)
-        s += (double)g[i] * g[i];
-    return s;
+    return grad_sumsq(g, N);
 }
 
 static void cpu_adamw(float *param, const float *grad, float *m, float *v, size_t N, float lr,
                       float beta1, float beta2, float eps, float weight_decay, float clip,
                       float bc1, float bc2)
 {
-    // gpt_adamw's update, expression for expression
-    for (size_t j = 0; j < N; j++) {
-        float gr = grad[j] * clip;
-        float mm = beta1 * m[j] + (1.0f - beta1) * gr;
-        float vv = beta2 * v[j] + (1.0f - beta2) * gr * gr;
-        m[j] = mm;
-        v[j] = vv;
-        float upd = (mm / bc1) / (sqrtf(vv / bc2) + eps);
-        if (weight_decay != 0.0f) upd += weight_decay * param[j];
-        param[j] -= lr * upd;
-    }
+    adamw_update(param, grad, m, v, N, lr, beta1, beta2, eps, weight_decay, clip, bc1, bc2);
 }
 
 static const dc_gpt_ops *cpu_table(void)

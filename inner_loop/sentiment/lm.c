@@ -44,7 +44,7 @@ int sent_seq_logps(gpt_model *m, const sent_seq *s, int K, int chunk, double *su
     for (int k0 = 0; k0 < K; k0 += chunk) {
         int n = K - k0 < chunk ? K - k0 : chunk;
         int Tb = sent_batch_build(s + k0, n, 1, inputs, targets);
-        if (gpt_forward(m, inputs, targets, n, Tb, logp) != 0) goto out;
+        if (gpt_forward_scored(m, inputs, targets, n, Tb, logp) != 0) goto out;
         for (int k = 0; k < n; k++) {
             double acc = 0.0;
             for (int t = 0; t < Tb; t++) {
@@ -70,7 +70,7 @@ float sent_lm_step(gpt_model *m, const int *inputs, const int *targets, int B, i
     float *dlogp = malloc((size_t)B * T * sizeof(float));
     float loss = NAN;
     if (!logp || !dlogp) goto out;
-    if (gpt_forward(m, inputs, targets, B, T, logp) != 0) goto out;
+    if (gpt_forward_scored(m, inputs, targets, B, T, logp) != 0) goto out;
     int count = 0;
     double nll = 0.0;
     for (int i = 0; i < B * T; i++)

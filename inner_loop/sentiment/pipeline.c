@@ -672,7 +672,9 @@ int sent_prepare(dc_task *t, const dc_progress *prog, char *err, size_t errcap)
 
     // Each stage's key hashes its own configuration and the key of the stage before.
     char kbuf[512];
-    dc_fmt(kbuf, sizeof kbuf, "pretrain v3 V%d L%d C%d H%d T%d steps%d batch%d lr%.9g fort=%s",
+    // v4: the CPU kernels of issue 15 (inline exp, FTZ/DAZ, other OpenBLAS kernels, scored
+    // rows) round differently, and a cache must hold what this code would train
+    dc_fmt(kbuf, sizeof kbuf, "pretrain v4 V%d L%d C%d H%d T%d steps%d batch%d lr%.9g fort=%s",
            mc.vocab, mc.layers, mc.width, mc.heads, mc.ctx, t->pretrain_steps, t->lm_batch,
            t->pretrain_lr, t->fortunes_dir);
     // a model trained on another backend has other rounding: its own cache entry (the CPU

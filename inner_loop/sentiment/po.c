@@ -165,7 +165,7 @@ static dc_status train_beta(dc_task *t, gpt_model *policy, const dc_objective *o
         double ts = dc_now();
         for (int k = 0; k < 2 * n; k++) *tokens += seqs[k].len - 1;
         int Tb = sent_batch_build(seqs, 2 * n, 1, in, tg); // (2n, Tb): chosen rows, then rejected
-        if (gpt_forward(policy, in, tg, 2 * n, Tb, logp) != 0) {
+        if (gpt_forward_scored(policy, in, tg, 2 * n, Tb, logp) != 0) {
             st = DC_ERROR;
             char why[700];
             if (sent_backend_failure(policy, why, sizeof why))

@@ -6,9 +6,9 @@
 
 #include "common/paths.h"
 #include "common/util.h"
+#include "inner_loop/backend.h"
 #include "sandbox/sandbox.h"
 
-#include <cblas.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -137,7 +137,7 @@ static int prepare(dc_task *t, const dc_progress *prog, char *err, size_t errcap
             return -1;
         }
     }
-    openblas_set_num_threads(t->threads);
+    dc_backend_set_threads(t->threads); // also FTZ/DAZ and the BLAS kernels (backend.h)
     // the backend first, so `device cuda` on a machine without one fails before any training
     char why[1024];
     if (!t->gops && gpt_ops_select(t->device, &t->gops, why, sizeof why) != 0) {
@@ -150,7 +150,7 @@ static int prepare(dc_task *t, const dc_progress *prog, char *err, size_t errcap
 static void run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *prog,
                 dc_task_result *out)
 {
-    openblas_set_num_threads(t->threads);
+    dc_backend_set_threads(t->threads); // also FTZ/DAZ and the BLAS kernels (backend.h)
     sent_run(t, obj, seed, prog, out);
 }
 

@@ -2,7 +2,8 @@
  * character codes serve as token ids, id 0 = end-of-text):
  * gradients against finite differences (every parameter tensor sampled), sequence
  * log-probabilities against token sums and a direct per-prefix computation, KV-cached
- * greedy sampling against the full forward pass, and sampling reproducibility. */
+ * greedy sampling against the full forward pass, and sampling reproducibility;
+ * gpt_forward_scored (the output layer at scored positions only) against gpt_forward. */
 #include "tests/test.h"
 
 #include "inner_loop/sentiment/gpt.h"
@@ -211,8 +212,55 @@ static void test_sampling(void)
     gpt_free(&m);
 }
 
+/* gpt_forward_scored + gpt_backward give gpt_forward's log-probs and gradients (to fp32
+ * rounding: the products sum the rows in other blocks), with prompt-like unscored runs
+ * at the start of sequences, padding at the end, a fully scored and a fully unscored
+ * batch. */
+static void test_scored(void)
+{
+    gpt_model a, b;
+    CHECK(gpt_init(&a, &TINY, 5) == 0);
+    CHECK(gpt_clone(&b, &a) == 0);
+    enum { B = 3, T = 8 };
+    dc_rng rng;
+    dc_rng_seed(&rng, 17);
+    int in[B * T], tg[B * T];
+    float w[B * T], lpa[B * T], lpb[B * T];
+    for (int pass = 0; pass < 3; pass++) {
+        for (int i = 0; i < B * T; i++) {
+            int t = i % T, k = i / T;
+            in[i] = (int)dc_rng_below(&rng, V);
+            int scored = pass == 0 ? 1 : pass == 1 ? t >= 2 && t < T - k : 0;
+            tg[i] = scored ? (int)dc_rng_below(&rng, V) : -1;
+            w[i] = scored ? (float)dc_rng_normal(&rng) : 0.0f;
+        }
+        CHECK(gpt_forward(&a, in, tg, B, T, lpa) == 0);
+        CHECK(gpt_forward_scored(&b, in, tg, B, T, lpb) == 0);
+        double worst = 0;
+        int zeros = 1;
+        for (int i = 0; i < B * T; i++) {
+            worst = fmax(worst, fabs(lpa[i] - lpb[i]));
+            if (tg[i] < 0) zeros &= lpb[i] == 0.0f;
+        }
+        CHECK_MSG(worst < 1e-6, "pass %d: log-probs differ by %g", pass, worst);
+        CHECK(zeros);
+        CHECK(gpt_zero_grad(&a) == 0 && gpt_zero_grad(&b) == 0);
+        CHECK(gpt_backward(&a, w) == 0 && gpt_backward(&b, w) == 0);
+        double gmax = 0, gdiff = 0;
+        for (size_t j = 0; j < a.nparams; j++) {
+            gmax = fmax(gmax, fabs(a.grads_mem[j]));
+            gdiff = fmax(gdiff, fabs(a.grads_mem[j] - b.grads_mem[j]));
+        }
+        CHECK_MSG(gdiff <= 1e-5 * fmax(gmax, 1e-30) && (pass == 2 || gmax > 0),
+                  "pass %d: gradients differ by %g (largest %g)", pass, gdiff, gmax);
+    }
+    gpt_free(&a);
+    gpt_free(&b);
+}
+
 int main(void)
 {
+    test_scored();
     test_gradients();
     test_logps();
     test_sampling();
