@@ -243,6 +243,18 @@ static const dc_metric_def METRICS[] = {
     {NULL, NULL, 0, NULL, NULL, DC_AXIS_NONE},
 };
 
+/* The value-drift curves (po.c, ppo.c, pipeline.c): reward and length through SFT, then
+ * through each preference run and PPO. */
+static const dc_curve_def DRIFT_CURVES[] = {
+    {"sft/reward", "reward", "sft", "SFT"},
+    {"ppo/po/reward", "reward", "ppo", "PPO"},
+    {"beta_{}/po/reward", "reward", "trained", NULL},
+    {"sft/length", "length", "sft", "SFT"},
+    {"ppo/po/length", "length", "ppo", "PPO"},
+    {"beta_{}/po/length", "length", "trained", NULL},
+    {NULL, NULL, NULL, NULL},
+};
+
 const dc_task_ops dc_task_sentiment = {
     .name = "sentiment",
     .summary = "preference optimisation of a small word-level GPT towards positive reviews "
@@ -256,6 +268,7 @@ const dc_task_ops dc_task_sentiment = {
     .baselines = BASELINES,
     .options = OPTIONS,
     .metrics = METRICS,
+    .drift_curves = DRIFT_CURVES,
     .prompt_beta = prompt_beta,
     .create = create,
     .set_option = set_option,
