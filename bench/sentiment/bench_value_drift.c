@@ -19,6 +19,8 @@
  *   simpo  −log σ(β_s·(log π(y_w)/|y_w| − log π(y_l)/|y_l|) − γ), β_s = 2.5, γ = 1.375
  *          (Meng et al. 2024's setting, as examples/objectives/sentiment/simpo.c)
  *   simpo_g0  the same with γ = 0 (Value Drifts: SimPO's γ barely matters)
+ *   none   loss 0: with steps=0, a run that only carries the PPO baseline (another
+ *          ppo_kl_coef, say); value_drift.py drops its own rows
  * Build: cmake --build BUILD --target bench_value_drift. */
 #define _DEFAULT_SOURCE /* strsep, strtok_r */
 #include "common/util.h"
@@ -65,13 +67,26 @@ static dc_status simpo(void *ctx, const pref_batch *b, double *loss, double *dc,
     return DC_OK;
 }
 
+static dc_status none(void *ctx, const pref_batch *b, double *loss, double *dc, double *dr,
+                      char *msg, size_t cap)
+{
+    (void)ctx, (void)msg, (void)cap;
+    for (int i = 0; i < b->n; i++) {
+        loss[i] = 0;
+        if (dc) dc[i] = 0;
+        if (dr) dr[i] = 0;
+    }
+    return DC_OK;
+}
+
 static const double GAMMA_SIMPO = 1.375, GAMMA_ZERO = 0.0;
 
 static const struct {
     const char *name;
     dc_status (*fn)(void *, const pref_batch *, double *, double *, double *, char *, size_t);
     const void *ctx;
-} OBJ[] = {{"dpo", dpo, NULL}, {"simpo", simpo, &GAMMA_SIMPO}, {"simpo_g0", simpo, &GAMMA_ZERO}};
+} OBJ[] = {{"dpo", dpo, NULL}, {"simpo", simpo, &GAMMA_SIMPO}, {"simpo_g0", simpo, &GAMMA_ZERO},
+         {"none", none, NULL}};
 
 /* Stage progress on stderr (pretraining, SFT and PPO take minutes at the defaults). */
 static void on_step(void *ctx, const char *phase, int step, int total, double loss)
@@ -141,7 +156,7 @@ int main(int argc, char **argv)
             for (size_t j = 0; j < sizeof OBJ / sizeof OBJ[0]; j++)
                 if (!strcmp(OBJ[j].name, name)) k = (int)j;
             if (k < 0) {
-                fprintf(stderr, "bench_value_drift: unknown objective '%s' (dpo, simpo, simpo_g0)\n",
+                fprintf(stderr, "bench_value_drift: unknown objective '%s' (dpo, simpo, simpo_g0, none)\n",
                         name);
                 return 1;
             }

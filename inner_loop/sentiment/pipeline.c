@@ -209,10 +209,10 @@ static void corpus_add(const sent_vocab *v, const char *text, size_t len, uint16
 static int unk_free(int target) { return target == SENT_TOK_UNK ? -1 : target; }
 
 /* The drift curves' probe: reward and length of samples (temperature 1) on the first
- * CURVE_PROMPTS validation prompts, recorded at `step` as sft/reward and sft/length. */
+ * curve_prompts validation prompts, recorded at `step` as sft/reward and sft/length. */
 static void sft_curve_point(dc_task *t, gpt_model *m, int step)
 {
-    int n = t->n_val < CURVE_PROMPTS ? t->n_val : CURVE_PROMPTS;
+    int n = t->n_val < t->curve_prompts ? t->n_val : t->curve_prompts;
     sent_score s;
     if (n == 0 || sent_score_prompts(t, m, NULL, t->val_prompts, n, 1, 0xc0ffee, &s) != 0)
         s.reward = s.length = NAN;
@@ -689,6 +689,9 @@ int sent_prepare(dc_task *t, const dc_progress *prog, char *err, size_t errcap)
     dc_fmt(kbuf, sizeof kbuf, "sft v3 steps%d batch%d lr%.9g curve%d eval%d words%d resp%d",
            t->sft_steps, t->lm_batch, t->sft_lr, t->curve_points, t->eval_prompts,
            t->prompt_words, t->response_len);
+    // (the probe size joined the key later: the default's key is unchanged, so caches stay valid)
+    if (t->curve_prompts != 16)
+        dc_fmt(kbuf + strlen(kbuf), sizeof kbuf - strlen(kbuf), " cprompts%d", t->curve_prompts);
     uint64_t ksft = hash_str(kpre, kbuf);
     if (run_stage(t, &STAGE_DEFS[1], ksft, &in, err, errcap) != 0) goto out;
     // the reference model never trains again: release its optimizer state (on the host, and

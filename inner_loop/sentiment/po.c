@@ -108,7 +108,7 @@ static dc_status train_beta(dc_task *t, gpt_model *policy, const dc_objective *o
     }
     int every = t->steps / (t->curve_points > 1 ? t->curve_points - 1 : 1);
     if (every < 1) every = 1;
-    int ncurve = t->n_val < CURVE_PROMPTS ? t->n_val : CURVE_PROMPTS;
+    int ncurve = t->n_val < t->curve_prompts ? t->n_val : t->curve_prompts;
     int cursor = 0;
     for (int step = 0; step <= t->steps; step++) {
         if (step % every == 0 || step == t->steps) {

@@ -313,10 +313,10 @@ static dc_status update(gpt_model *policy, value_head *head, const sent_ppo_conf
 }
 
 /* The drift-curve probe (as po.c's): reward, KL and length of samples on the first
- * CURVE_PROMPTS validation prompts, and held-out preference accuracy, at iteration `it`. */
+ * curve_prompts validation prompts, and held-out preference accuracy, at iteration `it`. */
 static void curve_point(dc_task *t, gpt_model *policy, int it, dc_curves *cv)
 {
-    int n = t->n_val < CURVE_PROMPTS ? t->n_val : CURVE_PROMPTS;
+    int n = t->n_val < t->curve_prompts ? t->n_val : t->curve_prompts;
     sent_score s;
     if (sent_score_prompts(t, policy, &t->ref, t->val_prompts, n, 1, 0xc0ffee, &s) == 0) {
         dc_curves_add(cv, "ppo/po/reward", it, s.reward);

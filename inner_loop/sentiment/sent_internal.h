@@ -35,7 +35,7 @@ struct dc_task {
     int pretrain_steps, sft_steps, lm_batch;
     double pretrain_lr, sft_lr, temperature;
     int samples, prompts, eval_prompts, eval_samples, response_len, prompt_words;
-    int curve_points, threads;
+    int curve_points, curve_prompts, threads;
     int bon; /* best-of-N baseline: the largest N (a power of two), 0 = off */
     int tq, tq_topk; /* Transfer Q* decoding: rollouts per candidate token (0 = off), top-k */
     double tq_alpha; /* its temperature on Q */
@@ -75,7 +75,6 @@ void sent_release(dc_task *t);
  * ref the KL is 0. -1 on out of memory. */
 /* Sequences sampled per gpt_sample call when scoring and decoding. */
 #define SENT_SAMPLE_CHUNK 64
-#define CURVE_PROMPTS 16 /* validation prompts scored along SFT/PO for the drift curves */
 
 typedef struct {
     double reward, kl, length;

@@ -66,6 +66,9 @@ static const dc_task_option OPTIONS[] = {
     INT_OPT("prompt_words", "3", "words of a sentence that form its prompt", prompt_words, 1, 100),
     INT_OPT("curve_points", "6", "points of the drift curves through SFT and each PO run", curve_points, 2,
             1000),
+    INT_OPT("curve_prompts", "16",
+            "validation prompts (one sample each) scored at every point of the drift curves", curve_prompts, 1,
+            10000),
     {"bon", "0",
      "best-of-N decoding baseline from the reference policy (no training): 0 off, else the largest N, a "
      "power of two up to 64; metrics bon_<N>/reward, bon_<N>/kl, ... for N = 2, 4, ...",
@@ -92,7 +95,7 @@ static const dc_task_option OPTIONS[] = {
     INT_OPT("ppo_minibatches", "4", "PPO: minibatches each epoch splits the rollouts into (baselines ppo2: 4)",
             ppo.minibatches, 1, 4096),
     INT_OPT("ppo_epochs", "4", "PPO: epochs over each batch of rollouts (TRL: 4)", ppo.epochs, 1, 100),
-    REAL_OPT("ppo_lr", "0.0003", "PPO: AdamW learning rate of the policy (as lr: this model's scale)",
+    REAL_OPT("ppo_lr", "0.0001", "PPO: AdamW learning rate of the policy (measured: clip fraction about 0.1)",
              ppo.lr, 0, 1),
     REAL_OPT("ppo_vf_lr", "0.001", "PPO: Adam learning rate of the value head (linear on the last hidden state)",
              ppo.vf_lr, 0, 1),

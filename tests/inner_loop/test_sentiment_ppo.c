@@ -248,11 +248,14 @@ static const char *CI[][2] = {
     {"eval_prompts", "64"},  {"eval_samples", "4"},    {"response_len", "16"}, {"steps", "10"},
     {"batch", "16"},         {"lr", "0.002"},          {"beta", "0.5"},       {"threads", "1"},
     {"curve_points", "3"},   {"gap", "0.15"},          {"ppo", "24"},         {"ppo_batch", "32"},
-    {"ppo_lr", "0.002"},
+    {"ppo_lr", "0.0005"},
 };
 
-/* Held-out reward gain that PPO must reach over π_ref (bench/RESULTS-value-drift.md: CI runs). */
-#define PPO_MARGIN 0.04
+/* Held-out reward gain (mean of validation and test) that PPO must reach over π_ref: over
+ * seeds 1–8 at this configuration it was +0.133 to +0.181 (mean 0.155, sd 0.018) at
+ * per-token KL 0.24–0.42 (bench/RESULTS-value-drift.md); the margin is half the worst
+ * seed's gain, about 4.5 sd below the mean. */
+#define PPO_MARGIN 0.07
 
 static dc_status native_dpo(void *ctx, const pref_batch *b, double *loss, double *dc, double *dr,
                             char *msg, size_t cap)
@@ -306,7 +309,7 @@ static void test_ppo_ci(void)
            "test KL %.4f, length %.1f, pref_accuracy %.3f\n", first, ppo, ref, ppo - ref, kl,
            metric(&r, "ppo/test_kl"), metric(&r, "ppo/length"), metric(&r, "ppo/pref_accuracy"));
     CHECK_MSG(ppo >= ref + PPO_MARGIN, "PPO raises the held-out reward: %.4f vs π_ref %.4f", ppo, ref);
-    CHECK_MSG(kl > 0 && kl < 2.0, "PPO's per-token KL is finite and positive: %g", kl);
+    CHECK_MSG(kl > 0 && kl < 1.0, "PPO's per-token KL is finite and positive: %g", kl);
     CHECK(isfinite(metric(&r, "ppo/test_kl")));
     CHECK_NEAR(metric(&r, "ppo/kl_coef"), 0.05, 1e-15);
     // the drift curves through PPO, with their magnitude and time
