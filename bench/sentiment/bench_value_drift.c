@@ -32,8 +32,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-static double sigmoid(double x) { return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)); }
-static double log1pexp(double z) { return z > 0 ? z + log1p(exp(-z)) : log1p(exp(z)); }
+static double sigmoid(double x)
+{
+    return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x));
+}
+static double log1pexp(double z)
+{
+    return z > 0 ? z + log1p(exp(-z)) : log1p(exp(z));
+}
 
 static dc_status dpo(void *ctx, const pref_batch *b, double *loss, double *dc, double *dr,
                      char *msg, size_t cap)
@@ -85,8 +91,10 @@ static const struct {
     const char *name;
     dc_status (*fn)(void *, const pref_batch *, double *, double *, double *, char *, size_t);
     const void *ctx;
-} OBJ[] = {{"dpo", dpo, NULL}, {"simpo", simpo, &GAMMA_SIMPO}, {"simpo_g0", simpo, &GAMMA_ZERO},
-         {"none", none, NULL}};
+} OBJ[] = {{"dpo", dpo, NULL},
+           {"simpo", simpo, &GAMMA_SIMPO},
+           {"simpo_g0", simpo, &GAMMA_ZERO},
+           {"none", none, NULL}};
 
 /* Stage progress on stderr (pretraining, SFT and PPO take minutes at the defaults). */
 static void on_step(void *ctx, const char *phase, int step, int total, double loss)
@@ -102,7 +110,8 @@ static int parse_list(const char *text, double *out, int cap)
     snprintf(buf, sizeof buf, "%s", text);
     int n = 0;
     char *s = buf, *tok;
-    while ((tok = strsep(&s, ",")) && n < cap) out[n++] = atof(tok);
+    while ((tok = strsep(&s, ",")) && n < cap)
+        out[n++] = atof(tok);
     return n;
 }
 
@@ -125,8 +134,10 @@ int main(int argc, char **argv)
         } else {
             char *eq = strchr(argv[i], '=');
             if (!eq) {
-                fprintf(stderr, "bench_value_drift: expected key=value, --seeds, --gaps or "
-                        "--objectives, got '%s'\n", argv[i]);
+                fprintf(stderr,
+                        "bench_value_drift: expected key=value, --seeds, --gaps or "
+                        "--objectives, got '%s'\n",
+                        argv[i]);
                 return 1;
             }
             *eq = '\0';
@@ -156,7 +167,8 @@ int main(int argc, char **argv)
             for (size_t j = 0; j < sizeof OBJ / sizeof OBJ[0]; j++)
                 if (!strcmp(OBJ[j].name, name)) k = (int)j;
             if (k < 0) {
-                fprintf(stderr, "bench_value_drift: unknown objective '%s' (dpo, simpo, simpo_g0, none)\n",
+                fprintf(stderr,
+                        "bench_value_drift: unknown objective '%s' (dpo, simpo, simpo_g0, none)\n",
                         name);
                 return 1;
             }

@@ -169,15 +169,17 @@ def markdown(records, table, sft, ref):
 # ---- SVG ----
 
 def svg_panel(x0, y0, w, h, title, xlabel, ylabel, xr, yr, series, xticks=None, vline=None):
-    """series: [(label, color, dash, [(x, y, err)])]; returns SVG text."""
-    ml, mr, mt, mb = 56, 12, 28, 40
+    """series: [(label, color, dash, [(x, y[, err])])]; the legend sits under the axes, two
+    entries a row. Returns SVG text."""
+    rows = (len(series) + 1) // 2
+    ml, mr, mt, mb = 56, 12, 28, 44 + 15 * rows
     pw, ph = w - ml - mr, h - mt - mb
     (xa, xb), (ya, yb) = xr, yr
     X = lambda x: x0 + ml + (x - xa) / (xb - xa) * pw
     Y = lambda y: y0 + mt + (1 - (y - ya) / (yb - ya)) * ph
     s = [f'<rect x="{x0 + ml}" y="{y0 + mt}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>',
          f'<text x="{x0 + ml + pw / 2}" y="{y0 + 18}" text-anchor="middle" font-weight="bold">{title}</text>',
-         f'<text x="{x0 + ml + pw / 2}" y="{y0 + h - 6}" text-anchor="middle">{xlabel}</text>',
+         f'<text x="{x0 + ml + pw / 2}" y="{y0 + mt + ph + 32}" text-anchor="middle">{xlabel}</text>',
          f'<text transform="translate({x0 + 14},{y0 + mt + ph / 2}) rotate(-90)" text-anchor="middle">{ylabel}</text>']
     step = nice((yb - ya) / 5)
     t = math.ceil(ya / step) * step
@@ -191,13 +193,15 @@ def svg_panel(x0, y0, w, h, title, xlabel, ylabel, xr, yr, series, xticks=None, 
         s.append(f'<line x1="{X(xa)}" y1="{Y(0):.1f}" x2="{X(xb)}" y2="{Y(0):.1f}" stroke="#999"/>')
     if vline is not None:
         s.append(f'<line x1="{X(vline):.1f}" y1="{Y(yb)}" x2="{X(vline):.1f}" y2="{Y(ya)}" stroke="#bbb"/>')
-    ly = y0 + mt + 12
-    for label, color, dash, pts in series:
+    for k, (label, color, dash, pts) in enumerate(series):
         pts = [p for p in pts if not math.isnan(p[1])]
+        da = f' stroke-dasharray="{dash}"' if dash else ""
+        lx, ly = x0 + ml + (k % 2) * pw / 2, y0 + mt + ph + 50 + 15 * (k // 2)
+        s.append(f'<line x1="{lx}" y1="{ly - 4}" x2="{lx + 20}" y2="{ly - 4}" stroke="{color}" '
+                 f'stroke-width="2"{da}/><text x="{lx + 24}" y="{ly}">{label}</text>')
         if not pts:
             continue
         d = " ".join(f"{'M' if i == 0 else 'L'}{X(p[0]):.1f} {Y(p[1]):.1f}" for i, p in enumerate(pts))
-        da = f' stroke-dasharray="{dash}"' if dash else ""
         s.append(f'<path d="{d}" fill="none" stroke="{color}" stroke-width="2"{da}/>')
         for p in pts:
             if len(p) > 2 and p[2] and not math.isnan(p[2]):
@@ -205,9 +209,6 @@ def svg_panel(x0, y0, w, h, title, xlabel, ylabel, xr, yr, series, xticks=None, 
                          f'y2="{Y(p[1] + p[2]):.1f}" stroke="{color}"/>')
             if len(p) > 2:
                 s.append(f'<circle cx="{X(p[0]):.1f}" cy="{Y(p[1]):.1f}" r="3" fill="{color}"/>')
-        s.append(f'<line x1="{x0 + ml + 8}" y1="{ly - 4}" x2="{x0 + ml + 28}" y2="{ly - 4}" '
-                 f'stroke="{color}" stroke-width="2"{da}/><text x="{x0 + ml + 32}" y="{ly}">{label}</text>')
-        ly += 15
     return "\n".join(s)
 
 
@@ -233,7 +234,7 @@ def rng(vals, pad=0.08):
 def svg(table, sft, seed, gap_curves):
     gaps = sorted({g for (_, g) in table})
     methods = method_order({m for (m, _) in table})
-    W, H = 1200, 330
+    W, H = 1200, 400
     panels = []
     for i, (key, title, ylabel) in enumerate([("r_drift", "Reward drift over the phase", "Δ reward"),
                                               ("l_drift", "Length drift over the phase", "Δ tokens")]):

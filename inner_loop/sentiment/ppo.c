@@ -38,16 +38,19 @@ void ppo_whiten(double *x, int n)
 {
     if (n < 1) return;
     double mean = 0, var = 0;
-    for (int i = 0; i < n; i++) mean += x[i];
+    for (int i = 0; i < n; i++)
+        mean += x[i];
     mean /= n;
-    for (int i = 0; i < n; i++) var += (x[i] - mean) * (x[i] - mean);
+    for (int i = 0; i < n; i++)
+        var += (x[i] - mean) * (x[i] - mean);
     var /= n;
     double s = n >= 2 ? 1.0 / sqrt(var + 1e-8) : 1.0;
-    for (int i = 0; i < n; i++) x[i] = (x[i] - mean) * s;
+    for (int i = 0; i < n; i++)
+        x[i] = (x[i] - mean) * s;
 }
 
-double ppo_policy_loss(int n, const double *lp, const double *lp_old, const double *adv,
-                       double eps, double *dlp, double *clipfrac)
+double ppo_policy_loss(int n, const double *lp, const double *lp_old, const double *adv, double eps,
+                       double *dlp, double *clipfrac)
 {
     double sum = 0;
     int clipped = 0;
@@ -119,13 +122,15 @@ static void head_free(value_head *h)
 static double head_value(const value_head *h, const float *feat)
 {
     double s = h->w[h->C];
-    for (int i = 0; i < h->C; i++) s += h->w[i] * feat[i];
+    for (int i = 0; i < h->C; i++)
+        s += h->w[i] * feat[i];
     return s;
 }
 
 static void head_accumulate(value_head *h, const float *feat, double dv)
 {
-    for (int i = 0; i < h->C; i++) h->g[i] += dv * feat[i];
+    for (int i = 0; i < h->C; i++)
+        h->g[i] += dv * feat[i];
     h->g[h->C] += dv;
 }
 
@@ -156,7 +161,8 @@ typedef struct {
 
 static void rollouts_free(rollouts *ro)
 {
-    for (int k = 0; k < ro->B; k++) sent_seq_free(&ro->seq[k]);
+    for (int k = 0; k < ro->B; k++)
+        sent_seq_free(&ro->seq[k]);
     free(ro->seq);
     free(ro->off);
     free(ro->score);
@@ -195,7 +201,10 @@ static int forward_rows(gpt_model *m, const sent_seq *rows, int n, ppo_work *w,
     return Tb;
 }
 
-static int stopped(const dc_progress *prog) { return prog && prog->stop && *prog->stop; }
+static int stopped(const dc_progress *prog)
+{
+    return prog && prog->stop && *prog->stop;
+}
 
 /* Samples one batch from the policy on the next prompts and fills everything PPO needs
  * from it: scores, old log-probs and values, π_ref's log-probs, rewards, advantages and
@@ -245,10 +254,12 @@ static int collect(dc_task *t, gpt_model *policy, value_head *head, const sent_p
         double mean = 0;
         for (int k = 0; k < B; k++) {
             int o = ro->off[k], n = sent_seq_resp_len(&ro->seq[k]);
-            for (int i = 0; i < n; i++) mean += ro->reward[o + i];
+            for (int i = 0; i < n; i++)
+                mean += ro->reward[o + i];
         }
         head->w[head->C] = mean / B;
-        for (int i = 0; i < ro->ntok; i++) ro->v_old[i] = head->w[head->C];
+        for (int i = 0; i < ro->ntok; i++)
+            ro->v_old[i] = head->w[head->C];
     }
     for (int k = 0; k < B; k++) {
         int o = ro->off[k], n = sent_seq_resp_len(&ro->seq[k]);
@@ -266,8 +277,8 @@ typedef struct {
 /* One optimizer step on rollouts rows[0..n) (indices into ro). Adds the losses and the
  * clip fraction to the sums. DC_OK, or the failure's status with a message. */
 static dc_status update(gpt_model *policy, value_head *head, const sent_ppo_config *c,
-                  const rollouts *ro, const int *idx, int n, ppo_work *w, mb_view *mv,
-                  double *pg_sum, double *vf_sum, double *clip_sum, char *msg, size_t cap)
+                        const rollouts *ro, const int *idx, int n, ppo_work *w, mb_view *mv,
+                        double *pg_sum, double *vf_sum, double *clip_sum, char *msg, size_t cap)
 {
     int ntok = 0;
     for (int j = 0; j < n; j++) {
@@ -296,7 +307,8 @@ static dc_status update(gpt_model *policy, value_head *head, const sent_ppo_conf
         }
     // the policy's gradient per position; the head's from the same positions' hidden states
     int C = policy->cfg.width, o = 0;
-    for (int k = 0; k < n * Tb; k++) w->dlogp[k] = 0.0f;
+    for (int k = 0; k < n * Tb; k++)
+        w->dlogp[k] = 0.0f;
     for (int j = 0; j < n; j++)
         for (int q = w->rows[j].plen - 1; q < w->rows[j].len - 1; q++, o++) {
             w->dlogp[(size_t)j * Tb + q] = (float)w->dlp[o];
@@ -360,8 +372,10 @@ dc_status sent_ppo(dc_task *t, int seed, uint64_t val_seed, uint64_t test_seed,
     w.dv = dc_malloc(toks * sizeof(double));
     mb_view mv = {dc_malloc(toks * sizeof(double)), dc_malloc(toks * sizeof(double)),
                   dc_malloc(toks * sizeof(double)), dc_malloc(toks * sizeof(double))};
-    int *order = dc_malloc((size_t)t->n_train * sizeof(int)), *perm = dc_malloc((size_t)B * sizeof(int));
-    for (int i = 0; i < t->n_train; i++) order[i] = i;
+    int *order = dc_malloc((size_t)t->n_train * sizeof(int)),
+        *perm = dc_malloc((size_t)B * sizeof(int));
+    for (int i = 0; i < t->n_train; i++)
+        order[i] = i;
     dc_rng rng;
     dc_rng_seed(&rng, (uint64_t)seed * 0x9E3779B97F4A7C15ull + 0x990);
     dc_rng_shuffle_int(&rng, order, t->n_train);
@@ -385,12 +399,15 @@ dc_status sent_ppo(dc_task *t, int seed, uint64_t val_seed, uint64_t test_seed,
             break;
         }
         double score = 0, kl = 0;
-        for (int k = 0; k < B; k++) score += ro.score[k];
-        for (int i = 0; i < ro.ntok; i++) kl += ro.lp_old[i] - ro.lp_ref[i];
+        for (int k = 0; k < B; k++)
+            score += ro.score[k];
+        for (int i = 0; i < ro.ntok; i++)
+            kl += ro.lp_old[i] - ro.lp_ref[i];
         double pg = 0, vf = 0, clipf = 0;
         int nupd = 0;
         for (int e = 0; e < c->epochs && st == DC_OK; e++) {
-            for (int k = 0; k < B; k++) perm[k] = k;
+            for (int k = 0; k < B; k++)
+                perm[k] = k;
             dc_rng_shuffle_int(&rng, perm, B);
             for (int mb = 0; mb < mbs && st == DC_OK; mb++) {
                 int lo = mb * B / mbs, hi = (mb + 1) * B / mbs;
@@ -415,8 +432,10 @@ dc_status sent_ppo(dc_task *t, int seed, uint64_t val_seed, uint64_t test_seed,
         // trained candidates (common random numbers)
         sent_score v, te;
         double acc = 0;
-        if (sent_score_prompts(t, &policy, &t->ref, t->val_prompts, t->n_val, t->eval_samples, val_seed, &v) != 0 ||
-            sent_score_prompts(t, &policy, &t->ref, t->test_prompts, t->n_test, t->eval_samples, test_seed, &te) != 0 ||
+        if (sent_score_prompts(t, &policy, &t->ref, t->val_prompts, t->n_val, t->eval_samples,
+                               val_seed, &v) != 0 ||
+            sent_score_prompts(t, &policy, &t->ref, t->test_prompts, t->n_test, t->eval_samples,
+                               test_seed, &te) != 0 ||
             sent_pref_accuracy(&policy, &t->val_pairs, &acc) != 0) {
             st = DC_ERROR;
             dc_fmt(msg, cap, "PPO: out of memory while scoring");

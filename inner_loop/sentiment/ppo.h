@@ -5,11 +5,13 @@
  * hidden state gives GAE's baseline.
  *
  * Per response token t (the action a_t taken in state s_t = prompt + earlier tokens):
- *   r_t    = −kl_coef · (log π_old(a_t|s_t) − log π_ref(a_t|s_t))  [+ lexicon reward at the
- *            last token]                       (the k1 estimate of the KL, as TRL's PPOTrainer)
+ *   r_t    = −kl_coef · (log π_old(a_t|s_t) − log π_ref(a_t|s_t)) [+ the lexicon reward at
+ *            the last token]  (the k1 estimate of the KL, as TRL's PPOTrainer)
  *   δ_t    = r_t + γ V(s_{t+1}) − V(s_t),  V = 0 after the last token
- *   A_t    = Σ_k (γλ)^k δ_{t+k} (GAE, Schulman et al. 2016), whitened over the batch; R_t = A_t + V(s_t)
- *   L_pg   = mean_t max(−A_t ρ_t, −A_t clip(ρ_t, 1 − ε, 1 + ε)),  ρ_t = π(a_t|s_t) / π_old(a_t|s_t)
+ *   A_t    = Σ_k (γλ)^k δ_{t+k} (GAE, Schulman et al. 2016), whitened over the batch
+ *   R_t    = A_t + V(s_t)
+ *   L_pg   = mean_t max(−A_t ρ_t, −A_t clip(ρ_t, 1 − ε, 1 + ε)),
+ *            ρ_t = π(a_t|s_t) / π_old(a_t|s_t)
  *   L_v    = ½ mean_t max((V − R_t)², (V_old + clip(V − V_old, −ε_v, ε_v) − R_t)²)
  * (means over the response tokens of a minibatch).
  *
@@ -44,8 +46,8 @@ void ppo_whiten(double *x, int n);
 /* The clipped surrogate L_pg over n tokens at log-probs lp (old: lp_old) and advantages adv.
  * dlp (NULL: not wanted) receives dL_pg/dlp[t]; *clipfrac (NULL: not wanted) the fraction
  * of tokens where the clipped term is the larger one (their gradient is 0). */
-double ppo_policy_loss(int n, const double *lp, const double *lp_old, const double *adv,
-                       double eps, double *dlp, double *clipfrac);
+double ppo_policy_loss(int n, const double *lp, const double *lp_old, const double *adv, double eps,
+                       double *dlp, double *clipfrac);
 
 /* The clipped value loss L_v over n tokens; dv (NULL: not wanted) receives dL_v/dv[t]. */
 double ppo_value_loss(int n, const double *v, const double *v_old, const double *ret, double eps,

@@ -39,7 +39,8 @@ static void test_gae(void)
     CHECK_NEAR(adv[0], 0.2849575, 1e-12);
     // λ = 1, γ = 1: the advantage is the return-to-go minus the value (Monte Carlo)
     ppo_gae(r, v, 3, 1.0, 1.0, adv, ret);
-    for (int t = 0; t < 3; t++) CHECK_NEAR(adv[t], 1.0 - v[t], 1e-12);
+    for (int t = 0; t < 3; t++)
+        CHECK_NEAR(adv[t], 1.0 - v[t], 1e-12);
     // λ = 0: one-step TD errors
     ppo_gae(r, v, 3, 1.0, 0.0, adv, ret);
     CHECK_NEAR(adv[0], 0.1, 1e-12);
@@ -123,7 +124,8 @@ static void test_clipped_gradients(void)
         a[i] = dc_rng_normal(&rng);
     }
     ppo_policy_loss(N, x, old, a, 0.2, g, &clipfrac);
-    for (int i = 0; i < N; i++) clipped += g[i] == 0;
+    for (int i = 0; i < N; i++)
+        clipped += g[i] == 0;
     CHECK(clipped > 5 && clipped < N - 5); // both regimes are exercised
     CHECK_NEAR(clipfrac, (double)clipped / N, 1e-12);
     loss_ctx c = {N, NULL, a, old, 0.2};
@@ -146,7 +148,8 @@ static void test_clipped_gradients(void)
             ret[i] += 0.01; // away from the tie of the two terms
     }
     ppo_value_loss(N, v, vold, ret, 0.2, gv);
-    for (int i = 0; i < N; i++) zero += gv[i] == 0;
+    for (int i = 0; i < N; i++)
+        zero += gv[i] == 0;
     CHECK(zero > 2 && zero < N - 2);
     loss_ctx cv = {N, NULL, ret, vold, 0.2};
     e = max_fd_error(vf_of, v, N, gv, &cv);
@@ -165,24 +168,27 @@ static void next_dist(gpt_model *m, const int *tok, int len, double *p)
 {
     int in[8], tg[8];
     float lp[8];
-    for (int i = 0; i < len; i++) in[i] = tok[i], tg[i] = -1;
+    for (int i = 0; i < len; i++)
+        in[i] = tok[i], tg[i] = -1;
     CHECK(gpt_forward(m, in, tg, 1, len, lp) == 0);
-    for (int v = 0; v < KV; v++) p[v] = m->a.logits[(size_t)(len - 1) * KV + v];
+    for (int v = 0; v < KV; v++)
+        p[v] = m->a.logits[(size_t)(len - 1) * KV + v];
 }
 
 /* Σ over prefixes reachable under π of P_π(prefix) · KL(π(·|prefix) ‖ π_ref(·|prefix)) and
  * of P_π(prefix) (each such prefix draws one response token). */
-static void exact_kl(gpt_model *pi, gpt_model *ref, int *tok, int len, double prob,
-                     double *kl_sum, double *tokens)
+static void exact_kl(gpt_model *pi, gpt_model *ref, int *tok, int len, double prob, double *kl_sum,
+                     double *tokens)
 {
     double p[KV], q[KV];
     next_dist(pi, tok, len, p);
     next_dist(ref, tok, len, q);
     double kl = 0;
-    for (int v = 0; v < KV; v++) kl += p[v] * (log(p[v]) - log(q[v]));
+    for (int v = 0; v < KV; v++)
+        kl += p[v] * (log(p[v]) - log(q[v]));
     *kl_sum += prob * kl;
     *tokens += prob;
-    if (len == KMAX) return; // the last response token: every choice ends the response
+    if (len == KMAX) return;       // the last response token: every choice ends the response
     for (int v = 1; v < KV; v++) { // end-of-text (0) ends it
         tok[len] = v;
         exact_kl(pi, ref, tok, len + 1, prob * p[v], kl_sum, tokens);
@@ -199,8 +205,10 @@ static void test_kl_estimate(void)
     dc_rng_seed(&rng, 3);
     gpt_model *ms[2] = {&pi, &ref};
     for (int k = 0; k < 2; k++) {
-        for (size_t i = 0; i < ms[k]->param_sizes[0]; i++) ms[k]->p.wte[i] = (float)(0.6 * dc_rng_normal(&rng));
-        for (size_t i = 0; i < ms[k]->param_sizes[1]; i++) ms[k]->p.wpe[i] = (float)(0.6 * dc_rng_normal(&rng));
+        for (size_t i = 0; i < ms[k]->param_sizes[0]; i++)
+            ms[k]->p.wte[i] = (float)(0.6 * dc_rng_normal(&rng));
+        for (size_t i = 0; i < ms[k]->param_sizes[1]; i++)
+            ms[k]->p.wpe[i] = (float)(0.6 * dc_rng_normal(&rng));
     }
     int tok[8] = {GPT_EOT};
     double kl_sum = 0, tokens = 0;
@@ -209,27 +217,34 @@ static void test_kl_estimate(void)
     CHECK(tokens > 1 && tokens <= KMAX);
 
     enum { K = 20000 };
-    sent_seq prompt = {1, 1, tok}, *rep = dc_malloc(K * sizeof *rep), *gen = dc_calloc(K, sizeof *gen);
-    for (int k = 0; k < K; k++) rep[k] = prompt;
+    sent_seq prompt = {1, 1, tok}, *rep = dc_malloc(K * sizeof *rep),
+             *gen = dc_calloc(K, sizeof *gen);
+    for (int k = 0; k < K; k++)
+        rep[k] = prompt;
     CHECK(sent_sample(&pi, rep, K, 64, KMAX, 1.0f, 0, &rng, gen) == 0);
     double est;
     CHECK(sent_seq_kl(&pi, &ref, gen, K, &est) == 0);
     // its standard error (delta method for a ratio of sums), from per-response log-ratios
     double *lp = dc_malloc(K * sizeof *lp), *lr = dc_malloc(K * sizeof *lr), len = 0, ss = 0;
-    CHECK(sent_seq_logps(&pi, gen, K, 64, lp, NULL) == 0 && sent_seq_logps(&ref, gen, K, 64, lr, NULL) == 0);
-    for (int k = 0; k < K; k++) len += sent_seq_resp_len(&gen[k]);
+    CHECK(sent_seq_logps(&pi, gen, K, 64, lp, NULL) == 0 &&
+          sent_seq_logps(&ref, gen, K, 64, lr, NULL) == 0);
+    for (int k = 0; k < K; k++)
+        len += sent_seq_resp_len(&gen[k]);
     for (int k = 0; k < K; k++) {
         double r = (lp[k] - lr[k]) - est * sent_seq_resp_len(&gen[k]);
         ss += r * r;
     }
     double se = sqrt(ss) / len;
-    printf("per-token KL: exact %.5f, estimate %.5f (se %.5f) from %d responses, E[len] exact %.4f, "
-           "sampled %.4f\n", exact, est, se, K, tokens, len / K);
+    printf(
+        "per-token KL: exact %.5f, estimate %.5f (se %.5f) from %d responses, E[len] exact %.4f, "
+        "sampled %.4f\n",
+        exact, est, se, K, tokens, len / K);
     CHECK_MSG(exact > 0.05, "the two models must differ for the test to mean something: %g", exact);
     CHECK(se < exact / 10);
     CHECK_MSG(fabs(est - exact) <= 4 * se, "estimate %.5f vs exact %.5f (se %.5f)", est, exact, se);
     CHECK_NEAR(len / K, tokens, 0.03); // the sampler draws the lengths the enumeration weighs
-    for (int k = 0; k < K; k++) sent_seq_free(&gen[k]);
+    for (int k = 0; k < K; k++)
+        sent_seq_free(&gen[k]);
     free(gen);
     free(rep);
     free(lp);
@@ -242,12 +257,12 @@ static void test_kl_estimate(void)
 
 /* As tests/inner_loop/test_sentiment_task.c's CI configuration, with PPO on. */
 static const char *CI[][2] = {
-    {"vocab", "1024"},       {"layers", "1"},          {"width", "48"},       {"heads", "2"},
-    {"context", "40"},       {"pretrain_steps", "100"}, {"sft_steps", "400"},  {"lm_batch", "16"},
-    {"sft_lr", "0.004"},     {"pretrain_lr", "0.004"}, {"prompts", "256"},    {"samples", "8"},
-    {"eval_prompts", "64"},  {"eval_samples", "4"},    {"response_len", "16"}, {"steps", "10"},
-    {"batch", "16"},         {"lr", "0.002"},          {"beta", "0.5"},       {"threads", "1"},
-    {"curve_points", "3"},   {"gap", "0.15"},          {"ppo", "24"},         {"ppo_batch", "32"},
+    {"vocab", "1024"},      {"layers", "1"},           {"width", "48"},        {"heads", "2"},
+    {"context", "40"},      {"pretrain_steps", "100"}, {"sft_steps", "400"},   {"lm_batch", "16"},
+    {"sft_lr", "0.004"},    {"pretrain_lr", "0.004"},  {"prompts", "256"},     {"samples", "8"},
+    {"eval_prompts", "64"}, {"eval_samples", "4"},     {"response_len", "16"}, {"steps", "10"},
+    {"batch", "16"},        {"lr", "0.002"},           {"beta", "0.5"},        {"threads", "1"},
+    {"curve_points", "3"},  {"gap", "0.15"},           {"ppo", "24"},          {"ppo_batch", "32"},
     {"ppo_lr", "0.0005"},
 };
 
@@ -306,9 +321,11 @@ static void test_ppo_ci(void)
     double ppo = 0.5 * (metric(&r, "ppo/reward") + metric(&r, "ppo/test_reward"));
     double kl = metric(&r, "ppo/kl");
     printf("PPO (%.1f s with the DPO run): held-out reward %.4f vs π_ref %.4f (%+.4f), KL %.4f, "
-           "test KL %.4f, length %.1f, pref_accuracy %.3f\n", first, ppo, ref, ppo - ref, kl,
-           metric(&r, "ppo/test_kl"), metric(&r, "ppo/length"), metric(&r, "ppo/pref_accuracy"));
-    CHECK_MSG(ppo >= ref + PPO_MARGIN, "PPO raises the held-out reward: %.4f vs π_ref %.4f", ppo, ref);
+           "test KL %.4f, length %.1f, pref_accuracy %.3f\n",
+           first, ppo, ref, ppo - ref, kl, metric(&r, "ppo/test_kl"), metric(&r, "ppo/length"),
+           metric(&r, "ppo/pref_accuracy"));
+    CHECK_MSG(ppo >= ref + PPO_MARGIN, "PPO raises the held-out reward: %.4f vs π_ref %.4f", ppo,
+              ref);
     CHECK_MSG(kl > 0 && kl < 1.0, "PPO's per-token KL is finite and positive: %g", kl);
     CHECK(isfinite(metric(&r, "ppo/test_kl")));
     CHECK_NEAR(metric(&r, "ppo/kl_coef"), 0.05, 1e-15);
@@ -325,10 +342,12 @@ static void test_ppo_ci(void)
     if (kc && kc->len == 3) CHECK_NEAR(kc->value[0], 0.0, 1e-6); // starts at π_ref
     const dc_curve *ac = dc_curves_find(&r.curves, "ppo/po/pref_accuracy");
     if (ac && ac->len == 3) CHECK_NEAR(ac->value[0], 0.5, 1e-12);
-    CHECK(isfinite(metric(&r, "ppo/po_length_drift")) && isfinite(metric(&r, "ppo/po_length_drift_time")));
+    CHECK(isfinite(metric(&r, "ppo/po_length_drift")) &&
+          isfinite(metric(&r, "ppo/po_length_drift_time")));
     const dc_curve *sc = dc_curves_find(&r.curves, "ppo/rollout_score");
     CHECK(sc && sc->len == 24);
-    CHECK(isfinite(metric(&r, "beta_0.5/po_length_drift"))); // and the trained policy's length drift
+    CHECK(
+        isfinite(metric(&r, "beta_0.5/po_length_drift"))); // and the trained policy's length drift
 
     // once per seed: the next candidate reuses seed 1's PPO (quickly), seed 2 trains its own
     t0 = dc_now();
