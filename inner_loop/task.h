@@ -89,6 +89,7 @@ typedef struct {
     dc_task_probe probe;                 /* pre-screen probe shape */
     const dc_task_option *options;       /* terminated by {NULL} */
     const dc_metric_def *metrics;        /* terminated by {NULL} */
+    const dc_curve_def *drift_curves;    /* terminated by {NULL}; NULL: the task traces none */
 
     /* `discover demo` runs the first task that has these: "key=value" task options for a
      * short narrated campaign (NULL-terminated), and the paragraph that introduces it. */

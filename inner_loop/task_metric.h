@@ -27,10 +27,24 @@ typedef struct {
      * top level; NULL: only in the flat "metrics" object. */
     const char *group;
     /* The frontier series it feeds: "trained" (a trained objective's β sweep, the
-     * parameter is β), "best_of_n" or "transfer_q" (decoding-time baselines); NULL none. */
+     * parameter is β), "best_of_n" or "transfer_q" (decoding-time baselines), "ppo" (an
+     * online-RL baseline trained from π_ref, the parameter its KL coefficient); NULL none. */
     const char *frontier;
     dc_metric_axis axis;
 } dc_metric_def;
+
+/* A value-drift curve a task records, for the report's overlay of post-training phases (Value
+ * Drifts: one measure traced through SFT and then through each preference method). Curves
+ * of one `measure` are drawn together: the "sft" phase first (shared by every method), then
+ * each method's phase from where SFT ended. */
+typedef struct {
+    const char *pattern; /* curve name as for metrics; {} stands for the trained objective's β */
+    const char *measure; /* "reward", "length": which curves are drawn together */
+    /* "sft" (the phase before every method), "trained" (the candidate's own objective), or a
+     * baseline's name ("ppo") */
+    const char *phase;
+    const char *label; /* legend text ("SFT", "PPO"); NULL for "trained" (the candidate's name) */
+} dc_curve_def;
 
 /* 1 when name matches pattern; then the number that {} stood for is in *param (NAN when the
  * pattern has none) and its text in ptext. */

@@ -97,6 +97,13 @@ typedef struct {
     int nfronts;
     rp_frontier bon; /* best-of-N from π_ref over the same runs (bon.n == 0: none recorded) */
     rp_frontier tq;  /* Transfer Q* decoding from π_ref, one point per α */
+    rp_frontier ppo; /* PPO from π_ref (a task baseline), one point per KL coefficient */
+    /* The value-drift overlay: the task's drift-curve schema, and DPO's candidate with its
+     * curves when it is not the focus (has_dpo). */
+    const dc_curve_def *drift_curves;
+    arc_candidate dpo;
+    int has_dpo;
+    int focus_is_dpo; /* the focus is DPO's candidate itself */
 } rp_data;
 
 /* ---- report_data.c ---- */
@@ -109,7 +116,7 @@ int rp_best_index(const arc_candidate *c, int n);
 
 /* ---- report_frontier.c ---- */
 /* Adds the (parameter, reward, kl) points of frontier `series` ("trained", "best_of_n",
- * "transfer_q") found in one metrics object to f (summing; call rp_frontier_finish to
+ * "transfer_q", "ppo") found in one metrics object to f (summing; call rp_frontier_finish to
  * average), as the task's metric schema names them. For "trained" a flat {"reward", "kl"}
  * with β taken from params_json's "beta" (or the metrics' own "beta") is accepted too.
  * Returns the number of points added. */
@@ -142,6 +149,10 @@ void rp_plot_progress(dc_sb *b, const rp_data *d, int test_metric);
 void rp_plot_losses(dc_sb *b, const rp_data *d);
 void rp_plot_frontier(dc_sb *b, const rp_data *d);
 void rp_plot_curves(dc_sb *b, const rp_data *d);
+/* The value-drift overlay of one seed: each measure of the task's drift-curve schema through
+ * SFT and then, from the same π_ref, through PPO, DPO and the focus candidate. Nothing when
+ * the task traces no drift curves or the focus has none. */
+void rp_plot_drift(dc_sb *b, const rp_data *d);
 void rp_plot_llm(dc_sb *b, const rp_data *d);
 
 /* Colour of a candidate status on every chart and in the table. */

@@ -139,6 +139,7 @@ static int gather_frontiers(archive *a, rp_data *d, char *err, size_t errcap)
             pts += rp_frontier_add(f, d->metrics, "trained", ev[i].metrics_json, ev[i].params_json);
             rp_frontier_add(&d->bon, d->metrics, "best_of_n", ev[i].metrics_json, NULL);
             rp_frontier_add(&d->tq, d->metrics, "transfer_q", ev[i].metrics_json, NULL);
+            rp_frontier_add(&d->ppo, d->metrics, "ppo", ev[i].metrics_json, NULL);
         }
         for (int i = 0; i < nev; i++) arc_evaluation_free(&ev[i]);
         free(ev);
@@ -146,6 +147,7 @@ static int gather_frontiers(archive *a, rp_data *d, char *err, size_t errcap)
             pts = rp_frontier_add(f, d->metrics, "trained", c->metrics_json, NULL);
             rp_frontier_add(&d->bon, d->metrics, "best_of_n", c->metrics_json, NULL);
             rp_frontier_add(&d->tq, d->metrics, "transfer_q", c->metrics_json, NULL);
+            rp_frontier_add(&d->ppo, d->metrics, "ppo", c->metrics_json, NULL);
         }
         if (pts == 0) continue;
         rp_frontier_finish(f);
@@ -156,6 +158,7 @@ static int gather_frontiers(archive *a, rp_data *d, char *err, size_t errcap)
     }
     free(order);
     if (d->tq.n) rp_frontier_finish(&d->tq);
+    if (d->ppo.n) rp_frontier_finish(&d->ppo);
     if (d->bon.n) {
         rp_frontier_finish(&d->bon);
         d->bon.is_bon = 1;
@@ -209,6 +212,19 @@ int rp_gather(archive *a, const rp_options *o, rp_data *d, char *err, size_t err
         if (gather_frontiers(a, d, err, errcap) != 0) goto fail;
         rp_compute_losses(d);
     }
+    // the drift overlay compares the focus with DPO's run (PPO rides along in either)
+    d->drift_curves = ops ? ops->drift_curves : NULL;
+    if (d->drift_curves && d->has_focus) {
+        d->focus_is_dpo = is_dpo_name(d->focus.name);
+        for (int i = 0; i < d->ncands && !d->has_dpo; i++) {
+            const arc_candidate *c = &d->cands[i];
+            if (d->focus_is_dpo || !is_dpo_name(c->name) || strcmp(c->status, "ok") != 0)
+                continue;
+            int r = archive_candidate_get(a, c->id, &d->dpo, err, errcap);
+            if (r < 0) goto fail;
+            d->has_dpo = r == 0;
+        }
+    }
     return 0;
 fail:
     rp_data_free(d);
@@ -223,6 +239,7 @@ void rp_data_free(rp_data *d)
     for (int i = 0; i < d->ncalls; i++) arc_llm_call_free(&d->calls[i]);
     free(d->calls);
     if (d->has_focus) arc_candidate_free(&d->focus);
+    if (d->has_dpo) arc_candidate_free(&d->dpo);
     free(d->losses);
     free(d->loss_fails);
     free(d->fronts);

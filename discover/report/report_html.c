@@ -284,6 +284,7 @@ char *rp_render(const rp_data *d, const char *generator)
         dc_sb_append(&b, "</section>\n");
     }
     dc_sb_append(&b, "<section id=\"curves\"><h2>Curves</h2>");
+    rp_plot_drift(&b, d);
     rp_plot_curves(&b, d);
     dc_sb_append(&b, "</section>\n<section id=\"llm\"><h2>LLM usage</h2>");
     rp_plot_llm(&b, d);

@@ -356,8 +356,9 @@ void rp_plot_frontier(dc_sb *b, const rp_data *d)
     }
     int has_dpo = 0;
     double xl = INFINITY, xh = -INFINITY, yl = INFINITY, yh = -INFINITY;
-    for (int k = 0; k <= d->nfronts + 1; k++) {
-        const rp_frontier *f = k < d->nfronts ? &d->fronts[k] : k == d->nfronts ? &d->bon : &d->tq;
+    for (int k = 0; k <= d->nfronts + 2; k++) {
+        const rp_frontier *f = k < d->nfronts ? &d->fronts[k] : k == d->nfronts ? &d->bon :
+                               k == d->nfronts + 1 ? &d->tq : &d->ppo;
         if (k < d->nfronts) has_dpo |= f->is_dpo;
         for (int i = 0; i < f->n; i++) {
             xl = fmin(xl, f->kl[i]);
@@ -368,13 +369,16 @@ void rp_plot_frontier(dc_sb *b, const rp_data *d)
     }
     dc_sb_printf(b, "Mean validation reward against per-token KL(\xcf\x80\xe2\x80\x96\xcf\x80<sub>ref</sub>) for each "
                     "\xce\xb2 (labels), averaged over the evaluations (seeds) in the archive; up and to the "
-                    "left is better.%s%s%s</figcaption>",
+                    "left is better.%s%s%s%s</figcaption>",
                  has_dpo ? " DPO dashed." : " DPO has no sweep in this campaign.",
                  d->bon.n ? " Grey squares: best-of-N sampling from \xcf\x80<sub>ref</sub> (labels N; no "
                             "training; KL at most log N \xe2\x88\x92 (N\xe2\x88\x92" "1)/N per response, over its mean "
                             "length), the decoding-time baseline." : "",
                  d->tq.n ? " Grey diamonds: Transfer Q* decoding from \xcf\x80<sub>ref</sub> (labels \xce\xb1; "
-                           "rollout values steer its top-k tokens; exact KL)." : "");
+                           "rollout values steer its top-k tokens; exact KL)." : "",
+                 d->ppo.n ? " Green triangles: PPO trained from \xcf\x80<sub>ref</sub> on the task's reward "
+                            "with a per-token KL penalty (labels: its coefficient), the online-RL "
+                            "baseline." : "");
     double px = (xh - xl) * 0.08 + 1e-9, py = (yh - yl) * 0.08 + 1e-9;
     rp_axes ax = rp_axes_make(520, 340, fmin(0, xl - px), xh + px, yl - py, yh + py);
     rp_svg_open(b, &ax, "reward vs KL", "KL per token", "reward");
@@ -424,8 +428,21 @@ void rp_plot_frontier(dc_sb *b, const rp_data *d)
                      rp_num(v2, sizeof v2, f->kl[i]), f->samples[i], f->samples[i] == 1 ? "" : "s", cx + 6, cy + 4,
                      f->beta[i]);
     }
+    for (int i = 0; i < d->ppo.n; i++) {
+        const rp_frontier *f = &d->ppo;
+        double cx = rp_px(&ax, f->kl[i]), cy = rp_py(&ax, f->reward[i]);
+        dc_sb_printf(b, "<path data-kind=\"ppo-point\" data-kl-coef=\"%g\" data-reward=\"%.6g\" data-kl=\"%.6g\" "
+                        "d=\"M%.1f %.1fl6 10h-12z\" fill=\"#2ca02c\"><title>PPO from \xcf\x80_ref, KL "
+                        "coefficient %g: reward %s, KL %s (%d run%s)</title></path>"
+                        "<text class=\"lab\" x=\"%.1f\" y=\"%.1f\">PPO %g</text>",
+                     f->beta[i], f->reward[i], f->kl[i], cx, cy - 6, f->beta[i], rp_num(v1, sizeof v1, f->reward[i]),
+                     rp_num(v2, sizeof v2, f->kl[i]), f->samples[i], f->samples[i] == 1 ? "" : "s", cx + 7,
+                     cy + 4, f->beta[i]);
+    }
     rp_svg_close(b);
     dc_sb_append(b, "<div class=\"legend\">");
+    if (d->ppo.n)
+        dc_sb_append(b, "<span><i style=\"background:#2ca02c\"></i>PPO from \xcf\x80<sub>ref</sub></span>");
     if (d->tq.n)
         dc_sb_append(b, "<span><i style=\"background:#555555\"></i>Transfer Q* from \xcf\x80<sub>ref</sub></span>");
     if (d->bon.n)
@@ -516,6 +533,162 @@ void rp_plot_curves(dc_sb *b, const rp_data *d)
         rp_svg_close(b);
         dc_sb_append(b, "</div>");
         free(x);
+    }
+    dc_sb_append(b, "</div></figure>");
+}
+
+/* ------------------------------------------------------------------ value-drift overlay */
+
+#define RP_DRIFT_LINES 8
+
+/* The curve of def in cv among the curves named PREFIX + name ("" or "seed3/"); a pattern
+ * with {} takes the first β found, whose text goes to param. NULL when absent. */
+static const dc_curve *phase_curve(const dc_curves *cv, const dc_curve_def *def, const char *prefix,
+                                   char *param, size_t cap)
+{
+    size_t pl = strlen(prefix);
+    for (int i = 0; i < cv->len; i++) {
+        const char *name = cv->items[i].metric;
+        if (!strncmp(name, prefix, pl) && dc_metric_match(def->pattern, name + pl, NULL, param, cap))
+            return &cv->items[i];
+    }
+    return NULL;
+}
+
+/* The seed prefix under which cv holds curves of the schema: "" for a one-seed run, else the
+ * first "seedN/" (dc_task_eval_seeds names multi-seed curves so). 0 found, -1 none. */
+static int seed_prefix(const dc_curves *cv, const dc_curve_def *schema, char *prefix, size_t cap)
+{
+    char p[64];
+    for (const dc_curve_def *c = schema; c->pattern; c++)
+        if (phase_curve(cv, c, "", p, sizeof p)) {
+            prefix[0] = '\0';
+            return 0;
+        }
+    for (int i = 0; i < cv->len; i++) {
+        const char *name = cv->items[i].metric, *slash = strchr(name, '/');
+        int seed, used = 0;
+        if (!slash || sscanf(name, "seed%d/%n", &seed, &used) != 1 || used != slash - name + 1)
+            continue;
+        for (const dc_curve_def *c = schema; c->pattern; c++)
+            if (dc_metric_match(c->pattern, slash + 1, NULL, p, sizeof p)) {
+                dc_fmt(prefix, cap, "%.*s", used, name);
+                return 0;
+            }
+    }
+    return -1;
+}
+
+typedef struct {
+    const dc_curve *cv;
+    char label[128];
+    const char *color, *dash, *phase;
+    int sft; /* drawn over [0, 1], the others over [1, 2] */
+} drift_line;
+
+void rp_plot_drift(dc_sb *b, const rp_data *d)
+{
+    if (!d->drift_curves || !d->has_focus) return;
+    char fp[32], dp[32] = "";
+    if (seed_prefix(&d->focus.curves, d->drift_curves, fp, sizeof fp) != 0) return;
+    // DPO's run at the same seed when it has one, else its first
+    const dc_curves *dcv = d->has_dpo ? &d->dpo.curves : NULL;
+    if (dcv) {
+        int same = 0;
+        for (int i = 0; i < dcv->len && fp[0] && !same; i++)
+            same = !strncmp(dcv->items[i].metric, fp, strlen(fp));
+        if (same) dc_fmt(dp, sizeof dp, "%s", fp);
+        else if (seed_prefix(dcv, d->drift_curves, dp, sizeof dp) != 0) dcv = NULL;
+    }
+    dc_sb_append(b, "<figure class=\"wide\" id=\"fig-drift\"><figcaption><b>Value drift");
+    if (fp[0]) dc_sb_printf(b, " (%.*s)", (int)strlen(fp) - 1, fp);
+    dc_sb_append(b, ".</b> Each measure through SFT (0 to 1) and then, from the same "
+                    "\xcf\x80<sub>ref</sub>, through each method (1 to 2), every phase's steps scaled to "
+                    "its length; the legend gives each phase's drift (last \xe2\x88\x92 first) and the "
+                    "step by which 90% of it was reached.</figcaption><div class=\"row\">");
+    const char *done[16];
+    int ndone = 0;
+    for (const dc_curve_def *m = d->drift_curves; m->pattern && ndone < 16; m++) {
+        int seen = 0;
+        for (int i = 0; i < ndone; i++) seen |= !strcmp(done[i], m->measure);
+        if (seen) continue;
+        done[ndone++] = m->measure;
+        drift_line lines[RP_DRIFT_LINES];
+        int nl = 0;
+        for (const dc_curve_def *c = d->drift_curves; c->pattern && nl < RP_DRIFT_LINES - 1; c++) {
+            if (strcmp(c->measure, m->measure) != 0) continue;
+            char param[64] = "";
+            drift_line *l = &lines[nl];
+            memset(l, 0, sizeof *l);
+            l->phase = c->phase;
+            if (!strcmp(c->phase, "trained")) {
+                // the candidate's own objective, and DPO's when the candidate is not DPO
+                if ((l->cv = phase_curve(&d->focus.curves, c, fp, param, sizeof param))) {
+                    dc_fmt(l->label, sizeof l->label, "#%lld %s (\xce\xb2 %s)", (long long)d->focus.id,
+                           d->focus.name ? d->focus.name : "", param);
+                    l->color = d->focus_is_dpo ? "#000000" : "#1f77b4";
+                    l->dash = d->focus_is_dpo ? "6 4" : NULL;
+                    nl++;
+                }
+                if (dcv && nl < RP_DRIFT_LINES - 1 && (lines[nl].cv = phase_curve(dcv, c, dp, param, sizeof param))) {
+                    l = &lines[nl++];
+                    l->phase = c->phase;
+                    dc_fmt(l->label, sizeof l->label, "#%lld DPO (\xce\xb2 %s)", (long long)d->dpo.id, param);
+                    l->color = "#000000";
+                    l->dash = "6 4";
+                    l->sft = 0;
+                }
+                continue;
+            }
+            l->cv = phase_curve(&d->focus.curves, c, fp, param, sizeof param);
+            if (!l->cv && dcv) l->cv = phase_curve(dcv, c, dp, param, sizeof param);
+            if (!l->cv) continue;
+            l->sft = !strcmp(c->phase, "sft");
+            dc_fmt(l->label, sizeof l->label, "%s", c->label ? c->label : c->phase);
+            l->color = l->sft ? "#7f7f7f" : "#2ca02c";
+            nl++;
+        }
+        if (nl == 0) continue;
+        double yl = INFINITY, yh = -INFINITY;
+        for (int k = 0; k < nl; k++)
+            for (int i = 0; i < lines[k].cv->len; i++)
+                if (isfinite(lines[k].cv->value[i])) {
+                    yl = fmin(yl, lines[k].cv->value[i]);
+                    yh = fmax(yh, lines[k].cv->value[i]);
+                }
+        double py = (yh - yl) * 0.08;
+        rp_axes ax = rp_axes_make(420, 260, 0, 2, yl - py, yh + py);
+        dc_sb_append(b, "<div class=\"cell\">");
+        rp_svg_open(b, &ax, m->measure, "SFT \xe2\x86\x92 method (fraction of each phase)", m->measure);
+        dc_sb_printf(b, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#bbb\"/>", rp_px(&ax, 1), ax.mt,
+                     rp_px(&ax, 1), ax.h - ax.mb);
+        for (int k = 0; k < nl; k++) {
+            const dc_curve *cv = lines[k].cv;
+            double *x = dc_malloc((size_t)(cv->len + 1) * sizeof *x);
+            double last = cv->len > 0 && cv->step[cv->len - 1] > 0 ? cv->step[cv->len - 1] : 1;
+            for (int i = 0; i < cv->len; i++) x[i] = (lines[k].sft ? 0.0 : 1.0) + cv->step[i] / last;
+            char attrs[200];
+            snprintf(attrs, sizeof attrs,
+                     "data-kind=\"drift-line\" data-phase=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s%s%s",
+                     lines[k].phase, lines[k].color, lines[k].dash ? " stroke-dasharray=\"" : "",
+                     lines[k].dash ? lines[k].dash : "", lines[k].dash ? "\"" : "");
+            rp_svg_line(b, &ax, x, cv->value, cv->len, attrs);
+            free(x);
+        }
+        rp_svg_close(b);
+        dc_sb_append(b, "<div class=\"legend\">");
+        for (int k = 0; k < nl; k++) {
+            dc_drift dr = dc_curve_drift(lines[k].cv);
+            char mag[32];
+            if (lines[k].dash) dc_sb_append(b, "<span><i class=\"dash\"></i>");
+            else dc_sb_printf(b, "<span><i style=\"background:%s\"></i>", lines[k].color);
+            rp_esc(b, lines[k].label);
+            dc_sb_printf(b, " <span data-kind=\"drift-legend\" data-phase=\"%s\" data-drift=\"%.6g\">drift %s",
+                         lines[k].phase, dr.magnitude, rp_num(mag, sizeof mag, dr.magnitude));
+            if (dr.drift_time >= 0) dc_sb_printf(b, " by step %d", dr.drift_time);
+            dc_sb_append(b, "</span></span>");
+        }
+        dc_sb_append(b, "</div></div>");
     }
     dc_sb_append(b, "</div></figure>");
 }

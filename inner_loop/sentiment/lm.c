@@ -64,6 +64,26 @@ out:
     return rc;
 }
 
+int sent_seq_kl(gpt_model *policy, gpt_model *ref, const sent_seq *s, int K, double *kl)
+{
+    *kl = 0;
+    long tokens = 0;
+    for (int k = 0; k < K; k++) tokens += sent_seq_resp_len(&s[k]);
+    if (tokens == 0) return 0;
+    double *lp = malloc((size_t)K * sizeof *lp), *lr = malloc((size_t)K * sizeof *lr);
+    int rc = -1;
+    if (lp && lr && sent_seq_logps(policy, s, K, 32, lp, NULL) == 0 &&
+        sent_seq_logps(ref, s, K, 32, lr, NULL) == 0) {
+        double d = 0;
+        for (int k = 0; k < K; k++) d += lp[k] - lr[k];
+        *kl = d / (double)tokens;
+        rc = 0;
+    }
+    free(lp);
+    free(lr);
+    return rc;
+}
+
 float sent_lm_step(gpt_model *m, const int *inputs, const int *targets, int B, int T, float lr)
 {
     float *logp = malloc((size_t)B * T * sizeof(float));

@@ -32,6 +32,12 @@ int sent_batch_build(const sent_seq *s, int K, int resp_only, int *inputs, int *
 int sent_seq_logps(gpt_model *m, const sent_seq *s, int K, int chunk, double *sum,
                    float *tok_logp);
 
+/* Per-token KL(π‖π_ref) estimated on K sequences sampled from π: the sum over their response
+ * tokens of log π − log π_ref, divided by the number of those tokens (the k1 estimate of
+ * each token's KL, pooled: an estimate of E[KL of a response] / E[its length]). 0 when
+ * there are no response tokens. 0, or -1 (out of memory). */
+int sent_seq_kl(gpt_model *policy, gpt_model *ref, const sent_seq *s, int K, double *kl);
+
 /* One next-token training step on inputs/targets (B, T): mean NLL over targets ≥ 0,
  * backward, AdamW (β 0.9/0.95, wd 0.01, clip 1). Returns the loss, or NAN on failure. */
 float sent_lm_step(gpt_model *m, const int *inputs, const int *targets, int B, int T, float lr);

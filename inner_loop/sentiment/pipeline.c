@@ -209,10 +209,10 @@ static void corpus_add(const sent_vocab *v, const char *text, size_t len, uint16
 static int unk_free(int target) { return target == SENT_TOK_UNK ? -1 : target; }
 
 /* The drift curves' probe: reward and length of samples (temperature 1) on the first
- * CURVE_PROMPTS validation prompts, recorded at `step` as sft/reward and sft/length. */
+ * curve_prompts validation prompts, recorded at `step` as sft/reward and sft/length. */
 static void sft_curve_point(dc_task *t, gpt_model *m, int step)
 {
-    int n = t->n_val < CURVE_PROMPTS ? t->n_val : CURVE_PROMPTS;
+    int n = t->n_val < t->curve_prompts ? t->n_val : t->curve_prompts;
     sent_score s;
     if (n == 0 || sent_score_prompts(t, m, NULL, t->val_prompts, n, 1, 0xc0ffee, &s) != 0)
         s.reward = s.length = NAN;
@@ -582,28 +582,15 @@ static int load_pairs(dc_task *t, sent_reader *r, const stage_inputs *in, const 
 
 static int build_pairs(dc_task *t, const stage_inputs *in, char *err, size_t errcap)
 {
-    const sent_reviews *rv = in->rv;
-    // training prompts: the first words of held-in sentences, in a fixed shuffled order
-    int *idx = dc_malloc((size_t)rv->n * sizeof(int)), n = 0;
-    for (int i = 0; i < rv->n; i++)
-        if (!sent_is_held_out(rv->items[i].text)) idx[n++] = i;
-    dc_rng rng;
-    dc_rng_seed(&rng, 0x7a1);
-    dc_rng_shuffle_int(&rng, idx, n);
-    int np = t->prompts < n ? t->prompts : n;
-    sent_seq *pr = dc_calloc((size_t)np + 1, sizeof *pr);
-    for (int i = 0; i < np; i++) make_prompt(t, rv->items[idx[i]].text, &pr[i]);
-    free(idx);
-    int prc = make_pairs(t, pr, np, 0xa11, in->prog, "pairs", &t->train_pairs, err, errcap);
+    int prc = make_pairs(t, t->train_prompts, t->n_train, 0xa11, in->prog, "pairs", &t->train_pairs,
+                         err, errcap);
     if (prc == 0)
         prc = make_pairs(t, t->val_prompts, t->n_val, 0xa12, in->prog, "pairs", &t->val_pairs, err,
                          errcap);
-    for (int i = 0; i < np; i++) sent_seq_free(&pr[i]);
-    free(pr);
     if (prc != 0) return -1;
     if (t->train_pairs.n < 2) {
         dc_fmt(err, errcap, "only %d preference pairs passed gap=%g from %d prompts; lower "
-               "gap, or raise samples or prompts", t->train_pairs.n, t->gap, np);
+               "gap, or raise samples or prompts", t->train_pairs.n, t->gap, t->n_train);
         return -1;
     }
     return 0;
@@ -620,6 +607,22 @@ static const sent_stage STAGE_DEFS[] = {
     {"sft", STAGE_SFT, 2, load_sft, build_sft, save_model},
     {"pairs", STAGE_PAIRS, 4, load_pairs, build_pairs, save_pairs},
 };
+
+/* The training prompts: the first words of `prompts` held-in sentences, in a fixed shuffled
+ * order (the pairs are sampled for them, PPO's rollouts start from them). */
+static void make_train_prompts(dc_task *t, const sent_reviews *rv)
+{
+    int *idx = dc_malloc((size_t)rv->n * sizeof(int) + 1), n = 0;
+    for (int i = 0; i < rv->n; i++)
+        if (!sent_is_held_out(rv->items[i].text)) idx[n++] = i;
+    dc_rng rng;
+    dc_rng_seed(&rng, 0x7a1);
+    dc_rng_shuffle_int(&rng, idx, n);
+    t->n_train = t->prompts < n ? t->prompts : n;
+    t->train_prompts = dc_calloc((size_t)t->n_train + 1, sizeof(sent_seq));
+    for (int i = 0; i < t->n_train; i++) make_prompt(t, rv->items[idx[i]].text, &t->train_prompts[i]);
+    free(idx);
+}
 
 /* The validation and test prompt sets (held-out sentences alternate between them), and the
  * key of the data the first stage is built from (the vocabulary and every sentence). */
@@ -666,6 +669,7 @@ int sent_prepare(dc_task *t, const dc_progress *prog, char *err, size_t errcap)
     build_vocab(t, &rv, fort, flen);
     t->model.vocab = sent_vocab_size(t->vocab);
     uint64_t data_key = make_eval_prompts(t, &rv);
+    make_train_prompts(t, &rv);
     int rc = -1;
     stage_inputs in = {fort, flen, &rv, prog, t->model};
     const gpt_config mc = t->model;
@@ -687,6 +691,9 @@ int sent_prepare(dc_task *t, const dc_progress *prog, char *err, size_t errcap)
     dc_fmt(kbuf, sizeof kbuf, "sft v3 steps%d batch%d lr%.9g curve%d eval%d words%d resp%d",
            t->sft_steps, t->lm_batch, t->sft_lr, t->curve_points, t->eval_prompts,
            t->prompt_words, t->response_len);
+    // (the probe size joined the key later: the default's key is unchanged, so caches stay valid)
+    if (t->curve_prompts != 16)
+        dc_fmt(kbuf + strlen(kbuf), sizeof kbuf - strlen(kbuf), " cprompts%d", t->curve_prompts);
     uint64_t ksft = hash_str(kpre, kbuf);
     if (run_stage(t, &STAGE_DEFS[1], ksft, &in, err, errcap) != 0) goto out;
     // the reference model never trains again: release its optimizer state (on the host, and
@@ -721,15 +728,18 @@ void sent_release(dc_task *t)
     sent_pairs_free(&t->val_pairs);
     for (int i = 0; i < t->n_val; i++) sent_seq_free(&t->val_prompts[i]);
     for (int i = 0; i < t->n_test; i++) sent_seq_free(&t->test_prompts[i]);
+    for (int i = 0; i < t->n_train; i++) sent_seq_free(&t->train_prompts[i]);
     free(t->val_prompts);
     free(t->test_prompts);
-    t->val_prompts = t->test_prompts = NULL;
-    t->n_val = t->n_test = 0;
+    free(t->train_prompts);
+    t->val_prompts = t->test_prompts = t->train_prompts = NULL;
+    t->n_val = t->n_test = t->n_train = 0;
     dc_curves_free(&t->sft_curves);
-    for (int i = 0; i < t->n_bon_memo; i++) {
-        cJSON_Delete(t->bon_memo[i].metrics);
-        t->bon_memo[i].metrics = NULL;
+    for (int i = 0; i < t->n_base_memo; i++) {
+        cJSON_Delete(t->base_memo[i].metrics);
+        t->base_memo[i].metrics = NULL;
+        dc_curves_free(&t->base_memo[i].curves);
     }
-    t->n_bon_memo = 0;
+    t->n_base_memo = 0;
     t->prepared = 0;
 }

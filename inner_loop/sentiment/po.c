@@ -26,7 +26,6 @@ int sent_score_prompts(const dc_task *t, gpt_model *policy, gpt_model *ref, cons
     dc_rng rng;
     dc_rng_seed(&rng, seed);
     int rc = -1;
-    double *lp = NULL, *lr = NULL;
     if (sent_sample(policy, rep, K, SENT_SAMPLE_CHUNK, t->response_len, 1.0f, 0, &rng, gen) != 0)
         goto out;
     double rsum = 0, len = 0;
@@ -36,24 +35,13 @@ int sent_score_prompts(const dc_task *t, gpt_model *policy, gpt_model *ref, cons
     }
     out->reward = rsum / K;
     out->length = len / K;
-    if (ref && ref != policy && len > 0) {
-        // KL(π‖π_ref) per token, estimated on samples from π: mean of log π − log π_ref
-        lp = malloc((size_t)K * sizeof *lp);
-        lr = malloc((size_t)K * sizeof *lr);
-        if (!lp || !lr || sent_seq_logps(policy, gen, K, 32, lp, NULL) != 0 ||
-            sent_seq_logps(ref, gen, K, 32, lr, NULL) != 0)
-            goto out;
-        double d = 0;
-        for (int k = 0; k < K; k++) d += lp[k] - lr[k];
-        out->kl = d / len;
-    }
+    // KL(π‖π_ref) per token, estimated on the samples from π (π = π_ref: 0)
+    if (ref && ref != policy && sent_seq_kl(policy, ref, gen, K, &out->kl) != 0) goto out;
     rc = 0;
 out:
     for (int k = 0; k < K; k++) sent_seq_free(&gen[k]);
     free(gen);
     free(rep);
-    free(lp);
-    free(lr);
     return rc;
 }
 
@@ -61,7 +49,7 @@ out:
  * (log π − log π_ref)(y_w) − (log π − log π_ref)(y_l) is > 0 (β > 0 does not change the sign),
  * a tie counting one half: at π = π_ref every margin is exactly 0, so the policy starts at
  * 0.5 (chance), and the drift of this curve is how far training moved it from there. */
-static int pref_accuracy(gpt_model *policy, const sent_pairs *p, double *acc)
+int sent_pref_accuracy(gpt_model *policy, const sent_pairs *p, double *acc)
 {
     *acc = 0;
     if (p->n == 0) return 0;
@@ -120,7 +108,7 @@ static dc_status train_beta(dc_task *t, gpt_model *policy, const dc_objective *o
     }
     int every = t->steps / (t->curve_points > 1 ? t->curve_points - 1 : 1);
     if (every < 1) every = 1;
-    int ncurve = t->n_val < CURVE_PROMPTS ? t->n_val : CURVE_PROMPTS;
+    int ncurve = t->n_val < t->curve_prompts ? t->n_val : t->curve_prompts;
     int cursor = 0;
     for (int step = 0; step <= t->steps; step++) {
         if (step % every == 0 || step == t->steps) {
@@ -136,7 +124,7 @@ static dc_status train_beta(dc_task *t, gpt_model *policy, const dc_objective *o
             // the preference the policy itself expresses on held-out pairs: how far the
             // objective re-weights chosen over rejected, apart from what sampling shows
             double acc;
-            if (pref_accuracy(policy, &t->val_pairs, &acc) == 0 && t->val_pairs.n > 0) {
+            if (sent_pref_accuracy(policy, &t->val_pairs, &acc) == 0 && t->val_pairs.n > 0) {
                 snprintf(curve, sizeof curve, "beta_%s/po/pref_accuracy", bname);
                 dc_curves_add(&out->curves, curve, step, acc);
             }
@@ -245,7 +233,7 @@ done:
     return st;
 }
 
-static void add_drift(cJSON *m, const dc_curves *cv, const char *curve, const char *name)
+void sent_add_drift(cJSON *m, const dc_curves *cv, const char *curve, const char *name)
 {
     dc_drift d = dc_curve_drift(dc_curves_find(cv, curve));
     char key[160];
@@ -254,6 +242,48 @@ static void add_drift(cJSON *m, const dc_curves *cv, const char *curve, const ch
         cJSON_AddNumberToObject(m, key, d.magnitude);
     if (dc_fmt_exact(key, sizeof key, "%s_drift_time", name) == 0)
         cJSON_AddNumberToObject(m, key, d.drift_time);
+}
+
+/* The baselines' metrics and curves for `seed`: from the memo, or computed (best-of-N and
+ * Transfer Q* on their own sample streams, PPO scored on the run's) and kept there. NULL
+ * with out's status and message set when one failed. */
+static const struct dc_sent_memo *baselines_for_seed(dc_task *t, int seed, uint64_t sv, uint64_t stt,
+                                                     const dc_progress *prog, dc_task_result *out)
+{
+    for (int i = 0; i < t->n_base_memo; i++)
+        if (t->base_memo[i].seed == seed) return &t->base_memo[i];
+    cJSON *bm = cJSON_CreateObject();
+    dc_curves cv = {0};
+    if (!bm || sent_best_of_n(t, t->val_prompts, t->n_val, sv + 0x1000, 0, bm) != 0 ||
+        sent_best_of_n(t, t->test_prompts, t->n_test, stt + 0x1000, 1, bm) != 0 ||
+        sent_transfer_q(t, t->val_prompts, t->n_val, sv + 0x2000, bm) != 0) {
+        cJSON_Delete(bm);
+        out->status = DC_ERROR;
+        dc_fmt(out->message, sizeof out->message,
+               "out of memory in the decoding baselines (best-of-N, Transfer Q*)");
+        return NULL;
+    }
+    char msg[400] = "";
+    dc_status st = sent_ppo(t, seed, sv, stt, prog, bm, &cv, msg, sizeof msg);
+    if (st != DC_OK) {
+        cJSON_Delete(bm);
+        dc_curves_free(&cv);
+        out->status = st;
+        dc_fmt(out->message, sizeof out->message, "the PPO baseline: %s", msg);
+        return NULL;
+    }
+    int slot; // a small memo: campaigns use a handful of seeds
+    if (t->n_base_memo < SENT_MEMO_SEEDS) {
+        slot = t->n_base_memo++;
+    } else {
+        slot = seed & (SENT_MEMO_SEEDS - 1);
+        cJSON_Delete(t->base_memo[slot].metrics);
+        dc_curves_free(&t->base_memo[slot].curves);
+    }
+    t->base_memo[slot].seed = seed;
+    t->base_memo[slot].metrics = bm;
+    t->base_memo[slot].curves = cv;
+    return &t->base_memo[slot];
 }
 
 void sent_run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *prog,
@@ -273,8 +303,8 @@ void sent_run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *
     cJSON_AddStringToObject(m, "backend", t->gops ? t->gops->base->name() : "cpu-openblas");
     // SFT-time curves are part of every run's record (value drift across post-training)
     dc_curves_append_all(&out->curves, &t->sft_curves, NULL);
-    add_drift(m, &t->sft_curves, "sft/reward", "sft_reward");
-    add_drift(m, &t->sft_curves, "sft/length", "sft_length");
+    sent_add_drift(m, &t->sft_curves, "sft/reward", "sft_reward");
+    sent_add_drift(m, &t->sft_curves, "sft/length", "sft_length");
     // scoring draws: one generator per (seed, prompt set), shared by π_ref and every policy so
     // that the comparison uses common random numbers
     uint64_t sv = 0x5eed0000ull + (uint64_t)seed * 2, stt = sv + 1;
@@ -288,35 +318,14 @@ void sent_run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *
     cJSON_AddNumberToObject(m, "ref_reward", ref_v.reward);
     cJSON_AddNumberToObject(m, "ref_test_reward", ref_t.reward);
     cJSON_AddNumberToObject(m, "ref_length", ref_v.length);
-    // the decoding-time baselines on the same prompts (options bon, tq; their own sample
-    // streams), once per seed: every candidate of a campaign shares them
-    if (t->bon >= 2 || t->tq > 0) {
-        cJSON *bm = NULL;
-        for (int i = 0; i < t->n_bon_memo && !bm; i++)
-            if (t->bon_memo[i].seed == seed) bm = t->bon_memo[i].metrics;
-        if (!bm) {
-            bm = cJSON_CreateObject();
-            if (!bm || sent_best_of_n(t, t->val_prompts, t->n_val, sv + 0x1000, 0, bm) != 0 ||
-                sent_best_of_n(t, t->test_prompts, t->n_test, stt + 0x1000, 1, bm) != 0 ||
-                sent_transfer_q(t, t->val_prompts, t->n_val, sv + 0x2000, bm) != 0) {
-                cJSON_Delete(bm);
-                out->status = DC_ERROR;
-                dc_fmt(out->message, sizeof out->message,
-                       "out of memory in the decoding baselines (best-of-N, Transfer Q*)");
-                return;
-            }
-            int slot; // a small memo: campaigns use a handful of seeds
-            if (t->n_bon_memo < 8) {
-                slot = t->n_bon_memo++;
-            } else {
-                slot = seed & 7;
-                cJSON_Delete(t->bon_memo[slot].metrics);
-            }
-            t->bon_memo[slot].seed = seed;
-            t->bon_memo[slot].metrics = bm;
-        }
+    // the baselines (options bon, tq, ppo) on the same prompts, once per seed: every
+    // candidate of a campaign shares them
+    if (t->bon >= 2 || t->tq > 0 || t->ppo.steps > 0) {
+        const struct dc_sent_memo *bm = baselines_for_seed(t, seed, sv, stt, prog, out);
+        if (!bm) return;
         const cJSON *it;
-        cJSON_ArrayForEach(it, bm) cJSON_AddNumberToObject(m, it->string, it->valuedouble);
+        cJSON_ArrayForEach(it, bm->metrics) cJSON_AddNumberToObject(m, it->string, it->valuedouble);
+        dc_curves_append_all(&out->curves, &bm->curves, NULL);
     }
     cJSON_AddNumberToObject(m, "pairs", t->train_pairs.n);
     double gap = 0;
@@ -356,7 +365,7 @@ void sent_run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *
         double acc = 0;
         if (sent_score_prompts(t, &policy, &t->ref, t->val_prompts, t->n_val, t->eval_samples, sv, &v) != 0 ||
             sent_score_prompts(t, &policy, &t->ref, t->test_prompts, t->n_test, t->eval_samples, stt, &te) != 0 ||
-            pref_accuracy(&policy, &t->val_pairs, &acc) != 0) {
+            sent_pref_accuracy(&policy, &t->val_pairs, &acc) != 0) {
             gpt_free(&policy);
             out->status = DC_ERROR;
             dc_fmt(out->message, sizeof out->message, "out of memory while scoring");
@@ -382,13 +391,16 @@ void sent_run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *
         }
         snprintf(curve, sizeof curve, "beta_%s/po/reward", bname);
         snprintf(key, sizeof key, "beta_%s/po_reward", bname);
-        add_drift(m, &out->curves, curve, key);
+        sent_add_drift(m, &out->curves, curve, key);
         snprintf(curve, sizeof curve, "beta_%s/po/kl", bname);
         snprintf(key, sizeof key, "beta_%s/po_kl", bname);
-        add_drift(m, &out->curves, curve, key);
+        sent_add_drift(m, &out->curves, curve, key);
         snprintf(curve, sizeof curve, "beta_%s/po/pref_accuracy", bname);
         snprintf(key, sizeof key, "beta_%s/po_pref_accuracy", bname);
-        add_drift(m, &out->curves, curve, key);
+        sent_add_drift(m, &out->curves, curve, key);
+        snprintf(curve, sizeof curve, "beta_%s/po/length", bname);
+        snprintf(key, sizeof key, "beta_%s/po_length", bname);
+        sent_add_drift(m, &out->curves, curve, key);
         fit += v.reward - t->kl_penalty * v.kl;
         test += te.reward - t->kl_penalty * te.kl;
         rew += v.reward;

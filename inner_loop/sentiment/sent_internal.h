@@ -8,10 +8,12 @@
 #include "gpt.h"
 #include "lexicon.h"
 #include "lm.h"
+#include "ppo.h"
 #include "sentiment.h"
 #include "vocab.h"
 
 #define SENT_MAX_BETAS 16
+#define SENT_MEMO_SEEDS 8 /* seeds whose baselines are kept (a power of two) */
 
 typedef struct {
     int n;
@@ -33,17 +35,20 @@ struct dc_task {
     int pretrain_steps, sft_steps, lm_batch;
     double pretrain_lr, sft_lr, temperature;
     int samples, prompts, eval_prompts, eval_samples, response_len, prompt_words;
-    int curve_points, threads;
+    int curve_points, curve_prompts, threads;
     int bon; /* best-of-N baseline: the largest N (a power of two), 0 = off */
     int tq, tq_topk; /* Transfer Q* decoding: rollouts per candidate token (0 = off), top-k */
     double tq_alpha; /* its temperature on Q */
-    /* Best-of-N depends only on π_ref, the seed and the prompts, not on the candidate: its
-     * metrics are computed once per seed and kept here until the next prepare() */
-    struct {
+    sent_ppo_config ppo; /* the PPO baseline (ppo.h); ppo.steps == 0: off */
+    /* The baselines (best-of-N, Transfer Q*, PPO) depend only on π_ref, the seed and the
+     * prompts, not on the candidate: their metrics and curves are computed once per seed and
+     * kept here until the next prepare() */
+    struct dc_sent_memo {
         int seed;
         cJSON *metrics;
-    } bon_memo[8];
-    int n_bon_memo;
+        dc_curves curves;
+    } base_memo[SENT_MEMO_SEEDS];
+    int n_base_memo;
     char device[8]; /* auto | cpu | cuda: where the GPT trains */
     char data_dir[1024], fortunes_dir[1024];
     /* prepared state */
@@ -55,6 +60,9 @@ struct dc_task {
     sent_pairs train_pairs, val_pairs;
     sent_seq *val_prompts, *test_prompts;
     int n_val, n_test;
+    sent_seq *train_prompts; /* the `prompts` held-in prompts the pairs are sampled for (and
+                                PPO's rollouts): built at every prepare(), not cached */
+    int n_train;
     dc_curves sft_curves; /* "pretrain/loss", "sft/loss", "sft/reward" */
 };
 
@@ -67,7 +75,6 @@ void sent_release(dc_task *t);
  * ref the KL is 0. -1 on out of memory. */
 /* Sequences sampled per gpt_sample call when scoring and decoding. */
 #define SENT_SAMPLE_CHUNK 64
-#define CURVE_PROMPTS 16 /* validation prompts scored along SFT/PO for the drift curves */
 
 typedef struct {
     double reward, kl, length;
@@ -78,6 +85,20 @@ int sent_score_prompts(const dc_task *t, gpt_model *policy, gpt_model *ref, cons
 /* Preference optimisation + scoring for one seed (po.c): fills out. */
 void sent_run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *prog,
               dc_task_result *out);
+
+/* Fraction of held-out pairs whose implicit reward margin under `policy` is positive (ties
+ * 1/2) into *acc (po.c). 0, or -1 (out of memory). */
+int sent_pref_accuracy(gpt_model *policy, const sent_pairs *p, double *acc);
+
+/* Adds "<name>_drift" and "<name>_drift_time" of curve `curve` in cv to m (po.c). */
+void sent_add_drift(cJSON *m, const dc_curves *cv, const char *curve, const char *name);
+
+/* PPO from π_ref for one seed with t->ppo (ppo.c): adds the ppo/... metrics (scored on the
+ * validation and test prompts with the sample streams val_seed and test_seed, as every
+ * policy of the run) to m and the PPO curves to cv. DC_OK (also when PPO is off), or a
+ * status with a message. */
+dc_status sent_ppo(dc_task *t, int seed, uint64_t val_seed, uint64_t test_seed,
+                   const dc_progress *prog, cJSON *m, dc_curves *cv, char *msg, size_t cap);
 
 /* Best-of-N from π_ref on n prompts (decode.c): adds bon_<N>/reward, /kl, /length for
  * N = 2, 4, ..., t->bon (or bon_<N>/test_reward when test). 0, or -1 (out of memory). */

@@ -66,6 +66,9 @@ static const dc_task_option OPTIONS[] = {
     INT_OPT("prompt_words", "3", "words of a sentence that form its prompt", prompt_words, 1, 100),
     INT_OPT("curve_points", "6", "points of the drift curves through SFT and each PO run", curve_points, 2,
             1000),
+    INT_OPT("curve_prompts", "16",
+            "validation prompts (one sample each) scored at every point of the drift curves", curve_prompts, 1,
+            10000),
     {"bon", "0",
      "best-of-N decoding baseline from the reference policy (no training): 0 off, else the largest N, a "
      "power of two up to 64; metrics bon_<N>/reward, bon_<N>/kl, ... for N = 2, 4, ...",
@@ -78,6 +81,31 @@ static const dc_task_option OPTIONS[] = {
             tq_topk, 2, 16),
     REAL_OPT("tq_alpha", "0.1", "Transfer Q*: temperature on the estimated values (smaller: greedier towards reward)",
              tq_alpha, 1e-4, 1e4),
+    /* PPO: the defaults are TRL's PPOTrainer (PPOConfig: num_ppo_epochs 4, kl_coef 0.05 with
+     * the k1 per-token estimate, cliprange 0.2, cliprange_value 0.2, gamma 1, lam 0.95,
+     * advantages whitened, max_grad_norm 1) and OpenAI baselines' ppo2 (nminibatches 4); the
+     * learning rates are this model's (README: sentiment, PPO) */
+    INT_OPT("ppo", "0",
+            "PPO baseline from the reference policy (trains on the CPU; shared by every candidate): "
+            "iterations, one batch of rollouts each (0 off); metrics ppo/reward, ppo/kl, ppo/length, "
+            "ppo/test_reward, drift curves ppo/po/...",
+            ppo.steps, 0, 1000000),
+    INT_OPT("ppo_batch", "64", "PPO: rollouts (one response to one training prompt each) per iteration",
+            ppo.batch, 1, 4096),
+    INT_OPT("ppo_minibatches", "4", "PPO: minibatches each epoch splits the rollouts into (baselines ppo2: 4)",
+            ppo.minibatches, 1, 4096),
+    INT_OPT("ppo_epochs", "4", "PPO: epochs over each batch of rollouts (TRL: 4)", ppo.epochs, 1, 100),
+    REAL_OPT("ppo_lr", "0.0001", "PPO: AdamW learning rate of the policy (measured: clip fraction about 0.1)",
+             ppo.lr, 0, 1),
+    REAL_OPT("ppo_vf_lr", "0.001", "PPO: Adam learning rate of the value head (linear on the last hidden state)",
+             ppo.vf_lr, 0, 1),
+    REAL_OPT("ppo_clip", "0.2", "PPO: clip range of the probability ratio (TRL cliprange)", ppo.clip, 0, 10),
+    REAL_OPT("ppo_vf_clip", "0.2", "PPO: clip range of the value around the rollout's (TRL cliprange_value)",
+             ppo.vf_clip, 0, 1e6),
+    REAL_OPT("ppo_gamma", "1", "PPO: discount within a response (TRL: 1)", ppo.gamma, 0, 1),
+    REAL_OPT("ppo_lam", "0.95", "PPO: GAE lambda (TRL: 0.95)", ppo.lam, 0, 1),
+    REAL_OPT("ppo_kl_coef", "0.05", "PPO: per-token KL penalty to the reference policy in the reward (TRL: 0.05)",
+             ppo.kl_coef, 0, 1e6),
     INT_OPT("threads", "2", "OpenBLAS threads", threads, 1, 256),
     {"device", "auto",
      "where the GPT trains: auto (CUDA when the plugin loads and a GPU works, else CPU), cpu, cuda",
@@ -121,6 +149,11 @@ static int prepare(dc_task *t, const dc_progress *prog, char *err, size_t errcap
     t->model.vocab = t->vocab_size; // the built vocabulary may be smaller (sent_prepare)
     if (gpt_config_check(&t->model, ce, sizeof ce) != 0) {
         dc_fmt(err, errcap, "sentiment model: %s", ce);
+        return -1;
+    }
+    if (t->ppo.steps > 0 && t->ppo.minibatches > t->ppo.batch) {
+        dc_fmt(err, errcap, "ppo_minibatches %d is more than ppo_batch %d rollouts; lower it",
+               t->ppo.minibatches, t->ppo.batch);
         return -1;
     }
     if (t->response_len + 4 > t->model.ctx) {
@@ -195,6 +228,14 @@ static const dc_metric_def METRICS[] = {
     {"tq/alpha", "Transfer Q* decoding: its temperature on Q", 0, "transfer_q", "transfer_q",
      DC_AXIS_PARAM},
     {"tq/*", "Transfer Q* decoding: other metrics (length)", 0, "transfer_q", NULL, DC_AXIS_NONE},
+    {"ppo/reward", "PPO from π_ref: validation reward", 0, "ppo", "ppo", DC_AXIS_REWARD},
+    {"ppo/kl", "PPO: per-token KL(policy || reference) on validation samples", 0, "ppo", "ppo",
+     DC_AXIS_KL},
+    {"ppo/kl_coef", "PPO: its KL penalty coefficient", 0, "ppo", "ppo", DC_AXIS_PARAM},
+    {"ppo/test_reward", "PPO: test reward", 1, "ppo", NULL, DC_AXIS_NONE},
+    {"ppo/test_kl", "PPO: test KL", 1, "ppo", NULL, DC_AXIS_NONE},
+    {"ppo/*", "PPO: length, pref_accuracy, drift of reward, length, KL and pref_accuracy (validation)",
+     0, "ppo", NULL, DC_AXIS_NONE},
     {"ref_reward", "validation reward of the reference policy π_ref", 0, "", NULL, DC_AXIS_NONE},
     {"ref_test_reward", "test reward of π_ref", 1, NULL, NULL, DC_AXIS_NONE},
     {"kl", "per-token KL (mean over the β list)", 0, NULL, NULL, DC_AXIS_NONE},
@@ -203,6 +244,18 @@ static const dc_metric_def METRICS[] = {
     {"pair_reward_gap", "mean reward gap (chosen - rejected) of the kept pairs", 0, NULL, NULL,
      DC_AXIS_NONE},
     {NULL, NULL, 0, NULL, NULL, DC_AXIS_NONE},
+};
+
+/* The value-drift curves (po.c, ppo.c, pipeline.c): reward and length through SFT, then
+ * through each preference run and PPO. */
+static const dc_curve_def DRIFT_CURVES[] = {
+    {"sft/reward", "reward", "sft", "SFT"},
+    {"ppo/po/reward", "reward", "ppo", "PPO"},
+    {"beta_{}/po/reward", "reward", "trained", NULL},
+    {"sft/length", "length", "sft", "SFT"},
+    {"ppo/po/length", "length", "ppo", "PPO"},
+    {"beta_{}/po/length", "length", "trained", NULL},
+    {NULL, NULL, NULL, NULL},
 };
 
 const dc_task_ops dc_task_sentiment = {
@@ -218,6 +271,7 @@ const dc_task_ops dc_task_sentiment = {
     .baselines = BASELINES,
     .options = OPTIONS,
     .metrics = METRICS,
+    .drift_curves = DRIFT_CURVES,
     .prompt_beta = prompt_beta,
     .create = create,
     .set_option = set_option,

@@ -339,8 +339,9 @@ static const double FX_BETAS[3] = {0.05, 0.1, 0.25};
 /* Per candidate (dpo, lrml), seed, β: reward and KL of the replayed sweeps. */
 static double fx_reward[2][2][3], fx_kl[2][2][3];
 static int64_t fx_dpo, fx_lrml, fx_broken, fx_hinge;
-/* LRML's value-drift curves, named as the sentiment task names them. */
-static dc_curves fx_senti_curves;
+/* LRML's value-drift curves, named as the sentiment task names them; DPO's, of a two-seed
+ * run ("seedN/" prefixes) with the PPO baseline's curves riding along. */
+static dc_curves fx_senti_curves, fx_dpo_curves;
 
 /* Campaign "senti": DPO and LRML with two-seed β sweeps, a candidate whose code does not
  * compile (best fitness: the loss plot must leave it out and say so), hinge with its own
@@ -349,7 +350,25 @@ static void build_sentiment(archive *a)
 {
     int64_t camp = add_campaign(a, "senti", "sentiment", "evolve", "");
     char *dpo = read_example("dpo"), *lrml = read_example("lrml"), *hinge = read_example("hinge");
-    fx_dpo = add_candidate(a, camp, 0, "dpo", "ok", "Seed baseline dpo.", dpo, NULL, 1, 0.90, 0.89, NULL, NULL);
+    for (int sd = 1; sd <= 2; sd++) {
+        char nm[64];
+        for (int t = 0; t <= 5; t++) {
+            snprintf(nm, sizeof nm, "seed%d/sft/reward", sd);
+            dc_curves_add(&fx_dpo_curves, nm, t * 40, 0.50 + 0.02 * t * t);
+            snprintf(nm, sizeof nm, "seed%d/sft/length", sd);
+            dc_curves_add(&fx_dpo_curves, nm, t * 40, 12.0 - t);
+            snprintf(nm, sizeof nm, "seed%d/beta_0.05/po/reward", sd);
+            dc_curves_add(&fx_dpo_curves, nm, t * 20, 1.0 - 0.04 * t * sd);
+            snprintf(nm, sizeof nm, "seed%d/beta_0.05/po/length", sd);
+            dc_curves_add(&fx_dpo_curves, nm, t * 20, 7.0 + t);
+            snprintf(nm, sizeof nm, "seed%d/ppo/po/reward", sd);
+            dc_curves_add(&fx_dpo_curves, nm, t * 10, 1.0 + 0.01 * t * sd);
+            snprintf(nm, sizeof nm, "seed%d/ppo/po/length", sd);
+            dc_curves_add(&fx_dpo_curves, nm, t * 10, 7.0 - 0.5 * t);
+        }
+    }
+    fx_dpo = add_candidate(a, camp, 0, "dpo", "ok", "Seed baseline dpo.", dpo, NULL, 1, 0.90, 0.89, NULL,
+                           &fx_dpo_curves);
     fx_hinge = add_candidate(a, camp, 0, "hinge", "ok", "Seed baseline hinge.", hinge, NULL, 1, 0.80, 0.81,
                              "{\"fitness\":0.8,\"beta_0.1/reward\":0.93,\"beta_0.1/kl\":0.21}", NULL);
     for (int t = 0; t <= 5; t++) dc_curves_add(&fx_senti_curves, "sft/reward", t * 40, 0.50 + 0.02 * t * t);
@@ -379,8 +398,9 @@ static void build_sentiment(archive *a)
             if (c == 0)
                 dc_sb_printf(&m, ",\"bon_2/reward\":%.17g,\"bon_2/kl\":0.02,\"bon_4/reward\":%.17g,"
                                  "\"bon_4/kl\":0.06,\"bon_2/length\":12,\"tq/reward\":%.17g,"
-                                 "\"tq/kl\":0.8,\"tq/alpha\":0.1",
-                             0.70 + 0.01 * s, 0.75 + 0.01 * s, 0.76 + 0.02 * s);
+                                 "\"tq/kl\":0.8,\"tq/alpha\":0.1,\"ppo/reward\":%.17g,\"ppo/kl\":0.3,"
+                                 "\"ppo/kl_coef\":0.05,\"ppo/length\":6",
+                             0.70 + 0.01 * s, 0.75 + 0.01 * s, 0.76 + 0.02 * s, 0.80 + 0.01 * s);
             dc_sb_append(&m, "}");
             arc_evaluation e;
             memset(&e, 0, sizeof e);
@@ -772,7 +792,14 @@ static void check_sentiment_page(const char *chrome, const char *db, const char 
     CHECK(count_str(fr, "data-kind=\"tq-point\"") == 1);
     CHECK_NEAR(read_attr(fr, "data-kind=\"tq-point\" data-alpha=\"0.1\"", "data-reward"), 0.77, 1e-6);
     CHECK_NEAR(read_attr(fr, "data-kind=\"tq-point\" data-alpha=\"0.1\"", "data-kl"), 0.8, 1e-9);
+    /* PPO: one point (KL coefficient 0.05), the mean over the two seeds */
+    CHECK(count_str(fr, "data-kind=\"ppo-point\"") == 1);
+    CHECK_NEAR(read_attr(fr, "data-kind=\"ppo-point\" data-kl-coef=\"0.05\"", "data-reward"), 0.805, 1e-6);
+    CHECK_NEAR(read_attr(fr, "data-kind=\"ppo-point\" data-kl-coef=\"0.05\"", "data-kl"), 0.3, 1e-9);
+    CHECK(strstr(fr, "PPO trained from") != NULL);
     free(fr);
+    /* the best (broken_blend) has no curves: no drift overlay */
+    CHECK(strstr(dom, "id=\"fig-drift\"") == NULL);
     free(out), free(err), out = err = NULL;
 
     /* --candidate: the curves figure follows the chosen candidate (LRML, not the best), with
@@ -794,6 +821,29 @@ static void check_sentiment_page(const char *chrome, const char *db, const char 
     CHECK_MSG(strstr(fc, "by step 200") != NULL, "drift time of sft/reward: want 'by step 200'");
     CHECK_MSG(strstr(fc, "by step 60") != NULL, "drift time of beta_0.05/po/reward: want 'by step 60'");
     free(fc);
+    /* The drift overlay of LRML (one seed) with DPO's run (its seed 1: the first of its two)
+     * and the PPO baseline from DPO's run: reward through SFT, PPO, LRML and DPO; length
+     * through SFT, PPO and DPO (LRML traced no length). */
+    char *fd = figure(out ? out : "", "fig-drift");
+    CHECK_MSG(count_str(fd, "data-kind=\"drift-line\"") == 7, "drift lines: %d",
+              count_str(fd, "data-kind=\"drift-line\""));
+    CHECK(count_str(fd, "data-kind=\"drift-line\" data-phase=\"sft\"") == 2);
+    CHECK(count_str(fd, "data-kind=\"drift-line\" data-phase=\"ppo\"") == 2);
+    CHECK(count_str(fd, "data-kind=\"drift-line\" data-phase=\"trained\"") == 3);
+    /* legend drifts, in drawing order: reward SFT +0.5, PPO +0.05 (seed 1: 1 → 1.05), LRML
+     * 0.1·(1 − e^−5), DPO −0.2 (seed 1; seed 2 would be −0.4); length SFT −5, PPO −2.5, DPO +5 */
+    const double want[7] = {0.5, 0.05, 0.1 * (1 - exp(-5)), -0.2, -5, -2.5, 5};
+    const char *p = fd;
+    for (int i = 0; i < 7; i++) {
+        p = strstr(p, "data-kind=\"drift-legend\"");
+        CHECK_MSG(p != NULL, "drift legend %d", i);
+        if (!p) break;
+        CHECK_NEAR(read_attr(p, "data-kind=\"drift-legend\"", "data-drift"), want[i], 1e-5);
+        p++;
+    }
+    snprintf(anchor, sizeof anchor, "#%lld DPO (\xce\xb2 0.05)", (long long)fx_dpo);
+    CHECK(strstr(fd, anchor) != NULL && strstr(fd, "lrml (\xce\xb2 0.05)") != NULL);
+    free(fd);
     free(out), free(err), out = err = NULL;
 
     /* Screenshot for people (and proof the page renders at all). */
@@ -851,6 +901,7 @@ int main(void)
     free(chrome);
     dc_curves_free(&fx_curves);
     dc_curves_free(&fx_senti_curves);
+    dc_curves_free(&fx_dpo_curves);
     free(db);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
