@@ -11,6 +11,7 @@
 static const dc_task_ops *const tasks[] = {
     &dc_task_fashion,
     &dc_task_sentiment,
+    &dc_task_sentiment_token,
 };
 
 #define NTASKS (sizeof tasks / sizeof *tasks)

@@ -35,6 +35,11 @@ typedef struct {
                      double *loss, double *d_logits, char *msg, size_t msgcap);
     dc_status (*pref)(void *ctx, const pref_batch *b, double *loss, double *d_chosen,
                       double *d_rejected, char *msg, size_t msgcap);
+    /* token-level pairs: tokens_chosen / tokens_rejected elements in b's flat arrays;
+     * gradients per token, indexed like b->chosen_logps / b->rejected_logps */
+    dc_status (*token)(void *ctx, const token_pref_batch *b, int tokens_chosen,
+                       int tokens_rejected, double *loss, double *d_chosen, double *d_rejected,
+                       char *msg, size_t msgcap);
 } dc_objective;
 
 /* Progress reporting and cooperative interruption, both optional. */

@@ -88,11 +88,29 @@ typedef struct {
     const double *rejected_lens;
 } pref_batch;
 
+/* Token-level preference tasks (AAO's granularity). Token t of pair i's chosen response is
+ * index chosen_off[i] + t of the flat per-token arrays (t < chosen_len[i], every length
+ * >= 1); likewise rejected. The responses of different pairs never share an index. */
+typedef struct {
+    int n;                                /* pairs in the batch */
+    double beta;                          /* KL strength β */
+    const int *chosen_off, *rejected_off; /* first token of each response in the flat arrays */
+    const int *chosen_len, *rejected_len; /* tokens per response */
+    const double *chosen_logps;           /* per-token log π_θ (trainable), flat */
+    const double *rejected_logps;
+    const double *ref_chosen_logps; /* per-token log π_ref, flat */
+    const double *ref_rejected_logps;
+    const double *chosen_sim; /* per-token ambiguity in [0, 1]: similarity to the other response */
+    const double *rejected_sim;
+} token_pref_batch;
+
 /* Preference: writes one loss per pair into loss[0..n-1]; the trainer averages.
  *   void objective(const pref_batch *b, double *loss);
  * Classification: logits are n rows of k (row-major, trainable), labels in [0, k); one loss
  * per row; the trainer averages.
  *   void objective(int n, int k, const double *logits, const int *labels, double *loss);
+ * Token-level preference: one loss per pair; the trainer averages.
+ *   void objective(const token_pref_batch *b, double *loss);
  *
  * Optional, beside objective: its analytic gradient. It writes the same losses and the
  * derivatives of their SUM with respect to every trainable input:
@@ -100,6 +118,8 @@ typedef struct {
  *                       double *d_rejected);      d_chosen[j] = d(Σ_i loss[i]) / d chosen_logps[j]
  *   void objective_grad(int n, int k, const double *logits, const int *labels, double *loss,
  *                       double *d_logits);        d_logits[i*k+c] = d(Σ loss) / d logits[i*k+c]
+ *   void objective_grad(const token_pref_batch *b, double *loss, double *d_chosen,
+ *                       double *d_rejected);      per token, indexed like chosen_logps
  * The sandbox checks it against objective and central differences on its probe batches and
  * then uses it (one call per training step instead of 2·inputs + 1); one that disagrees is
  * ignored (discover check says why) and central differences are used as without it.

@@ -30,7 +30,9 @@ struct sbx_worker {
     int timed;         /* 1 once the pre-screen has measured (predictions apply) */
     double cost_small; /* fastest loss-only request seen (fixed overheads) */
     double cost_large; /* fastest loss-only request of the largest batch seen */
-    double size_large; /* that batch's size: rows (PREF) or rows x k (CLS) */
+    double size_large; /* that batch's size: rows (PREF), rows x k (CLS), tokens (TOKEN) */
+    int tok_positions; /* TOKEN request in flight: longest chosen + longest rejected response
+                          (the separable path's columns) */
     double deadline;   /* dc_now() by which all requests must be done; 0: none */
     double budget_s;   /* the budget behind it, for the message */
     int limit_kind;    /* what bounds the request in flight (sandbox_host.c) */
@@ -41,6 +43,15 @@ struct sbx_worker {
     uint32_t seq;
     double seconds; /* inside sbx_*_eval */
 };
+
+/* Gradient elements of a request: 2n (pairs), 2k (token-level pairs: k tokens per side) or
+ * n*k (logits). */
+static inline size_t sbx_grad_len(sbx_kind kind, int n, int k)
+{
+    return kind == SBX_PREF         ? 2u * (size_t)n
+           : kind == SBX_TOKEN_PREF ? 2u * (size_t)k
+                                    : (size_t)n * (size_t)k;
+}
 
 /* Copies src into dst (cap bytes), always terminated. */
 void sbx_copy_msg(char *dst, size_t cap, const char *src);

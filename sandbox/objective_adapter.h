@@ -6,7 +6,8 @@
 #include "inner_loop/task.h"
 #include "sandbox.h"
 
-/* Fills *out so that out->pref / out->cls call sbx_pref_eval / sbx_cls_eval on w (the
+/* Fills *out so that out->pref / out->cls / out->token call sbx_pref_eval / sbx_cls_eval /
+ * sbx_token_eval on w (the
  * callback that does not match w's interface answers DC_ERROR). w must outlive *out. */
 void sbx_objective(sbx_worker *w, dc_objective *out);
 

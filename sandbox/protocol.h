@@ -21,7 +21,9 @@
 #include <stdint.h>
 
 #define SBX_MAGIC 0x44435342u /* "DCSB" */
-#define SBX_VERSION 3u /* 2: objective_grad; 3: supervisor + executors (died, child_wstatus) */
+#define SBX_VERSION                                                                                \
+    4u /* 2: objective_grad; 3: supervisor + executors (died, child_wstatus);                      \
+          4: token-level pairs (SBX_TOKEN_PREF), in_int holds 4 arrays */
 
 /* Descriptor numbers in the worker (the host arranges 3 and 4 before exec; the supervisor
  * makes 5 and 6, the two ends of its socketpair with the executor, before it locks down). */
@@ -86,11 +88,15 @@ enum { SBX_PHASE_START = 0, SBX_PHASE_COMPILE = 1, SBX_PHASE_READY = 2 };
 /* Offsets of the arrays in the shared block, computed identically by both sides from
  * max_rows and max_cols. PREF uses in_pref[6][max_rows] (chosen, rejected, ref_chosen,
  * ref_rejected, chosen_lens, rejected_lens) and grad[2][max_rows]; CLS uses
- * logits[max_rows*max_cols], labels[max_rows] and grad[max_rows*max_cols]. */
+ * logits[max_rows*max_cols], labels[max_rows] and grad[max_rows*max_cols]. TOKEN_PREF
+ * (kind 2) sends n pairs and k tokens per side (the host pads the shorter side to k):
+ * in_real[6][max_rows] per token (chosen, rejected, ref_chosen, ref_rejected, chosen_sim,
+ * rejected_sim), in_int[4][max_rows] per pair (chosen_off, rejected_off, chosen_len,
+ * rejected_len) and grad[2][max_rows] per token (d_chosen, d_rejected). */
 typedef struct {
     size_t source;  /* SBX_MAX_SOURCE + 1 bytes */
     size_t in_real; /* doubles: max(6*max_rows, max_rows*max_cols) */
-    size_t in_int;  /* int32: max_rows */
+    size_t in_int;  /* int32: 4 * max_rows */
     size_t loss;    /* doubles: max_rows */
     size_t grad;    /* doubles: max(2*max_rows, max_rows*max_cols) */
     size_t total;
@@ -117,13 +123,27 @@ static inline sbx_layout sbx_compute_layout(int max_rows, int max_cols)
     L.in_real = off;
     off = sbx_align64(off + real * sizeof(double));
     L.in_int = off;
-    off = sbx_align64(off + (size_t)max_rows * sizeof(int32_t));
+    off = sbx_align64(off + 4u * (size_t)max_rows * sizeof(int32_t));
     L.loss = off;
     off = sbx_align64(off + (size_t)max_rows * sizeof(double));
     L.grad = off;
     off = sbx_align64(off + real * sizeof(double));
     L.total = (off + 4095u) & ~(size_t)4095u;
     return L;
+}
+
+/* A token-level request's per-pair arrays are usable: every response has 1..k tokens and
+ * lies inside [0, k). Checked by the host, and again by the worker before its own code
+ * indexes with them (the ranges of different pairs may not overlap: sandbox_host.c). */
+static inline int sbx_token_ranges_ok(const int32_t *ints, int n, int k, int max_rows)
+{
+    for (int side = 0; side < 2; side++)
+        for (int i = 0; i < n; i++) {
+            long off = ints[(size_t)side * (size_t)max_rows + (size_t)i];
+            long len = ints[(size_t)(2 + side) * (size_t)max_rows + (size_t)i];
+            if (off < 0 || len < 1 || off + len > k) return 0;
+        }
+    return 1;
 }
 
 #endif

@@ -41,12 +41,14 @@ typedef enum {
     SBX_PREF = 0, /* void objective(const pref_batch *b, double *loss) */
     SBX_CLS =
         1, /* void objective(int n, int k, const double *logits, const int *labels, double *loss) */
+    SBX_TOKEN_PREF = 2, /* void objective(const token_pref_batch *b, double *loss) */
 } sbx_kind;
 
 /* The shape of what training sends, as the task describes it (inner_loop/task.h): the
  * pre-screen probes the candidate at that shape. */
 typedef struct {
     int classes; /* classification: logits per row (k); 0 = 10 */
+    int tokens;  /* token-level pairs: the longest response in tokens; 0 = 32 */
 } sbx_probe_shape;
 
 typedef struct {
@@ -54,7 +56,8 @@ typedef struct {
     double call_timeout_s;    /* wall-clock budget for one request incl. gradient until the
                                  pre-screen has measured the candidate (default 2 s) */
     size_t mem_limit_bytes;   /* RLIMIT_AS of the worker (default 512 MiB) */
-    int max_rows;             /* largest batch a request may carry (default 4096) */
+    int max_rows;             /* largest batch a request may carry (default 4096); token-level
+                                 pairs: also the most tokens per side */
     int max_cols;             /* largest k for classification (default 64) */
     sbx_probe_shape probe;    /* the task's shapes (default: all 0) */
 } sbx_limits;
@@ -79,6 +82,16 @@ dc_status sbx_pref_eval(sbx_worker *w, const pref_batch *b, double *loss, double
 /* Losses (loss[n]) and, when d_logits is non-NULL, d(Σ loss)/d logits (n*k, row-major). */
 dc_status sbx_cls_eval(sbx_worker *w, int n, int k, const double *logits, const int *labels,
                        double *loss, double *d_logits, char *msg, size_t msgcap);
+
+/* Token-level pairs: losses (loss[n]) and, when d_chosen/d_rejected are non-NULL, d(Σ loss)
+ * per token, indexed like b->chosen_logps / b->rejected_logps (tokens_chosen and
+ * tokens_rejected elements: the flat arrays' lengths). Every response needs 1 or more
+ * tokens inside its flat array and the responses of different pairs must not overlap. The
+ * row-separable path moves token t of every pair at once: 1 + 2 · (longest chosen +
+ * longest rejected) calls. */
+dc_status sbx_token_eval(sbx_worker *w, const token_pref_batch *b, int tokens_chosen,
+                         int tokens_rejected, double *loss, double *d_chosen, double *d_rejected,
+                         char *msg, size_t msgcap);
 
 /* The cheap checks before any training: probe batches (random, extreme magnitudes, ties,
  * n = 1, large n); outputs finite, written for every row, deterministic, not constant (a

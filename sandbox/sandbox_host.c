@@ -319,7 +319,7 @@ dc_status sbx_open(sbx_kind kind, const char *source, size_t len, const sbx_limi
     sbx_limits L0;
     sbx_limits_default(&L0);
     if (!lim) lim = &L0;
-    if (kind != SBX_PREF && kind != SBX_CLS) {
+    if (kind != SBX_PREF && kind != SBX_CLS && kind != SBX_TOKEN_PREF) {
         dc_fmt(msg, msgcap, "sandbox: unknown objective interface %d", (int)kind);
         return DC_ERROR;
     }
@@ -470,6 +470,8 @@ double sbx_seconds_in_calls(const sbx_worker *w)
 static double candidate_calls(const sbx_worker *w, int n, int k, int want_grad, int grad_fn)
 {
     if (!want_grad || grad_fn) return 1;
+    if (w->kind == SBX_TOKEN_PREF) /* positions of the longest responses, or every token */
+        return w->separable ? 1 + 2.0 * w->tok_positions : 1 + 4.0 * k;
     double cols = w->kind == SBX_PREF ? 2 : k;
     return w->separable ? 1 + 2 * cols : 1 + 2 * cols * n;
 }
@@ -481,7 +483,8 @@ static double candidate_calls(const sbx_worker *w, int n, int k, int want_grad, 
  * fixed costs: the round trip, the executor's restore). */
 static double call_cost(const sbx_worker *w, int n, int k)
 {
-    double size = w->kind == SBX_PREF ? n : (double)n * k, r = size / w->size_large;
+    double size = w->kind == SBX_PREF ? n : w->kind == SBX_TOKEN_PREF ? k : (double)n * k;
+    double r = size / w->size_large;
     return fmax(w->cost_small, w->cost_large * (r > 1 ? r * r : r));
 }
 
@@ -503,7 +506,7 @@ void sbx_set_time_budget(sbx_worker *w, double seconds)
 /* The pre-screen's loss-only requests are the measurements the predictions start from. */
 static void note_cost(sbx_worker *w, int n, int k, double seconds)
 {
-    double size = w->kind == SBX_PREF ? n : (double)n * k;
+    double size = w->kind == SBX_PREF ? n : w->kind == SBX_TOKEN_PREF ? k : (double)n * k;
     if (w->cost_small == 0 || seconds < w->cost_small) w->cost_small = seconds;
     if (size > w->size_large) {
         w->size_large = size;
@@ -621,7 +624,7 @@ int sbx_grads_disagree(sbx_kind kind, int n, int k, const double *ln, const doub
                    what, i, la[i], ln[i]);
             return 1;
         }
-    size_t g = kind == SBX_PREF ? 2u * (size_t)n : (size_t)n * (size_t)k;
+    size_t g = sbx_grad_len(kind, n, k);
     double scale = 1e-3;
     for (size_t i = 0; i < g; i++)
         scale = fmax(scale, fabs(gn[i]));
@@ -631,6 +634,9 @@ int sbx_grads_disagree(sbx_kind kind, int n, int k, const double *ln, const doub
         if (kind == SBX_PREF)
             dc_fmt(where, sizeof where, "%s[%zu]", i < (size_t)n ? "d_chosen" : "d_rejected",
                    i % (size_t)n);
+        else if (kind == SBX_TOKEN_PREF)
+            dc_fmt(where, sizeof where, "%s[%zu]", i < (size_t)k ? "d_chosen" : "d_rejected",
+                   i % (size_t)k);
         else
             dc_fmt(where, sizeof where, "d_logits[%zu][%zu]", i / (size_t)k, i % (size_t)k);
         dc_fmt(note, cap,
@@ -650,9 +656,10 @@ static void put_reply(sbx_worker *w, int n, int k, const double *loss, const dou
     double *ol = (double *)(w->shm + w->layout.loss);
     double *og = (double *)(w->shm + w->layout.grad);
     memcpy(ol, loss, (size_t)n * sizeof(double));
-    if (w->kind == SBX_PREF) {
-        memcpy(og, grad, (size_t)n * sizeof(double));
-        memcpy(og + w->lim.max_rows, grad + n, (size_t)n * sizeof(double));
+    if (w->kind != SBX_CLS) {
+        size_t per = sbx_grad_len(w->kind, n, k) / 2;
+        memcpy(og, grad, per * sizeof(double));
+        memcpy(og + w->lim.max_rows, grad + per, per * sizeof(double));
     } else {
         memcpy(og, grad, (size_t)n * (size_t)k * sizeof(double));
     }
@@ -665,9 +672,10 @@ static void copy_reply(const sbx_worker *w, int n, int k, double *loss, double *
     const double *ol = (const double *)(w->shm + w->layout.loss);
     const double *og = (const double *)(w->shm + w->layout.grad);
     memcpy(loss, ol, (size_t)n * sizeof(double));
-    if (w->kind == SBX_PREF) {
-        memcpy(grad, og, (size_t)n * sizeof(double));
-        memcpy(grad + n, og + w->lim.max_rows, (size_t)n * sizeof(double));
+    if (w->kind != SBX_CLS) {
+        size_t per = sbx_grad_len(w->kind, n, k) / 2;
+        memcpy(grad, og, per * sizeof(double));
+        memcpy(grad + per, og + w->lim.max_rows, per * sizeof(double));
     } else {
         memcpy(grad, og, (size_t)n * (size_t)k * sizeof(double));
     }
@@ -718,7 +726,7 @@ static dc_status eval_request(sbx_worker *w, int n, int k, double beta, int want
 {
     dc_status st = request(w, n, k, beta, want, msg, cap);
     if (st != DC_OK || !want || !w->use_grad_fn || w->probing_grad) return st;
-    size_t g = w->kind == SBX_PREF ? 2u * (size_t)n : (size_t)n * (size_t)k;
+    size_t g = sbx_grad_len(w->kind, n, k);
     double *la = dc_malloc((size_t)n * sizeof(double)), *ga = dc_malloc(g * sizeof(double));
     copy_reply(w, n, k, la, ga);
     w->grad_calls++;
@@ -814,6 +822,131 @@ dc_status sbx_pref_eval(sbx_worker *w, const pref_batch *b, double *loss, double
                    "ref_chosen_logps=%.4g, ref_rejected_logps=%.4g, beta=%g)",
                    what, nonfinite_word(v), i, src[0][i], src[1][i], src[2][i], src[3][i], b->beta);
             if (w->probing_grad) { /* objective_grad on a probe: the pre-screen decides */
+                sbx_copy_msg(msg, msgcap, m);
+                return DC_NONFINITE;
+            }
+            return fail(w, DC_NONFINITE, m, msg, msgcap);
+        }
+    }
+    return DC_OK;
+}
+
+/* The per-pair arrays of a token-level batch are usable: lengths >= 1, every response inside
+ * its flat array, no two responses of one side sharing a token (the separable gradient path
+ * moves one token of every pair at once, which needs them apart). */
+static int token_ranges_valid(const token_pref_batch *b, int tc, int tr, char *msg, size_t cap)
+{
+    const int *offs[2] = {b->chosen_off, b->rejected_off}, *lens[2] = {b->chosen_len,
+                                                                       b->rejected_len};
+    const int tot[2] = {tc, tr};
+    static const char *const side_name[2] = {"chosen", "rejected"};
+    for (int side = 0; side < 2; side++) {
+        unsigned char *used = dc_calloc((size_t)tot[side], 1);
+        for (int i = 0; i < b->n; i++) {
+            long off = offs[side][i], len = lens[side][i];
+            int bad = off < 0 || len < 1 || off + len > tot[side];
+            for (long t = 0; t < len && !bad; t++)
+                bad = used[off + t]++ != 0;
+            if (bad) {
+                dc_fmt(msg, cap,
+                       "sandbox: pair %d's %s response (offset %ld, %ld tokens) is empty, "
+                       "outside its %d tokens or overlaps another pair's",
+                       i, side_name[side], off, len, tot[side]);
+                free(used);
+                return 0;
+            }
+        }
+        free(used);
+    }
+    return 1;
+}
+
+dc_status sbx_token_eval(sbx_worker *w, const token_pref_batch *b, int tokens_chosen,
+                         int tokens_rejected, double *loss, double *d_chosen, double *d_rejected,
+                         char *msg, size_t msgcap)
+{
+    if (!w) {
+        dc_fmt(msg, msgcap, "sandbox: no worker");
+        return DC_ERROR;
+    }
+    if (w->dead != DC_OK) {
+        sbx_copy_msg(msg, msgcap, w->dead_msg);
+        return w->dead;
+    }
+    if (w->kind != SBX_TOKEN_PREF) {
+        dc_fmt(msg, msgcap, "sandbox: this worker does not hold a token-level objective");
+        return DC_ERROR;
+    }
+    int mrows = w->lim.max_rows;
+    if (!b || !loss || b->n < 1 || b->n > mrows || tokens_chosen < 1 || tokens_rejected < 1 ||
+        tokens_chosen > mrows || tokens_rejected > mrows) {
+        dc_fmt(msg, msgcap, "sandbox: token batch of %d pairs, %d + %d tokens is outside 1..%d",
+               b ? b->n : 0, tokens_chosen, tokens_rejected, mrows);
+        return DC_ERROR;
+    }
+    const double *src[6] = {b->chosen_logps,       b->rejected_logps, b->ref_chosen_logps,
+                            b->ref_rejected_logps, b->chosen_sim,     b->rejected_sim};
+    const int *isrc[4] = {b->chosen_off, b->rejected_off, b->chosen_len, b->rejected_len};
+    for (int a = 0; a < 10; a++)
+        if (a < 6 ? !src[a] : !isrc[a - 6]) {
+            dc_fmt(msg, msgcap, "sandbox: token_pref_batch array %d is NULL; all ten are required",
+                   a);
+            return DC_ERROR;
+        }
+    if (!token_ranges_valid(b, tokens_chosen, tokens_rejected, msg, msgcap)) return DC_ERROR;
+    double t0 = dc_now();
+    size_t mr = (size_t)mrows, n = (size_t)b->n;
+    int k = tokens_chosen > tokens_rejected ? tokens_chosen : tokens_rejected;
+    /* both sides padded to k tokens with zeros no response covers (protocol.h) */
+    double *in = (double *)(w->shm + w->layout.in_real);
+    for (int a = 0; a < 6; a++) {
+        size_t have = (size_t)(a % 2 ? tokens_rejected : tokens_chosen);
+        memcpy(in + a * mr, src[a], have * sizeof(double));
+        memset(in + a * mr + have, 0, ((size_t)k - have) * sizeof(double));
+    }
+    int32_t *ii = (int32_t *)(w->shm + w->layout.in_int);
+    int longest[2] = {0, 0};
+    for (int a = 0; a < 4; a++)
+        for (size_t i = 0; i < n; i++) {
+            ii[(size_t)a * mr + i] = isrc[a][i];
+            if (a >= 2 && isrc[a][i] > longest[a - 2]) longest[a - 2] = isrc[a][i];
+        }
+    w->tok_positions = longest[0] + longest[1];
+    int want = d_chosen || d_rejected;
+    dc_status st = eval_request(w, b->n, k, b->beta, want, msg, msgcap);
+    w->seconds += dc_now() - t0;
+    if (st != DC_OK) return st;
+    const double *ol = (const double *)(w->shm + w->layout.loss);
+    const double *og = (const double *)(w->shm + w->layout.grad);
+    memcpy(loss, ol, n * sizeof(double));
+    if (d_chosen) memcpy(d_chosen, og, (size_t)tokens_chosen * sizeof(double));
+    if (d_rejected) memcpy(d_rejected, og + mr, (size_t)tokens_rejected * sizeof(double));
+    for (size_t i = 0; i < n; i++) {
+        const char *what = NULL;
+        double v = 0;
+        long tok = -1;
+        /* the host's copies, never shared memory */
+        if (!isfinite(loss[i])) what = "loss", v = loss[i];
+        for (int side = 0; side < 2 && !what; side++) {
+            const double *g = side ? d_rejected : d_chosen;
+            int off = side ? b->rejected_off[i] : b->chosen_off[i];
+            int len = side ? b->rejected_len[i] : b->chosen_len[i];
+            for (int t = 0; g && t < len && !what; t++)
+                if (!isfinite(g[off + t])) {
+                    what = side ? "gradient d/d rejected_logps" : "gradient d/d chosen_logps";
+                    v = g[off + t];
+                    tok = t;
+                }
+        }
+        if (what) {
+            char m[512], at[32] = "";
+            if (tok >= 0) dc_fmt(at, sizeof at, ", token %ld", tok);
+            dc_fmt(m, sizeof m,
+                   "%s is %s for pair %zu%s (%d chosen and %d rejected tokens, first tokens' "
+                   "logps %.4g and %.4g, beta=%g)",
+                   what, nonfinite_word(v), i, at, b->chosen_len[i], b->rejected_len[i], b->chosen_logps[b->chosen_off[i]],
+                   b->rejected_logps[b->rejected_off[i]], b->beta);
+            if (w->probing_grad) {
                 sbx_copy_msg(msg, msgcap, m);
                 return DC_NONFINITE;
             }

@@ -11,6 +11,14 @@
  *            of a row equal
  *   single   n = 1
  *   large    n = 1024 (losses; gradients too when the objective is row-separable)
+ * Token-level pairs (SBX_TOKEN_PREF) get the same five kinds with per-token log-probs
+ * (-0.01..-8 per token; extreme: down to -30 with β = 0.01 and 10) and ragged responses of
+ * 1 .. the task's longest (lim.probe.tokens) tokens: pair 0 has a 1-token chosen and a
+ * longest rejected response, pair 1 the reverse, the single-pair probe is pair 0. The
+ * similarities are uniform in [0, 1] with a 0 and a 1 in every response (min-max
+ * normalised), all 0 on the low extreme probe and all 1 on the high one; the tie probe's
+ * rejected response is its chosen one. The large probe has as many pairs as fit
+ * max_rows tokens at the longest length (at most 1024).
  * Row-separability (the fast gradient path) must hold on every probe but the single row.
  * Each must give finite losses and gradients for every row; the random one must be
  * deterministic and have a non-zero gradient somewhere; each batch must finish within a
@@ -42,6 +50,8 @@ typedef struct {
     double *a[6]; /* PREF: chosen, rejected, ref_chosen, ref_rejected, chosen_lens, rejected_lens */
     double *logits; /* CLS: n*k */
     int *labels;
+    int *ti[4]; /* TOKEN: chosen_off, rejected_off, chosen_len, rejected_len; a[] per token */
+    int tc, tr; /* TOKEN: tokens per side */
     char desc[96];
 } probe;
 
@@ -51,6 +61,8 @@ static void probe_free(probe *p)
 {
     for (int i = 0; i < 6; i++)
         free(p->a[i]);
+    for (int i = 0; i < 4; i++)
+        free(p->ti[i]);
     free(p->logits);
     free(p->labels);
     memset(p, 0, sizeof *p);
@@ -61,6 +73,60 @@ static double unif(dc_rng *r, double lo, double hi)
     return lo + (hi - lo) * dc_rng_uniform(r);
 }
 
+enum { TOK_ORDINARY, TOK_EXTREME_LO, TOK_EXTREME_HI, TOK_TIE };
+
+/* The task's longest response, as its probe shape says. */
+static int token_longest(const sbx_worker *w)
+{
+    return w->lim.probe.tokens > 0 ? w->lim.probe.tokens : 32;
+}
+
+/* A token-level probe of n pairs, responses of 1..longest tokens (the first two pairs at
+ * both ends, see the top of the file), per-token inputs by mode. */
+static void token_probe_fill(probe *p, int n, int longest, int mode, dc_rng *r)
+{
+    p->n = n;
+    for (int a = 0; a < 4; a++)
+        p->ti[a] = dc_calloc((size_t)n, sizeof(int));
+    for (int i = 0; i < n; i++) {
+        int lc = 1 + (int)dc_rng_below(r, (uint32_t)longest);
+        int lr = 1 + (int)dc_rng_below(r, (uint32_t)longest);
+        if (i == 0) lc = 1, lr = longest;
+        if (i == 1) lc = longest, lr = 1;
+        if (mode == TOK_TIE) lr = lc;
+        p->ti[0][i] = p->tc;
+        p->ti[1][i] = p->tr;
+        p->ti[2][i] = lc;
+        p->ti[3][i] = lr;
+        p->tc += lc;
+        p->tr += lr;
+    }
+    int T = p->tc > p->tr ? p->tc : p->tr;
+    for (int a = 0; a < 6; a++)
+        p->a[a] = dc_calloc((size_t)T, sizeof(double));
+    int extreme = mode == TOK_EXTREME_LO || mode == TOK_EXTREME_HI;
+    double lo = extreme ? 1e-6 : 0.01, hi = extreme ? 30.0 : 8.0, noise = extreme ? 2.0 : 0.3;
+    for (int side = 0; side < 2; side++)
+        for (int i = 0; i < n; i++) {
+            int off = p->ti[side][i], len = p->ti[2 + side][i];
+            for (int t = 0; t < len; t++) {
+                double x = -unif(r, lo, hi);
+                p->a[side][off + t] = x;
+                p->a[2 + side][off + t] = fmin(-1e-9, x + unif(r, -noise, noise));
+                double sim = mode == TOK_EXTREME_LO   ? 0.0
+                             : mode == TOK_EXTREME_HI ? 1.0
+                             : len == 1               ? 0.5
+                             : t == 0                 ? 0.0
+                             : t == len - 1           ? 1.0
+                                                      : dc_rng_uniform(r);
+                p->a[4 + side][off + t] = sim;
+            }
+        }
+    if (mode == TOK_TIE)
+        for (int a = 0; a < 6; a += 2)
+            memcpy(p->a[a + 1], p->a[a], (size_t)p->tc * sizeof(double));
+}
+
 static void probe_make(probe *p, const sbx_worker *w, int which)
 {
     memset(p, 0, sizeof *p);
@@ -69,7 +135,16 @@ static void probe_make(probe *p, const sbx_worker *w, int which)
     dc_rng_seed(&r, 0x5eed0000u + (uint64_t)which);
     int n = which == P_SINGLE ? 1 : which == P_LARGE ? 1024 : which == P_TIE ? 8 : 16;
     p->n = n;
-    if (kind == SBX_PREF) {
+    if (kind == SBX_TOKEN_PREF) {
+        int longest = token_longest(w), fit = w->lim.max_rows / longest;
+        if (which == P_LARGE) n = fit < 1 ? 1 : fit < 1024 ? fit : 1024;
+        int mode = which == P_EXTREME_LO   ? TOK_EXTREME_LO
+                   : which == P_EXTREME_HI ? TOK_EXTREME_HI
+                   : which == P_TIE        ? TOK_TIE
+                                           : TOK_ORDINARY;
+        p->beta = which == P_EXTREME_LO ? 0.01 : which == P_EXTREME_HI ? 10.0 : 0.1;
+        token_probe_fill(p, n, longest, mode, &r);
+    } else if (kind == SBX_PREF) {
         for (int i = 0; i < 6; i++)
             p->a[i] = dc_calloc((size_t)n, sizeof(double));
         p->beta = which == P_EXTREME_LO ? 0.01 : which == P_EXTREME_HI ? 10.0 : 0.1;
@@ -105,7 +180,14 @@ static void probe_make(probe *p, const sbx_worker *w, int which)
     }
     static const char *const names[] = {"random", "extreme",    "extreme",
                                         "tie",    "single-row", "large"};
-    if (kind == SBX_PREF)
+    if (kind == SBX_TOKEN_PREF)
+        dc_fmt(p->desc, sizeof p->desc, "%s probe batch (n = %d pairs, 1..%d tokens, beta = %g%s)",
+               names[which], n, token_longest(w), p->beta,
+               which == P_TIE          ? ", chosen == rejected"
+               : which == P_EXTREME_LO ? ", all sim 0"
+               : which == P_EXTREME_HI ? ", all sim 1"
+                                       : "");
+    else if (kind == SBX_PREF)
         dc_fmt(p->desc, sizeof p->desc, "%s probe batch (n = %d, beta = %g%s)", names[which], n,
                p->beta, which == P_TIE ? ", chosen == rejected" : "");
     else
@@ -113,10 +195,25 @@ static void probe_make(probe *p, const sbx_worker *w, int which)
                which == P_TIE ? ", all logits equal" : "");
 }
 
-/* Evaluates a probe: losses into loss (n), gradients into grad (2n PREF, n*k CLS) or not. */
+/* Tokens per side of a token-level probe as the sandbox lays them out (both sides padded to
+ * the longer), the k of sbx_grads_disagree. */
+static int token_k(const probe *p)
+{
+    return p->tc > p->tr ? p->tc : p->tr;
+}
+
+/* Evaluates a probe: losses into loss (n), gradients into grad (2n PREF, n*k CLS, d_chosen
+ * then d_rejected at offset token_k for TOKEN, zero where no token is) or not. */
 static dc_status probe_eval(sbx_worker *w, const probe *p, double *loss, double *grad, char *msg,
                             size_t cap)
 {
+    if (w->kind == SBX_TOKEN_PREF) {
+        token_pref_batch b = {p->n,    p->beta, p->ti[0], p->ti[1], p->ti[2], p->ti[3],
+                              p->a[0], p->a[1], p->a[2],  p->a[3],  p->a[4],  p->a[5]};
+        int k = token_k(p);
+        if (grad) memset(grad, 0, 2u * (size_t)k * sizeof(double));
+        return sbx_token_eval(w, &b, p->tc, p->tr, loss, grad, grad ? grad + k : NULL, msg, cap);
+    }
     if (w->kind == SBX_PREF) {
         pref_batch b = {p->n, p->beta, p->a[0], p->a[1], p->a[2], p->a[3], p->a[4], p->a[5]};
         return sbx_pref_eval(w, &b, loss, grad, grad ? grad + p->n : NULL, msg, cap);
@@ -126,6 +223,7 @@ static dc_status probe_eval(sbx_worker *w, const probe *p, double *loss, double 
 
 static size_t grad_count(const sbx_worker *w, const probe *p)
 {
+    if (w->kind == SBX_TOKEN_PREF) return 2u * (size_t)token_k(p);
     return w->kind == SBX_PREF ? 2u * (size_t)p->n : (size_t)p->n * (size_t)p->k;
 }
 
@@ -208,9 +306,42 @@ static int same_bits(const double *a, const double *b, size_t n, size_t *where)
  * them), each row by its own amount. Logits: the whole row with distinct amounts per
  * column (a softmax row is shift-invariant, so equal amounts would hide nothing but also
  * test nothing). The probe's inputs are restored exactly afterwards. */
+/* others_change for token-level pairs: every token of a moved pair's chosen response, then
+ * (separately) of its rejected one, moves down by its own amount. */
+static dc_status others_change_token(sbx_worker *w, probe *p, const unsigned char *moved,
+                                     const double *base, double *tmp, int *changed, char *msg,
+                                     size_t cap)
+{
+    int n = p->n;
+    double *saved = dc_calloc((size_t)token_k(p), sizeof(double));
+    dc_status st = DC_OK;
+    *changed = 0;
+    for (int v = 0; v < 2 && !*changed && st == DC_OK; v++) {
+        double *col = p->a[v];
+        const int *off = p->ti[v], *len = p->ti[2 + v];
+        for (int j = 0; j < n; j++)
+            for (int t = 0; moved[j] && t < len[j]; t++) {
+                double *x = &col[off[j] + t];
+                saved[off[j] + t] = *x;
+                *x -= 0.37 + 0.001 * fabs(*x);
+            }
+        st = run_probe(w, p, tmp, NULL, msg, cap);
+        for (int j = 0; j < n; j++)
+            for (int t = 0; moved[j] && t < len[j]; t++)
+                col[off[j] + t] = saved[off[j] + t];
+        if (st != DC_OK) break;
+        for (int i = 0; i < n; i++)
+            if (!moved[i] && memcmp(&tmp[i], &base[i], sizeof(double)) != 0) *changed = 1;
+    }
+    free(saved);
+    return st;
+}
+
 static dc_status others_change(sbx_worker *w, probe *p, const unsigned char *moved,
                                const double *base, double *tmp, int *changed, char *msg, size_t cap)
 {
+    if (w->kind == SBX_TOKEN_PREF)
+        return others_change_token(w, p, moved, base, tmp, changed, msg, cap);
     int n = p->n, k = w->kind == SBX_PREF ? 1 : p->k;
     int variants = w->kind == SBX_PREF ? 2 : 1;
     double *saved = dc_calloc((size_t)n * (size_t)k, sizeof(double));
@@ -326,9 +457,12 @@ static dc_status check_grad_fn(sbx_worker *w, scratch *s, char *msg, size_t msgc
             st = DC_OK;
             agree = 0;
         } else if (st == DC_OK) {
-            agree =
-                !sbx_grads_disagree(w->kind, p.n, w->kind == SBX_PREF ? 0 : p.k, s->loss, s->grad,
-                                    s->loss2, s->grad2, p.desc, w->grad_note, sizeof w->grad_note);
+            agree = !sbx_grads_disagree(w->kind, p.n,
+                                        w->kind == SBX_PREF         ? 0
+                                        : w->kind == SBX_TOKEN_PREF ? token_k(&p)
+                                                                    : p.k,
+                                        s->loss, s->grad, s->loss2, s->grad2, p.desc, w->grad_note,
+                                        sizeof w->grad_note);
         }
         if (st == DC_OK && agree && probes[i] == P_RANDOM) {
             first_g = grad_count(w, &p);
@@ -385,7 +519,9 @@ dc_status sbx_prescreen(sbx_worker *w, char *msg, size_t msgcap)
     w->cost_small = w->cost_large = w->size_large = 0;
     w->grad_note[0] = '\0';
     scratch s;
-    scratch_alloc(&s, 1024, 1024 * 10);
+    /* gradients: 10 logits of 1024 rows, or 2 sides of up to max_rows tokens */
+    size_t gcap = 2u * (size_t)w->lim.max_rows > 10240u ? 2u * (size_t)w->lim.max_rows : 10240u;
+    scratch_alloc(&s, 1024, gcap);
     probe p;
     memset(&p, 0, sizeof p);
     dc_status st = DC_OK;
@@ -450,7 +586,7 @@ dc_status sbx_prescreen(sbx_worker *w, char *msg, size_t msgcap)
         dc_fmt(msg, msgcap,
                "every gradient is zero on the random and extreme probe batches: the loss does "
                "not depend on %s, so it cannot train anything",
-               w->kind == SBX_PREF ? "chosen_logps or rejected_logps" : "the logits");
+               w->kind != SBX_CLS ? "chosen_logps or rejected_logps" : "the logits");
         st = DC_INVALID;
         goto out;
     }
@@ -473,13 +609,22 @@ out:
  * ordinary or extreme inputs in the ranges of the random and extreme probes above. Seen
  * before: a fingerprint of one 12-row batch was matched by a candidate that copied
  * cross-entropy only when n == 12, and by one that returned NaN on training batches. */
-static void fingerprint_probe(probe *p, sbx_kind kind, int n, int k, int extreme, int index)
+static void fingerprint_probe(probe *p, const sbx_worker *w, int n, int k, int extreme, int index)
 {
+    sbx_kind kind = w->kind;
     memset(p, 0, sizeof *p);
     dc_rng r;
     dc_rng_seed(&r, 0xf1a9e500u + 2u * (uint64_t)index + (uint64_t)extreme);
     p->n = n;
-    if (kind == SBX_PREF) {
+    if (kind == SBX_TOKEN_PREF) {
+        /* responses as long as the task's, but all n pairs within max_rows tokens */
+        int longest = token_longest(w), fit = w->lim.max_rows / n;
+        if (fit < longest) longest = fit < 1 ? 1 : fit;
+        p->beta = !extreme ? 0.1 : index % 2 ? 10.0 : 0.01;
+        token_probe_fill(p, n, longest,
+                         extreme ? (index % 2 ? TOK_EXTREME_HI : TOK_EXTREME_LO) : TOK_ORDINARY,
+                         &r);
+    } else if (kind == SBX_PREF) {
         for (int i = 0; i < 6; i++)
             p->a[i] = dc_calloc((size_t)n, sizeof(double));
         p->beta = !extreme ? 0.1 : index % 2 ? 10.0 : 0.01;
@@ -541,7 +686,7 @@ dc_status sbx_fingerprint_shape(sbx_worker *w, int train_rows, int train_cols, c
         loss = dc_realloc(loss, (size_t)n * sizeof *loss);
         for (int extreme = 0; extreme < 2 && st == DC_OK; extreme++) {
             probe p;
-            fingerprint_probe(&p, w->kind, n, k, extreme, s);
+            fingerprint_probe(&p, w, n, k, extreme, s);
             char m[512];
             st = probe_eval(w, &p, loss, NULL, m, sizeof m);
             if (st != DC_OK) dc_fmt(msg, msgcap, "%s: %s", p.desc, m);

@@ -136,7 +136,7 @@ typedef struct {
     pid_t exec_pid;
     uint32_t exec_seq;
     uint64_t rng;      /* audit schedule; drawn after the executor was forked */
-    size_t *audit_idx; /* max_rows input indices (worker_audit.c) */
+    size_t *audit_idx; /* 2 * max_rows input indices (worker_audit.c) */
 } sbx_super;
 
 /* Forks the persistent executor and waits until it has locked itself down; 0, or -1 with

@@ -112,10 +112,11 @@ static int audit_as_asked(sbx_super *s, int use_grad_fn, int *wstatus)
     if (!use_grad_fn) return DC_OK;
     const double *gw = (const double *)(s->shm + L->grad),
                  *gf = (const double *)(s->awin + L->grad);
-    if (h->kind == 0) {
-        if ((at = first_difference(gw, gf, n)) >= 0)
+    if (h->kind != 1) {
+        size_t per = h->kind == 0 ? n : (size_t)h->k; /* rows, or tokens per side */
+        if ((at = first_difference(gw, gf, per)) >= 0)
             return mismatch(s, "d_chosen", at, gw[at], gf[at]);
-        if ((at = first_difference(gw + mr, gf + mr, n)) >= 0)
+        if ((at = first_difference(gw + mr, gf + mr, per)) >= 0)
             return mismatch(s, "d_rejected", at, gw[mr + at], gf[mr + at]);
     } else if ((at = first_difference(gw, gf, n * (size_t)h->k)) >= 0) {
         return mismatch(s, "d_logits", at, gw[at], gf[at]);
@@ -140,9 +141,58 @@ static int moved_losses(sbx_super *s, const size_t *idx, size_t m, double sign, 
     return st;
 }
 
+/* Token-level pairs: one side and one token position of every pair (row-separable path),
+ * or one token (exact path), the same differences as worker_eval.c's grad_token_side. */
+static int audit_token_differences(sbx_super *s, int *wstatus)
+{
+    const sbx_header *h = s->h;
+    const sbx_layout *L = &s->e.layout;
+    int n = h->n;
+    size_t mr = (size_t)h->max_rows;
+    const int32_t *ints = (const int32_t *)(s->shm + L->in_int);
+    size_t side = (size_t)(next_random(&s->rng) % 2);
+    const int32_t *off = ints + side * mr, *len = ints + (2 + side) * mr;
+    size_t m = 0, *idx = s->audit_idx;
+    int one = (int)(next_random(&s->rng) % (uint64_t)n), t = 0;
+    if (h->separable) {
+        int longest = 0;
+        for (int i = 0; i < n; i++)
+            if (len[i] > longest) longest = len[i];
+        t = (int)(next_random(&s->rng) % (uint64_t)longest);
+    } else {
+        t = (int)(next_random(&s->rng) % (uint64_t)len[one]);
+    }
+    /* idx[i] for the pairs that move (SIZE_MAX for those that do not) */
+    for (int i = 0; i < n; i++) {
+        int moves = h->separable ? t < len[i] : i == one;
+        idx[i] = moves ? side * mr + (size_t)(off[i] + t) : SIZE_MAX;
+    }
+    double *plus = s->e.loss_plus, *minus = s->e.loss_minus;
+    size_t *dense = idx + mr; /* the moved inputs as the list moved_losses wants */
+    for (int i = 0; i < n; i++)
+        if (idx[i] != SIZE_MAX) dense[m++] = idx[i];
+    int st = moved_losses(s, dense, m, +1, plus, wstatus);
+    if (st == DC_OK) st = moved_losses(s, dense, m, -1, minus, wstatus);
+    if (st != DC_OK) return st;
+    const double *in = (const double *)(s->shm + L->in_real);
+    const double *gw = (const double *)(s->shm + L->grad);
+    for (int i = 0; i < n; i++) {
+        size_t at = idx[i];
+        if (at == SIZE_MAX) continue;
+        double x = in[at];
+        double want =
+            h->separable ? sbx_fd_row(plus[i], minus[i], x) : sbx_fd_sum(plus, minus, n, x);
+        if (!same_bits(&gw[at], &want, 1))
+            return mismatch(s, side ? "d_rejected" : "d_chosen", (long)(at - side * mr), gw[at],
+                            want);
+    }
+    return DC_OK;
+}
+
 /* One column (row-separable path) or one input (exact path) of the central differences. */
 static int audit_differences(sbx_super *s, int *wstatus)
 {
+    if (s->h->kind == 2) return audit_token_differences(s, wstatus);
     const sbx_header *h = s->h;
     const sbx_layout *L = &s->e.layout;
     int n = h->n, pref = h->kind == 0;

@@ -33,16 +33,19 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-static const char *const signatures[2] = {
+static const char *const signatures[3] = {
     "void objective(const pref_batch *b, double *loss)",
     "void objective(int n, int k, const double *logits, const int *labels, double *loss)",
+    "void objective(const token_pref_batch *b, double *loss)",
 };
 /* The optional analytic gradient (discover_objective.h): declared too, so a definition with
  * another signature is a compile error that names it. */
-static const char *const grad_signatures[2] = {
+static const char *const grad_signatures[3] = {
     "void objective_grad(const pref_batch *b, double *loss, double *d_chosen, double *d_rejected)",
     "void objective_grad(int n, int k, const double *logits, const int *labels, double *loss, "
     "double *d_logits)",
+    "void objective_grad(const token_pref_batch *b, double *loss, double *d_chosen, "
+    "double *d_rejected)",
 };
 
 typedef struct {
@@ -159,7 +162,7 @@ static int relocate(TCCState *s, int kind, const diag *d, sbx_image *img, char *
 int sbx_compile(int kind, const char *src, size_t len, sbx_image *img, char *msg, size_t msgcap)
 {
     memset(img, 0, sizeof *img);
-    if (kind != 0 && kind != 1) {
+    if (kind < 0 || kind > 2) {
         snprintf(msg, msgcap, "unknown objective interface %d", kind);
         return DC_ERROR;
     }

@@ -54,6 +54,9 @@ typedef void (*pref_fn)(const pref_batch *b, double *loss);
 typedef void (*cls_fn)(int n, int k, const double *logits, const int *labels, double *loss);
 typedef void (*pref_grad_fn)(const pref_batch *b, double *loss, double *d_chosen,
                              double *d_rejected);
+typedef void (*token_fn)(const token_pref_batch *b, double *loss);
+typedef void (*token_grad_fn)(const token_pref_batch *b, double *loss, double *d_chosen,
+                              double *d_rejected);
 typedef void (*cls_grad_fn)(int n, int k, const double *logits, const int *labels, double *loss,
                             double *d_logits);
 
@@ -62,6 +65,11 @@ static fenv_t g_env; /* the worker's floating-point environment: restored before
 static const char *const pref_names[6] = {"chosen_logps",     "rejected_logps",
                                           "ref_chosen_logps", "ref_rejected_logps",
                                           "chosen_lens",      "rejected_lens"};
+static const char *const token_names[6] = {"chosen_logps",     "rejected_logps",
+                                           "ref_chosen_logps", "ref_rejected_logps",
+                                           "chosen_sim",       "rejected_sim"};
+static const char *const token_int_names[4] = {"chosen_off", "rejected_off", "chosen_len",
+                                               "rejected_len"};
 
 static double *alloc_doubles(size_t n)
 {
@@ -75,8 +83,8 @@ int sbx_eval_init(sbx_eval_ctx *e)
     size_t lb = mr + 2 * SBX_GUARD;
     e->w_real = alloc_doubles(real);
     e->x_real = alloc_doubles(real);
-    e->w_int = calloc(mr, sizeof(int));
-    e->x_int = calloc(mr, sizeof(int));
+    e->w_int = calloc(4 * mr, sizeof(int)); /* token-level pairs: four per-pair arrays */
+    e->x_int = calloc(4 * mr, sizeof(int));
     e->loss_base = alloc_doubles(lb);
     e->loss_plus = alloc_doubles(lb);
     e->loss_minus = alloc_doubles(lb);
@@ -130,6 +138,26 @@ static pref_batch batch_view(const sbx_eval_ctx *e)
     return b;
 }
 
+/* The token-level batch the candidate sees: views of the w_* copies. */
+static token_pref_batch token_view(const sbx_eval_ctx *e)
+{
+    const sbx_header *h = e->hdr;
+    size_t mr = (size_t)h->max_rows;
+    token_pref_batch b = {h->n,
+                          h->beta,
+                          e->w_int,
+                          e->w_int + mr,
+                          e->w_int + 2 * mr,
+                          e->w_int + 3 * mr,
+                          e->w_real,
+                          e->w_real + mr,
+                          e->w_real + 2 * mr,
+                          e->w_real + 3 * mr,
+                          e->w_real + 4 * mr,
+                          e->w_real + 5 * mr};
+    return b;
+}
+
 static int check_outputs(sbx_eval_ctx *e, const double *buf);
 static int check_inputs(sbx_eval_ctx *e);
 
@@ -160,12 +188,40 @@ static int call_once(sbx_eval_ctx *e, double *buf)
     if (e->kind == 0) {
         pref_batch b = batch_view(e);
         ((pref_fn)e->fn)(&b, loss);
+    } else if (e->kind == 2) {
+        token_pref_batch b = token_view(e);
+        ((token_fn)e->fn)(&b, loss);
     } else {
         ((cls_fn)e->fn)(n, k, e->w_real, e->w_int, loss);
     }
     fesetenv(&g_env);
     int st = check_outputs(e, buf);
     return st != DC_OK ? st : check_inputs(e);
+}
+
+static int check_array(sbx_eval_ctx *e, const double *buf, size_t n, const char *what);
+
+/* A token-level gradient of objective_grad (side 0 chosen, 1 rejected): the guards intact,
+ * every token of every response written; what no response covers (the host's padding) is
+ * set to 0, as the central-difference path leaves it. */
+static int check_token_grad(sbx_eval_ctx *e, double *buf, int side, const char *what)
+{
+    const sbx_header *h = e->hdr;
+    size_t mr = (size_t)h->max_rows, k = (size_t)h->k;
+    const int *off = e->x_int + (size_t)side * mr, *len = e->x_int + (size_t)(2 + side) * mr;
+    double *v = buf + SBX_GUARD;
+    for (int i = 0; i < h->n; i++)
+        for (int t = 0; t < len[i]; t++)
+            if (bits_of(v[off[i] + t]) == SENTINEL_BITS) {
+                snprintf(e->hdr->msg, sizeof e->hdr->msg,
+                         "objective_grad returned without writing %s[%d] (pair %d, token %d); it "
+                         "must write every token of every response",
+                         what, off[i] + t, i, t);
+                return DC_INVALID;
+            }
+    for (size_t j = 0; j < k; j++)
+        if (bits_of(v[j]) == SENTINEL_BITS) v[j] = 0;
+    return check_array(e, buf, k, what);
 }
 
 /* One array of n outputs of objective_grad at buf + SBX_GUARD, sentinel-filled before the
@@ -200,23 +256,33 @@ static int call_grad_once(sbx_eval_ctx *e)
 {
     sbx_header *h = e->hdr;
     int n = h->n, k = h->k;
-    size_t ng = e->kind == 0 ? (size_t)n : (size_t)n * (size_t)k;
+    /* pairs: one per row; token-level pairs: one per token (k per side); logits: n*k */
+    size_t ng = e->kind == 0 ? (size_t)n : e->kind == 2 ? (size_t)k : (size_t)n * (size_t)k;
+    int two = e->kind != 1; /* d_chosen and d_rejected */
     fill_sentinel(e->loss_base, (size_t)n + 2 * SBX_GUARD);
     fill_sentinel(e->grad_a, ng + 2 * SBX_GUARD);
-    if (e->kind == 0) fill_sentinel(e->grad_b, (size_t)n + 2 * SBX_GUARD);
+    if (two) fill_sentinel(e->grad_b, ng + 2 * SBX_GUARD);
     double *loss = e->loss_base + SBX_GUARD, *ga = e->grad_a + SBX_GUARD,
            *gb = e->grad_b + SBX_GUARD;
     fresh_call_state(e);
     if (e->kind == 0) {
         pref_batch b = batch_view(e);
         ((pref_grad_fn)e->grad_fn)(&b, loss, ga, gb);
+    } else if (e->kind == 2) {
+        token_pref_batch b = token_view(e);
+        ((token_grad_fn)e->grad_fn)(&b, loss, ga, gb);
     } else {
         ((cls_grad_fn)e->grad_fn)(n, k, e->w_real, e->w_int, loss, ga);
     }
     fesetenv(&g_env);
     int st = check_array(e, e->loss_base, (size_t)n, "loss");
-    if (st == DC_OK) st = check_array(e, e->grad_a, ng, e->kind == 0 ? "d_chosen" : "d_logits");
-    if (st == DC_OK && e->kind == 0) st = check_array(e, e->grad_b, (size_t)n, "d_rejected");
+    if (st == DC_OK && e->kind == 2) {
+        st = check_token_grad(e, e->grad_a, 0, "d_chosen");
+        if (st == DC_OK) st = check_token_grad(e, e->grad_b, 1, "d_rejected");
+        return st != DC_OK ? st : check_inputs(e);
+    }
+    if (st == DC_OK) st = check_array(e, e->grad_a, ng, two ? "d_chosen" : "d_logits");
+    if (st == DC_OK && two) st = check_array(e, e->grad_b, ng, "d_rejected");
     return st != DC_OK ? st : check_inputs(e);
 }
 
@@ -264,6 +330,25 @@ static int check_inputs(sbx_eval_ctx *e)
                 snprintf(h->msg, sizeof h->msg,
                          "wrote into its input b->%s[%ld]; the inputs are read-only", pref_names[a],
                          d);
+                return DC_INVALID;
+            }
+        }
+    } else if (e->kind == 2) {
+        for (int a = 0; a < 6; a++) {
+            long d = first_diff(e->w_real + a * mr, e->x_real + a * mr, sizeof(double), (size_t)k);
+            if (d >= 0) {
+                snprintf(h->msg, sizeof h->msg,
+                         "wrote into its input b->%s[%ld]; the inputs are read-only",
+                         token_names[a], d);
+                return DC_INVALID;
+            }
+        }
+        for (int a = 0; a < 4; a++) {
+            long d = first_diff(e->w_int + a * mr, e->x_int + a * mr, sizeof(int), (size_t)n);
+            if (d >= 0) {
+                snprintf(h->msg, sizeof h->msg,
+                         "wrote into its input b->%s[%ld]; the inputs are read-only",
+                         token_int_names[a], d);
                 return DC_INVALID;
             }
         }
@@ -331,18 +416,76 @@ static int grad_column(sbx_eval_ctx *e, size_t base, size_t stride, double *grad
     return DC_OK;
 }
 
+/* Token-level pairs, one side (0 chosen, 1 rejected) of the gradient. Row-separable: token
+ * position t of every pair that has one moves at once (pair i's loss depends only on pair
+ * i's tokens), so the side costs 2 calls per position of its longest response. Otherwise
+ * one token at a time through the whole batch. Indices no response covers (the host's
+ * padding) keep gradient 0. */
+static int grad_token_side(sbx_eval_ctx *e, int side, double *grad, int separable)
+{
+    const sbx_header *h = e->hdr;
+    int n = h->n, k = h->k, st;
+    size_t mr = (size_t)h->max_rows, base = (size_t)side * mr;
+    const int *off = e->x_int + (size_t)side * mr, *len = e->x_int + (size_t)(2 + side) * mr;
+    double *plus = e->loss_plus + SBX_GUARD, *minus = e->loss_minus + SBX_GUARD;
+    for (int j = 0; j < k; j++)
+        grad[base + (size_t)j] = 0;
+    if (separable) {
+        int longest = 0;
+        for (int i = 0; i < n; i++)
+            if (len[i] > longest) longest = len[i];
+        for (int t = 0; t < longest; t++) {
+            for (int i = 0; i < n; i++)
+                if (t < len[i]) {
+                    size_t idx = base + (size_t)(off[i] + t);
+                    double x = e->x_real[idx];
+                    e->orig[i] = x;
+                    set_both(e, idx, x + sbx_fd_step(x));
+                }
+            if ((st = call_once(e, e->loss_plus)) != DC_OK) return st;
+            for (int i = 0; i < n; i++)
+                if (t < len[i]) {
+                    double x = e->orig[i];
+                    set_both(e, base + (size_t)(off[i] + t), x - sbx_fd_step(x));
+                }
+            if ((st = call_once(e, e->loss_minus)) != DC_OK) return st;
+            for (int i = 0; i < n; i++)
+                if (t < len[i]) {
+                    size_t idx = base + (size_t)(off[i] + t);
+                    set_both(e, idx, e->orig[i]);
+                    grad[idx] = sbx_fd_row(plus[i], minus[i], e->orig[i]);
+                }
+        }
+        return DC_OK;
+    }
+    for (int i = 0; i < n; i++)
+        for (int t = 0; t < len[i]; t++) {
+            size_t idx = base + (size_t)(off[i] + t);
+            double x = e->x_real[idx], hh = sbx_fd_step(x);
+            set_both(e, idx, x + hh);
+            if ((st = call_once(e, e->loss_plus)) != DC_OK) return st;
+            set_both(e, idx, x - hh);
+            if ((st = call_once(e, e->loss_minus)) != DC_OK) return st;
+            set_both(e, idx, x);
+            grad[idx] = sbx_fd_sum(plus, minus, n, x);
+        }
+    return DC_OK;
+}
+
 int sbx_eval_request(sbx_eval_ctx *e)
 {
     sbx_header *h = e->hdr;
     int n = h->n, k = h->k;
     size_t mr = (size_t)h->max_rows;
+    const int32_t *in_int = (const int32_t *)(e->shm + e->layout.in_int);
     if (h->op != SBX_OP_EVAL || n < 1 || n > h->max_rows ||
-        (e->kind == 1 && (k < 1 || k > h->max_cols))) {
+        (e->kind == 1 && (k < 1 || k > h->max_cols)) ||
+        (e->kind == 2 &&
+         (k < 1 || k > h->max_rows || !sbx_token_ranges_ok(in_int, n, k, h->max_rows)))) {
         snprintf(h->msg, sizeof h->msg, "malformed request (op %d, n %d, k %d)", h->op, n, k);
         return DC_ERROR;
     }
     const double *in_real = (const double *)(e->shm + e->layout.in_real);
-    const int32_t *in_int = (const int32_t *)(e->shm + e->layout.in_int);
     double *out_loss = (double *)(e->shm + e->layout.loss);
     double *out_grad = (double *)(e->shm + e->layout.grad);
     if (e->kind == 0) {
@@ -350,6 +493,15 @@ int sbx_eval_request(sbx_eval_ctx *e)
             memcpy(e->w_real + a * mr, in_real + a * mr, (size_t)n * sizeof(double));
             memcpy(e->x_real + a * mr, in_real + a * mr, (size_t)n * sizeof(double));
         }
+    } else if (e->kind == 2) {
+        for (size_t a = 0; a < 6; a++) {
+            memcpy(e->w_real + a * mr, in_real + a * mr, (size_t)k * sizeof(double));
+            memcpy(e->x_real + a * mr, in_real + a * mr, (size_t)k * sizeof(double));
+        }
+        for (size_t a = 0; a < 4; a++)
+            for (int i = 0; i < n; i++)
+                e->w_int[a * mr + (size_t)i] = e->x_int[a * mr + (size_t)i] =
+                    in_int[a * mr + (size_t)i];
     } else {
         size_t cnt = (size_t)n * (size_t)k;
         memcpy(e->w_real, in_real, cnt * sizeof(double));
@@ -362,9 +514,10 @@ int sbx_eval_request(sbx_eval_ctx *e)
         int st = call_grad_once(e);
         if (st != DC_OK) return st;
         memcpy(out_loss, e->loss_base + SBX_GUARD, (size_t)n * sizeof(double));
-        if (e->kind == 0) {
-            memcpy(out_grad, e->grad_a + SBX_GUARD, (size_t)n * sizeof(double));
-            memcpy(out_grad + mr, e->grad_b + SBX_GUARD, (size_t)n * sizeof(double));
+        if (e->kind != 1) {
+            size_t per = e->kind == 0 ? (size_t)n : (size_t)k;
+            memcpy(out_grad, e->grad_a + SBX_GUARD, per * sizeof(double));
+            memcpy(out_grad + mr, e->grad_b + SBX_GUARD, per * sizeof(double));
         } else {
             memcpy(out_grad, e->grad_a + SBX_GUARD, (size_t)n * (size_t)k * sizeof(double));
         }
@@ -377,6 +530,9 @@ int sbx_eval_request(sbx_eval_ctx *e)
     if (e->kind == 0) {
         for (size_t a = 0; a < 2; a++)
             if ((st = grad_column(e, a * mr, 1, out_grad, h->separable)) != DC_OK) return st;
+    } else if (e->kind == 2) {
+        for (int side = 0; side < 2; side++)
+            if ((st = grad_token_side(e, side, out_grad, h->separable)) != DC_OK) return st;
     } else {
         for (int j = 0; j < k; j++)
             if ((st = grad_column(e, (size_t)j, (size_t)k, out_grad, h->separable)) != DC_OK)

@@ -121,6 +121,11 @@ void sbx_exec_copy_request(const sbx_super *s, unsigned char *win, int want_grad
     if (h->kind == 0) {
         for (size_t a = 0; a < 6; a++)
             memcpy(out + a * mr, in + a * mr, n * sizeof(double));
+    } else if (h->kind == 2) {
+        size_t k = (size_t)h->k;
+        for (size_t a = 0; a < 6; a++)
+            memcpy(out + a * mr, in + a * mr, k * sizeof(double));
+        memcpy(win + L->in_int, s->shm + L->in_int, 4 * mr * sizeof(int32_t));
     } else {
         memcpy(out, in, n * (size_t)h->k * sizeof(double));
         memcpy(win + L->in_int, s->shm + L->in_int, n * sizeof(int32_t));

@@ -108,7 +108,8 @@ static int serve(sbx_super *s, int *wstatus)
     sbx_header *h = s->h;
     int n = h->n, k = h->k;
     if (h->op != SBX_OP_EVAL || n < 1 || n > h->max_rows ||
-        (h->kind == 1 && (k < 1 || k > h->max_cols))) {
+        (h->kind == 1 && (k < 1 || k > h->max_cols)) ||
+        (h->kind == 2 && (k < 1 || k > h->max_rows))) {
         snprintf(h->msg, sizeof h->msg, "malformed request (op %d, n %d, k %d)", h->op, n, k);
         return DC_ERROR;
     }
@@ -122,9 +123,10 @@ static int serve(sbx_super *s, int *wstatus)
     if (h->want_grad) {
         double *g = (double *)(s->shm + L->grad);
         const double *eg = (const double *)(s->ewin + L->grad);
-        if (h->kind == 0) {
-            memcpy(g, eg, (size_t)n * sizeof(double));
-            memcpy(g + mr, eg + mr, (size_t)n * sizeof(double));
+        if (h->kind != 1) {
+            size_t per = h->kind == 0 ? (size_t)n : (size_t)k; /* rows, or tokens per side */
+            memcpy(g, eg, per * sizeof(double));
+            memcpy(g + mr, eg + mr, per * sizeof(double));
         } else {
             memcpy(g, eg, (size_t)n * (size_t)k * sizeof(double));
         }
@@ -186,7 +188,8 @@ int main(void)
     s.e.shm = shm;
     s.e.layout = L;
     s.e.img = &img;
-    s.audit_idx = calloc((size_t)h->max_rows, sizeof *s.audit_idx);
+    /* two halves: token-level audits keep a per-pair list and a dense one (worker_audit.c) */
+    s.audit_idx = calloc(2 * (size_t)h->max_rows, sizeof *s.audit_idx);
     if (sbx_eval_init(&s.e) != 0 || !s.audit_idx) {
         snprintf(h->msg, sizeof h->msg,
                  "sandbox worker: cannot allocate buffers for %d rows x %d columns within the "

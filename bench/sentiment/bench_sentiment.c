@@ -139,7 +139,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_sentiment: unknown objective '%s' (dpo, anti, hinge, lrml)\n", name);
             return 1;
         }
-        dc_objective obj = {(void *)f, NULL, native};
+        dc_objective obj = {.ctx = (void *)f, .pref = native};
         double diff[MAXN][16];
         for (int si = 0; si < nseeds; si++) {
             dc_task_result r;

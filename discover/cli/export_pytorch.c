@@ -331,6 +331,15 @@ char *export_pytorch(const export_source *e, const dc_task_ops *task, int *rende
     evolve_genome g;
     char genome_line[1024];
     char *torch_code = NULL;
+    *rendered = 0;
+    if (task->kind != SBX_PREF && task->kind != SBX_CLS) {
+        /* the module's C path calls the preference or the classification signature */
+        dc_fmt(err, errcap,
+               "--format pytorch exports preference and classification objectives; task %s's "
+               "interface (%d) is not supported yet",
+               task->name, (int)task->kind);
+        return NULL;
+    }
     *rendered = code_is_genome(c, task->kind, &g) &&
                 evolve_genome_format(&g, genome_line, sizeof genome_line) == 0 &&
                 (torch_code = evolve_render_torch(&g)) != NULL;

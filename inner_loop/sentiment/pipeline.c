@@ -719,6 +719,7 @@ out:
 
 void sent_release(dc_task *t)
 {
+    sent_token_free(&t->tok);
     dc_lexicon_free(t->lex);
     t->lex = NULL;
     sent_vocab_free(t->vocab);

@@ -97,6 +97,7 @@ static dc_status train_beta(dc_task *t, gpt_model *policy, const dc_objective *o
     int *in = malloc((size_t)2 * n * T * sizeof(int)), *tg = malloc((size_t)2 * n * T * sizeof(int));
     float *logp = malloc((size_t)2 * n * T * sizeof(float)), *dlogp = malloc((size_t)2 * n * T * sizeof(float));
     double *buf = dc_malloc((size_t)n * 9 * sizeof(double));
+    int *picked = dc_malloc((size_t)n * sizeof(int)); /* the batch's pair indices */
     double *pc = buf, *pr = buf + n, *rc_ = buf + 2 * n, *rr = buf + 3 * n, *lc = buf + 4 * n,
            *lr = buf + 5 * n, *loss = buf + 6 * n, *dc = buf + 7 * n, *dr = buf + 8 * n;
     dc_status st = DC_OK;
@@ -143,6 +144,7 @@ static dc_status train_beta(dc_task *t, gpt_model *policy, const dc_objective *o
                 cursor = 0;
             }
             int j = order[cursor++];
+            picked[i] = j;
             seqs[i] = P->chosen[j];
             seqs[n + i] = P->rejected[j];
             rc_[i] = P->ref_chosen[j];
@@ -178,14 +180,16 @@ static dc_status train_beta(dc_task *t, gpt_model *policy, const dc_objective *o
         }
         pref_batch b = {n, beta, pc, pr, rc_, rr, lc, lr};
         char msg[400] = "";
-        dc_status s = obj->pref(obj->ctx, &b, loss, dc, dr, msg, sizeof msg);
+        dc_status s = t->token_level ? sent_token_step(t, obj, picked, n, beta, Tb, tg, logp,
+                                                       dlogp, loss, msg, sizeof msg)
+                                     : obj->pref(obj->ctx, &b, loss, dc, dr, msg, sizeof msg);
         if (s != DC_OK) {
             st = s;
             out->failed_step = step;
             dc_fmt(out->message, sizeof out->message, "step %d (beta %s): %s", step, bname, msg);
             goto done;
         }
-        if (!all_finite(loss, n) || !all_finite(dc, n) || !all_finite(dr, n)) {
+        if (!all_finite(loss, n) || (!t->token_level && (!all_finite(dc, n) || !all_finite(dr, n)))) {
             st = DC_NONFINITE;
             out->failed_step = step;
             dc_fmt(out->message, sizeof out->message,
@@ -194,7 +198,7 @@ static dc_status train_beta(dc_task *t, gpt_model *policy, const dc_objective *o
             goto done;
         }
         // d(mean loss)/d logp of each response token = d(Σ loss)/d(seq logp) / n
-        for (int k = 0; k < 2 * n; k++) {
+        for (int k = 0; k < 2 * n && !t->token_level; k++) { // token level: sent_token_step did
             float g = (float)((k < n ? dc[k] : dr[k - n]) / n);
             for (int q = 0; q < Tb; q++) dlogp[k * Tb + q] = tg[k * Tb + q] >= 0 ? g : 0.0f;
         }
@@ -223,6 +227,7 @@ static dc_status train_beta(dc_task *t, gpt_model *policy, const dc_objective *o
             prog->on_step(prog->ctx, "train", step + 1, t->steps, mean);
     }
 done:
+    free(picked);
     free(order);
     free(seqs);
     free(in);
@@ -291,11 +296,12 @@ void sent_run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *
 {
     double t0 = dc_now();
     if (!out->metrics) out->metrics = cJSON_CreateObject();
-    if (!t->prepared || !obj || !obj->pref) {
+    if (!t->prepared || !obj || !(t->token_level ? obj->token != NULL : obj->pref != NULL)) {
         out->status = DC_ERROR;
         dc_fmt(out->message, sizeof out->message, "%s",
-               !t->prepared ? "sentiment: prepare() has not succeeded" :
-                              "sentiment needs a preference objective (pref callback)");
+               !t->prepared     ? "sentiment: prepare() has not succeeded"
+               : t->token_level ? "sentiment-token needs a token-level objective (token callback)"
+                                : "sentiment needs a preference objective (pref callback)");
         return;
     }
     cJSON *m = out->metrics;

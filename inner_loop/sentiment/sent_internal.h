@@ -24,6 +24,15 @@ typedef struct {
 
 void sent_pairs_free(sent_pairs *p);
 
+/* Per-token data of the training pairs for the token-level task (token.c): pair i's chosen
+ * response tokens are off_c[i] .. off_c[i] + its response length - 1 of ref_c / sim_c. */
+typedef struct {
+    int *off_c, *off_r;
+    int tc, tr;             /* tokens in all chosen / all rejected responses */
+    double *ref_c, *ref_r;  /* per-token log π_ref */
+    double *sim_c, *sim_r;  /* AAO similarity in [0, 1] (token.c says how) */
+} sent_token_data;
+
 struct dc_task {
     /* options */
     double betas[SENT_MAX_BETAS];
@@ -64,7 +73,23 @@ struct dc_task {
                                 PPO's rollouts): built at every prepare(), not cached */
     int n_train;
     dc_curves sft_curves; /* "pretrain/loss", "sft/loss", "sft/reward" */
+    /* sentiment-token: candidates see token_pref_batch (token.c) instead of pref_batch */
+    int token_level;
+    sent_token_data tok;
 };
+
+/* Per-token reference log-probs and similarities of the training pairs (token.c); 0 or -1
+ * with a message. */
+int sent_token_prepare(dc_task *t, char *err, size_t cap);
+void sent_token_free(sent_token_data *d);
+/* Min-max normalises the raw similarities of one pair (both responses together) in place. */
+void sent_token_normalise(double *c, int nc, double *r, int nr);
+/* One token-level objective call for the batch of training pairs pairs[0..n): the policy's
+ * per-token log-probs from logp/tg (Tb positions per row, chosen rows then rejected), the
+ * losses into loss and d(mean loss)/d logp into dlogp. DC_OK or the failure, with msg. */
+dc_status sent_token_step(const dc_task *t, const dc_objective *obj, const int *pairs, int n,
+                          double beta, int Tb, const int *tg, const float *logp, float *dlogp,
+                          double *loss, char *msg, size_t cap);
 
 /* Builds or loads every stage (pipeline.c). */
 int sent_prepare(dc_task *t, const dc_progress *prog, char *err, size_t errcap);

@@ -29,6 +29,7 @@
 #include "inner_loop/task.h"
 
 extern const dc_task_ops dc_task_sentiment;
+extern const dc_task_ops dc_task_sentiment_token;
 
 /* For tests: which stages the last prepare() built rather than loaded from the cache
  * (bit 0 pretrain, 1 sft, 2 pairs). */

@@ -125,7 +125,9 @@ static const dc_task_option OPTIONS[] = {
 static int set_option(dc_task *t, const char *key, const char *v, char *err, size_t errcap)
 {
     if (t->prepared) sent_release(t); // a changed option invalidates the prepared stages
-    if (dc_option_set(OPTIONS, "sentiment", t, key, v, err, errcap) != 0) return -1;
+    if (dc_option_set(OPTIONS, t->token_level ? "sentiment-token" : "sentiment", t, key, v, err,
+                      errcap) != 0)
+        return -1;
     if (!strcmp(key, "device")) t->gops = NULL; // chosen again by the next prepare()
     return 0;
 }
@@ -134,6 +136,14 @@ static dc_task *create(void)
 {
     dc_task *t = dc_calloc(1, sizeof *t);
     dc_option_defaults(OPTIONS, "sentiment", t);
+    return t;
+}
+
+/* sentiment-token: the same pipeline, options and caches; candidates see per-token arrays */
+static dc_task *create_token(void)
+{
+    dc_task *t = create();
+    t->token_level = 1;
     return t;
 }
 
@@ -177,7 +187,12 @@ static int prepare(dc_task *t, const dc_progress *prog, char *err, size_t errcap
         dc_fmt(err, errcap, "option device=%s: %s", t->device, why);
         return -1;
     }
-    return sent_prepare(t, prog, err, errcap);
+    if (sent_prepare(t, prog, err, errcap) != 0) return -1;
+    if (t->token_level && sent_token_prepare(t, err, errcap) != 0) {
+        t->prepared = 0;
+        return -1;
+    }
+    return 0;
 }
 
 static void run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *prog,
@@ -274,6 +289,38 @@ const dc_task_ops dc_task_sentiment = {
     .drift_curves = DRIFT_CURVES,
     .prompt_beta = prompt_beta,
     .create = create,
+    .set_option = set_option,
+    .config_json = config_json,
+    .prepare = prepare,
+    .run = run,
+    .destroy = destroy,
+};
+
+/* Token-level baselines (examples/objectives/sentiment-token/): DPO written per token (the
+ * same training as sentiment's dpo.c), AAO's similarity weights and TIS-DPO-style importance weights;
+ * the offline proposer starts from the same files (its grammar has no token-level genes). */
+static const dc_task_baselines TOKEN_BASELINES[] = {
+    {"*", "dpo_token,aao,tis_dpo"},
+    {NULL, NULL},
+};
+
+const dc_task_ops dc_task_sentiment_token = {
+    .name = "sentiment-token",
+    .summary = "the sentiment task with a token-level objective interface (token_pref_batch: "
+               "per-token log-probs and AAO similarities)",
+    .kind = SBX_TOKEN_PREF,
+    .fitness_name = "reward",
+    .test_name = "test_reward",
+    .fitness_description = "the mean sentiment reward of the fine-tuned model's completions on "
+                           "validation prompts",
+    .system_prompt = "system_sentiment_token.txt",
+    .baselines = TOKEN_BASELINES,
+    /* responses are at most response_len tokens (20 by default): the probes go to 32 */
+    .probe = {.classes = 0, .tokens = 32},
+    .options = OPTIONS,
+    .metrics = METRICS,
+    .prompt_beta = prompt_beta,
+    .create = create_token,
     .set_option = set_option,
     .config_json = config_json,
     .prepare = prepare,

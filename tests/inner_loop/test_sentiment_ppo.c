@@ -308,7 +308,7 @@ static void test_ppo_ci(void)
     double t0 = dc_now();
     CHECK_MSG(ops->prepare(t, NULL, err, sizeof err) == 0, "%s", err);
     printf("prepare: %.1f s\n", dc_now() - t0);
-    dc_objective dpo = {NULL, NULL, native_dpo};
+    dc_objective dpo = {.ctx = NULL, .cls = NULL, .pref = native_dpo};
     dc_task_result r, r2, r3;
     dc_task_result_init(&r);
     dc_task_result_init(&r2);

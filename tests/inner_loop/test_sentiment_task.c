@@ -208,7 +208,7 @@ int main(void)
     CHECK(stat(sft, &st1) == 0 && st1.st_size == st0.st_size);
 
     // preference optimisation
-    dc_objective dpo = {NULL, NULL, native_dpo}, anti = {NULL, NULL, native_anti_dpo};
+    dc_objective dpo = {.pref = native_dpo}, anti = {.pref = native_anti_dpo};
     dc_task_result rd, ra;
     dc_task_result_init(&rd);
     dc_task_result_init(&ra);
@@ -354,7 +354,7 @@ int main(void)
     dc_task_result_free(&ra);
 
     // a non-finite loss is a status, not a crash
-    dc_objective bad = {NULL, NULL, native_nan};
+    dc_objective bad = {.pref = native_nan};
     dc_task_result rn;
     dc_task_result_init(&rn);
     ops->run(t, &bad, 1, NULL, &rn);
