@@ -243,7 +243,7 @@ static int forward(gpt_model *m, const int *inputs, const int *targets, int B, i
     m->last_B = B;
     m->last_T = T;
 
-    encoder_forward(a.encoded, inputs, p.wte, p.wpe, B, T, C); // (B,T,C)
+    gptk_encoder_forward(a.encoded, inputs, p.wte, p.wpe, B, T, C); // (B,T,C)
     for (int l = 0; l < L; l++) {
         const float *residual = l == 0 ? a.encoded : a.residual3 + (size_t)(l - 1) * BT * C;
         float *ln1 = a.ln1 + (size_t)l * BT * C;            // (B,T,C)
@@ -262,28 +262,28 @@ static int forward(gpt_model *m, const int *inputs, const int *targets, int B, i
         float *fcproj = a.fcproj + (size_t)l * BT * C;
         float *residual3 = a.residual3 + (size_t)l * BT * C;
 
-        layernorm_forward(ln1, ln1_mean, ln1_rstd, residual, p.ln1w + l * C, p.ln1b + l * C, BT, C);
-        matmul_forward(qkv, ln1, p.qkvw + (size_t)l * 3 * C * C, p.qkvb + l * 3 * C, BT, C, 3 * C);
-        attention_forward(atty, att, qkv, B, T, C, NH);
-        matmul_forward(attproj, atty, p.attprojw + (size_t)l * C * C, p.attprojb + l * C, BT, C, C);
-        residual_forward(residual2, residual, attproj, BT * C);
-        layernorm_forward(ln2, ln2_mean, ln2_rstd, residual2, p.ln2w + l * C, p.ln2b + l * C, BT, C);
-        matmul_forward(fch, ln2, p.fcw + (size_t)l * 4 * C * C, p.fcb + l * 4 * C, BT, C, 4 * C);
-        gelu_forward(fch_gelu, fch, BT * 4 * C);
-        matmul_forward(fcproj, fch_gelu, p.fcprojw + (size_t)l * C * 4 * C, p.fcprojb + l * C, BT,
+        gptk_layernorm_forward(ln1, ln1_mean, ln1_rstd, residual, p.ln1w + l * C, p.ln1b + l * C, BT, C);
+        gptk_matmul_forward(qkv, ln1, p.qkvw + (size_t)l * 3 * C * C, p.qkvb + l * 3 * C, BT, C, 3 * C);
+        gptk_attention_forward(atty, att, qkv, B, T, C, NH);
+        gptk_matmul_forward(attproj, atty, p.attprojw + (size_t)l * C * C, p.attprojb + l * C, BT, C, C);
+        gptk_residual_forward(residual2, residual, attproj, BT * C);
+        gptk_layernorm_forward(ln2, ln2_mean, ln2_rstd, residual2, p.ln2w + l * C, p.ln2b + l * C, BT, C);
+        gptk_matmul_forward(fch, ln2, p.fcw + (size_t)l * 4 * C * C, p.fcb + l * 4 * C, BT, C, 4 * C);
+        gptk_gelu_forward(fch_gelu, fch, BT * 4 * C);
+        gptk_matmul_forward(fcproj, fch_gelu, p.fcprojw + (size_t)l * C * 4 * C, p.fcprojb + l * C, BT,
                        4 * C, C);
-        residual_forward(residual3, residual2, fcproj, BT * C);
+        gptk_residual_forward(residual3, residual2, fcproj, BT * C);
     }
     const float *last = a.residual3 + (size_t)(L - 1) * BT * C; // (B,T,C)
-    layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, last, p.lnfw, p.lnfb, BT, C);
+    gptk_layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, last, p.lnfw, p.lnfb, BT, C);
     m->n_scored = -1;
     int ns = 0;
     if (scored_only)
         for (int i = 0; i < BT; i++)
             if (targets[i] >= 0) m->scored_idx[ns++] = i;
     if (!scored_only || ns == BT) {
-        matmul_forward(a.logits, a.lnf, p.wte, NULL, BT, C, V); // (B,T,V), tied embedding
-        softmax_logp_forward(a.logits, logp, targets, BT, V);
+        gptk_matmul_forward(a.logits, a.lnf, p.wte, NULL, BT, C, V); // (B,T,V), tied embedding
+        gptk_softmax_logp_forward(a.logits, logp, targets, BT, V);
         return 0;
     }
     // the output layer at the ns scored positions only, on compacted rows
@@ -294,8 +294,8 @@ static int forward(gpt_model *m, const int *inputs, const int *targets, int B, i
         memcpy(lnc + (size_t)i * C, a.lnf + (size_t)idx[i] * C, (size_t)C * sizeof(float));
         tgc[i] = targets[idx[i]];
     }
-    matmul_forward(a.logits, lnc, p.wte, NULL, ns, C, V); // (ns,V)
-    softmax_logp_forward(a.logits, lpc, tgc, ns, V);
+    gptk_matmul_forward(a.logits, lnc, p.wte, NULL, ns, C, V); // (ns,V)
+    gptk_softmax_logp_forward(a.logits, lpc, tgc, ns, V);
     memset(logp, 0, (size_t)BT * sizeof *logp);
     for (int i = 0; i < ns; i++)
         logp[idx[i]] = lpc[i];
@@ -362,24 +362,24 @@ int gpt_backward(gpt_model *m, const float *dlogp)
 
     ZERO(ga.lnf, nC);
     if (m->n_scored < 0) {
-        softmax_logp_backward(ga.logits, a.logits, m->last_targets, dlogp, BT, V);
-        matmul_backward(ga.lnf, g.wte, NULL, ga.logits, a.lnf, p.wte, BT, C, V);
+        gptk_softmax_logp_backward(ga.logits, a.logits, m->last_targets, dlogp, BT, V);
+        gptk_matmul_backward(ga.lnf, g.wte, NULL, ga.logits, a.lnf, p.wte, BT, C, V);
     } else { // gpt_forward_scored: the compacted rows, and their gradient back in place
         int ns = m->n_scored, *idx = m->scored_idx, *tgc = idx + BT;
         float *lnc = m->scored_buf, *dlnc = lnc + (size_t)BT * C;
         float *dlc = lnc + 2 * (size_t)BT * C + BT;
         for (int i = 0; i < ns; i++)
             dlc[i] = dlogp[idx[i]];
-        softmax_logp_backward(ga.logits, a.logits, tgc, dlc, ns, V);
+        gptk_softmax_logp_backward(ga.logits, a.logits, tgc, dlc, ns, V);
         ZERO(dlnc, (size_t)ns * C);
-        matmul_backward(dlnc, g.wte, NULL, ga.logits, lnc, p.wte, ns, C, V);
+        gptk_matmul_backward(dlnc, g.wte, NULL, ga.logits, lnc, p.wte, ns, C, V);
         for (int i = 0; i < ns; i++)
             memcpy(ga.lnf + (size_t)idx[i] * C, dlnc + (size_t)i * C, (size_t)C * sizeof(float));
     }
     float *last = a.residual3 + (size_t)(L - 1) * BT * C;
     float *dlast = ga.residual3 + (size_t)(L - 1) * BT * C;
     ZERO(dlast, nC);
-    layernorm_backward(dlast, g.lnfw, g.lnfb, ga.lnf, last, p.lnfw, a.lnf_mean, a.lnf_rstd, BT, C);
+    gptk_layernorm_backward(dlast, g.lnfw, g.lnfb, ga.lnf, last, p.lnfw, a.lnf_mean, a.lnf_rstd, BT, C);
 
     for (int l = L - 1; l >= 0; l--) {
         const float *residual = l == 0 ? a.encoded : a.residual3 + (size_t)(l - 1) * BT * C;
@@ -390,35 +390,35 @@ int gpt_backward(gpt_model *m, const float *dlogp)
         // MLP
         ZERO(ga.residual2 + o1, nC);
         ZERO(ga.fcproj + o1, nC);
-        residual_backward(ga.residual2 + o1, ga.fcproj + o1, dresidual3, BT * C);
+        gptk_residual_backward(ga.residual2 + o1, ga.fcproj + o1, dresidual3, BT * C);
         ZERO(ga.fch_gelu + o4, 4 * nC);
-        matmul_backward(ga.fch_gelu + o4, g.fcprojw + (size_t)l * C * 4 * C, g.fcprojb + l * C,
+        gptk_matmul_backward(ga.fch_gelu + o4, g.fcprojw + (size_t)l * C * 4 * C, g.fcprojb + l * C,
                         ga.fcproj + o1, a.fch_gelu + o4, p.fcprojw + (size_t)l * C * 4 * C, BT,
                         4 * C, C);
         ZERO(ga.fch + o4, 4 * nC);
-        gelu_backward(ga.fch + o4, a.fch + o4, ga.fch_gelu + o4, BT * 4 * C);
+        gptk_gelu_backward(ga.fch + o4, a.fch + o4, ga.fch_gelu + o4, BT * 4 * C);
         ZERO(ga.ln2 + o1, nC);
-        matmul_backward(ga.ln2 + o1, g.fcw + (size_t)l * 4 * C * C, g.fcb + l * 4 * C, ga.fch + o4,
+        gptk_matmul_backward(ga.ln2 + o1, g.fcw + (size_t)l * 4 * C * C, g.fcb + l * 4 * C, ga.fch + o4,
                         a.ln2 + o1, p.fcw + (size_t)l * 4 * C * C, BT, C, 4 * C);
-        layernorm_backward(ga.residual2 + o1, g.ln2w + l * C, g.ln2b + l * C, ga.ln2 + o1,
+        gptk_layernorm_backward(ga.residual2 + o1, g.ln2w + l * C, g.ln2b + l * C, ga.ln2 + o1,
                            a.residual2 + o1, p.ln2w + l * C, a.ln2_mean + ob, a.ln2_rstd + ob, BT,
                            C);
         // attention
         ZERO(dresidual, nC);
         ZERO(ga.attproj + o1, nC);
-        residual_backward(dresidual, ga.attproj + o1, ga.residual2 + o1, BT * C);
+        gptk_residual_backward(dresidual, ga.attproj + o1, ga.residual2 + o1, BT * C);
         ZERO(ga.atty + o1, nC);
-        matmul_backward(ga.atty + o1, g.attprojw + (size_t)l * C * C, g.attprojb + l * C,
+        gptk_matmul_backward(ga.atty + o1, g.attprojw + (size_t)l * C * C, g.attprojb + l * C,
                         ga.attproj + o1, a.atty + o1, p.attprojw + (size_t)l * C * C, BT, C, C);
         ZERO(ga.qkv + o3, 3 * nC);
-        attention_backward(ga.qkv + o3, ga.atty + o1, a.qkv + o3, a.att + oatt, B, T, C, NH);
+        gptk_attention_backward(ga.qkv + o3, ga.atty + o1, a.qkv + o3, a.att + oatt, B, T, C, NH);
         ZERO(ga.ln1 + o1, nC);
-        matmul_backward(ga.ln1 + o1, g.qkvw + (size_t)l * 3 * C * C, g.qkvb + l * 3 * C,
+        gptk_matmul_backward(ga.ln1 + o1, g.qkvw + (size_t)l * 3 * C * C, g.qkvb + l * 3 * C,
                         ga.qkv + o3, a.ln1 + o1, p.qkvw + (size_t)l * 3 * C * C, BT, C, 3 * C);
-        layernorm_backward(dresidual, g.ln1w + l * C, g.ln1b + l * C, ga.ln1 + o1, residual,
+        gptk_layernorm_backward(dresidual, g.ln1w + l * C, g.ln1b + l * C, ga.ln1 + o1, residual,
                            p.ln1w + l * C, a.ln1_mean + ob, a.ln1_rstd + ob, BT, C);
     }
-    encoder_backward(g.wte, g.wpe, ga.encoded, m->last_inputs, B, T, C);
+    gptk_encoder_backward(g.wte, g.wpe, ga.encoded, m->last_inputs, B, T, C);
 #undef ZERO
     return 0;
 }
@@ -427,7 +427,7 @@ float gpt_adamw(gpt_model *m, float lr, float beta1, float beta2, float eps, flo
                 float max_norm)
 {
     if (m->dev) return gpt_dev_adamw(m, lr, beta1, beta2, eps, weight_decay, max_norm);
-    double norm2 = grad_sumsq(m->grads_mem, m->nparams);
+    double norm2 = gptk_grad_sumsq(m->grads_mem, m->nparams);
     float norm = (float)sqrt(norm2);
     float clip = (max_norm > 0 && norm > max_norm) ? max_norm / norm : 1.0f;
     m->adam_t++;
@@ -436,7 +436,7 @@ float gpt_adamw(gpt_model *m, float lr, float beta1, float beta2, float eps, flo
     for (int t = 0; t < GPT_NUM_PARAM_TENSORS; t++) {
         // decay matrices and embeddings only (indices of 2-D tensors), not biases/layernorms
         int decay = (t == 0 || t == 1 || t == 4 || t == 6 || t == 10 || t == 12);
-        adamw_update(m->params_mem + off, m->grads_mem + off, m->m_mem + off, m->v_mem + off,
+        gptk_adamw_update(m->params_mem + off, m->grads_mem + off, m->m_mem + off, m->v_mem + off,
                      m->param_sizes[t], lr, beta1, beta2, eps, decay ? weight_decay : 0.0f, clip,
                      bc1, bc2);
         off += m->param_sizes[t];
@@ -535,8 +535,8 @@ int gpt_sample(const gpt_model *m, const int *const *prompts, const int *plen, i
             for (int i = 0; i < C; i++) x[(size_t)b * C + i] = te[i] + pe[i];
         }
         for (int l = 0; l < L; l++) {
-            layernorm_forward(h, NULL, NULL, x, m->p.ln1w + l * C, m->p.ln1b + l * C, B, C);
-            matmul_forward(qkv, h, m->p.qkvw + (size_t)l * 3 * C * C, m->p.qkvb + l * 3 * C, B, C,
+            gptk_layernorm_forward(h, NULL, NULL, x, m->p.ln1w + l * C, m->p.ln1b + l * C, B, C);
+            gptk_matmul_forward(qkv, h, m->p.qkvw + (size_t)l * 3 * C * C, m->p.qkvb + l * 3 * C, B, C,
                            3 * C);
             for (int b = 0; b < B; b++) {
                 float *kb = kc + (((size_t)l * B + b) * T) * C, *vb = vc + (((size_t)l * B + b) * T) * C;
@@ -565,18 +565,18 @@ int gpt_sample(const gpt_model *m, const int *const *prompts, const int *plen, i
                     }
                 }
             }
-            matmul_forward(h, y, m->p.attprojw + (size_t)l * C * C, m->p.attprojb + l * C, B, C, C);
-            residual_forward(x, x, h, B * C);
-            layernorm_forward(h, NULL, NULL, x, m->p.ln2w + l * C, m->p.ln2b + l * C, B, C);
-            matmul_forward(f, h, m->p.fcw + (size_t)l * 4 * C * C, m->p.fcb + l * 4 * C, B, C, 4 * C);
-            gelu_forward(fg, f, B * 4 * C);
-            matmul_forward(h, fg, m->p.fcprojw + (size_t)l * C * 4 * C, m->p.fcprojb + l * C, B,
+            gptk_matmul_forward(h, y, m->p.attprojw + (size_t)l * C * C, m->p.attprojb + l * C, B, C, C);
+            gptk_residual_forward(x, x, h, B * C);
+            gptk_layernorm_forward(h, NULL, NULL, x, m->p.ln2w + l * C, m->p.ln2b + l * C, B, C);
+            gptk_matmul_forward(f, h, m->p.fcw + (size_t)l * 4 * C * C, m->p.fcb + l * 4 * C, B, C, 4 * C);
+            gptk_gelu_forward(fg, f, B * 4 * C);
+            gptk_matmul_forward(h, fg, m->p.fcprojw + (size_t)l * C * 4 * C, m->p.fcprojb + l * C, B,
                            4 * C, C);
-            residual_forward(x, x, h, B * C);
+            gptk_residual_forward(x, x, h, B * C);
         }
-        layernorm_forward(h, NULL, NULL, x, m->p.lnfw, m->p.lnfb, B, C);
-        matmul_forward(logits, h, m->p.wte, NULL, B, C, V);
-        softmax_logp_forward(logits, NULL, NULL, B, V);
+        gptk_layernorm_forward(h, NULL, NULL, x, m->p.lnfw, m->p.lnfb, B, C);
+        gptk_matmul_forward(logits, h, m->p.wte, NULL, B, C, V);
+        gptk_softmax_logp_forward(logits, NULL, NULL, B, V);
         for (int b = 0; b < B; b++) {
             // only sequences whose next position is beyond their prompt sample a token
             if (done[b] || pos + 1 < out_len[b]) continue;

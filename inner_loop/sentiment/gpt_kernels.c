@@ -56,7 +56,7 @@ static inline float half_1p_tanh(float u, float *sech2)
     return e / e1;
 }
 
-DC_CLONES void encoder_forward(float *out, const int *inp, const float *wte, const float *wpe,
+DC_CLONES void gptk_encoder_forward(float *out, const int *inp, const float *wte, const float *wpe,
                                int B, int T, int C)
 {
     for (int b = 0; b < B; b++)
@@ -68,7 +68,7 @@ DC_CLONES void encoder_forward(float *out, const int *inp, const float *wte, con
         }
 }
 
-DC_CLONES void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *inp, int B,
+DC_CLONES void gptk_encoder_backward(float *dwte, float *dwpe, const float *dout, const int *inp, int B,
                                 int T, int C)
 {
     for (int b = 0; b < B; b++)
@@ -121,7 +121,7 @@ static inline float lane_sum_sqdev(const float *restrict x, float m, int n)
     return s;
 }
 
-DC_CLONES void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+DC_CLONES void gptk_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                                  const float *weight, const float *bias, int N, int C)
 {
     const float eps = 1e-5f;
@@ -138,7 +138,7 @@ DC_CLONES void layernorm_forward(float *out, float *mean, float *rstd, const flo
     }
 }
 
-DC_CLONES void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+DC_CLONES void gptk_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                                   const float *inp, const float *weight, const float *mean,
                                   const float *rstd, int N, int C)
 {
@@ -182,7 +182,7 @@ DC_CLONES void layernorm_backward(float *dinp, float *dweight, float *dbias, con
     }
 }
 
-DC_CLONES void matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
+DC_CLONES void gptk_matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
                               int N, int C, int OC)
 {
     // out (N,OC) = inp (N,C) · weightᵀ (C,OC)
@@ -195,7 +195,7 @@ DC_CLONES void matmul_forward(float *out, const float *inp, const float *weight,
         }
 }
 
-DC_CLONES void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+DC_CLONES void gptk_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                                const float *inp, const float *weight, int N, int C, int OC)
 {
     // dinp (N,C) += dout (N,OC) · weight (OC,C)
@@ -239,7 +239,7 @@ static inline void axpy(float *restrict y, const float *restrict x, float a, int
         y[i] += a * x[i];
 }
 
-DC_CLONES void attention_forward(float *out, float *att, const float *inp, int B, int T, int C,
+DC_CLONES void gptk_attention_forward(float *out, float *att, const float *inp, int B, int T, int C,
                                  int NH)
 {
     int C3 = 3 * C, hs = C / NH;
@@ -270,7 +270,7 @@ DC_CLONES void attention_forward(float *out, float *att, const float *inp, int B
             }
 }
 
-DC_CLONES void attention_backward(float *dinp, const float *dout, const float *inp,
+DC_CLONES void gptk_attention_backward(float *dinp, const float *dout, const float *inp,
                                   const float *att, int B, int T, int C, int NH)
 {
     int C3 = 3 * C, hs = C / NH;
@@ -304,7 +304,7 @@ DC_CLONES void attention_backward(float *dinp, const float *dout, const float *i
 
 #define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */
 
-DC_CLONES void gelu_forward(float *out, const float *inp, int N)
+DC_CLONES void gptk_gelu_forward(float *out, const float *inp, int N)
 {
     for (int i = 0; i < N; i++) {
         float x = inp[i];
@@ -313,7 +313,7 @@ DC_CLONES void gelu_forward(float *out, const float *inp, int N)
     }
 }
 
-DC_CLONES void gelu_backward(float *dinp, const float *inp, const float *dout, int N)
+DC_CLONES void gptk_gelu_backward(float *dinp, const float *inp, const float *dout, int N)
 {
     for (int i = 0; i < N; i++) {
         float x = inp[i];
@@ -325,12 +325,12 @@ DC_CLONES void gelu_backward(float *dinp, const float *inp, const float *dout, i
     }
 }
 
-DC_CLONES void residual_forward(float *out, const float *a, const float *b, int N)
+DC_CLONES void gptk_residual_forward(float *out, const float *a, const float *b, int N)
 {
     for (int i = 0; i < N; i++) out[i] = a[i] + b[i];
 }
 
-DC_CLONES void residual_backward(float *da, float *db, const float *dout, int N)
+DC_CLONES void gptk_residual_backward(float *da, float *db, const float *dout, int N)
 {
     for (int i = 0; i < N; i++) {
         da[i] += dout[i];
@@ -361,7 +361,7 @@ static inline float row_max(const float *x, int n)
     return m;
 }
 
-DC_CLONES void softmax_logp_forward(float *probs, float *logp, const int *targets, int N, int V)
+DC_CLONES void gptk_softmax_logp_forward(float *probs, float *logp, const int *targets, int N, int V)
 {
     for (int n = 0; n < N; n++) {
         float *p = probs + (size_t)n * V;
@@ -391,7 +391,7 @@ DC_CLONES void softmax_logp_forward(float *probs, float *logp, const int *target
     }
 }
 
-DC_CLONES void softmax_logp_backward(float *dlogits, const float *probs, const int *targets,
+DC_CLONES void gptk_softmax_logp_backward(float *dlogits, const float *probs, const int *targets,
                                      const float *dlogp, int N, int V)
 {
     for (int n = 0; n < N; n++) {
@@ -408,7 +408,7 @@ DC_CLONES void softmax_logp_backward(float *dlogits, const float *probs, const i
     }
 }
 
-DC_CLONES double grad_sumsq(const float *g, size_t N)
+DC_CLONES double gptk_grad_sumsq(const float *g, size_t N)
 {
     // double over 8 fixed lanes: vectorised, and the same order every run and on every CPU
     double lane[8] = {0};
@@ -425,7 +425,7 @@ DC_CLONES double grad_sumsq(const float *g, size_t N)
     return s;
 }
 
-DC_CLONES void adamw_update(float *param, const float *grad, float *m, float *v, size_t N, float lr,
+DC_CLONES void gptk_adamw_update(float *param, const float *grad, float *m, float *v, size_t N, float lr,
                             float beta1, float beta2, float eps, float weight_decay, float clip,
                             float bc1, float bc2)
 {

@@ -17,14 +17,14 @@
 /* The table's norm and AdamW are gpt_adamw's kernels (gpt_kernels.c): the same bits. */
 static double cpu_grad_sumsq(const float *g, size_t N)
 {
-    return grad_sumsq(g, N);
+    return gptk_grad_sumsq(g, N);
 }
 
 static void cpu_adamw(float *param, const float *grad, float *m, float *v, size_t N, float lr,
                       float beta1, float beta2, float eps, float weight_decay, float clip,
                       float bc1, float bc2)
 {
-    adamw_update(param, grad, m, v, N, lr, beta1, beta2, eps, weight_decay, clip, bc1, bc2);
+    gptk_adamw_update(param, grad, m, v, N, lr, beta1, beta2, eps, weight_decay, clip, bc1, bc2);
 }
 
 static const dc_gpt_ops *cpu_table(void)
@@ -34,20 +34,20 @@ static const dc_gpt_ops *cpu_table(void)
         ops = (dc_gpt_ops){
             .abi = DC_GPT_ABI,
             .base = dc_backend_cpu(),
-            .encoder_forward = encoder_forward,
-            .encoder_backward = encoder_backward,
-            .layernorm_forward = layernorm_forward,
-            .layernorm_backward = layernorm_backward,
-            .matmul_forward = matmul_forward,
-            .matmul_backward = matmul_backward,
-            .attention_forward = attention_forward,
-            .attention_backward = attention_backward,
-            .gelu_forward = gelu_forward,
-            .gelu_backward = gelu_backward,
-            .residual_forward = residual_forward,
-            .residual_backward = residual_backward,
-            .softmax_logp_forward = softmax_logp_forward,
-            .softmax_logp_backward = softmax_logp_backward,
+            .encoder_forward = gptk_encoder_forward,
+            .encoder_backward = gptk_encoder_backward,
+            .layernorm_forward = gptk_layernorm_forward,
+            .layernorm_backward = gptk_layernorm_backward,
+            .matmul_forward = gptk_matmul_forward,
+            .matmul_backward = gptk_matmul_backward,
+            .attention_forward = gptk_attention_forward,
+            .attention_backward = gptk_attention_backward,
+            .gelu_forward = gptk_gelu_forward,
+            .gelu_backward = gptk_gelu_backward,
+            .residual_forward = gptk_residual_forward,
+            .residual_backward = gptk_residual_backward,
+            .softmax_logp_forward = gptk_softmax_logp_forward,
+            .softmax_logp_backward = gptk_softmax_logp_backward,
             .grad_sumsq = cpu_grad_sumsq,
             .adamw = cpu_adamw,
         };

@@ -25,8 +25,8 @@ static void test_gelu(void)
         dy[i] = 1.0f;
         dx[i] = 0.5f; // backward accumulates
     }
-    gelu_forward(y, x, N);
-    gelu_backward(dx, x, dy, N);
+    gptk_gelu_forward(y, x, N);
+    gptk_gelu_backward(dx, x, dy, N);
     double worst_f = 0, worst_b = 0;
     for (int i = 0; i < N; i++) {
         double xi = x[i], h = 1e-4;
@@ -39,7 +39,7 @@ static void test_gelu(void)
     CHECK(worst_f < 1e-6);
     CHECK(worst_b < 1e-5);
     float nan_in = NAN, out;
-    gelu_forward(&out, &nan_in, 1);
+    gptk_gelu_forward(&out, &nan_in, 1);
     CHECK(isnan(out));
 }
 
@@ -58,7 +58,7 @@ static void test_softmax(void)
             logits[n * V + v] = (float)((0.1 + 6.0 * n) * dc_rng_normal(&r));
     logits[3 * V + 1000] = -200.0f; // a target far below the row's maximum
     memcpy(p, logits, sizeof(float) * N * V);
-    softmax_logp_forward(p, logp, tg, N, V);
+    gptk_softmax_logp_forward(p, logp, tg, N, V);
     double worst_p = 0, worst_l = 0;
     for (int n = 0; n < N; n++) {
         const float *z = logits + n * V;
@@ -83,7 +83,7 @@ static void test_softmax(void)
     CHECK(logp[3] < -150.0f); // no underflow to log(0)
     memcpy(p, logits, sizeof(float) * V);
     p[7] = NAN;
-    softmax_logp_forward(p, logp, tg, 1, V);
+    gptk_softmax_logp_forward(p, logp, tg, 1, V);
     CHECK(isnan(logp[0]));
     free(p);
     free(logits);
@@ -111,8 +111,8 @@ static void test_attention(int B, int T, int C, int NH)
         dout[i] = (float)dc_rng_normal(&r);
     for (size_t i = 0; i < nin; i++)
         dinp[i] = 0.25f; // backward accumulates
-    attention_forward(out, att, inp, B, T, C, NH);
-    attention_backward(dinp, dout, inp, att, B, T, C, NH);
+    gptk_attention_forward(out, att, inp, B, T, C, NH);
+    gptk_attention_backward(dinp, dout, inp, att, B, T, C, NH);
     // reference: softmax(q·kᵀ/√hs) with the causal mask, in double; backward by hand
     double sc = 1.0 / sqrt((double)HS);
 #define Q(b, t, h, i) inp[((size_t)(b)*T + (t)) * C3 + (h)*HS + (i)]
@@ -192,8 +192,8 @@ static void test_layernorm(void)
         w[c] = (float)(1.0 + 0.3 * dc_rng_normal(&r)), bias[c] = (float)dc_rng_normal(&r);
         dw[c] = db[c] = 0.0f;
     }
-    layernorm_forward(y, mean, rstd, x, w, bias, N, C);
-    layernorm_backward(dx, dw, db, dy, x, w, mean, rstd, N, C);
+    gptk_layernorm_forward(y, mean, rstd, x, w, bias, N, C);
+    gptk_layernorm_backward(dx, dw, db, dy, x, w, mean, rstd, N, C);
     double wy = 0, wx = 0, ww = 0;
     double rdw[C] = {0};
     for (int n = 0; n < N; n++) {
