@@ -23,6 +23,7 @@ PACKAGES=(
   zlib1g-dev                     # gzipped data files
   dataset-fashion-mnist          # task `fashion`
   fortunes fortunes-min          # English text for pretraining the `sentiment` model
+  libopenmpi-dev openmpi-bin     # campaigns across machines (mpirun/srun); optional at build time
 )
 # Only the test suite needs these: the report test renders pages in headless Chromium; the
 # export test runs the modules of `discover export --format pytorch` with PyTorch.
