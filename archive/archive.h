@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ARCHIVE_SCHEMA_VERSION 2
+#define ARCHIVE_SCHEMA_VERSION 3
 #define ARCHIVE_DEFAULT_PATH "discover.db" /* in the current directory; $DISCOVER_ARCHIVE overrides */
 
 typedef struct archive archive;

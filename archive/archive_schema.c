@@ -96,10 +96,31 @@ static const char schema_v2[] =
     "  heartbeat_at TEXT NOT NULL);\n"
     "ALTER TABLE llm_calls ADD COLUMN response_bytes INTEGER NOT NULL DEFAULT 0;\n";
 
+/* Version 3, for the campaign engine, confirmation and several models (one step so that
+ * the features that use the columns can land in any order):
+ * candidates.island: the sub-population the candidate belongs to (0 with one island);
+ * candidates.evaluator: the evaluator that trained it (-1: the campaign process itself);
+ * candidates.eval_started_at: when its evaluation began ('' when unknown), which with
+ *   `seconds` places it on the report's evaluator timeline;
+ * evaluations.purpose: why an evaluation was made ('' for replay/eval, 'confirm' for a
+ *   re-training on fresh seeds that decides a campaign's winner);
+ * llm_calls.model: the model that answered the call ('' for calls before this version:
+ *   the campaign's model);
+ * llm_calls.island: the island whose prompt the call was built from. */
+static const char schema_v3[] =
+    "ALTER TABLE candidates ADD COLUMN island INTEGER NOT NULL DEFAULT 0;\n"
+    "ALTER TABLE candidates ADD COLUMN evaluator INTEGER NOT NULL DEFAULT -1;\n"
+    "ALTER TABLE candidates ADD COLUMN eval_started_at TEXT NOT NULL DEFAULT '';\n"
+    "ALTER TABLE evaluations ADD COLUMN purpose TEXT NOT NULL DEFAULT '';\n"
+    "ALTER TABLE llm_calls ADD COLUMN model TEXT NOT NULL DEFAULT '';\n"
+    "ALTER TABLE llm_calls ADD COLUMN island INTEGER NOT NULL DEFAULT 0;\n";
+
 const arc_migration arc_migrations[] = {
     {0, "create the version-1 schema (campaigns, candidates, evaluations, curves, llm_calls)",
      schema_v1},
     {1, "add campaign_leases (one process per campaign) and llm_calls.response_bytes", schema_v2},
+    {2, "add candidates.island/evaluator/eval_started_at, evaluations.purpose, llm_calls.model/island",
+     schema_v3},
 };
 const int arc_migration_count = (int)(sizeof arc_migrations / sizeof arc_migrations[0]);
 
