@@ -19,7 +19,7 @@
 
 typedef struct {
     char task[32];            /* a task of the registry (inner_loop/task.c) */
-    char proposer[4200];      /* "evolve" | "llm" | "replay:ARCHIVE" */
+    char proposer[4200];      /* "evolve" | "random" | "llm" | "replay:ARCHIVE" */
     char replay_campaign[128]; /* replay: campaign in the source archive ("" = its only/first) */
     char campaign[128];       /* name ("" = derived from task and time) */
     char archive_path[4096];

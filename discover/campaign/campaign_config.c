@@ -95,8 +95,10 @@ int dc_campaign_set(dc_campaign_cfg *c, const char *key, const char *value, char
         return 0;
     }
     if (!strcmp(key, "proposer")) {
-        if (strcmp(value, "llm") && strcmp(value, "evolve") && strncmp(value, "replay:", 7)) {
-            dc_fmt(err, errcap, "proposer must be llm, evolve or replay:ARCHIVE (got '%s')", value);
+        if (strcmp(value, "llm") && strcmp(value, "evolve") && strcmp(value, "random") &&
+            strncmp(value, "replay:", 7)) {
+            dc_fmt(err, errcap, "proposer must be llm, evolve, random or replay:ARCHIVE (got '%s')",
+                   value);
             return -1;
         }
         snprintf(c->proposer, sizeof c->proposer, "%s", value);

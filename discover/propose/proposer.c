@@ -1,4 +1,5 @@
-/* proposer.c — the evolve proposer's adapter and proposer selection. */
+/* proposer.c — the offline proposers' adapter (evolve and its control, random) and proposer
+ * selection. */
 #include "proposer.h"
 
 #include "common/rng.h"
@@ -79,10 +80,17 @@ void dc_proposer_destroy(dc_proposer *p)
 
 /* ---- evolve: the offline grammar (discover/evolve.c) ---- */
 
+/* The grammar's entry point a proposer calls: evolve_propose or evolve_random. */
+typedef int (*grammar_fn)(sbx_kind, const evolve_parent *, int, dc_rng *, evolve_proposal *,
+                          char *, size_t);
+typedef struct {
+    grammar_fn fn;
+} grammar_state;
+
 static dc_propose_rc evolve_propose_cb(dc_proposer *self, const dc_propose_ctx *ctx,
                                        dc_proposal *out, char *err, size_t errcap)
 {
-    (void)self;
+    const grammar_state *gs = self->state;
     evolve_parent *pool = dc_calloc((size_t)ctx->ncands + 1, sizeof *pool);
     for (int i = 0; i < ctx->ncands; i++) {
         const arc_candidate *c = &ctx->cands[i];
@@ -94,11 +102,11 @@ static dc_propose_rc evolve_propose_cb(dc_proposer *self, const dc_propose_ctx *
         pool[i].fitness = c->fitness;
     }
     /* One RNG stream per generation: a resumed campaign proposes exactly what an
-     * uninterrupted one would have. */
+     * uninterrupted one would have; random uses the same streams as evolve. */
     dc_rng rng;
     dc_rng_seed(&rng, ctx->settings->seed * 1000003ULL + (uint64_t)ctx->generation);
     evolve_proposal p = {0};
-    int rc = evolve_propose(ctx->kind, pool, ctx->ncands, &rng, &p, err, errcap);
+    int rc = gs->fn(ctx->kind, pool, ctx->ncands, &rng, &p, err, errcap);
     free(pool);
     if (rc != 0) return DC_PROPOSE_FAILED;
     memset(out, 0, sizeof *out);
@@ -110,21 +118,33 @@ static dc_propose_rc evolve_propose_cb(dc_proposer *self, const dc_propose_ctx *
     return DC_PROPOSE_OK;
 }
 
-static void free_self(dc_proposer *self) { free(self); }
+static void free_grammar(dc_proposer *self)
+{
+    free(self->state);
+    free(self);
+}
 
-dc_proposer *dc_proposer_evolve(void)
+static dc_proposer *grammar_proposer(const char *kind, grammar_fn fn)
 {
     dc_proposer *p = dc_calloc(1, sizeof *p);
-    p->kind = "evolve";
+    grammar_state *gs = dc_calloc(1, sizeof *gs);
+    gs->fn = fn;
+    p->kind = kind;
     p->propose = evolve_propose_cb;
-    p->destroy = free_self;
+    p->destroy = free_grammar;
+    p->state = gs;
     return p;
 }
+
+dc_proposer *dc_proposer_evolve(void) { return grammar_proposer("evolve", evolve_propose); }
+
+dc_proposer *dc_proposer_random(void) { return grammar_proposer("random", evolve_random); }
 
 dc_proposer *dc_proposer_from_spec(const char *spec, const char *replay_campaign, char *err,
                                    size_t errcap)
 {
     if (!strcmp(spec, "evolve")) return dc_proposer_evolve();
+    if (!strcmp(spec, "random")) return dc_proposer_random();
     if (!strcmp(spec, "llm")) return dc_proposer_llm();
     if (!strncmp(spec, "replay:", 7)) {
         if (!spec[7]) {
@@ -133,6 +153,6 @@ dc_proposer *dc_proposer_from_spec(const char *spec, const char *replay_campaign
         }
         return dc_proposer_replay(spec + 7, replay_campaign, err, errcap);
     }
-    dc_fmt(err, errcap, "unknown proposer '%s' (use llm, evolve or replay:ARCHIVE)", spec);
+    dc_fmt(err, errcap, "unknown proposer '%s' (use llm, evolve, random or replay:ARCHIVE)", spec);
     return NULL;
 }

@@ -1,5 +1,6 @@
-/* proposer.h — where candidates come from: an LLM, the offline `evolve` grammar, or the
- * replies recorded in another archive (`replay:ARCHIVE`). */
+/* proposer.h — where candidates come from: an LLM, the offline `evolve` grammar (or random
+ * draws from it, the control), or the replies recorded in another archive
+ * (`replay:ARCHIVE`). */
 #ifndef DC_PROPOSER_H
 #define DC_PROPOSER_H
 
@@ -84,12 +85,14 @@ struct dc_proposer {
 };
 
 dc_proposer *dc_proposer_evolve(void);
+/* The control: fresh random genomes of evolve's grammar, same seeding (evolve_random). */
+dc_proposer *dc_proposer_random(void);
 dc_proposer *dc_proposer_llm(void);
 /* Opens the source archive read-only and loads the recorded replies of `campaign` (or its
  * only campaign when ""). NULL with a message on error. */
 dc_proposer *dc_proposer_replay(const char *archive_path, const char *campaign, char *err,
                                 size_t errcap);
-/* Builds the proposer named `spec` ("llm", "evolve" or "replay:ARCHIVE"; replay_campaign
+/* Builds the proposer named `spec` ("llm", "evolve", "random" or "replay:ARCHIVE"; replay_campaign
  * picks the campaign in that archive, "" for its only one). */
 dc_proposer *dc_proposer_from_spec(const char *spec, const char *replay_campaign, char *err,
                                    size_t errcap);

@@ -541,9 +541,11 @@ done:
 }
 
 /* DiscoPOP's classification case study started from cross-entropy and its common variants;
- * the offline proposer starts from the same losses written in its grammar. */
+ * the offline proposer (and random, its control, at an equal budget) starts from the same
+ * losses written in its grammar. */
 static const dc_task_baselines baselines[] = {
     {"evolve", "grammar"},
+    {"random", "grammar"},
     {"*", "cross_entropy,label_smoothing,squared_error,focal"},
     {NULL, NULL},
 };

@@ -211,10 +211,11 @@ static void destroy(dc_task *t)
 
 int dc_sentiment_stages_built(const dc_task *t) { return t->stages_built; }
 
-/* DiscoPOP seeded its search with DPO, hinge (SLiC), IPO and KTO; the offline proposer with
- * the same losses written in its grammar. */
+/* DiscoPOP seeded its search with DPO, hinge (SLiC), IPO and KTO; the offline proposer
+ * (and random, its control, at an equal budget) with the same losses written in its grammar. */
 static const dc_task_baselines BASELINES[] = {
     {"evolve", "grammar"},
+    {"random", "grammar"},
     {"*", "dpo,hinge,ipo,kto_pair"},
     {NULL, NULL},
 };

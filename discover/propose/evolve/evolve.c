@@ -105,7 +105,7 @@ void evolve_proposal_free(evolve_proposal *p)
 
 /* snake_case from the leaves in order of appearance (at most three distinct), the
  * modifiers that matter, and four hex digits of the genome line so siblings differ. */
-static void make_name(const evolve_genome *g, char *buf, size_t cap)
+void evolve_genome_name(const evolve_genome *g, char *buf, size_t cap)
 {
     char line[1024];
     dc_sb s = {0};
@@ -177,7 +177,7 @@ static const char *ordinal(int n)
     }
 }
 
-static int in_pool(const evolve_parent *pool, int npool, const char *code)
+int evolve_in_pool(const evolve_parent *pool, int npool, const char *code)
 {
     for (int i = 0; i < npool; i++)
         if (pool[i].code && strcmp(pool[i].code, code) == 0) return 1;
@@ -187,7 +187,7 @@ static int in_pool(const evolve_parent *pool, int npool, const char *code)
 static void fill(evolve_proposal *out, const evolve_genome *g, const char *thought)
 {
     char name[128];
-    make_name(g, name, sizeof name);
+    evolve_genome_name(g, name, sizeof name);
     out->text.name = dc_strdup(name);
     out->text.thought = dc_strdup(thought);
     out->text.code = evolve_render(g, name);
@@ -202,7 +202,7 @@ static int propose_from_seeds(sbx_kind iface, const evolve_parent *pool, int npo
     int n = evolve_seed_count(iface);
     for (int i = 0; i < n; i++) {
         if (evolve_seed(iface, i, out)) return -1;
-        if (!in_pool(pool, npool, out->text.code)) return 0;
+        if (!evolve_in_pool(pool, npool, out->text.code)) return 0;
         evolve_proposal_free(out);
     }
     int nseeds;
@@ -218,7 +218,7 @@ static int propose_from_seeds(sbx_kind iface, const evolve_parent *pool, int npo
             "No evolve candidate has a fitness yet, so I started from the built-in seed '%s'; %s.",
             s[i].name, change);
         fill(out, &child, thought);
-        if (!in_pool(pool, npool, out->text.code) || attempt == ATTEMPTS - 1) return 0;
+        if (!evolve_in_pool(pool, npool, out->text.code) || attempt == ATTEMPTS - 1) return 0;
         evolve_proposal_free(out);
     }
     return evolve_seed(iface, 0, out);
@@ -230,7 +230,7 @@ static int propose_from_seeds(sbx_kind iface, const evolve_parent *pool, int npo
  * genome line stays a preference genome, so such candidates are parents of the next ones.
  * The grammar has no token-level genes yet (weights from the similarity, the per-token
  * log-ratio or the position): this searches over the sequence-level loss only. */
-static int wrap_for_tokens(evolve_proposal *out)
+int evolve_wrap_for_tokens(evolve_proposal *out)
 {
     static const char *const sig = "void objective(const pref_batch *b, double *loss)";
     char *at = out->text.code ? strstr(out->text.code, sig) : NULL;
@@ -276,7 +276,7 @@ int evolve_propose(sbx_kind interface, const evolve_parent *pool, int npool, dc_
     memset(out, 0, sizeof *out);
     if (interface == SBX_TOKEN_PREF) {
         if (evolve_propose(SBX_PREF, pool, npool, rng, out, err, errcap) != 0) return -1;
-        if (wrap_for_tokens(out) != 0) {
+        if (evolve_wrap_for_tokens(out) != 0) {
             evolve_proposal_free(out);
             snprintf(err, errcap, "evolve: a preference genome rendered without its objective");
             return -1;
@@ -356,7 +356,7 @@ int evolve_propose(sbx_kind interface, const evolve_parent *pool, int npool, dc_
             out->nparents = 2;
         }
         /* Keep the last child even when it duplicates the archive: better than nothing. */
-        done = !in_pool(pool, npool, out->text.code);
+        done = !evolve_in_pool(pool, npool, out->text.code);
     }
     free(u);
     if (!out->text.code && propose_from_seeds(interface, pool, npool, rng, out)) {

@@ -58,6 +58,14 @@ int evolve_propose(sbx_kind interface, const evolve_parent *pool, int npool, dc_
                    evolve_proposal *out, char *err, size_t errcap);
 void evolve_proposal_free(evolve_proposal *p);
 
+/* The control of the search (`--proposer random`): one genome drawn from the grammar with
+ * no parent (evolve_random.c: the tree shape, every term, parameter and modifier drawn
+ * independently), rendered like evolve's candidates. Retries a draw whose code is already in
+ * the pool. Deterministic for a given rng state and pool. Returns 0, or -1 with a message
+ * (bad interface). SBX_TOKEN_PREF wraps a preference genome as evolve_propose does. */
+int evolve_random(sbx_kind interface, const evolve_parent *pool, int npool, dc_rng *rng,
+                  evolve_proposal *out, char *err, size_t errcap);
+
 /* Built-in seed genomes rendered as candidates (used when the pool has no usable parent):
  * preference dpo, slic_hinge, ipo, sigmoid_pair (KTO-like saturating loss); classification
  * cross_entropy, label_smoothing, squared_error, focal. evolve_seed returns 0, or -1 when
@@ -137,6 +145,14 @@ char *evolve_render(const evolve_genome *g, const char *name);
 char *evolve_render_torch(const evolve_genome *g);
 
 /* ---- shared by evolve*.c (internal) ---- */
+
+/* A candidate's name from its genome: its leaves, modifiers and a short hash of the line. */
+void evolve_genome_name(const evolve_genome *g, char *buf, size_t cap);
+/* Turns a rendered preference candidate into a token-level one (SBX_TOKEN_PREF): 0, or -1
+ * when the code has no preference objective to wrap. */
+int evolve_wrap_for_tokens(evolve_proposal *out);
+/* 1 when some pool member has exactly this code. */
+int evolve_in_pool(const evolve_parent *pool, int npool, const char *code);
 
 typedef enum { EV_STEP_LOG, EV_STEP_ADD, EV_STEP_UNIT } evolve_step;
 

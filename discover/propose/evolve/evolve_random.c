@@ -1,0 +1,134 @@
+/* evolve_random.c — the control of the search: genomes drawn at random from evolve's
+ * grammar, with no parent, no selection and no mutation. A campaign with `--proposer random`
+ * at the same budget as one with `evolve` tells whether evolve's selection finds anything
+ * that chance alone would not.
+ *
+ * The draw: the tree grows from the root; a node becomes a mixture with probability 1/2
+ * while the depth and node limits leave room for two children, else a leaf. Each leaf's
+ * term is uniform over the interface's terms; a parameter is log-uniform over its range when
+ * evolve perturbs it on a log scale, uniform otherwise. A preference mixture's gate is
+ * uniform over constant, sigmoid and batch-variance. Length normalisation and the reference
+ * model are coin flips; each numeric modifier keeps the seeds' default with probability 1/2,
+ * else is uniform over its range (log-uniform for the scale and the temperature), so the
+ * draws cover both the seeds' neighbourhood and the rest of the space. */
+#include "evolve.h"
+
+#include "sandbox/sandbox.h"
+#include "common/util.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define ATTEMPTS 24
+#define MIX_P 0.5
+
+static double uniform_in(dc_rng *r, double lo, double hi)
+{
+    return evolve_quantize(lo + (hi - lo) * dc_rng_uniform(r));
+}
+
+static double log_uniform_in(dc_rng *r, double lo, double hi)
+{
+    return evolve_quantize(exp(log(lo) + (log(hi) - log(lo)) * dc_rng_uniform(r)));
+}
+
+static double draw_param(const evolve_op_info *o, dc_rng *r)
+{
+    if (!o->has_param) return 0.0;
+    if (o->step == EV_STEP_LOG && o->lo > 0) return log_uniform_in(r, o->lo, o->hi);
+    return uniform_in(r, o->lo, o->hi);
+}
+
+/* Appends a random subtree at depth `depth` in prefix order; returns its node index. `room`
+ * is how many nodes the rest of the tree may still use after this one's siblings. */
+static int grow(evolve_genome *g, int depth, int room, dc_rng *r)
+{
+    int idx = g->nnodes++;
+    evolve_node *n = &g->node[idx];
+    memset(n, 0, sizeof *n);
+    /* A mixture needs itself plus at least two leaves. */
+    if (depth < EVOLVE_MAX_DEPTH && room >= 3 && dc_rng_uniform(r) < MIX_P) {
+        n->op = EV_MIX;
+        n->gate = g->iface == SBX_PREF ? (int)dc_rng_below(r, 3) : EV_GATE_CONST;
+        if (n->gate == EV_GATE_CONST)
+            n->p = uniform_in(r, evolve_op_get(EV_MIX)->lo, evolve_op_get(EV_MIX)->hi);
+        else
+            n->p = log_uniform_in(r, 0.01, 1.0); /* the gate temperature's range */
+        /* The first child may use what the second's single leaf leaves over. */
+        int a = grow(g, depth + 1, room - 2, r);
+        int used = g->nnodes - idx - 1;
+        int b = grow(g, depth + 1, room - 1 - used, r);
+        g->node[idx].kid[0] = a;
+        g->node[idx].kid[1] = b;
+        return idx;
+    }
+    int ops[EV_NOPS], nops = 0;
+    for (int op = 1; op < EV_NOPS; op++)
+        if (evolve_op_get(op)->iface == g->iface) ops[nops++] = op;
+    n->op = ops[dc_rng_below(r, (uint32_t)nops)];
+    n->p = draw_param(evolve_op_get(n->op), r);
+    return idx;
+}
+
+static void draw_genome(sbx_kind iface, dc_rng *r, evolve_genome *g)
+{
+    memset(g, 0, sizeof *g);
+    g->iface = (int)iface;
+    g->ref = 1;
+    g->scale = 1.0;
+    g->temp = 1.0;
+    grow(g, 1, EVOLVE_MAX_NODES, r);
+    if (iface == SBX_PREF) {
+        g->lennorm = (int)dc_rng_below(r, 2);
+        g->ref = (int)dc_rng_below(r, 2);
+        if (dc_rng_uniform(r) >= 0.5) g->scale = log_uniform_in(r, 0.1, 10);
+        if (dc_rng_uniform(r) >= 0.5) g->margin = uniform_in(r, -2, 2);
+        if (dc_rng_uniform(r) >= 0.5) g->centre = uniform_in(r, 0, 1);
+    } else if (dc_rng_uniform(r) >= 0.5) {
+        g->temp = log_uniform_in(r, 0.25, 4);
+    }
+}
+
+int evolve_random(sbx_kind interface, const evolve_parent *pool, int npool, dc_rng *rng,
+                  evolve_proposal *out, char *err, size_t errcap)
+{
+    memset(out, 0, sizeof *out);
+    sbx_kind grammar = interface == SBX_TOKEN_PREF ? SBX_PREF : interface;
+    if (grammar != SBX_PREF && grammar != SBX_CLS) {
+        snprintf(err, errcap,
+                 "random: unknown objective interface %d (expected preference, token-level "
+                 "preference or classification)",
+                 interface);
+        return -1;
+    }
+    for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
+        evolve_genome g;
+        char name[128], line[1024], thought[1400];
+        draw_genome(grammar, rng, &g);
+        if (evolve_genome_format(&g, line, sizeof line) != 0) continue; /* cannot happen */
+        evolve_genome_name(&g, name, sizeof name);
+        snprintf(thought, sizeof thought,
+                 "Random draw from the evolve grammar (the control of the search: no parent, "
+                 "no selection): %s.",
+                 line);
+        evolve_proposal_free(out);
+        out->text.code = evolve_render(&g, name);
+        if (!out->text.code) continue;
+        out->text.name = dc_strdup(name);
+        out->text.thought = dc_strdup(thought);
+        if (interface == SBX_TOKEN_PREF && evolve_wrap_for_tokens(out) != 0) {
+            evolve_proposal_free(out);
+            snprintf(err, errcap, "random: a preference genome rendered without its objective");
+            return -1;
+        }
+        /* Keep the last draw even when it duplicates the archive: the check pipeline then
+         * records it as a duplicate, as it does for evolve. */
+        if (!evolve_in_pool(pool, npool, out->text.code)) break;
+    }
+    if (!out->text.code) {
+        snprintf(err, errcap, "random: no draw could be rendered");
+        return -1;
+    }
+    return 0;
+}
