@@ -197,12 +197,28 @@ typedef struct {
     char *metrics_json;
     double seconds;
     char *created_at;
+    char *purpose;      /* "" for replay/eval, "confirm" for a confirmation (NULL = "") */
     dc_curves curves;
 } arc_evaluation;
 void arc_evaluation_free(arc_evaluation *e);
 int archive_evaluation_insert(archive *a, arc_evaluation *e, char *err, size_t errcap);
 int archive_evaluation_list(archive *a, int64_t candidate_id, arc_evaluation **out, int *n,
                             char *err, size_t errcap);
+
+/* ---- confirmation (evaluations with purpose 'confirm') ---- */
+typedef struct {
+    int64_t candidate_id;
+    char *name;
+    double search_fitness, search_test; /* the candidate's own row (the search's seeds) */
+    double fitness, test_metric;        /* means over its confirmations that trained ("ok") */
+    int n;                              /* how many trained */
+    int nfailed;                        /* confirmations that did not train */
+} arc_confirmed;
+void arc_confirmed_free(arc_confirmed *c);
+/* The confirmed candidates of a campaign, best mean confirmed fitness first (ties: lower
+ * id); a candidate whose confirmations all failed comes last with n = 0. */
+int archive_confirmed_list(archive *a, int64_t campaign_id, arc_confirmed **out, int *n,
+                           char *err, size_t errcap);
 
 /* ---- LLM calls ---- */
 typedef struct {

@@ -17,6 +17,7 @@ void arc_evaluation_free(arc_evaluation *e)
     free(e->message);
     free(e->metrics_json);
     free(e->created_at);
+    free(e->purpose);
     dc_curves_free(&e->curves);
     memset(e, 0, sizeof *e);
 }
@@ -37,8 +38,8 @@ int archive_evaluation_insert(archive *a, arc_evaluation *e, char *err, size_t e
     sqlite3_stmt *st;
     if (arc_prepare(a,
                     "INSERT INTO evaluations (candidate_id, task, seed, params_json, status, "
-                    "message, fitness, test_metric, metrics_json, seconds, created_at) "
-                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    "message, fitness, test_metric, metrics_json, seconds, created_at, purpose) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                     &st, err, errcap)) {
         arc_rollback(a);
         return -1;
@@ -54,6 +55,7 @@ int archive_evaluation_insert(archive *a, arc_evaluation *e, char *err, size_t e
     b |= arc_bind_text(st, 9, e->metrics_json && *e->metrics_json ? e->metrics_json : "{}");
     b |= sqlite3_bind_double(st, 10, isfinite(e->seconds) ? e->seconds : 0.0);
     b |= arc_bind_text(st, 11, now);
+    b |= arc_bind_text(st, 12, e->purpose ? e->purpose : "");
     int rc = b ? b : sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
@@ -85,7 +87,7 @@ int archive_evaluation_list(archive *a, int64_t candidate_id, arc_evaluation **o
     sqlite3_stmt *st;
     if (arc_prepare(a,
                     "SELECT id, candidate_id, task, seed, params_json, status, message, fitness, "
-                    "test_metric, metrics_json, seconds, created_at FROM evaluations "
+                    "test_metric, metrics_json, seconds, created_at, purpose FROM evaluations "
                     "WHERE candidate_id = ?1 ORDER BY id",
                     &st, err, errcap))
         return -1;
@@ -110,6 +112,7 @@ int archive_evaluation_list(archive *a, int64_t candidate_id, arc_evaluation **o
             e->metrics_json = arc_col_text(st, 9);
             e->seconds = sqlite3_column_double(st, 10);
             e->created_at = arc_col_text(st, 11);
+            e->purpose = arc_col_text(st, 12);
         }
     sqlite3_finalize(st);
     int curves_failed = 0;

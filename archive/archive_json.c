@@ -115,6 +115,7 @@ cJSON *arc_evaluation_json(const arc_evaluation *e)
     add_embedded(o, "metrics", e->metrics_json);
     arc_json_add_number(o, "seconds", e->seconds);
     add_str(o, "created_at", e->created_at);
+    add_str(o, "purpose", e->purpose ? e->purpose : "");
     cJSON_AddItemToObject(o, "curves", arc_curves_summary_json(&e->curves));
     return o;
 }

@@ -23,6 +23,11 @@ int cmd_export(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_campaigns(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_confirm(int argc, char **argv);
+
+/* Prints a campaign's confirmed candidates and its winner by confirmed fitness (JSON on
+ * stdout with json); EXIT_OK or an error's exit code. Shared by `confirm` and `run --confirm`. */
+int cli_confirm_print(const char *cmd, const char *archive_path, const char *campaign, int json);
 
 /* Prints "discover CMD: <message>" and "Try 'discover CMD --help'." to stderr; returns
  * EXIT_USAGE so callers can `return cli_usage_error(...)`. */

@@ -65,6 +65,7 @@ int cmd_demo(int argc, char **argv)
     run_flags rf = {0};
     int rc = dc_run_configure("demo", argc, argv, &cfg, &rf);
     if (rc) return rc;
+    if (rf.confirm) return cli_usage_error("demo", "--confirm is an option of 'discover run'");
     cfg.narrate = !rf.quiet;
     if (!rf.quiet)
         fprintf(stderr, "discover demo: LLM-style discovery of a loss function, offline.\n%s\n",
@@ -77,5 +78,5 @@ int cmd_demo(int argc, char **argv)
         cli_error("demo", "%s", err);
         return sum.campaign_id ? EXIT_REJECTED : EXIT_USAGE;
     }
-    return dc_run_report(&cfg, &sum, rf.json);
+    return dc_run_report(&cfg, &sum, rf.json, NULL);
 }

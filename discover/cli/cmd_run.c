@@ -2,6 +2,7 @@
 /* cmd_run.c — `discover run`: a discovery campaign. */
 #include "cli.h"
 #include "run_config.h"
+#include "discover/campaign/confirm.h"
 #include "common/stop_signal.h"
 
 #include "archive/archive.h"
@@ -27,6 +28,9 @@ static void run_help(void)
         "  --proposer P           evolve (offline, default), random (evolve's control: fresh\n"
         "                         random genomes), llm, or replay:ARCHIVE\n"
         "  --generations N        proposals after the seed baselines (default 10)\n"
+        "  --confirm K            afterwards re-train the K best on fresh seeds (campaign\n"
+        "                         seed + 1000, 1001, 1002; see discover confirm) and name the\n"
+        "                         winner by mean confirmed fitness\n"
         "  --campaign NAME        campaign name (default TASK-YYYYmmdd-HHMMSS)\n"
         "  --resume               continue the named campaign with its archived settings\n"
         "  --config FILE          settings file (key = value; [task] and [llm] sections);\n"
@@ -116,6 +120,16 @@ static int apply_flags(const char *cmd, int argc, char **argv, dc_campaign_cfg *
             rf->json = 1;
             continue;
         }
+        if (!strcmp(a, "--confirm")) {
+            long k;
+            if (i + 1 >= argc || dc_parse_long(argv[i + 1], 1, 1000, &k) != 0)
+                return cli_usage_error(cmd, "--confirm needs how many of the best to confirm, "
+                                            "a whole number from 1 to 1000 (got '%s')",
+                                       i + 1 < argc ? argv[i + 1] : "");
+            rf->confirm = (int)k;
+            i++;
+            continue;
+        }
         char name[96];
         const char *val;
         const char *eq = strchr(a, '=');
@@ -192,7 +206,8 @@ int dc_run_configure(const char *cmd, int argc, char **argv, dc_campaign_cfg *cf
     return 0;
 }
 
-int dc_run_report(const dc_campaign_cfg *cfg, const dc_campaign_summary *s, int json)
+int dc_run_report(const dc_campaign_cfg *cfg, const dc_campaign_summary *s, int json,
+                  const arc_confirmed *winner)
 {
     if (json) {
         cJSON *o = cJSON_CreateObject();
@@ -206,6 +221,14 @@ int dc_run_report(const dc_campaign_cfg *cfg, const dc_campaign_summary *s, int 
             cJSON_AddStringToObject(o, "best_name", s->best_name);
             cJSON_AddNumberToObject(o, "best_fitness", s->best_fitness);
             cJSON_AddNumberToObject(o, "best_test_metric", s->best_test);
+        }
+        if (winner) {
+            cJSON_AddNumberToObject(o, "winner_id", (double)winner->candidate_id);
+            cJSON_AddStringToObject(o, "winner_name", winner->name);
+            cJSON_AddNumberToObject(o, "winner_search_fitness", winner->search_fitness);
+            cJSON_AddNumberToObject(o, "winner_confirmed_fitness", winner->fitness);
+            cJSON_AddNumberToObject(o, "winner_confirmed_n", winner->n);
+            cJSON_AddNumberToObject(o, "winner_test_metric", winner->test_metric);
         }
         char *t = cJSON_Print(o);
         char *safe = t ? dc_json_safe(t) : NULL; // valid UTF-8 whatever the names hold
@@ -225,6 +248,13 @@ int dc_run_report(const dc_campaign_cfg *cfg, const dc_campaign_summary *s, int 
             fprintf(stderr, "best in the campaign: #%lld '%s' fitness %.4f, held-out test %.4f\n",
                     (long long)s->best_id, dc_safe(&sp, s->best_name, DC_SAFE_LINE),
                     s->best_fitness, s->best_test);
+        if (winner)
+            fprintf(stderr,
+                    "winner by confirmed fitness: #%lld '%s' %.4f over %d fresh seed%s (search "
+                    "fitness %.4f, held-out test %.4f)\n",
+                    (long long)winner->candidate_id, dc_safe(&sp, winner->name, DC_SAFE_LINE),
+                    winner->fitness, winner->n, winner->n == 1 ? "" : "s",
+                    winner->search_fitness, winner->test_metric);
         fprintf(stderr,
                 "inspect it: discover ls --archive %s --campaign %s --top 10\n"
                 "            discover show ID --archive %s\n",
@@ -232,6 +262,34 @@ int dc_run_report(const dc_campaign_cfg *cfg, const dc_campaign_summary *s, int 
         dc_safe_free(&sp);
     }
     return !strcmp(s->status, "failed") ? EXIT_REJECTED : EXIT_OK;
+}
+
+/* run --confirm K: the finished campaign's top K on the default fresh seeds
+ * (confirm.h), then the summary with the winner by confirmed fitness. */
+static int confirm_and_report(const dc_campaign_cfg *cfg, const dc_campaign_summary *sum,
+                              const run_flags *rf)
+{
+    char e[1024];
+    if (dc_confirm_campaign(cfg->archive_path, sum->campaign, rf->confirm, NULL, 0, rf->quiet, e,
+                            sizeof e) != 0) {
+        dc_run_report(cfg, sum, rf->json, NULL);
+        return cli_error("run", "--confirm: %s", e);
+    }
+    archive *a = NULL;
+    arc_confirmed *cs = NULL;
+    int n = 0;
+    if (archive_open(cfg->archive_path, ARC_READONLY, &a, e, sizeof e) != 0 ||
+        archive_confirmed_list(a, sum->campaign_id, &cs, &n, e, sizeof e) != 0) {
+        archive_close(a);
+        dc_run_report(cfg, sum, rf->json, NULL);
+        return cli_error("run", "--confirm: %s", e);
+    }
+    archive_close(a);
+    int rc = dc_run_report(cfg, sum, rf->json, n > 0 && cs[0].n > 0 ? &cs[0] : NULL);
+    for (int i = 0; i < n; i++)
+        arc_confirmed_free(&cs[i]);
+    free(cs);
+    return rc;
 }
 
 int cmd_run(int argc, char **argv)
@@ -256,5 +314,8 @@ int cmd_run(int argc, char **argv)
         fputc('\n', stderr);
         return sum.campaign_id ? EXIT_REJECTED : EXIT_USAGE;
     }
-    return dc_run_report(&cfg, &sum, rf.json);
+    /* An interrupted or failed campaign is not over: confirm it once it is (discover confirm). */
+    if (!rf.confirm || (strcmp(sum.status, "finished") && strcmp(sum.status, "budget")))
+        return dc_run_report(&cfg, &sum, rf.json, NULL);
+    return confirm_and_report(&cfg, &sum, &rf);
 }

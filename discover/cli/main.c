@@ -17,13 +17,14 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"demo", cmd_demo, "teaching demo: a short narrated offline campaign on fashion"},
-    {"run", cmd_run, "run a discovery campaign (LLM, offline evolve, or replay proposer)"},
+    {"run", cmd_run, "run a discovery campaign (LLM, offline evolve or random, or replay proposer)"},
     {"check", cmd_check, "compile and pre-screen one objective in the sandbox"},
     {"eval", cmd_eval, "train and score one objective on a task"},
     {"ls", cmd_ls, "list archived candidates"},
     {"show", cmd_show, "show one candidate: thought, code, metrics, curves, LLM exchange"},
     {"export", cmd_export, "write a candidate as a standalone objective C file"},
     {"replay", cmd_replay, "train and score an archived candidate again (more seeds, betas)"},
+    {"confirm", cmd_confirm, "re-train a campaign's best on fresh seeds; winner by confirmed fitness"},
     {"campaigns", cmd_campaigns, "list the campaigns in an archive"},
     {"report", cmd_report, "write a self-contained HTML report of a campaign (plots, table)"},
 };
