@@ -1,6 +1,7 @@
 /* evolve.c — the offline proposer's outer logic: seeds, parent selection by tournament,
  * mutation or crossover, de-duplication against the archive, names and thoughts. */
 #include "evolve.h"
+#include "evolve_token.h"
 
 #include "sandbox/sandbox.h"
 #include "common/util.h"
@@ -65,6 +66,7 @@ static const seed_def *seeds_of(sbx_kind iface, int *n)
 
 int evolve_seed_count(sbx_kind interface)
 {
+    if (interface == SBX_TOKEN_PREF) return evolve_token_seed_count();
     int n;
     seeds_of(interface, &n);
     return n;
@@ -81,6 +83,7 @@ static int seed_genome(sbx_kind iface, int i, evolve_genome *g)
 
 int evolve_seed(sbx_kind interface, int i, evolve_proposal *out)
 {
+    if (interface == SBX_TOKEN_PREF) return evolve_token_seed(i, out);
     int n;
     const seed_def *s = seeds_of(interface, &n);
     evolve_genome g;
@@ -224,65 +227,12 @@ static int propose_from_seeds(sbx_kind iface, const evolve_parent *pool, int npo
     return evolve_seed(iface, 0, out);
 }
 
-/* Token-level pairs (SBX_TOKEN_PREF): the preference grammar applied to each pair's sums of
- * per-token log-probabilities, which are exactly the sequence-level inputs. The rendered
- * preference objective becomes a static helper and a token-level objective feeds it; the
- * genome line stays a preference genome, so such candidates are parents of the next ones.
- * The grammar has no token-level genes yet (weights from the similarity, the per-token
- * log-ratio or the position): this searches over the sequence-level loss only. */
-static int wrap_for_tokens(evolve_proposal *out)
-{
-    static const char *const sig = "void objective(const pref_batch *b, double *loss)";
-    char *at = out->text.code ? strstr(out->text.code, sig) : NULL;
-    if (!at) return -1;
-    dc_sb s = {0};
-    dc_sb_printf(&s, "%.*sstatic void seq_objective(const pref_batch *b, double *loss)%s",
-                 (int)(at - out->text.code), out->text.code, at + strlen(sig));
-    dc_sb_append(
-        &s, "\n/* The token-level interface: each pair's sums of per-token log-probs (at most\n"
-            " * SEQ_CHUNK pairs at a time; a batch is never larger in practice) into the\n"
-            " * sequence-level loss above. */\n"
-            "#define SEQ_CHUNK 4096\n"
-            "void objective(const token_pref_batch *t, double *loss)\n{\n"
-            "    double v[6][SEQ_CHUNK];\n"
-            "    for (int i0 = 0; i0 < t->n; i0 += SEQ_CHUNK) {\n"
-            "        int n = t->n - i0 < SEQ_CHUNK ? t->n - i0 : SEQ_CHUNK;\n"
-            "        for (int i = 0; i < n; i++) {\n"
-            "            double c = 0, r = 0, rc = 0, rr = 0;\n"
-            "            for (int k = 0; k < t->chosen_len[i0 + i]; k++) {\n"
-            "                int j = t->chosen_off[i0 + i] + k;\n"
-            "                c += t->chosen_logps[j];\n"
-            "                rc += t->ref_chosen_logps[j];\n"
-            "            }\n"
-            "            for (int k = 0; k < t->rejected_len[i0 + i]; k++) {\n"
-            "                int j = t->rejected_off[i0 + i] + k;\n"
-            "                r += t->rejected_logps[j];\n"
-            "                rr += t->ref_rejected_logps[j];\n"
-            "            }\n"
-            "            v[0][i] = c, v[1][i] = r, v[2][i] = rc, v[3][i] = rr;\n"
-            "            v[4][i] = t->chosen_len[i0 + i], v[5][i] = t->rejected_len[i0 + i];\n"
-            "        }\n"
-            "        pref_batch b = {n, t->beta, v[0], v[1], v[2], v[3], v[4], v[5]};\n"
-            "        seq_objective(&b, loss + i0);\n"
-            "    }\n}\n");
-    free(out->text.code);
-    out->text.code = s.data;
-    return 0;
-}
-
 int evolve_propose(sbx_kind interface, const evolve_parent *pool, int npool, dc_rng *rng,
                    evolve_proposal *out, char *err, size_t errcap)
 {
     memset(out, 0, sizeof *out);
-    if (interface == SBX_TOKEN_PREF) {
-        if (evolve_propose(SBX_PREF, pool, npool, rng, out, err, errcap) != 0) return -1;
-        if (wrap_for_tokens(out) != 0) {
-            evolve_proposal_free(out);
-            snprintf(err, errcap, "evolve: a preference genome rendered without its objective");
-            return -1;
-        }
-        return 0;
-    }
+    /* token-level pairs have their own grammar around the preference one (evolve_token.h) */
+    if (interface == SBX_TOKEN_PREF) return evolve_token_propose(pool, npool, rng, out, err, errcap);
     if (interface != SBX_PREF && interface != SBX_CLS) {
         snprintf(err, errcap,
                  "evolve: unknown objective interface %d (expected preference or "
