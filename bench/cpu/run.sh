@@ -18,4 +18,4 @@ if [ -z "$py" ]; then
   done
 fi
 [ -n "$py" ] || { echo "run.sh: no python3 with torch and numpy (apt install python3-torch)" >&2; exit 1; }
-exec "$py" "$root/bench/cpu/compare.py" --build "$build" --python "$py" "$@"
+exec "$py" "$root/bench/cpu/compare.py" --build "$build" --python "$py" --out "$root/bench/RESULTS-cpu.md" "$@"

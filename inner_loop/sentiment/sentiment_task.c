@@ -299,8 +299,10 @@ const dc_task_ops dc_task_sentiment = {
 
 /* Token-level baselines (examples/objectives/sentiment-token/): DPO written per token (the
  * same training as sentiment's dpo.c), AAO's similarity weights and TIS-DPO-style importance weights;
- * the offline proposer starts from the same files (its grammar has no token-level genes). */
+ * the offline proposer starts from its token-level grammar's seeds (DPO per token, similarity,
+ * log-ratio and position weights), whose genomes it can mutate. */
 static const dc_task_baselines TOKEN_BASELINES[] = {
+    {"evolve", "grammar"},
     {"*", "dpo_token,aao,tis_dpo"},
     {NULL, NULL},
 };

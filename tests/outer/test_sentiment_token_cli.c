@@ -50,6 +50,41 @@ static const char *statuses(const char *db, const char *campaign, char *buf, siz
     return buf;
 }
 
+/* Every candidate of campaign "evo" is token-level code with evolve's token genes; the seeds
+ * use each kind of weight; the last two are children (with parents) of scored seeds. */
+static void check_evolve_tokens(const char *db)
+{
+    archive *a;
+    char e[512];
+    arc_campaign c;
+    arc_candidate *cs = NULL;
+    int n = 0;
+    CHECK(archive_open(db, ARC_READONLY, &a, e, sizeof e) == 0);
+    CHECK(archive_campaign_by_name(a, "evo", &c, e, sizeof e) == 0);
+    arc_filter f = {.campaign_id = c.id, .with_code = 1};
+    CHECK_MSG(archive_candidate_list(a, &f, &cs, &n, e, sizeof e) == 0, "%s", e);
+    CHECK(n == 6);
+    int sim = 0, lr = 0, pos = 0;
+    for (int i = 0; i < n; i++) {
+        const char *code = cs[i].code ? cs[i].code : "";
+        CHECK(strstr(code, "evolve-token:") && strstr(code, "const token_pref_batch *t"));
+        sim += strstr(code, "ambiguous tokens down") != NULL;
+        lr += strstr(code, "not yet learned") != NULL;
+        pos += strstr(code, "position ramp */") != NULL;
+    }
+    CHECK(n == 6 && !strcmp(cs[0].name, "dpo_token"));
+    CHECK(sim >= 1 && lr >= 1 && pos >= 1);
+    for (int i = 4; i < n; i++)
+        CHECK_MSG(cs[i].thought && (!strncmp(cs[i].thought, "Mutation", 8) ||
+                                    !strncmp(cs[i].thought, "Crossover", 9)),
+                  "candidate %d: %s", i, cs[i].thought ? cs[i].thought : "(no thought)");
+    for (int i = 0; i < n; i++)
+        arc_candidate_free(&cs[i]);
+    free(cs);
+    arc_campaign_free(&c);
+    archive_close(a);
+}
+
 static char *reply(const char *name, const char *code)
 {
     cJSON *o = cJSON_CreateObject();
@@ -74,18 +109,18 @@ int main(void)
                   "--proposer",
                   "evolve",
                   "--generations",
-                  "1",
+                  "2",
                   "--archive",
                   db,
                   "--campaign",
                   "evo",
-                  "--baselines",
-                  "dpo_token",
                   TINY,
                   "--quiet",
                   NULL};
     CHECK(run_child(a1, NULL, 300, NULL, NULL) == 0);
-    CHECK_STR(statuses(db, "evo", buf, sizeof buf), "ok,ok");
+    /* evolve's four token-level seeds, then two children of them */
+    CHECK_STR(statuses(db, "evo", buf, sizeof buf), "ok,ok,ok,ok,ok,ok");
+    check_evolve_tokens(db);
 
     fake_llm *srv = fake_llm_start();
     CHECK(srv != NULL);

@@ -1,6 +1,7 @@
 /* evolve.c — the offline proposer's outer logic: seeds, parent selection by tournament,
  * mutation or crossover, de-duplication against the archive, names and thoughts. */
 #include "evolve.h"
+#include "evolve_token.h"
 
 #include "sandbox/sandbox.h"
 #include "common/util.h"
@@ -65,6 +66,7 @@ static const seed_def *seeds_of(sbx_kind iface, int *n)
 
 int evolve_seed_count(sbx_kind interface)
 {
+    if (interface == SBX_TOKEN_PREF) return evolve_token_seed_count();
     int n;
     seeds_of(interface, &n);
     return n;
@@ -81,6 +83,7 @@ static int seed_genome(sbx_kind iface, int i, evolve_genome *g)
 
 int evolve_seed(sbx_kind interface, int i, evolve_proposal *out)
 {
+    if (interface == SBX_TOKEN_PREF) return evolve_token_seed(i, out);
     int n;
     const seed_def *s = seeds_of(interface, &n);
     evolve_genome g;
@@ -274,15 +277,8 @@ int evolve_propose(sbx_kind interface, const evolve_parent *pool, int npool, dc_
                    evolve_proposal *out, char *err, size_t errcap)
 {
     memset(out, 0, sizeof *out);
-    if (interface == SBX_TOKEN_PREF) {
-        if (evolve_propose(SBX_PREF, pool, npool, rng, out, err, errcap) != 0) return -1;
-        if (evolve_wrap_for_tokens(out) != 0) {
-            evolve_proposal_free(out);
-            snprintf(err, errcap, "evolve: a preference genome rendered without its objective");
-            return -1;
-        }
-        return 0;
-    }
+    /* token-level pairs have their own grammar around the preference one (evolve_token.h) */
+    if (interface == SBX_TOKEN_PREF) return evolve_token_propose(pool, npool, rng, out, err, errcap);
     if (interface != SBX_PREF && interface != SBX_CLS) {
         snprintf(err, errcap,
                  "evolve: unknown objective interface %d (expected preference or "

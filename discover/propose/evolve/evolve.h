@@ -47,8 +47,9 @@ typedef struct {
     int nparents;
 } evolve_proposal;
 
-/* interface: SBX_PREF or SBX_CLS (sandbox/sandbox.h). pool: archived candidates of the
- * campaign (any status). Parents are chosen by tournament among scored ("ok") candidates
+/* interface: SBX_PREF, SBX_CLS or SBX_TOKEN_PREF (sandbox/sandbox.h; token-level pairs have
+ * their own grammar around the preference one, evolve_token.h). pool: archived candidates of
+ * the campaign (any status). Parents are chosen by tournament among scored ("ok") candidates
  * whose code carries a genome line of this interface; with some probability two parents are
  * crossed. With no usable parent it proposes the first built-in seed not yet in the pool,
  * then mutations of the seeds. Never returns code identical to a pool member's unless every
