@@ -22,8 +22,8 @@ typedef struct {
 static const token_seed SEEDS[] = {
     {"dpo_token", "pref norm=sum ref=1 s=1 m=0 c=0 : logistic(1)",
      "sim=0.5,0.05,1,1 lr=0,1 pos=0",
-     "Seed: DPO written per token, every token weighted 1 (the reference point; the same loss "
-     "as examples/objectives/sentiment-token/dpo_token.c)."},
+     "Seed: DPO written per token, every token weighted 1 (the reference point every "
+     "token-weighting objective is compared with)."},
     {"token_ambiguity_gate", "pref norm=sum ref=1 s=1 m=0 c=0 : logistic(1)",
      "sim=0.5,0.05,0.5,1.5 lr=0,1 pos=0",
      "Seed: AAO-like weights (Li et al., 2025): tokens similar to the other response weighted "
