@@ -22,7 +22,8 @@ static int count_str(const char *hay, const char *needle)
 {
     int n = 0;
     size_t len = strlen(needle);
-    for (const char *p = hay; (p = strstr(p, needle)); p += len) n++;
+    for (const char *p = hay; (p = strstr(p, needle)); p += len)
+        n++;
     return n;
 }
 
@@ -43,13 +44,14 @@ static int read_values(const char *html, const char *anchor, const char *attr, d
         if (e == v) break;
         out[n++] = x;
         v = e;
-        while (*v == ' ') v++;
+        while (*v == ' ')
+            v++;
     }
     return n;
 }
 
-static int64_t add(archive *a, int64_t camp, int gen, const char *name, const char *code, double fit,
-                   const char *metrics)
+static int64_t add(archive *a, int64_t camp, int gen, const char *name, const char *code,
+                   double fit, const char *metrics)
 {
     arc_candidate c;
     memset(&c, 0, sizeof c);
@@ -135,11 +137,11 @@ int main(void)
     CHECK_MSG(count_str(html, "data-kind=\"frontier-point\"") == 4, "frontier points %d",
               count_str(html, "data-kind=\"frontier-point\""));
     double v = NAN;
-    snprintf(anchor, sizeof anchor, "data-kind=\"frontier-point\" data-id=\"%lld\" data-beta=\"0.1\"",
-             (long long)id_gate);
+    snprintf(anchor, sizeof anchor,
+             "data-kind=\"frontier-point\" data-id=\"%lld\" data-beta=\"0.1\"", (long long)id_gate);
     CHECK(read_values(html, anchor, "data-reward", &v, 1) == 1 && fabs(v - 0.9) < 1e-9);
-    snprintf(anchor, sizeof anchor, "data-kind=\"frontier-point\" data-id=\"%lld\" data-beta=\"0.05\"",
-             (long long)id_dpo);
+    snprintf(anchor, sizeof anchor,
+             "data-kind=\"frontier-point\" data-id=\"%lld\" data-beta=\"0.05\"", (long long)id_dpo);
     CHECK(read_values(html, anchor, "data-kl", &v, 1) == 1 && fabs(v - 0.4) < 1e-9);
     CHECK(strstr(html, "DPO dashed.") != NULL);
 
