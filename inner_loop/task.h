@@ -101,6 +101,10 @@ typedef struct {
     const char *const *demo_options;
     const char *demo_intro;
 
+    /* The baseline the report draws every preference candidate against (its loss curve and
+     * frontier dashed): a candidate of this name. NULL: none. */
+    const char *reference_baseline;
+
     /* The β the system prompt states (preference tasks; NULL: none). */
     double (*prompt_beta)(const dc_task *t);
 

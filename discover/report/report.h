@@ -15,6 +15,7 @@
 
 #include "archive/archive.h"
 #include "inner_loop/task_metric.h"
+#include "sandbox/sandbox.h"
 #include "common/util.h"
 
 #include <stdint.h>
@@ -85,8 +86,10 @@ typedef struct {
     arc_candidate focus; /* with curves */
     int has_focus;
     char focus_note[160];
-    /* Preference campaigns only. */
+    /* Preference campaigns only (sequence- or token-level). */
     int is_pref;                  /* the task's objectives are preference losses */
+    sbx_kind kind;                /* their interface: SBX_PREF or SBX_TOKEN_PREF */
+    const char *reference;        /* the task's reference baseline ("dpo"; NULL: none) */
     const dc_metric_def *metrics; /* the task's metric schema (NULL: unknown task) */
     rp_loss *losses; /* [0] is DPO's reference when nlosses > 0 */
     int nlosses;
@@ -128,10 +131,11 @@ void rp_frontier_finish(rp_frontier *f);
 /* ---- report_pref.c ---- */
 /* DPO's loss f(x) = log(1 + e^−x) and f'(x) over the grid, computed here (trusted code). */
 void rp_loss_dpo_reference(rp_loss *out);
-/* Runs one candidate's code in the sandbox on the x sweep (ref log-probs 0, rejected 0,
- * chosen = x/β, lengths 1, β = RP_LOSS_BETA); df = d_chosen/β. 0 on success, -1 with a
- * message (the sandbox's status and message) when it failed. */
-int rp_loss_sandbox(const char *code, rp_loss *out, char *why, size_t whycap);
+/* Runs one candidate's code (interface kind: SBX_PREF, or SBX_TOKEN_PREF with one token per
+ * response, similarity 0.5 on both) in the sandbox on the x sweep (ref log-probs 0,
+ * rejected 0, chosen = x/β, lengths 1, β = RP_LOSS_BETA); df = d_chosen/β. 0 on success, -1
+ * with a message (the sandbox's status and message) when it failed. */
+int rp_loss_sandbox(sbx_kind kind, const char *code, rp_loss *out, char *why, size_t whycap);
 /* Fills d->losses / d->loss_fails for the best few ok candidates of d. */
 void rp_compute_losses(rp_data *d);
 

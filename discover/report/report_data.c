@@ -6,11 +6,11 @@
 
 #include "inner_loop/task.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 int rp_best_index(const arc_candidate *c, int n)
 {
@@ -80,15 +80,10 @@ static int choose_campaign(archive *a, const rp_options *o, int64_t cand_campaig
     return 0;
 }
 
-static int is_dpo_name(const char *name)
+/* The task's reference baseline (dc_task_ops.reference_baseline), any case. */
+static int is_dpo_name(const rp_data *d, const char *name)
 {
-    if (!name) return 0;
-    char low[8];
-    size_t n = strlen(name);
-    if (n != 3) return 0;
-    for (size_t i = 0; i < n; i++) low[i] = (char)tolower((unsigned char)name[i]);
-    low[n] = '\0';
-    return !strcmp(low, "dpo");
+    return name && d->reference && !strcasecmp(name, d->reference);
 }
 
 static const arc_candidate *fit_base;
@@ -104,7 +99,8 @@ static int by_fitness_then_id(const void *a, const void *b)
     return ia - ib;
 }
 
-/* β-sweep frontiers: DPO's (the first candidate named "dpo") and those of the best few
+/* β-sweep frontiers: the reference's (the first candidate named as the task's
+ * reference_baseline, DPO) and those of the best few
  * candidates that have sweep data, from their evaluations (replays) or, when they have
  * none, from the candidate's own metrics. */
 static int gather_frontiers(archive *a, rp_data *d, char *err, size_t errcap)
@@ -112,7 +108,7 @@ static int gather_frontiers(archive *a, rp_data *d, char *err, size_t errcap)
     int *order = dc_malloc((size_t)(d->ncands + 1) * sizeof *order), m = 0;
     int dpo = -1;
     for (int i = 0; i < d->ncands; i++)
-        if (is_dpo_name(d->cands[i].name) && dpo < 0) dpo = i;
+        if (is_dpo_name(d, d->cands[i].name) && dpo < 0) dpo = i;
     if (dpo >= 0) order[m++] = dpo;
     /* Then every other candidate, best fitness first; candidates without a fitness may
      * still have been replayed, so they follow in id order. */
@@ -207,18 +203,23 @@ int rp_gather(archive *a, const rp_options *o, rp_data *d, char *err, size_t err
     // the campaign's task decides: its interface, and its metric schema for the frontier
     const dc_task_ops *ops = dc_task_find(d->camp.task);
     d->metrics = ops ? ops->metrics : NULL;
-    d->is_pref = ops && ops->kind == SBX_PREF;
+    d->is_pref = ops && (ops->kind == SBX_PREF || ops->kind == SBX_TOKEN_PREF);
+    d->kind = ops ? ops->kind : SBX_PREF;
+    d->reference = ops ? ops->reference_baseline : NULL;
     if (d->is_pref) {
-        if (gather_frontiers(a, d, err, errcap) != 0) goto fail;
+        // a frontier is drawn when the task's metric schema names one ("trained" β sweeps)
+        if (dc_metric_axis_def(d->metrics, "trained", DC_AXIS_REWARD) &&
+            gather_frontiers(a, d, err, errcap) != 0)
+            goto fail;
         rp_compute_losses(d);
     }
     // the drift overlay compares the focus with DPO's run (PPO rides along in either)
     d->drift_curves = ops ? ops->drift_curves : NULL;
     if (d->drift_curves && d->has_focus) {
-        d->focus_is_dpo = is_dpo_name(d->focus.name);
+        d->focus_is_dpo = is_dpo_name(d, d->focus.name);
         for (int i = 0; i < d->ncands && !d->has_dpo; i++) {
             const arc_candidate *c = &d->cands[i];
-            if (d->focus_is_dpo || !is_dpo_name(c->name) || strcmp(c->status, "ok") != 0)
+            if (d->focus_is_dpo || !is_dpo_name(d, c->name) || strcmp(c->status, "ok") != 0)
                 continue;
             int r = archive_candidate_get(a, c->id, &d->dpo, err, errcap);
             if (r < 0) goto fail;

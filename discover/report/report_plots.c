@@ -311,6 +311,10 @@ void rp_plot_losses(dc_sb *b, const rp_data *d)
                     "show. Each candidate's code ran in the sandbox on one batch sweeping both grids; an "
                     "objective that uses batch statistics is shown as it behaves on that batch. Values "
                     "outside the frame are clipped.");
+    if (d->kind == SBX_TOKEN_PREF)
+        dc_sb_append(b, " Token-level objectives ran with one token per response and similarity 0.5 "
+                        "on both (neither ambiguous nor key): the curve is the pair loss their token "
+                        "weights feed, not the weights themselves.");
     if (d->loss_note[0]) {
         dc_sb_append(b, " ");
         rp_esc(b, d->loss_note);

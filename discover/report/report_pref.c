@@ -46,7 +46,22 @@ static int keep_finite(double *v)
     return 0;
 }
 
-int rp_loss_sandbox(const char *code, rp_loss *out, char *why, size_t whycap)
+/* The same sweep as token-level pairs: pair i's chosen and rejected responses are token i of
+ * the flat arrays, one token each, with similarity 0.5 (neither ambiguous nor key). */
+static dc_status token_eval(sbx_worker *w, const pref_batch *p, double *loss, double *d_chosen,
+                            double *d_rejected, char *msg, size_t msgcap)
+{
+    enum { N2 = 2 * RP_LOSS_N };
+    static int off[N2], len[N2];
+    static double half[N2];
+    for (int i = 0; i < N2; i++) off[i] = i, len[i] = 1, half[i] = 0.5;
+    token_pref_batch b = {p->n,          p->beta,        off, off, len, len, p->chosen_logps,
+                          p->rejected_logps, p->ref_chosen_logps, p->ref_rejected_logps,
+                          half,          half};
+    return sbx_token_eval(w, &b, N2, N2, loss, d_chosen, d_rejected, msg, msgcap);
+}
+
+int rp_loss_sandbox(sbx_kind kind, const char *code, rp_loss *out, char *why, size_t whycap)
 {
     enum { N2 = 2 * RP_LOSS_N };
     static double zeros[N2], ones[N2];
@@ -61,9 +76,12 @@ int rp_loss_sandbox(const char *code, rp_loss *out, char *why, size_t whycap)
     pref_batch b = {N2, RP_LOSS_BETA, chosen, zeros, zeros, zeros, ones, ones};
     sbx_worker *w = NULL;
     char msg[512] = "";
-    dc_status st = sbx_open(SBX_PREF, code ? code : "", code ? strlen(code) : 0, NULL, &w, msg,
+    dc_status st = sbx_open(kind, code ? code : "", code ? strlen(code) : 0, NULL, &w, msg,
                             sizeof msg);
-    if (st == DC_OK) st = sbx_pref_eval(w, &b, loss, d_chosen, d_rejected, msg, sizeof msg);
+    if (st == DC_OK && kind == SBX_TOKEN_PREF)
+        st = token_eval(w, &b, loss, d_chosen, d_rejected, msg, sizeof msg);
+    else if (st == DC_OK)
+        st = sbx_pref_eval(w, &b, loss, d_chosen, d_rejected, msg, sizeof msg);
     sbx_close(w);
     if (st != DC_OK) {
         dc_fmt(why, whycap, "%s%s%s", dc_status_name(st), msg[0] ? ": " : "", msg);
@@ -120,7 +138,7 @@ void rp_compute_losses(rp_data *d)
         if (dup) continue;
         rp_loss *L = &d->losses[d->nlosses];
         char why[256];
-        if (rp_loss_sandbox(c->code, L, why, sizeof why) == 0) {
+        if (rp_loss_sandbox(d->kind, c->code, L, why, sizeof why) == 0) {
             L->cand_id = c->id;
             snprintf(L->name, sizeof L->name, "%s", c->name ? c->name : "");
             d->nlosses++;

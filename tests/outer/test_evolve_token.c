@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NSEEDS 3
-#define DRAWS 30
+#define NSEEDS 4
+#define DRAWS 15
 
 static void test_genes(void)
 {
@@ -51,11 +51,14 @@ static int OFF_C[2] = {0, 3}, LEN_C[2] = {3, 1}, OFF_R[2] = {0, 2}, LEN_R[2] = {
 
 static token_pref_batch batch(const double *sim_c, const double *sim_r)
 {
-    return (token_pref_batch){2,     0.5,   OFF_C, OFF_R, LEN_C, LEN_R, LP_C,
-                              LP_R,  REF_C, REF_R, sim_c, sim_r};
+    return (token_pref_batch){2,    0.5,  OFF_C, OFF_R, LEN_C, LEN_R,
+                              LP_C, LP_R, REF_C, REF_R, sim_c, sim_r};
 }
 
-static double logistic(double x) { return x > 0 ? log1p(exp(-x)) : -x + log1p(exp(x)); }
+static double logistic(double x)
+{
+    return x > 0 ? log1p(exp(-x)) : -x + log1p(exp(x));
+}
 
 /* DPO on weighted sums, for the seeds whose weights are constant per token. */
 static double dpo_pair(const token_pref_batch *b, int i, double wc, double wr)
@@ -78,8 +81,8 @@ static sbx_worker *open_seed(int i)
     char msg[512];
     sbx_worker *w = NULL;
     CHECK(evolve_token_seed(i, &p) == 0);
-    dc_status st = sbx_open(SBX_TOKEN_PREF, p.text.code, strlen(p.text.code), NULL, &w, msg,
-                            sizeof msg);
+    dc_status st =
+        sbx_open(SBX_TOKEN_PREF, p.text.code, strlen(p.text.code), NULL, &w, msg, sizeof msg);
     CHECK_MSG(st == DC_OK, "seed %d: %s", i, msg);
     evolve_proposal_free(&p);
     return st == DC_OK ? w : NULL;
@@ -163,7 +166,8 @@ static void test_draws(void)
             evolve_proposal_free(&again);
             const char *code = props[i].text.code;
             int fails = i % 7 == 6;
-            pool[i] = (evolve_parent){i + 1,  props[i].text.name, code, fails ? "crash" : "ok",
+            pool[i] = (evolve_parent){i + 1,  props[i].text.name,
+                                      code,   fails ? "crash" : "ok",
                                       !fails, fails ? 0 : fake_fitness(code)};
             children += props[i].nparents > 0;
             sim += strstr(code, "ambiguous tokens down") != NULL;
@@ -198,7 +202,7 @@ static void test_draws(void)
     CHECK_MSG(bad == 0, "%d of %d token proposals fail the sandbox pre-screen", bad, total);
     /* the search goes past the seeds and uses every kind of token gene */
     CHECK(children > NSEEDS * DRAWS / 2);
-    CHECK_MSG(sim > 4 && lr > 4 && pos > 4, "sim %d lr %d pos %d of %d", sim, lr, pos, total);
+    CHECK_MSG(sim > 3 && lr > 3 && pos > 3, "sim %d lr %d pos %d of %d", sim, lr, pos, total);
     dc_fmt(cmd, sizeof cmd,
            "cd %s && cc -std=c99 -O0 -Wall -Wextra -Werror -c w*.c 2> cc.log && cd / && rm -rf %s",
            dir, dir);

@@ -278,7 +278,8 @@ int evolve_propose(sbx_kind interface, const evolve_parent *pool, int npool, dc_
 {
     memset(out, 0, sizeof *out);
     /* token-level pairs have their own grammar around the preference one (evolve_token.h) */
-    if (interface == SBX_TOKEN_PREF) return evolve_token_propose(pool, npool, rng, out, err, errcap);
+    if (interface == SBX_TOKEN_PREF)
+        return evolve_token_propose(pool, npool, rng, out, err, errcap);
     if (interface != SBX_PREF && interface != SBX_CLS) {
         snprintf(err, errcap,
                  "evolve: unknown objective interface %d (expected preference or "

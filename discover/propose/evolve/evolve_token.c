@@ -11,26 +11,29 @@
 
 void evolve_token_genes_off(evolve_token_genes *t)
 {
-    *t = (evolve_token_genes){.sim_a = 0.5, .sim_t = 0.05, .sim_lo = 1, .sim_hi = 1,
-                              .lr_k = 0, .lr_t = 1, .pos = 0};
+    *t = (evolve_token_genes){
+        .sim_a = 0.5, .sim_t = 0.05, .sim_lo = 1, .sim_hi = 1, .lr_k = 0, .lr_t = 1, .pos = 0};
 }
 
 int evolve_token_genes_format(const evolve_token_genes *t, char *buf, size_t cap)
 {
-    int n = snprintf(buf, cap, "sim=%.4g,%.4g,%.4g,%.4g lr=%.4g,%.4g pos=%.4g", t->sim_a,
-                     t->sim_t, t->sim_lo, t->sim_hi, t->lr_k, t->lr_t, t->pos);
+    int n = snprintf(buf, cap, "sim=%.4g,%.4g,%.4g,%.4g lr=%.4g,%.4g pos=%.4g", t->sim_a, t->sim_t,
+                     t->sim_lo, t->sim_hi, t->lr_k, t->lr_t, t->pos);
     return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
 /* The ranges mutation keeps genes in; parsing rejects anything outside, so a hand-edited
  * line cannot make a weight reach zero (Σ w must stay positive for norm=avg). */
-static int in(double v, double lo, double hi) { return isfinite(v) && v >= lo && v <= hi; }
+static int in(double v, double lo, double hi)
+{
+    return isfinite(v) && v >= lo && v <= hi;
+}
 
 int evolve_token_genes_parse(const char *text, evolve_token_genes *t, char *err, size_t errcap)
 {
     int used = 0;
-    if (sscanf(text, " sim=%lf,%lf,%lf,%lf lr=%lf,%lf pos=%lf %n", &t->sim_a, &t->sim_t,
-               &t->sim_lo, &t->sim_hi, &t->lr_k, &t->lr_t, &t->pos, &used) != 7 ||
+    if (sscanf(text, " sim=%lf,%lf,%lf,%lf lr=%lf,%lf pos=%lf %n", &t->sim_a, &t->sim_t, &t->sim_lo,
+               &t->sim_hi, &t->lr_k, &t->lr_t, &t->pos, &used) != 7 ||
         text[used] != '\0') {
         snprintf(err, errcap, "evolve-token line not of the form 'sim=A,T,LO,HI lr=K,R pos=P': %s",
                  text);
@@ -129,35 +132,36 @@ char *evolve_token_render(const evolve_token_genome *g, const char *name)
     free(seq);
     render_weight(&g->tok, &s);
     dc_sb_append(
-        &s, "\n/* The token-level interface: each pair's weighted sums of per-token log-probs\n"
-            " * (policy and reference; the weights' sum as the length) into the pair loss above,\n"
-            " * at most SEQ_CHUNK pairs at a time (a batch is never larger in practice). */\n"
-            "#define SEQ_CHUNK 4096\n"
-            "static void tok_sums(const token_pref_batch *t, int off, int len, const double *lp,\n"
-            "                     const double *ref, double side, double *s)\n{\n"
-            "    s[0] = s[1] = s[2] = 0;\n"
-            "    for (int k = 0; k < len; k++) {\n"
-            "        int j = off + k;\n"
-            "        const double *sim = side > 0 ? t->chosen_sim : t->rejected_sim;\n"
-            "        double w = tok_weight(sim[j], t->beta * (lp[j] - ref[j]), (k + 0.5) / len, "
-            "side);\n"
-            "        s[0] += w * lp[j], s[1] += w * ref[j], s[2] += w;\n"
-            "    }\n}\n\n"
-            "void objective(const token_pref_batch *t, double *loss)\n{\n"
-            "    double v[6][SEQ_CHUNK];\n"
-            "    for (int i0 = 0; i0 < t->n; i0 += SEQ_CHUNK) {\n"
-            "        int n = t->n - i0 < SEQ_CHUNK ? t->n - i0 : SEQ_CHUNK;\n"
-            "        for (int i = 0; i < n; i++) {\n"
-            "            double c[3], r[3];\n"
-            "            tok_sums(t, t->chosen_off[i0 + i], t->chosen_len[i0 + i], t->chosen_logps,\n"
-            "                     t->ref_chosen_logps, 1.0, c);\n"
-            "            tok_sums(t, t->rejected_off[i0 + i], t->rejected_len[i0 + i],\n"
-            "                     t->rejected_logps, t->ref_rejected_logps, -1.0, r);\n"
-            "            v[0][i] = c[0], v[1][i] = r[0], v[2][i] = c[1], v[3][i] = r[1];\n"
-            "            v[4][i] = c[2], v[5][i] = r[2];\n"
-            "        }\n"
-            "        pref_batch b = {n, t->beta, v[0], v[1], v[2], v[3], v[4], v[5]};\n"
-            "        seq_objective(&b, loss + i0);\n"
-            "    }\n}\n");
+        &s,
+        "\n/* The token-level interface: each pair's weighted sums of per-token log-probs\n"
+        " * (policy and reference; the weights' sum as the length) into the pair loss above,\n"
+        " * at most SEQ_CHUNK pairs at a time (a batch is never larger in practice). */\n"
+        "#define SEQ_CHUNK 4096\n"
+        "static void tok_sums(const token_pref_batch *t, int off, int len, const double *lp,\n"
+        "                     const double *ref, double side, double *s)\n{\n"
+        "    s[0] = s[1] = s[2] = 0;\n"
+        "    for (int k = 0; k < len; k++) {\n"
+        "        int j = off + k;\n"
+        "        const double *sim = side > 0 ? t->chosen_sim : t->rejected_sim;\n"
+        "        double w = tok_weight(sim[j], t->beta * (lp[j] - ref[j]), (k + 0.5) / len, "
+        "side);\n"
+        "        s[0] += w * lp[j], s[1] += w * ref[j], s[2] += w;\n"
+        "    }\n}\n\n"
+        "void objective(const token_pref_batch *t, double *loss)\n{\n"
+        "    double v[6][SEQ_CHUNK];\n"
+        "    for (int i0 = 0; i0 < t->n; i0 += SEQ_CHUNK) {\n"
+        "        int n = t->n - i0 < SEQ_CHUNK ? t->n - i0 : SEQ_CHUNK;\n"
+        "        for (int i = 0; i < n; i++) {\n"
+        "            double c[3], r[3];\n"
+        "            tok_sums(t, t->chosen_off[i0 + i], t->chosen_len[i0 + i], t->chosen_logps,\n"
+        "                     t->ref_chosen_logps, 1.0, c);\n"
+        "            tok_sums(t, t->rejected_off[i0 + i], t->rejected_len[i0 + i],\n"
+        "                     t->rejected_logps, t->ref_rejected_logps, -1.0, r);\n"
+        "            v[0][i] = c[0], v[1][i] = r[0], v[2][i] = c[1], v[3][i] = r[1];\n"
+        "            v[4][i] = c[2], v[5][i] = r[2];\n"
+        "        }\n"
+        "        pref_batch b = {n, t->beta, v[0], v[1], v[2], v[3], v[4], v[5]};\n"
+        "        seq_objective(&b, loss + i0);\n"
+        "    }\n}\n");
     return dc_sb_take(&s);
 }

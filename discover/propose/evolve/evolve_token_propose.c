@@ -20,10 +20,9 @@ typedef struct {
 } token_seed;
 
 static const token_seed SEEDS[] = {
-    {"dpo_token", "pref norm=sum ref=1 s=1 m=0 c=0 : logistic(1)",
-     "sim=0.5,0.05,1,1 lr=0,1 pos=0",
-     "Seed: DPO written per token, every token weighted 1 (the reference point; the same loss "
-     "as examples/objectives/sentiment-token/dpo_token.c)."},
+    {"dpo_token", "pref norm=sum ref=1 s=1 m=0 c=0 : logistic(1)", "sim=0.5,0.05,1,1 lr=0,1 pos=0",
+     "Seed: DPO written per token, every token weighted 1 (the reference point every "
+     "token-weighting objective is compared with)."},
     {"token_ambiguity_gate", "pref norm=sum ref=1 s=1 m=0 c=0 : logistic(1)",
      "sim=0.5,0.05,0.5,1.5 lr=0,1 pos=0",
      "Seed: AAO-like weights (Li et al., 2025): tokens similar to the other response weighted "
@@ -38,7 +37,10 @@ static const token_seed SEEDS[] = {
 };
 #define NSEEDS ((int)(sizeof SEEDS / sizeof SEEDS[0]))
 
-int evolve_token_seed_count(void) { return NSEEDS; }
+int evolve_token_seed_count(void)
+{
+    return NSEEDS;
+}
 
 static int seed_genome(int i, evolve_token_genome *g)
 {
@@ -48,7 +50,10 @@ static int seed_genome(int i, evolve_token_genome *g)
     return evolve_token_genes_parse(SEEDS[i].tok, &g->tok, err, sizeof err);
 }
 
-static int sim_on(const evolve_token_genes *t) { return t->sim_lo != 1.0 || t->sim_hi != 1.0; }
+static int sim_on(const evolve_token_genes *t)
+{
+    return t->sim_lo != 1.0 || t->sim_hi != 1.0;
+}
 
 /* snake_case: "tok", the token genes that are on, the pair loss's root term, four hex digits
  * of both genome lines so siblings differ. */
@@ -103,9 +108,10 @@ static int mutate_genes(const evolve_token_genes *in, dc_rng *r, evolve_token_ge
     case 0:
         if (!sim_on(in)) {
             out->sim_a = 0.5, out->sim_t = 0.05, out->sim_lo = 0.5, out->sim_hi = 1.5;
-            snprintf(change, cap, "switched on similarity weights (ambiguous tokens 0.5, key "
-                                  "tokens 1.5) because DPO spends gradient on tokens both "
-                                  "responses share");
+            snprintf(change, cap,
+                     "switched on similarity weights (ambiguous tokens 0.5, key "
+                     "tokens 1.5) because DPO spends gradient on tokens both "
+                     "responses share");
         } else if (u < 0.2) {
             out->sim_lo = out->sim_hi = 1;
             snprintf(change, cap, "switched the similarity weights off to test whether they help");
@@ -123,15 +129,16 @@ static int mutate_genes(const evolve_token_genes *in, dc_rng *r, evolve_token_ge
                      in->sim_lo, out->sim_lo);
         } else {
             out->sim_hi = clampq(in->sim_hi + 0.25 * step, 1, 3);
-            snprintf(change, cap, "changed the weight of key tokens from %.4g to %.4g",
-                     in->sim_hi, out->sim_hi);
+            snprintf(change, cap, "changed the weight of key tokens from %.4g to %.4g", in->sim_hi,
+                     out->sim_hi);
         }
         break;
     case 1:
         if (in->lr_k == 0.0) {
             out->lr_k = 0.5, out->lr_t = 1;
-            snprintf(change, cap, "switched on log-ratio weights so tokens the policy has not "
-                                  "yet moved get more of the gradient");
+            snprintf(change, cap,
+                     "switched on log-ratio weights so tokens the policy has not "
+                     "yet moved get more of the gradient");
         } else if (u < 0.2) {
             out->lr_k = 0;
             snprintf(change, cap, "switched the log-ratio weights off to test whether they help");
