@@ -171,6 +171,23 @@ static void test_confirm_command(void)
               "show lacks the confirmation: %s", out ? out : "");
     free(out);
 
+    /* The report plots search against confirmed fitness for the confirmed ones. */
+    char html[320];
+    dc_fmt(html, sizeof html, "%s/report.html", tmpdir);
+    char *rep[] = {(char *)discover_bin(), "report", "--archive", db, "--campaign", "cf", "-o",
+                   html, NULL};
+    CHECK(run_child(rep, NULL, 60, &out, NULL) == 0);
+    free(out);
+    char rerr[256];
+    char *page = dc_read_file(html, 64u << 20, NULL, rerr, sizeof rerr);
+    const char *fig = page ? strstr(page, "id=\"fig-confirm\"") : NULL;
+    CHECK_MSG(fig != NULL, "the report has no confirmation figure");
+    int points = 0;
+    for (const char *p = fig; p && (p = strstr(p, "data-kind=\"confirmed\"")) != NULL; p++)
+        points++;
+    CHECK_MSG(points == 3, "%d confirmed points in the report", points);
+    free(page);
+
     /* Again on the same seeds: nothing is trained twice. */
     rc = confirm(db, "cf", "3", "101,102", &out, &err);
     CHECK(rc == 0);
