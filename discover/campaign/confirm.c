@@ -133,7 +133,10 @@ static int confirm_one(archive *a, const dc_task_ops *ops, dc_task *task, const 
     sbx_worker *w = NULL;
     for (int s = 0; s < nseeds; s++) {
         int done = 0;
-        if (already_confirmed(a, c->id, seeds[s], &done, err, errcap) != 0) break;
+        if (already_confirmed(a, c->id, seeds[s], &done, err, errcap) != 0) {
+            sbx_close(w);
+            return -1;
+        }
         if (done) continue;
         dc_task_result res;
         dc_task_result_init(&res);

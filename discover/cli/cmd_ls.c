@@ -22,7 +22,9 @@ static void usage(FILE *f)
         f, "Usage: discover ls [--archive PATH] [--campaign NAME] [--top K] [--status S] [--json]\n"
            "\n"
            "Lists the candidates of an archive: id, campaign, generation, name, status,\n"
-           "fitness (validation metric, higher is better), test metric (held out), seconds.\n"
+           "fitness (validation metric on the search's seeds, higher is better), confirmed\n"
+           "(mean validation metric over the fresh seeds of 'discover confirm') and n (how\n"
+           "many), test metric (held out, the search's seeds), seconds.\n"
            "\n"
            "  --archive PATH   the archive (default: $DISCOVER_ARCHIVE, else ./discover.db)\n"
            "  --campaign NAME  only this campaign ('discover campaigns' lists them)\n"
@@ -80,11 +82,63 @@ static const char *campaign_name(const arc_campaign *camps, int n, int64_t id)
     return "?";
 }
 
-static int print_json(const arc_candidate *cs, int n)
+/* The confirmations (discover confirm) of the listed campaigns, to show beside the search's
+ * fitness. */
+typedef struct {
+    arc_confirmed *c;
+    int n;
+} confirmed_set;
+
+static int load_confirmed(archive *a, const arc_campaign *camps, int ncamps, int64_t cid,
+                          confirmed_set *out)
+{
+    char err[1024];
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < ncamps; i++) {
+        if (cid && camps[i].id != cid) continue;
+        arc_confirmed *c = NULL;
+        int n = 0;
+        if (archive_confirmed_list(a, camps[i].id, &c, &n, err, sizeof err) != 0)
+            return cli_error("ls", "%s", err);
+        out->c = dc_realloc(out->c, (size_t)(out->n + n + 1) * sizeof *out->c);
+        memcpy(out->c + out->n, c, (size_t)n * sizeof *c); // the names move
+        out->n += n;
+        free(c);
+    }
+    return EXIT_OK;
+}
+
+static void confirmed_free(confirmed_set *s)
+{
+    for (int i = 0; i < s->n; i++)
+        arc_confirmed_free(&s->c[i]);
+    free(s->c);
+    memset(s, 0, sizeof *s);
+}
+
+static const arc_confirmed *confirmed_of(const confirmed_set *s, int64_t id)
+{
+    for (int i = 0; i < s->n; i++)
+        if (s->c[i].candidate_id == id) return &s->c[i];
+    return NULL;
+}
+
+static int print_json(const arc_candidate *cs, int n, const confirmed_set *conf)
 {
     cJSON *arr = cJSON_CreateArray();
-    for (int i = 0; i < n; i++)
-        cJSON_AddItemToArray(arr, arc_candidate_json(&cs[i], 0));
+    for (int i = 0; i < n; i++) {
+        cJSON *o = arc_candidate_json(&cs[i], 0);
+        const arc_confirmed *c = confirmed_of(conf, cs[i].id);
+        if (c && c->n > 0) {
+            cJSON_AddNumberToObject(o, "confirmed_fitness", c->fitness);
+            cJSON_AddNumberToObject(o, "confirmed_test_metric", c->test_metric);
+        } else {
+            cJSON_AddNullToObject(o, "confirmed_fitness");
+            cJSON_AddNullToObject(o, "confirmed_test_metric");
+        }
+        cJSON_AddNumberToObject(o, "confirmed_n", c ? c->n : 0);
+        cJSON_AddItemToArray(arr, o);
+    }
     char *s = cJSON_Print(arr);
     cJSON_Delete(arr);
     if (!s) return cli_error("ls", "out of memory while writing JSON");
@@ -95,25 +149,29 @@ static int print_json(const arc_candidate *cs, int n)
     return EXIT_OK;
 }
 
-static void print_table(const arc_candidate *cs, int n, const arc_campaign *camps, int ncamps)
+static void print_table(const arc_candidate *cs, int n, const arc_campaign *camps, int ncamps,
+                        const confirmed_set *conf)
 {
-    static const char *headers[] = {"id",     "campaign", "gen",  "name",
-                                    "status", "fitness",  "test", "seconds"};
-    static const int max_width[] = {0, 16, 0, 32, 0, 0, 0, 0};
-    static const int right[] = {1, 0, 1, 0, 0, 1, 1, 1};
+    static const char *headers[] = {"id",     "campaign", "gen",       "name", "status",
+                                    "fitness", "confirmed", "n",       "test", "seconds"};
+    static const int max_width[] = {0, 16, 0, 32, 0, 0, 0, 0, 0, 0};
+    static const int right[] = {1, 0, 1, 0, 0, 1, 1, 1, 1, 1};
     arc_table t;
-    arc_table_init(&t, 8, headers, max_width, right);
+    arc_table_init(&t, 10, headers, max_width, right);
     for (int i = 0; i < n; i++) {
         const arc_candidate *c = &cs[i];
-        char id[24], gen[16], fit[32], test[32], secs[32];
+        const arc_confirmed *cf = confirmed_of(conf, c->id);
+        char id[24], gen[16], fit[32], test[32], secs[32], cfit[32], cn[16];
+        fmt_metric(cfit, sizeof cfit, cf && cf->n > 0, cf ? cf->fitness : 0);
+        dc_fmt(cn, sizeof cn, "%d", cf ? cf->n : 0);
         dc_fmt(id, sizeof id, "%lld", (long long)c->id);
         dc_fmt(gen, sizeof gen, "%d", c->generation);
         fmt_metric(fit, sizeof fit, c->has_fitness, c->fitness);
         fmt_metric(test, sizeof test, c->has_fitness, c->test_metric);
         dc_fmt(secs, sizeof secs, "%.1f", c->seconds);
         const char *cells[] = {
-            id,  campaign_name(camps, ncamps, c->campaign_id), gen, c->name, c->status, fit, test,
-            secs};
+            id,   campaign_name(camps, ncamps, c->campaign_id), gen, c->name, c->status, fit, cfit,
+            cn, test, secs};
         arc_table_add(&t, cells);
     }
     int tty = cli_stdout_is_tty();
@@ -167,15 +225,18 @@ int cmd_ls(int argc, char **argv)
     rc = resolve_campaign(a, campaign, &camps, &ncamps, &cid);
     arc_candidate *cs = NULL;
     int n = 0;
+    confirmed_set conf = {0};
+    if (rc == EXIT_OK) rc = load_confirmed(a, camps, ncamps, cid, &conf);
     if (rc == EXIT_OK) {
         arc_filter f = {.campaign_id = cid, .status = status, .top_k = (int)top, .with_code = 0};
         if (archive_candidate_list(a, &f, &cs, &n, err, sizeof err))
             rc = cli_error("ls", "%s", err);
         else if (json)
-            rc = print_json(cs, n);
+            rc = print_json(cs, n, &conf);
         else
-            print_table(cs, n, camps, ncamps);
+            print_table(cs, n, camps, ncamps, &conf);
     }
+    confirmed_free(&conf);
     for (int i = 0; i < n; i++)
         arc_candidate_free(&cs[i]);
     free(cs);

@@ -129,16 +129,35 @@ static void print_parents(archive *a, const char *parents_json, cJSON *json_out)
     cJSON_Delete(ids);
 }
 
+/* The candidate's confirmations (discover confirm) that trained: how many, and their mean
+ * validation fitness and test metric (NaN when none). */
+static int confirmed_mean(const arc_evaluation *ev, int n, double *fitness, double *test)
+{
+    int k = 0;
+    double f = 0, t = 0;
+    for (int i = 0; i < n; i++)
+        if (ev[i].purpose && !strcmp(ev[i].purpose, "confirm") && !strcmp(ev[i].status, "ok")) {
+            f += ev[i].fitness;
+            t += ev[i].test_metric;
+            k++;
+        }
+    *fitness = k ? f / k : NAN;
+    *test = k ? t / k : NAN;
+    return k;
+}
+
 static void print_evaluations(const arc_evaluation *ev, int n)
 {
     if (n == 0) return;
-    printf("evaluations:\n  %5s %-10s %6s %-12s %10s %10s %8s  %s\n", "id", "task", "seed",
-           "status", "fitness", "test", "seconds", "params");
+    printf("evaluations:\n  %5s %-10s %-8s %6s %-12s %10s %10s %8s  %s\n", "id", "task",
+           "purpose", "seed", "status", "fitness", "test", "seconds", "params");
     dc_safe_pool sp = {0};
     for (int i = 0; i < n; i++) {
         char b1[32], b2[32];
-        printf("  %5lld %-10s %6lld %-12s %10s %10s %8.1f  %s\n", (long long)ev[i].id,
-               dc_safe(&sp, ev[i].task, DC_SAFE_LINE), (long long)ev[i].seed,
+        printf("  %5lld %-10s %-8s %6lld %-12s %10s %10s %8.1f  %s\n", (long long)ev[i].id,
+               dc_safe(&sp, ev[i].task, DC_SAFE_LINE),
+               ev[i].purpose && ev[i].purpose[0] ? dc_safe(&sp, ev[i].purpose, DC_SAFE_LINE) : "-",
+               (long long)ev[i].seed,
                dc_safe(&sp, ev[i].status, DC_SAFE_LINE), num(b1, sizeof b1, ev[i].fitness),
                num(b2, sizeof b2, ev[i].test_metric), ev[i].seconds,
                dc_safe(&sp, ev[i].params_json, DC_SAFE_LINE));
@@ -164,6 +183,11 @@ static void print_text(archive *a, const arc_candidate *c, const arc_campaign *c
     printf("fitness:   %s (validation)   test metric: %s (held out)   %.1f s\n",
            c->has_fitness ? num(b1, sizeof b1, c->fitness) : "-",
            c->has_fitness ? num(b2, sizeof b2, c->test_metric) : "-", c->seconds);
+    double cf, ct;
+    int cn = confirmed_mean(ev, nev, &cf, &ct);
+    if (cn)
+        printf("confirmed: %s (mean validation over %d fresh seed%s)   test metric: %s\n",
+               num(b1, sizeof b1, cf), cn, cn == 1 ? "" : "s", num(b2, sizeof b2, ct));
     printf("metrics:   %s\n", SAFE(c->metrics_json));
     printf("code hash: %s   fingerprint: %s\n", SAFE(c->code_hash),
            c->fingerprint[0] ? SAFE(c->fingerprint) : "-");
@@ -203,6 +227,16 @@ static int print_json(archive *a, const arc_candidate *c, const arc_campaign *ca
     print_parents(a, c->parents_json, parents);
     cJSON_ReplaceItemInObject(o, "parents", parents);
     cJSON_AddItemToObject(o, "curves", arc_curves_summary_json(&c->curves));
+    double cf, ct;
+    int cn = confirmed_mean(ev, nev, &cf, &ct);
+    if (cn) {
+        cJSON_AddNumberToObject(o, "confirmed_fitness", cf);
+        cJSON_AddNumberToObject(o, "confirmed_test_metric", ct);
+    } else {
+        cJSON_AddNullToObject(o, "confirmed_fitness");
+        cJSON_AddNullToObject(o, "confirmed_test_metric");
+    }
+    cJSON_AddNumberToObject(o, "confirmed_n", cn);
     cJSON *evs = cJSON_AddArrayToObject(o, "evaluations");
     for (int i = 0; i < nev; i++)
         cJSON_AddItemToArray(evs, arc_evaluation_json(&ev[i]));

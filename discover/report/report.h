@@ -8,6 +8,7 @@
  *   report_pref.c      f(x) and f'(x) of preference objectives, computed IN THE SANDBOX
  *   report_svg.c       plotting primitives (axes, ticks, paths, points, downsampling)
  *   report_plots.c     the charts of the page (search progress, losses, frontier, curves, LLM)
+ *   report_confirm.c   search fitness against confirmed fitness (discover confirm)
  *   report_html.c      escaping, number formatting, page skeleton, candidate table
  * Nothing here runs candidate code in this process: report_pref.c goes through sandbox.h. */
 #ifndef DC_REPORT_H
@@ -107,6 +108,9 @@ typedef struct {
     arc_candidate dpo;
     int has_dpo;
     int focus_is_dpo; /* the focus is DPO's candidate itself */
+    /* Confirmations (discover confirm), best mean confirmed fitness first. */
+    arc_confirmed *confirmed;
+    int nconfirmed;
 } rp_data;
 
 /* ---- report_data.c ---- */
@@ -158,6 +162,10 @@ void rp_plot_curves(dc_sb *b, const rp_data *d);
  * the task traces no drift curves or the focus has none. */
 void rp_plot_drift(dc_sb *b, const rp_data *d);
 void rp_plot_llm(dc_sb *b, const rp_data *d);
+/* ---- report_confirm.c ---- */
+/* Search fitness against mean confirmed fitness of the confirmed candidates (a note on how to
+ * confirm when there are none). */
+void rp_plot_confirm(dc_sb *b, const rp_data *d);
 
 /* Colour of a candidate status on every chart and in the table. */
 const char *rp_status_color(const char *status);

@@ -190,6 +190,8 @@ int rp_gather(archive *a, const rp_options *o, rp_data *d, char *err, size_t err
     arc_filter f = {d->camp.id, NULL, 0, 1};
     if (archive_candidate_list(a, &f, &d->cands, &d->ncands, err, errcap) != 0) goto fail;
     if (archive_llm_call_list(a, d->camp.id, &d->calls, &d->ncalls, err, errcap) != 0) goto fail;
+    if (archive_confirmed_list(a, d->camp.id, &d->confirmed, &d->nconfirmed, err, errcap) != 0)
+        goto fail;
     if (!d->has_focus) {
         int b = rp_best_index(d->cands, d->ncands);
         if (b >= 0) {
@@ -244,5 +246,7 @@ void rp_data_free(rp_data *d)
     free(d->losses);
     free(d->loss_fails);
     free(d->fronts);
+    for (int i = 0; i < d->nconfirmed; i++) arc_confirmed_free(&d->confirmed[i]);
+    free(d->confirmed);
     memset(d, 0, sizeof *d);
 }

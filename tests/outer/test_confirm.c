@@ -142,6 +142,52 @@ static void test_confirm_command(void)
     free(out);
     free(err);
 
+    /* ls and show put search fitness, confirmed fitness (mean, n) and test side by side. */
+    char *ls[] = {(char *)discover_bin(), "ls", "--archive", db, "--campaign", "cf", "--json",
+                  NULL};
+    CHECK(run_child(ls, NULL, 60, &out, NULL) == 0);
+    j = out ? cJSON_Parse(out) : NULL;
+    int with_conf = 0;
+    for (int i = 0; i < cJSON_GetArraySize(j); i++) {
+        cJSON *c = cJSON_GetArrayItem(j, i);
+        cJSON *cn = cJSON_GetObjectItem(c, "confirmed_n");
+        CHECK(cJSON_IsNumber(cn) && cJSON_GetObjectItem(c, "confirmed_fitness"));
+        if (!cJSON_IsNumber(cn) || cn->valueint == 0) continue;
+        with_conf++;
+        CHECK(cn->valueint == 2 && cJSON_IsNumber(cJSON_GetObjectItem(c, "confirmed_fitness")));
+        if ((long long)cJSON_GetObjectItem(c, "id")->valuedouble == lucky)
+            CHECK(cJSON_GetObjectItem(c, "fitness")->valuedouble == 0.99 &&
+                  cJSON_GetObjectItem(c, "confirmed_fitness")->valuedouble < 0.5);
+    }
+    CHECK(with_conf == 3);
+    cJSON_Delete(j);
+    free(out);
+    char idtext[32];
+    dc_fmt(idtext, sizeof idtext, "%lld", lucky);
+    char *show[] = {(char *)discover_bin(), "show", idtext, "--archive", db, NULL};
+    CHECK(run_child(show, NULL, 60, &out, NULL) == 0);
+    CHECK_MSG(out && strstr(out, "confirmed: ") && strstr(out, "over 2 fresh seeds") &&
+                  strstr(out, " confirm "),
+              "show lacks the confirmation: %s", out ? out : "");
+    free(out);
+
+    /* The report plots search against confirmed fitness for the confirmed ones. */
+    char html[320];
+    dc_fmt(html, sizeof html, "%s/report.html", tmpdir);
+    char *rep[] = {(char *)discover_bin(), "report", "--archive", db, "--campaign", "cf", "-o",
+                   html, NULL};
+    CHECK(run_child(rep, NULL, 60, &out, NULL) == 0);
+    free(out);
+    char rerr[256];
+    char *page = dc_read_file(html, 64u << 20, NULL, rerr, sizeof rerr);
+    const char *fig = page ? strstr(page, "id=\"fig-confirm\"") : NULL;
+    CHECK_MSG(fig != NULL, "the report has no confirmation figure");
+    int points = 0;
+    for (const char *p = fig; p && (p = strstr(p, "data-kind=\"confirmed\"")) != NULL; p++)
+        points++;
+    CHECK_MSG(points == 3, "%d confirmed points in the report", points);
+    free(page);
+
     /* Again on the same seeds: nothing is trained twice. */
     rc = confirm(db, "cf", "3", "101,102", &out, &err);
     CHECK(rc == 0);
