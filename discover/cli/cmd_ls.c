@@ -21,8 +21,9 @@ static void usage(FILE *f)
     fprintf(
         f, "Usage: discover ls [--archive PATH] [--campaign NAME] [--top K] [--status S] [--json]\n"
            "\n"
-           "Lists the candidates of an archive: id, campaign, generation, name, status,\n"
-           "fitness (validation metric, higher is better), test metric (held out), seconds.\n"
+           "Lists the candidates of an archive: id, campaign, generation, island (run\n"
+           "--islands), name, status, fitness (validation metric, higher is better), test\n"
+           "metric (held out), seconds.\n"
            "\n"
            "  --archive PATH   the archive (default: $DISCOVER_ARCHIVE, else ./discover.db)\n"
            "  --campaign NAME  only this campaign ('discover campaigns' lists them)\n"
@@ -97,23 +98,24 @@ static int print_json(const arc_candidate *cs, int n)
 
 static void print_table(const arc_candidate *cs, int n, const arc_campaign *camps, int ncamps)
 {
-    static const char *headers[] = {"id",     "campaign", "gen",  "name",
+    static const char *headers[] = {"id",     "campaign", "gen",  "island", "name",
                                     "status", "fitness",  "test", "seconds"};
-    static const int max_width[] = {0, 16, 0, 32, 0, 0, 0, 0};
-    static const int right[] = {1, 0, 1, 0, 0, 1, 1, 1};
+    static const int max_width[] = {0, 16, 0, 0, 32, 0, 0, 0, 0};
+    static const int right[] = {1, 0, 1, 1, 0, 0, 1, 1, 1};
     arc_table t;
-    arc_table_init(&t, 8, headers, max_width, right);
+    arc_table_init(&t, 9, headers, max_width, right);
     for (int i = 0; i < n; i++) {
         const arc_candidate *c = &cs[i];
-        char id[24], gen[16], fit[32], test[32], secs[32];
+        char id[24], gen[16], isl[16], fit[32], test[32], secs[32];
         dc_fmt(id, sizeof id, "%lld", (long long)c->id);
         dc_fmt(gen, sizeof gen, "%d", c->generation);
+        dc_fmt(isl, sizeof isl, "%d", c->island);
         fmt_metric(fit, sizeof fit, c->has_fitness, c->fitness);
         fmt_metric(test, sizeof test, c->has_fitness, c->test_metric);
         dc_fmt(secs, sizeof secs, "%.1f", c->seconds);
         const char *cells[] = {
-            id,  campaign_name(camps, ncamps, c->campaign_id), gen, c->name, c->status, fit, test,
-            secs};
+            id,  campaign_name(camps, ncamps, c->campaign_id), gen, isl, c->name, c->status, fit,
+            test, secs};
         arc_table_add(&t, cells);
     }
     int tty = cli_stdout_is_tty();

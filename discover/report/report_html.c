@@ -276,6 +276,7 @@ char *rp_render(const rp_data *d, const char *generator)
     dc_sb_append(&b, "\n<section id=\"progress\"><h2>Search progress</h2>");
     rp_plot_progress(&b, d, 0);
     rp_plot_progress(&b, d, 1);
+    rp_plot_islands(&b, d);
     dc_sb_append(&b, "</section>\n");
     if (d->is_pref) {
         dc_sb_append(&b, "<section id=\"preference\"><h2>Preference objectives</h2>");
