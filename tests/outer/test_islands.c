@@ -3,7 +3,8 @@
  * The islands really stay separate: an evolve candidate's parents, and an LLM prompt's
  * history, come only from the seed baselines, its own island and the migrants it has
  * received; a migrant arrives exactly after every M-th generation; the island of every
- * candidate and LLM call is archived; bad values are refused with the setting named. The
+ * candidate and LLM call is archived; --resume restores the islands; --jobs 2 with the same
+ * seed gives the same islands twice; bad values are refused with the setting named. The
  * expected migrants are recomputed here from the archived fitness, independently of the
  * campaign's code. */
 #define _GNU_SOURCE
@@ -176,6 +177,64 @@ static void test_evolve_islands(void)
     CHECK(page && strstr(page, "data-kind=\"island-line\" data-island=\"1\""));
     CHECK(page && !strstr(page, "data-island=\"2\""));
     free(page);
+
+    /* --resume restores the islands from the archived settings: generations 11 and 12 go to
+     * islands 0 and 1 and still take their parents from their own island and migrants. */
+    char *resume[] = {(char *)discover_bin(), "run", "--archive", db, "--campaign", "e",
+                      "--resume", "--generations", "12", "--quiet", NULL};
+    err = NULL;
+    rc = run_child(resume, NULL, 300, NULL, &err);
+    CHECK_MSG(rc == 0, "resume exited %d: %s", rc, err ? err : "");
+    free(err);
+    load(db, "e", &x);
+    int resumed = 0;
+    for (int i = 0; i < x.n; i++) {
+        const arc_candidate *c = &x.c[i];
+        if (c->generation <= 10) continue;
+        resumed++;
+        CHECK_MSG(c->island == expected_island(c->generation), "gen %d island %d", c->generation,
+                  c->island);
+        int64_t ids[4];
+        int np = parents_of(c, ids, 4);
+        for (int k = 0; k < np; k++) {
+            int j = index_of(&x, ids[k]);
+            CHECK_MSG(j >= 0 && visible_to(&x, j, c->generation), "gen %d parent %lld",
+                      c->generation, (long long)ids[k]);
+        }
+    }
+    CHECK_MSG(resumed == 2, "%d candidates after the resume", resumed);
+    unload(&x);
+}
+
+/* With --jobs 2 (proposals a generation ahead of the results) the same seed gives the same
+ * islands, candidates and parents twice. */
+static void test_jobs_reproducible(void)
+{
+    archived runs[2];
+    for (int r = 0; r < 2; r++) {
+        char db[300];
+        snprintf(db, sizeof db, "%s/jobs%d.db", tmpdir, r);
+        char *argv[] = {(char *)discover_bin(), "run", "--task", "fashion", "--proposer",
+                        "evolve", "--generations", "6", "--islands", "2", "--migrate-every", "2",
+                        "--jobs", "2", "--seed", "4", "--archive", db, "--campaign", "j",
+                        TASK_FLAGS, "--quiet", NULL};
+        char *err = NULL;
+        int rc = run_child(argv, NULL, 300, NULL, &err);
+        CHECK_MSG(rc == 0, "run %d exited %d: %s", r, rc, err ? err : "");
+        free(err);
+        load(db, "j", &runs[r]);
+    }
+    CHECK_MSG(runs[0].n == runs[1].n && runs[0].n >= 7, "%d and %d candidates", runs[0].n,
+              runs[1].n);
+    for (int i = 0; i < runs[0].n && i < runs[1].n; i++) {
+        const arc_candidate *a = &runs[0].c[i], *b = &runs[1].c[i];
+        CHECK(a->generation == b->generation && a->island == b->island);
+        CHECK(a->island == expected_island(a->generation));
+        CHECK_STR(a->code_hash, b->code_hash);
+        CHECK_STR(a->parents_json, b->parents_json);
+    }
+    unload(&runs[0]);
+    unload(&runs[1]);
 }
 
 static void code_smooth(double eps, char *buf, size_t cap)
@@ -291,6 +350,7 @@ int main(void)
     test_bad_values();
     test_evolve_islands();
     test_llm_prompts();
+    test_jobs_reproducible();
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
