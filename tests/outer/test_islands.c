@@ -178,6 +178,15 @@ static void test_evolve_islands(void)
     CHECK(page && !strstr(page, "data-island=\"2\""));
     free(page);
 
+    /* --resume may not re-partition the campaign's history. */
+    char *change[] = {(char *)discover_bin(), "run", "--archive", db, "--campaign", "e",
+                      "--resume", "--generations", "12", "--islands", "3", NULL};
+    err = NULL;
+    rc = run_child(change, NULL, 60, NULL, &err);
+    CHECK_MSG(rc == 1 && err && strstr(err, "--islands 2 --migrate-every 2"), "exit %d: %s", rc,
+              err ? err : "");
+    free(err);
+
     /* --resume restores the islands from the archived settings: generations 11 and 12 go to
      * islands 0 and 1 and still take their parents from their own island and migrants. */
     char *resume[] = {(char *)discover_bin(), "run", "--archive", db, "--campaign", "e",
