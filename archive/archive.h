@@ -144,6 +144,7 @@ typedef struct {
     char *metrics_json;   /* task metrics object, "{}" when none */
     double seconds;       /* wall time of compile + pre-screen + training + scoring */
     int64_t llm_call_id;  /* the LLM exchange that produced it, 0 when none */
+    int island;           /* its sub-population (run --islands; 0 with one island) */
     char *created_at;
     dc_curves curves;     /* written with the candidate, read back by archive_candidate_get */
 } arc_candidate;
@@ -236,6 +237,7 @@ typedef struct {
     int64_t response_bytes; /* size of the body as received: more than strlen(response_raw)
                                when an oversized reply was stored cut; insert: 0 = the length
                                of response_raw; reads 0 for calls archived before schema 2 */
+    int island;          /* the island whose context the prompt was built from (0 with one) */
 } arc_llm_call;
 void arc_llm_call_free(arc_llm_call *c);
 int archive_llm_call_insert(archive *a, arc_llm_call *c, char *err, size_t errcap);

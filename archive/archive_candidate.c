@@ -28,7 +28,7 @@ void arc_candidate_free(arc_candidate *c)
 #define CANDIDATE_COLUMNS                                                                          \
     "id, campaign_id, generation, parents_json, name, thought, code, code_hash, fingerprint, "     \
     "status, message, duplicate_of, fitness, test_metric, metrics_json, seconds, llm_call_id, "    \
-    "created_at"
+    "created_at, island"
 
 static void read_row(sqlite3_stmt *st, arc_candidate *c, int with_code)
 {
@@ -54,6 +54,7 @@ static void read_row(sqlite3_stmt *st, arc_candidate *c, int with_code)
     c->seconds = sqlite3_column_double(st, 15);
     c->llm_call_id = sqlite3_column_int64(st, 16);
     c->created_at = arc_col_text(st, 17);
+    c->island = sqlite3_column_int(st, 18);
 }
 
 static int check_status(archive *a, const char *status, char *err, size_t errcap)
@@ -99,8 +100,8 @@ int archive_candidate_insert(archive *a, arc_candidate *c, char *err, size_t err
     if (arc_prepare(a,
                     "INSERT INTO candidates (status, message, duplicate_of, fitness, test_metric, "
                     "metrics_json, seconds, fingerprint, campaign_id, generation, parents_json, "
-                    "name, thought, code, code_hash, llm_call_id, created_at) VALUES (?1, ?2, ?3, "
-                    "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                    "name, thought, code, code_hash, llm_call_id, created_at, island) VALUES (?1, "
+                    "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
                     &st, err, errcap)) {
         arc_rollback(a);
         return -1;
@@ -115,6 +116,7 @@ int archive_candidate_insert(archive *a, arc_candidate *c, char *err, size_t err
     b |= arc_bind_text(st, 15, c->code_hash && *c->code_hash ? c->code_hash : hash);
     b |= arc_bind_ref(st, 16, c->llm_call_id);
     b |= arc_bind_text(st, 17, now);
+    b |= sqlite3_bind_int(st, 18, c->island);
     int rc = b ? b : sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {

@@ -33,6 +33,7 @@ cJSON *arc_candidate_json(const arc_candidate *c, int with_code)
     cJSON_AddNumberToObject(o, "id", (double)c->id);
     cJSON_AddNumberToObject(o, "campaign_id", (double)c->campaign_id);
     cJSON_AddNumberToObject(o, "generation", c->generation);
+    cJSON_AddNumberToObject(o, "island", c->island);
     add_str(o, "name", c->name);
     add_str(o, "status", c->status);
     add_str(o, "message", c->message);
@@ -126,6 +127,7 @@ cJSON *arc_llm_call_json(const arc_llm_call *c)
     cJSON_AddNumberToObject(o, "id", (double)c->id);
     cJSON_AddNumberToObject(o, "campaign_id", (double)c->campaign_id);
     cJSON_AddNumberToObject(o, "generation", c->generation);
+    cJSON_AddNumberToObject(o, "island", c->island);
     cJSON_AddNumberToObject(o, "http_status", c->http_status);
     cJSON_AddNumberToObject(o, "tokens_in", c->tokens_in);
     cJSON_AddNumberToObject(o, "tokens_out", c->tokens_out);

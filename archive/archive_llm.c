@@ -73,7 +73,8 @@ int archive_llm_call_insert(archive *a, arc_llm_call *c, char *err, size_t errca
     if (arc_prepare(a,
                     "INSERT INTO llm_calls (campaign_id, generation, request_json, response_raw, "
                     "http_status, tokens_in, tokens_out, latency_s, cost, error, created_at, "
-                    "response_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                    "response_bytes, island) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+                    "?13)",
                     &st, err, errcap)) {
         free(body);
         return -1;
@@ -91,6 +92,7 @@ int archive_llm_call_insert(archive *a, arc_llm_call *c, char *err, size_t errca
     b |= arc_bind_text(st, 11, now);
     int64_t stored = (int64_t)strlen(c->response_raw ? c->response_raw : "");
     b |= sqlite3_bind_int64(st, 12, c->response_bytes > stored ? c->response_bytes : stored);
+    b |= sqlite3_bind_int(st, 13, c->island);
     free(body);
     int rc = b ? b : sqlite3_step(st);
     sqlite3_finalize(st);
@@ -111,7 +113,7 @@ int archive_llm_call_insert(archive *a, arc_llm_call *c, char *err, size_t errca
 
 #define LLM_COLUMNS                                                                                \
     "id, campaign_id, generation, request_json, response_raw, http_status, tokens_in, "            \
-    "tokens_out, latency_s, cost, error, created_at, response_bytes"
+    "tokens_out, latency_s, cost, error, created_at, response_bytes, island"
 
 static void read_row(sqlite3_stmt *st, arc_llm_call *c)
 {
@@ -129,6 +131,7 @@ static void read_row(sqlite3_stmt *st, arc_llm_call *c)
     c->error = arc_col_text(st, 10);
     c->created_at = arc_col_text(st, 11);
     c->response_bytes = sqlite3_column_int64(st, 12);
+    c->island = sqlite3_column_int(st, 13);
 }
 
 int archive_llm_call_get(archive *a, int64_t id, arc_llm_call *out, char *err, size_t errcap)

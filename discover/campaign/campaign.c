@@ -42,6 +42,7 @@
 #include "evaluator.h"
 #include "discover/propose/evolve/evolve.h"
 #include "inner_loop/task.h"
+#include "islands.h"
 #include "progress.h"
 #include "discover/propose/proposer.h"
 #include "sandbox/sandbox.h"
@@ -667,6 +668,7 @@ static int add_and_evaluate(run_ctx *R, int generation, const char *name, const 
     c.message = dc_strdup(parse_error ? parse_error : "");
     c.metrics_json = dc_strdup("{}");
     c.llm_call_id = llm_call_id;
+    c.island = dc_island_of(generation, R->cfg->islands);
     char e[512];
     int rc = 0;
     if (archive_candidate_insert(R->a, &c, e, sizeof e) != 0) {
@@ -1104,7 +1106,11 @@ int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
             }
             n = kept;
         }
+        int island = dc_island_of(gen, cfg->islands);
+        dc_island_view(cands, &n, island, cfg->islands, cfg->migrate_every,
+                       seen_up_to(gen, ahead));
         dc_propose_ctx ctx = {.a = R.a, .campaign_id = R.campaign_id, .generation = gen,
+                              .island = island,
                               .kind = R.ops->kind, .system_prompt = R.ops->system_prompt,
                               .cands = cands, .ncands = n,
                               .settings = &R.propose_settings, .prompts = &R.prompts, .beta = R.beta,

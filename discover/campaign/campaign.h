@@ -48,6 +48,11 @@ typedef struct {
     /* proposals ahead of the results (0 = jobs): proposal g sees exactly the candidates of
      * generations up to g - in_flight */
     int in_flight;
+    /* sub-populations (1 = one chronological history, DiscoPOP's): generation g >= 1 belongs
+     * to island (g - 1) mod islands; every migrate_every generations each island's best is
+     * copied into the next island's context (discover/campaign/islands.h) */
+    int islands;
+    int migrate_every;
     /* task options as given (key=value), applied in order */
     int ntask_opts;
     char task_keys[DC_MAX_TASK_OPTIONS][64];
@@ -63,7 +68,7 @@ void dc_campaign_cfg_default(dc_campaign_cfg *c);
  * Keys: task, proposer, replay_campaign, campaign, archive, generations, seed, seeds,
  * baselines, context, context_top_k, context_recent, context_failures, context_tokens,
  * prompts, api_base, model, temperature, max_tokens_per_call, json_mode, connect_timeout,
- * timeout, retries, price_in, price_out, max_calls, max_tokens, max_cost, candidate_timeout,
+ * timeout, retries, price_in, price_out, max_calls, max_tokens, max_cost, candidate_timeout, jobs, in_flight, islands, migrate_every,
  * and task.KEY for
  * any option of the task. */
 int dc_campaign_set(dc_campaign_cfg *c, const char *key, const char *value, char *err,

@@ -27,6 +27,8 @@ void dc_campaign_cfg_default(dc_campaign_cfg *c)
     c->nseeds = 1;
     c->candidate_timeout_s = -1;
     c->jobs = 1;
+    c->islands = 1;
+    c->migrate_every = 10;
     dc_context_default(&c->context);
     llm_config_default(&c->llm);
     snprintf(c->api_base, sizeof c->api_base, "https://api.openai.com/v1");
@@ -164,6 +166,8 @@ int dc_campaign_set(dc_campaign_cfg *c, const char *key, const char *value, char
     DBL_KEY("candidate_timeout", c->candidate_timeout_s, 0, 1e7)
     INT_KEY("jobs", c->jobs, 1, 256)
     INT_KEY("in_flight", c->in_flight, 0, 1024)
+    INT_KEY("islands", c->islands, 1, 1024)
+    INT_KEY("migrate_every", c->migrate_every, 1, 100000)
     dc_fmt(err, errcap,
            "unknown setting '%s' (see 'discover run --help'; task options are written task.KEY or "
            "under [task])",
@@ -178,7 +182,8 @@ int dc_campaign_key_known(const char *key)
         "seeds", "baselines", "context", "context_top_k", "context_recent", "context_failures",
         "context_tokens", "prompts", "api_base", "model", "temperature", "max_tokens_per_call",
         "json_mode", "connect_timeout", "timeout", "retries", "price_in", "price_out",
-        "max_calls", "max_tokens", "max_cost", "candidate_timeout", "jobs", "in_flight", NULL};
+        "max_calls", "max_tokens", "max_cost", "candidate_timeout", "jobs", "in_flight",
+        "islands", "migrate_every", NULL};
     if (!strncmp(key, "task.", 5)) return key[5] != '\0';
     for (int i = 0; keys[i]; i++)
         if (!strcmp(keys[i], key)) return 1;

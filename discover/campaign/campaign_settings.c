@@ -61,6 +61,10 @@ cJSON *dc_campaign_settings_json(const dc_campaign_cfg *c)
     /* only when set: a sequential campaign's archived settings stay as they were */
     if (c->jobs != 1) addf(a, "jobs", "%.0f", c->jobs);
     if (c->in_flight > 0) addf(a, "in_flight", "%.0f", c->in_flight);
+    if (c->islands != 1) {
+        addf(a, "islands", "%.0f", c->islands);
+        addf(a, "migrate_every", "%.0f", c->migrate_every);
+    }
     for (int i = 0; i < c->ntask_opts; i++) {
         char k[80];
         snprintf(k, sizeof k, "task.%s", c->task_keys[i]);

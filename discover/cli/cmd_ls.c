@@ -21,10 +21,11 @@ static void usage(FILE *f)
     fprintf(
         f, "Usage: discover ls [--archive PATH] [--campaign NAME] [--top K] [--status S] [--json]\n"
            "\n"
-           "Lists the candidates of an archive: id, campaign, generation, name, status,\n"
-           "fitness (validation metric on the search's seeds, higher is better), confirmed\n"
-           "(mean validation metric over the fresh seeds of 'discover confirm') and n (how\n"
-           "many), test metric (held out, the search's seeds), seconds.\n"
+           "Lists the candidates of an archive: id, campaign, generation, island (run\n"
+           "--islands), name, status, fitness (validation metric on the search's seeds,\n"
+           "higher is better), confirmed (mean validation metric over the fresh seeds of\n"
+           "'discover confirm') and n (how many), test metric (held out, the search's\n"
+           "seeds), seconds.\n"
            "\n"
            "  --archive PATH   the archive (default: $DISCOVER_ARCHIVE, else ./discover.db)\n"
            "  --campaign NAME  only this campaign ('discover campaigns' lists them)\n"
@@ -152,26 +153,27 @@ static int print_json(const arc_candidate *cs, int n, const confirmed_set *conf)
 static void print_table(const arc_candidate *cs, int n, const arc_campaign *camps, int ncamps,
                         const confirmed_set *conf)
 {
-    static const char *headers[] = {"id",     "campaign", "gen",       "name", "status",
-                                    "fitness", "confirmed", "n",       "test", "seconds"};
-    static const int max_width[] = {0, 16, 0, 32, 0, 0, 0, 0, 0, 0};
-    static const int right[] = {1, 0, 1, 0, 0, 1, 1, 1, 1, 1};
+    static const char *headers[] = {"id",      "campaign",  "gen", "island", "name", "status",
+                                    "fitness", "confirmed", "n",   "test",   "seconds"};
+    static const int max_width[] = {0, 16, 0, 0, 32, 0, 0, 0, 0, 0, 0};
+    static const int right[] = {1, 0, 1, 1, 0, 0, 1, 1, 1, 1, 1};
     arc_table t;
-    arc_table_init(&t, 10, headers, max_width, right);
+    arc_table_init(&t, 11, headers, max_width, right);
     for (int i = 0; i < n; i++) {
         const arc_candidate *c = &cs[i];
         const arc_confirmed *cf = confirmed_of(conf, c->id);
-        char id[24], gen[16], fit[32], test[32], secs[32], cfit[32], cn[16];
+        char id[24], gen[16], isl[16], fit[32], test[32], secs[32], cfit[32], cn[16];
         fmt_metric(cfit, sizeof cfit, cf && cf->n > 0, cf ? cf->fitness : 0);
         dc_fmt(cn, sizeof cn, "%d", cf ? cf->n : 0);
         dc_fmt(id, sizeof id, "%lld", (long long)c->id);
         dc_fmt(gen, sizeof gen, "%d", c->generation);
+        dc_fmt(isl, sizeof isl, "%d", c->island);
         fmt_metric(fit, sizeof fit, c->has_fitness, c->fitness);
         fmt_metric(test, sizeof test, c->has_fitness, c->test_metric);
         dc_fmt(secs, sizeof secs, "%.1f", c->seconds);
         const char *cells[] = {
-            id,   campaign_name(camps, ncamps, c->campaign_id), gen, c->name, c->status, fit, cfit,
-            cn, test, secs};
+            id,   campaign_name(camps, ncamps, c->campaign_id), gen, isl, c->name, c->status, fit,
+            cfit, cn, test, secs};
         arc_table_add(&t, cells);
     }
     int tty = cli_stdout_is_tty();

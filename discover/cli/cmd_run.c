@@ -73,6 +73,14 @@ static void run_help(void)
         "  --in-flight P          proposals ahead of the results (default N): proposal g sees\n"
         "                         the results of generations up to g - P, so the same seed,\n"
         "                         --jobs and --in-flight give the same campaign\n"
+        "Islands:\n"
+        "  --islands K            sub-populations (default 1: one chronological history).\n"
+        "                         Generation g goes to island (g - 1) mod K; its prompt and\n"
+        "                         evolve parents are the seed baselines, its own island's\n"
+        "                         candidates and the migrants it received\n"
+        "  --migrate-every M      generations between migrations (default 10): after every\n"
+        "                         M-th generation the best scored candidate of each island\n"
+        "                         joins the next island's context (ring)\n"
         "Prompt:\n"
         "  --context full|budgeted   whole chronological history (DiscoPOP) or best-K +\n"
         "                         recent + failures within a token budget\n"
@@ -171,6 +179,7 @@ int dc_run_configure(const char *cmd, int argc, char **argv, dc_campaign_cfg *cf
     char e[1024];
     int rc = apply_flags(cmd, argc, argv, cfg, rf, 0);
     if (rc) return rc;
+    int islands = 1, migrate_every = 0; /* the resumed campaign's */
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1) {
             if (!rf->resume) break;
@@ -195,12 +204,22 @@ int dc_run_configure(const char *cmd, int argc, char **argv, dc_campaign_cfg *cf
             arc_campaign_free(&c);
             if (ar != 0) return cli_error(cmd, "campaign '%s': %s", name, e);
             *cfg = fresh;
+            islands = fresh.islands;
+            migrate_every = fresh.migrate_every;
         }
         if (rf->config && dc_campaign_load(cfg, rf->config, e, sizeof e) != 0)
             return cli_error(cmd, "%s", e);
         rc = apply_flags(cmd, argc, argv, cfg, rf, 1);
         if (rc) return rc;
     }
+    /* Its archived candidates already belong to their islands: other islands or another
+     * migration period would re-partition that history under the same name. */
+    if (rf->resume && (cfg->islands != islands ||
+                       (islands > 1 && cfg->migrate_every != migrate_every)))
+        return cli_usage_error(cmd,
+                               "campaign '%s' runs with --islands %d --migrate-every %d; --resume "
+                               "cannot change them (drop those flags, or start a new campaign)",
+                               cfg->campaign, islands, migrate_every);
     cfg->resume = rf->resume;
     cfg->quiet = rf->quiet;
     return 0;

@@ -174,8 +174,8 @@ static void print_text(archive *a, const arc_candidate *c, const arc_campaign *c
     dc_safe_pool sp = {0};
 #define SAFE(s) dc_safe(&sp, (s), DC_SAFE_LINE)
     printf("candidate %lld: %s\n", (long long)c->id, SAFE(c->name));
-    printf("campaign:  %s (task %s), generation %d\n", camp ? SAFE(camp->name) : "?",
-           camp ? SAFE(camp->task) : "?", c->generation);
+    printf("campaign:  %s (task %s), generation %d, island %d\n", camp ? SAFE(camp->name) : "?",
+           camp ? SAFE(camp->task) : "?", c->generation, c->island);
     printf("status:    %s", SAFE(c->status));
     if (c->duplicate_of) printf(" (of candidate %lld)", (long long)c->duplicate_of);
     printf("\n");

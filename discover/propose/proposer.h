@@ -65,6 +65,7 @@ typedef struct {
     archive *a;
     int64_t campaign_id;
     int generation;
+    int island;                    /* the island proposing (0 with one); cands is its view */
     sbx_kind kind;                 /* the task's objective interface */
     const char *system_prompt;     /* the task's system prompt template */
     const arc_candidate *cands;    /* the campaign's candidates, id order, with code */

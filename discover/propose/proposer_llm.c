@@ -65,6 +65,7 @@ static dc_propose_rc llm_propose(dc_proposer *self, const dc_propose_ctx *ctx, d
     arc_llm_call call = {0};
     call.campaign_id = ctx->campaign_id;
     call.generation = ctx->generation;
+    call.island = ctx->island;
     call.request_json = reply.request_json ? reply.request_json : "";
     call.response_raw = reply.response_raw ? reply.response_raw : "";
     /* An oversized reply is archived cut, with its full size: a 10 MB reply stored whole

@@ -154,6 +154,8 @@ char *rp_render(const rp_data *d, const char *generator);
 
 /* ---- report_plots.c: each appends one <figure> ---- */
 void rp_plot_progress(dc_sb *b, const rp_data *d, int test_metric);
+/* Best fitness so far per island (report_islands.c); nothing with one island. */
+void rp_plot_islands(dc_sb *b, const rp_data *d);
 void rp_plot_losses(dc_sb *b, const rp_data *d);
 void rp_plot_frontier(dc_sb *b, const rp_data *d);
 void rp_plot_curves(dc_sb *b, const rp_data *d);

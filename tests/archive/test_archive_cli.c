@@ -126,6 +126,7 @@ static void build_fixture(void)
                                "{\"0.1\":{\"reward\":0.9,\"note\":\"ends */ here\"}},"
                                "\"a*\":{\"/b\":1},\"stable\":true,\"gone\":null}");
     c.llm_call_id = call.id;
+    c.island = 3; /* run --islands: shown by ls and show */
     arc_llm_call_free(&call);
     CHECK(archive_candidate_insert(a, &c, err, sizeof err) == 0);
     id_long = c.id;
@@ -173,14 +174,15 @@ static void test_ls(void)
 {
     char args[1024];
     CHECK(run(dc_fmt(args, sizeof args, "ls --archive '%s'", db)) == 0);
-    static const char header[] = "id\tcampaign\tgen\tname\tstatus\tfitness\tconfirmed\tn\ttest\tseconds\n";
+    static const char header[] =
+        "id\tcampaign\tgen\tisland\tname\tstatus\tfitness\tconfirmed\tn\ttest\tseconds\n";
     CHECK(strncmp(out, header, strlen(header)) == 0);
     CHECK(count_lines(out) == 5);
     char row[256];
-    dc_fmt(row, sizeof row, "\n%lld\tdemo\t1\t%s\tok\t0.8500\t-\t0\t0.5000\t0.0\n", (long long)id_long,
-           long_name); /* whole name when piped */
+    dc_fmt(row, sizeof row, "\n%lld\tdemo\t1\t3\t%s\tok\t0.8500\t-\t0\t0.5000\t0.0\n",
+           (long long)id_long, long_name); /* whole name when piped */
     CHECK(strstr(out, row) != NULL);
-    dc_fmt(row, sizeof row, "\n%lld\tdemo\t1\tbroken\tcompile_error\t-\t-\t0\t-\t1.5\n",
+    dc_fmt(row, sizeof row, "\n%lld\tdemo\t1\t0\tbroken\tcompile_error\t-\t-\t0\t-\t1.5\n",
            (long long)id_broken);
     CHECK(strstr(out, row) != NULL);
 
@@ -191,6 +193,8 @@ static void test_ls(void)
     if (cJSON_GetArraySize(j) == 2) {
         CHECK(cJSON_GetObjectItem(cJSON_GetArrayItem(j, 0), "id")->valuedouble == (double)id_x);
         CHECK(cJSON_GetObjectItem(cJSON_GetArrayItem(j, 1), "id")->valuedouble == (double)id_long);
+        const cJSON *isl = cJSON_GetObjectItem(cJSON_GetArrayItem(j, 1), "island");
+        CHECK(cJSON_IsNumber(isl) && isl->valueint == 3);
     }
     cJSON_Delete(j);
     CHECK(run(dc_fmt(args, sizeof args,
@@ -245,6 +249,7 @@ static void test_show(void)
     char parent[64];
     CHECK(strstr(out, dc_fmt(parent, sizeof parent, "parents:   #%lld dpo", (long long)id_dpo)));
     CHECK(strstr(out, "HTTP 200, 1234 tokens in, 56 out") != NULL);
+    CHECK(strstr(out, "generation 1, island 3\n") != NULL);
     CHECK(strstr(out, "--full shows all") != NULL);
     CHECK(strstr(out, "END-OF-REQUEST") == NULL); /* clipped */
     CHECK(strstr(out, "evaluations:") && strstr(out, "{\"beta\":0.25}"));
