@@ -177,9 +177,10 @@ static void print_text(archive *a, const arc_candidate *c, const arc_campaign *c
     print_curves(&c->curves);
     print_evaluations(ev, nev);
     if (call) {
-        printf("\nLLM exchange (call %lld, generation %d): HTTP %d, %d tokens in, %d out, "
+        printf("\nLLM exchange (call %lld, generation %d%s%s): HTTP %d, %d tokens in, %d out, "
                "%.2f s, cost %.4g%s%s\n",
-               (long long)call->id, call->generation, call->http_status, call->tokens_in,
+               (long long)call->id, call->generation, call->model && call->model[0] ? ", model " : "",
+               call->model ? SAFE(call->model) : "", call->http_status, call->tokens_in,
                call->tokens_out, call->latency_s, call->cost, call->error[0] ? ", error: " : "",
                SAFE(call->error));
         print_clipped("request", call->request_json, full);
