@@ -197,6 +197,24 @@ static void test_bandit_and_resume(void)
     CHECK_MSG(!strcmp(m8, "other"), "the resumed call went to '%s'", m8);
     CHECK(count_model(srv, 8, "bad") == 0);
 
+    /* show: the call's model, and every model of the campaign (bad's calls are still there) */
+    char *showv[] = {(char *)discover_bin(), "show", "2", "--archive", db, "--json", NULL};
+    out = NULL;
+    CHECK(run_child(showv, NULL, 60, &out, NULL) == 0);
+    cJSON *shown = cJSON_Parse(out ? out : "");
+    cJSON *call = cJSON_GetObjectItem(shown, "llm_call");
+    CHECK(cJSON_IsString(cJSON_GetObjectItem(call, "model")) &&
+          !strcmp(cJSON_GetObjectItem(call, "model")->valuestring, "bad"));
+    cJSON *cm = cJSON_GetObjectItem(shown, "campaign_models");
+    CHECK(cJSON_GetArraySize(cm) == 3);
+    cJSON_Delete(shown);
+    free(out);
+    char *showt[] = {(char *)discover_bin(), "show", "2", "--archive", db, NULL};
+    out = NULL;
+    CHECK(run_child(showt, NULL, 60, &out, NULL) == 0);
+    CHECK(out && strstr(out, "Models of campaign m:") && strstr(out, "  other: 1 calls"));
+    free(out);
+
     /* fixed weights 0,1: every call to the second model; DiscoPOP's prompt on request */
     int before = fake_llm_request_count(srv);
     char *argw[] = {(char *)discover_bin(), "run", "--task", "fashion", "--proposer", "llm",
