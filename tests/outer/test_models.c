@@ -215,15 +215,21 @@ static void test_bandit_and_resume(void)
     CHECK(out && strstr(out, "Models of campaign m:") && strstr(out, "  other: 1 calls"));
     free(out);
 
-    /* fixed weights 0,1: every call to the second model; DiscoPOP's prompt on request */
+    /* fixed weights 0,1: every call to the second model; DiscoPOP's prompt on request;
+     * cost-aware without prices: the run says once that they count as 0 */
     int before = fake_llm_request_count(srv);
     char *argw[] = {(char *)discover_bin(), "run", "--task", "fashion", "--proposer", "llm",
                     "--api-base", (char *)fake_llm_base_url(srv), "--model", "good,bad",
                     "--model-weights", "0,1", "--generations", "4", "--archive", db,
                     "--campaign", "w", "--retries", "0", "--prompt-style", "discopop", "--quiet",
-                    TASK_FLAGS, NULL};
-    rc = run_child(argw, NULL, 240, NULL, NULL);
+                    "--model-cost-aware", TASK_FLAGS, NULL};
+    err = NULL;
+    rc = run_child(argw, NULL, 240, NULL, &err);
     CHECK(rc == 0);
+    const char *note = err ? strstr(err, "counts its calls as costing 0") : NULL;
+    CHECK_MSG(note && !strstr(note + 1, "counts its calls as costing 0"), "stderr: %s",
+              err ? err : "");
+    free(err);
     CHECK(fake_llm_request_count(srv) - before == 4);
     CHECK(count_model(srv, before, "bad") == 4);
     const char *body = fake_llm_request_body(srv, before);
