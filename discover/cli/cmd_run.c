@@ -110,6 +110,12 @@ static int apply_flags(const char *cmd, int argc, char **argv, dc_campaign_cfg *
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strncmp(a, "--", 2)) return cli_usage_error(cmd, "unexpected argument '%s'", a);
+        if (!strcmp(a, "--model-cost-aware")) { /* a switch, archived as model_cost_aware = on */
+            char e[256];
+            if (apply && dc_campaign_set(cfg, "model_cost_aware", "on", e, sizeof e) != 0)
+                return cli_usage_error(cmd, "%s: %s", a, e);
+            continue;
+        }
         if (!strcmp(a, "--resume")) {
             rf->resume = 1;
             continue;
@@ -120,12 +126,6 @@ static int apply_flags(const char *cmd, int argc, char **argv, dc_campaign_cfg *
         }
         if (!strcmp(a, "--json")) {
             rf->json = 1;
-            continue;
-        }
-        if (!strcmp(a, "--model-cost-aware")) { /* a switch, archived as model_cost_aware = on */
-            char e[256];
-            if (apply && dc_campaign_set(cfg, "model_cost_aware", "on", e, sizeof e) != 0)
-                return cli_usage_error(cmd, "%s: %s", a, e);
             continue;
         }
         char name[96];
