@@ -232,6 +232,17 @@ int archive_llm_call_list(archive *a, int64_t campaign_id, arc_llm_call **out, i
 /* Totals for budgets: calls, tokens in+out and cost of a campaign. */
 int archive_llm_totals(archive *a, int64_t campaign_id, int *calls, long long *tokens,
                        double *cost, char *err, size_t errcap);
+/* What the model selector needs of each call, without the bodies (a campaign's requests
+ * grow with its history: reading them all before every call would be quadratic). */
+typedef struct {
+    int64_t id;
+    char model[128]; /* "" for calls before schema 3 (names are at most 127 characters) */
+    double cost;
+    int failed;      /* the call has an error (no reply was used) */
+} arc_llm_outcome;
+/* All calls of a campaign in id order; *out is malloc'ed (free it). */
+int archive_llm_outcomes(archive *a, int64_t campaign_id, arc_llm_outcome **out, int *n,
+                         char *err, size_t errcap);
 /* One model's share of a campaign's calls (`ls`, `show`): calls, tokens, cost, candidates
  * that scored ok, the best fitness among its candidates. */
 typedef struct {

@@ -248,3 +248,38 @@ int archive_llm_model_stats(archive *a, int64_t campaign_id, arc_model_stat **ou
     }
     return 0;
 }
+
+int archive_llm_outcomes(archive *a, int64_t campaign_id, arc_llm_outcome **out, int *n,
+                         char *err, size_t errcap)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st;
+    if (arc_prepare(a,
+                    "SELECT id, model, cost, error != '' FROM llm_calls WHERE campaign_id = ?1 "
+                    "ORDER BY id",
+                    &st, err, errcap))
+        return -1;
+    int rc = sqlite3_bind_int64(st, 1, campaign_id), cap = 0;
+    if (rc == SQLITE_OK)
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            if (*n == cap) {
+                cap = cap ? 2 * cap : 16;
+                *out = dc_realloc(*out, (size_t)cap * sizeof **out);
+            }
+            arc_llm_outcome *o = &(*out)[(*n)++];
+            o->id = sqlite3_column_int64(st, 0);
+            const unsigned char *m = sqlite3_column_text(st, 1);
+            dc_fmt(o->model, sizeof o->model, "%s", m ? (const char *)m : "");
+            o->cost = sqlite3_column_double(st, 2);
+            o->failed = sqlite3_column_int(st, 3);
+        }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+        return arc_fail(a, rc, "cannot list the outcomes of LLM calls", err, errcap);
+    }
+    return 0;
+}

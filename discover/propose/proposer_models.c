@@ -32,10 +32,10 @@ int dc_model_pick(const dc_propose_ctx *ctx, dc_model_select *sel, char *err, si
         return -1;
     if (sel->n == 1) return 0;
     if (sel->mode != DC_MSEL_WEIGHTS) {
-        arc_llm_call *calls = NULL;
+        arc_llm_outcome *calls = NULL;
         int ncalls = 0;
         char e[512];
-        if (archive_llm_call_list(ctx->a, ctx->campaign_id, &calls, &ncalls, e, sizeof e) != 0) {
+        if (archive_llm_outcomes(ctx->a, ctx->campaign_id, &calls, &ncalls, e, sizeof e) != 0) {
             dc_fmt(err, errcap, "%s", e);
             return -1;
         }
@@ -50,7 +50,7 @@ int dc_model_pick(const dc_propose_ctx *ctx, dc_model_select *sel, char *err, si
             if (!cand) {
                 /* no candidate: a failed call is a known 0; otherwise its candidate is not
                  * visible yet (proposals ahead of results) */
-                if (calls[i].error && calls[i].error[0])
+                if (calls[i].failed)
                     dc_msel_record(sel, arm, 0, calls[i].cost);
                 continue;
             }
@@ -63,7 +63,6 @@ int dc_model_pick(const dc_propose_ctx *ctx, dc_model_select *sel, char *err, si
             int improved = cand->has_fitness && !strcmp(cand->status, "ok") && cand->fitness > best;
             dc_msel_record(sel, arm, improved, calls[i].cost);
         }
-        for (int i = 0; i < ncalls; i++) arc_llm_call_free(&calls[i]);
         free(calls);
     }
     /* One stream per generation, apart from evolve's: the same seed picks the same models. */
