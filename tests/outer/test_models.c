@@ -6,7 +6,8 @@
  * sends at least 6 of 8 calls to good; every call archives its model; `ls --models --json`
  * matches the archived calls; --resume with a changed list drops the old model and tries
  * the new one first (good's archived history still counts); fixed weights are honoured;
- * --prompt-style discopop sends DiscoPOP's system prompt. */
+ * --prompt-style discopop sends DiscoPOP's system prompt; Thompson sampling sends at least 5 of
+ * 8 calls to good (7 with this seed). */
 #define _GNU_SOURCE
 #include "tests/test.h"
 
@@ -237,6 +238,17 @@ static void test_bandit_and_resume(void)
     CHECK(body && !strstr(body, "Propose a different idea"));
     body = fake_llm_request_body(srv, 0);
     CHECK(body && strstr(body, "Propose a different idea")); /* the default style */
+
+    /* Thompson sampling: the same models, most calls to good too */
+    before = fake_llm_request_count(srv);
+    char *argt[] = {(char *)discover_bin(), "run", "--task", "fashion", "--proposer", "llm",
+                    "--api-base", (char *)fake_llm_base_url(srv), "--model", "bad,good",
+                    "--model-select", "thompson", "--generations", "8", "--archive", db,
+                    "--campaign", "t", "--retries", "0", "--quiet", TASK_FLAGS, NULL};
+    CHECK(run_child(argt, NULL, 240, NULL, NULL) == 0);
+    CHECK(fake_llm_request_count(srv) - before == 8);
+    int tgood = count_model(srv, before, "good");
+    CHECK_MSG(tgood >= 5, "Thompson sent %d of 8 calls to good", tgood);
 
     fake_llm_stop(srv);
     for (int i = 0; i < 5; i++) free(good[i]);
