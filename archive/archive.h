@@ -238,6 +238,8 @@ typedef struct {
                                when an oversized reply was stored cut; insert: 0 = the length
                                of response_raw; reads 0 for calls archived before schema 2 */
     int island;          /* the island whose context the prompt was built from (0 with one) */
+    char *model;         /* the model that answered ("" for calls archived before schema 3:
+                            the campaign's model) */
 } arc_llm_call;
 void arc_llm_call_free(arc_llm_call *c);
 int archive_llm_call_insert(archive *a, arc_llm_call *c, char *err, size_t errcap);
@@ -248,5 +250,30 @@ int archive_llm_call_list(archive *a, int64_t campaign_id, arc_llm_call **out, i
 /* Totals for budgets: calls, tokens in+out and cost of a campaign. */
 int archive_llm_totals(archive *a, int64_t campaign_id, int *calls, long long *tokens,
                        double *cost, char *err, size_t errcap);
+/* What the model selector needs of each call, without the bodies (a campaign's requests
+ * grow with its history: reading them all before every call would be quadratic). */
+typedef struct {
+    int64_t id;
+    char model[128]; /* "" for calls before schema 3 (names are at most 127 characters) */
+    double cost;
+    int failed;      /* the call has an error (no reply was used) */
+} arc_llm_outcome;
+/* All calls of a campaign in id order; *out is malloc'ed (free it). */
+int archive_llm_outcomes(archive *a, int64_t campaign_id, arc_llm_outcome **out, int *n,
+                         char *err, size_t errcap);
+/* One model's share of a campaign's calls (`ls`, `show`): calls, tokens, cost, candidates
+ * that scored ok, the best fitness among its candidates. */
+typedef struct {
+    char *model;
+    int calls, ok;
+    long long tokens_in, tokens_out;
+    double cost;
+    int has_best;
+    double best_fitness;
+} arc_model_stat;
+void arc_model_stats_free(arc_model_stat *s, int n);
+/* Per model, in the order each first answered. */
+int archive_llm_model_stats(archive *a, int64_t campaign_id, arc_model_stat **out, int *n,
+                            char *err, size_t errcap);
 
 #endif

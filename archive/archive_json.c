@@ -128,6 +128,7 @@ cJSON *arc_llm_call_json(const arc_llm_call *c)
     cJSON_AddNumberToObject(o, "campaign_id", (double)c->campaign_id);
     cJSON_AddNumberToObject(o, "generation", c->generation);
     cJSON_AddNumberToObject(o, "island", c->island);
+    add_str(o, "model", c->model); /* "" for calls archived before schema 3 */
     cJSON_AddNumberToObject(o, "http_status", c->http_status);
     cJSON_AddNumberToObject(o, "tokens_in", c->tokens_in);
     cJSON_AddNumberToObject(o, "tokens_out", c->tokens_out);

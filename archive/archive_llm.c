@@ -21,6 +21,7 @@ void arc_llm_call_free(arc_llm_call *c)
     free(c->response_raw);
     free(c->error);
     free(c->created_at);
+    free(c->model);
     memset(c, 0, sizeof *c);
 }
 
@@ -73,8 +74,8 @@ int archive_llm_call_insert(archive *a, arc_llm_call *c, char *err, size_t errca
     if (arc_prepare(a,
                     "INSERT INTO llm_calls (campaign_id, generation, request_json, response_raw, "
                     "http_status, tokens_in, tokens_out, latency_s, cost, error, created_at, "
-                    "response_bytes, island) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-                    "?13)",
+                    "response_bytes, island, model) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+                    "?11, ?12, ?13, ?14)",
                     &st, err, errcap)) {
         free(body);
         return -1;
@@ -93,6 +94,7 @@ int archive_llm_call_insert(archive *a, arc_llm_call *c, char *err, size_t errca
     int64_t stored = (int64_t)strlen(c->response_raw ? c->response_raw : "");
     b |= sqlite3_bind_int64(st, 12, c->response_bytes > stored ? c->response_bytes : stored);
     b |= sqlite3_bind_int(st, 13, c->island);
+    b |= arc_bind_text(st, 14, c->model ? c->model : "");
     free(body);
     int rc = b ? b : sqlite3_step(st);
     sqlite3_finalize(st);
@@ -113,7 +115,7 @@ int archive_llm_call_insert(archive *a, arc_llm_call *c, char *err, size_t errca
 
 #define LLM_COLUMNS                                                                                \
     "id, campaign_id, generation, request_json, response_raw, http_status, tokens_in, "            \
-    "tokens_out, latency_s, cost, error, created_at, response_bytes, island"
+    "tokens_out, latency_s, cost, error, created_at, response_bytes, island, model"
 
 static void read_row(sqlite3_stmt *st, arc_llm_call *c)
 {
@@ -132,6 +134,7 @@ static void read_row(sqlite3_stmt *st, arc_llm_call *c)
     c->created_at = arc_col_text(st, 11);
     c->response_bytes = sqlite3_column_int64(st, 12);
     c->island = sqlite3_column_int(st, 13);
+    c->model = arc_col_text(st, 14);
 }
 
 int archive_llm_call_get(archive *a, int64_t id, arc_llm_call *out, char *err, size_t errcap)
@@ -197,4 +200,89 @@ int archive_llm_totals(archive *a, int64_t campaign_id, int *calls, long long *t
     }
     sqlite3_finalize(st);
     return rc == SQLITE_ROW ? 0 : arc_fail(a, rc, "cannot total the LLM calls", err, errcap);
+}
+
+void arc_model_stats_free(arc_model_stat *s, int n)
+{
+    for (int i = 0; s && i < n; i++) free(s[i].model);
+    free(s);
+}
+
+int archive_llm_model_stats(archive *a, int64_t campaign_id, arc_model_stat **out, int *n,
+                            char *err, size_t errcap)
+{
+    *out = NULL;
+    *n = 0;
+    /* Calls archived before llm_calls.model existed read '' and were answered by the
+     * campaign's model. A call has at most one candidate (candidates.llm_call_id). */
+    sqlite3_stmt *st;
+    if (arc_prepare(a,
+                    "SELECT CASE WHEN l.model = '' THEN c.model ELSE l.model END AS m, count(*), "
+                    "coalesce(sum(l.tokens_in), 0), coalesce(sum(l.tokens_out), 0), "
+                    "coalesce(sum(l.cost), 0.0), coalesce(sum(k.status = 'ok'), 0), "
+                    "max(k.fitness) FROM llm_calls l JOIN campaigns c ON c.id = l.campaign_id "
+                    "LEFT JOIN candidates k ON k.llm_call_id = l.id WHERE l.campaign_id = ?1 "
+                    "GROUP BY m ORDER BY min(l.id)",
+                    &st, err, errcap))
+        return -1;
+    int rc = sqlite3_bind_int64(st, 1, campaign_id), cap = 0;
+    if (rc == SQLITE_OK)
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            if (*n == cap) {
+                cap = cap ? 2 * cap : 4;
+                *out = dc_realloc(*out, (size_t)cap * sizeof **out);
+            }
+            arc_model_stat *m = &(*out)[(*n)++];
+            m->model = arc_col_text(st, 0);
+            m->calls = sqlite3_column_int(st, 1);
+            m->tokens_in = sqlite3_column_int64(st, 2);
+            m->tokens_out = sqlite3_column_int64(st, 3);
+            m->cost = sqlite3_column_double(st, 4);
+            m->ok = sqlite3_column_int(st, 5);
+            m->has_best = sqlite3_column_type(st, 6) != SQLITE_NULL;
+            m->best_fitness = m->has_best ? sqlite3_column_double(st, 6) : 0;
+        }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        arc_model_stats_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+        return arc_fail(a, rc, "cannot total the LLM calls per model", err, errcap);
+    }
+    return 0;
+}
+
+int archive_llm_outcomes(archive *a, int64_t campaign_id, arc_llm_outcome **out, int *n,
+                         char *err, size_t errcap)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st;
+    if (arc_prepare(a,
+                    "SELECT id, model, cost, error != '' FROM llm_calls WHERE campaign_id = ?1 "
+                    "ORDER BY id",
+                    &st, err, errcap))
+        return -1;
+    int rc = sqlite3_bind_int64(st, 1, campaign_id), cap = 0;
+    if (rc == SQLITE_OK)
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            if (*n == cap) {
+                cap = cap ? 2 * cap : 16;
+                *out = dc_realloc(*out, (size_t)cap * sizeof **out);
+            }
+            arc_llm_outcome *o = &(*out)[(*n)++];
+            o->id = sqlite3_column_int64(st, 0);
+            const unsigned char *m = sqlite3_column_text(st, 1);
+            dc_fmt(o->model, sizeof o->model, "%s", m ? (const char *)m : "");
+            o->cost = sqlite3_column_double(st, 2);
+            o->failed = sqlite3_column_int(st, 3);
+        }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+        return arc_fail(a, rc, "cannot list the outcomes of LLM calls", err, errcap);
+    }
+    return 0;
 }

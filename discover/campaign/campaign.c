@@ -1049,6 +1049,22 @@ int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
                                                .max_cost = cfg->max_cost};
     R.propose_settings.llm.api_base = cfg->api_base;
     R.propose_settings.llm.model = cfg->model;
+    R.propose_settings.model_weights = cfg->model_weights;
+    R.propose_settings.model_select = cfg->model_select;
+    R.propose_settings.model_cost_aware = cfg->model_cost_aware;
+    R.propose_settings.price_in = cfg->price_in;
+    R.propose_settings.price_out = cfg->price_out;
+    R.propose_settings.prompt_style = cfg->prompt_style;
+    if (!strcmp(cfg->proposer, "llm")) {
+        dc_model_select check; /* the model lists, before any work: a clear message now */
+        if (dc_msel_init(&check, cfg->model, cfg->model_weights, cfg->model_select,
+                         cfg->model_cost_aware, cfg->price_in, cfg->price_out, err, errcap) != 0)
+            goto fail_task;
+        char sys[256]; /* and that the prompt style has this task's system prompt */
+        if (dc_prompt_style_file(&R.prompts, cfg->prompt_style, R.ops->system_prompt, sys,
+                                 sizeof sys, err, errcap) != 0)
+            goto fail_task;
+    }
     R.fitness_description = R.ops->fitness_description;
     dc_ui_init(&R.ui, cfg, out);
     /* The archive first: a bad path should not wait for the task's data and models. */

@@ -31,9 +31,15 @@ typedef struct {
     char baselines[512];      /* comma-separated seed objectives ("" = the task's defaults) */
     dc_context_cfg context;
     char prompts_dir[4096];   /* "" = built-in prompts */
+    char prompt_style[16];    /* "" or "discover" (the default prompts), "discopop" */
     /* LLM endpoint */
     char api_base[1024];
-    char model[256];
+    char model[256];          /* one name, or a comma list (several models in one campaign) */
+    char model_weights[256];  /* fixed sampling weights, one per model ("" = equal) */
+    char model_select[16];    /* "" or "weights" (fixed sampling), "ucb", "thompson" */
+    int model_cost_aware;     /* bandit rewards divided by the call's cost */
+    char price_in[256];       /* per million tokens, one per model or one for all ("" = 0) */
+    char price_out[256];
     llm_config llm;           /* numbers; strings point into this struct at run time */
     /* budgets (0 = no cap) */
     int max_calls;
@@ -67,8 +73,10 @@ void dc_campaign_cfg_default(dc_campaign_cfg *c);
 /* Sets one configuration value by key (the config file's keys; see README "Configuration").
  * Keys: task, proposer, replay_campaign, campaign, archive, generations, seed, seeds,
  * baselines, context, context_top_k, context_recent, context_failures, context_tokens,
- * prompts, api_base, model, temperature, max_tokens_per_call, json_mode, connect_timeout,
- * timeout, retries, price_in, price_out, max_calls, max_tokens, max_cost, candidate_timeout, jobs, in_flight, islands, migrate_every,
+ * prompts, prompt_style, api_base, model, model_weights, model_select, model_cost_aware,
+ * temperature, max_tokens_per_call, json_mode, connect_timeout, timeout, retries, price_in,
+ * price_out, max_calls, max_tokens, max_cost, candidate_timeout, jobs, in_flight, islands,
+ * migrate_every,
  * and task.KEY for
  * any option of the task. */
 int dc_campaign_set(dc_campaign_cfg *c, const char *key, const char *value, char *err,

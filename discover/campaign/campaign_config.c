@@ -6,6 +6,7 @@
 #include "campaign.h"
 
 #include "common/util.h"
+#include "discover/propose/llm/model_select.h"
 #include "inner_loop/task.h"
 
 #include <ctype.h>
@@ -58,6 +59,35 @@ void dc_campaign_cfg_default(dc_campaign_cfg *c)
         field = x;                                                                           \
         return 0;                                                                            \
     }
+
+/* A price list ("0.15" or one per model, "0.15,3"): kept as text for the model selector;
+ * its highest price is the llm_config's (the one model's, and for the max_cost warning,
+ * which must not fire when only the first model is free). */
+static int set_prices(char *dst, size_t cap, double *top, const char *key, const char *value,
+                      char *err, size_t errcap)
+{
+    double p[DC_MSEL_MAX];
+    char e[256];
+    int n = dc_parse_double_list(value, p, DC_MSEL_MAX, e, sizeof e);
+    if (n < 0) {
+        dc_fmt(err, errcap, "%s: %s", key, e);
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        if (!(p[i] >= 0 && p[i] <= 1e6)) {
+            dc_fmt(err, errcap, "%s: %g is not a price from 0 to 1e6 (per million tokens)", key, p[i]);
+            return -1;
+        }
+    if (strlen(value) >= cap) {
+        dc_fmt(err, errcap, "%s: the list is longer than %zu characters", key, cap - 1);
+        return -1;
+    }
+    snprintf(dst, cap, "%s", value);
+    *top = 0;
+    for (int i = 0; i < n; i++)
+        if (p[i] > *top) *top = p[i];
+    return 0;
+}
 
 #define STR_KEY(name, field)                                                                 \
     if (!strcmp(key, name)) {                                                                \
@@ -158,8 +188,46 @@ int dc_campaign_set(dc_campaign_cfg *c, const char *key, const char *value, char
     DBL_KEY("connect_timeout", c->llm.connect_timeout_s, 0.1, 600)
     DBL_KEY("timeout", c->llm.total_timeout_s, 0.1, 36000)
     INT_KEY("retries", c->llm.max_retries, 0, 100)
-    DBL_KEY("price_in", c->llm.price_in_per_mtok, 0, 1e6)
-    DBL_KEY("price_out", c->llm.price_out_per_mtok, 0, 1e6)
+    if (!strcmp(key, "price_in")) return set_prices(c->price_in, sizeof c->price_in,
+                                                    &c->llm.price_in_per_mtok, key, value, err, errcap);
+    if (!strcmp(key, "price_out")) return set_prices(c->price_out, sizeof c->price_out,
+                                                     &c->llm.price_out_per_mtok, key, value, err, errcap);
+    if (!strcmp(key, "model_weights")) {
+        double w[DC_MSEL_MAX];
+        char e[256];
+        int n = *value ? dc_parse_double_list(value, w, DC_MSEL_MAX, e, sizeof e) : 0;
+        for (int i = 0; i < n; i++)
+            if (!(w[i] >= 0)) {
+                dc_fmt(err, errcap, "model_weights: %g is negative; weights are >= 0", w[i]);
+                return -1;
+            }
+        if (n < 0) {
+            dc_fmt(err, errcap, "model_weights: %s", e);
+            return -1;
+        }
+    }
+    STR_KEY("model_weights", c->model_weights)
+    if (!strcmp(key, "model_select") && *value && strcmp(value, "weights") &&
+        strcmp(value, "ucb") && strcmp(value, "thompson")) {
+        dc_fmt(err, errcap, "model_select must be weights, ucb or thompson (got '%s')", value);
+        return -1;
+    }
+    STR_KEY("model_select", c->model_select)
+    if (!strcmp(key, "prompt_style") && *value && strcmp(value, "discover") &&
+        strcmp(value, "discopop")) {
+        dc_fmt(err, errcap, "prompt_style must be discover or discopop (got '%s')", value);
+        return -1;
+    }
+    STR_KEY("prompt_style", c->prompt_style)
+    if (!strcmp(key, "model_cost_aware")) {
+        if (!strcmp(value, "1") || !strcmp(value, "true") || !strcmp(value, "on")) c->model_cost_aware = 1;
+        else if (!strcmp(value, "0") || !strcmp(value, "false") || !strcmp(value, "off")) c->model_cost_aware = 0;
+        else {
+            dc_fmt(err, errcap, "model_cost_aware must be on or off (got '%s')", value);
+            return -1;
+        }
+        return 0;
+    }
     INT_KEY("max_calls", c->max_calls, 0, 100000000)
     INT_KEY("max_tokens", c->max_tokens, 0, 9000000000000000000LL)
     DBL_KEY("max_cost", c->max_cost, 0, 1e12)
@@ -180,7 +248,8 @@ int dc_campaign_key_known(const char *key)
     static const char *const keys[] = {
         "task", "proposer", "replay_campaign", "campaign", "archive", "generations", "seed",
         "seeds", "baselines", "context", "context_top_k", "context_recent", "context_failures",
-        "context_tokens", "prompts", "api_base", "model", "temperature", "max_tokens_per_call",
+        "context_tokens", "prompts", "prompt_style", "api_base", "model", "model_weights", "model_select",
+        "model_cost_aware", "temperature", "max_tokens_per_call",
         "json_mode", "connect_timeout", "timeout", "retries", "price_in", "price_out",
         "max_calls", "max_tokens", "max_cost", "candidate_timeout", "jobs", "in_flight",
         "islands", "migrate_every", NULL};

@@ -44,16 +44,23 @@ cJSON *dc_campaign_settings_json(const dc_campaign_cfg *c)
     addf(a, "context_failures", "%.0f", c->context.failures);
     addf(a, "context_tokens", "%.0f", c->context.token_budget);
     if (c->prompts_dir[0]) add(a, "prompts", c->prompts_dir);
+    if (c->prompt_style[0]) add(a, "prompt_style", c->prompt_style);
     add(a, "api_base", c->api_base);
     add(a, "model", c->model);
+    /* only when set: a one-model campaign's archived settings stay as they were */
+    if (c->model_weights[0]) add(a, "model_weights", c->model_weights);
+    if (c->model_select[0]) add(a, "model_select", c->model_select);
+    if (c->model_cost_aware) add(a, "model_cost_aware", "on");
     addf(a, "temperature", "%.17g", c->llm.temperature);
     addf(a, "max_tokens_per_call", "%.0f", c->llm.max_tokens);
     add(a, "json_mode", c->llm.json_mode ? "on" : "off");
     addf(a, "connect_timeout", "%.17g", c->llm.connect_timeout_s);
     addf(a, "timeout", "%.17g", c->llm.total_timeout_s);
     addf(a, "retries", "%.0f", c->llm.max_retries);
-    addf(a, "price_in", "%.17g", c->llm.price_in_per_mtok);
-    addf(a, "price_out", "%.17g", c->llm.price_out_per_mtok);
+    if (c->price_in[0]) add(a, "price_in", c->price_in);
+    else addf(a, "price_in", "%.17g", c->llm.price_in_per_mtok);
+    if (c->price_out[0]) add(a, "price_out", c->price_out);
+    else addf(a, "price_out", "%.17g", c->llm.price_out_per_mtok);
     addf(a, "max_calls", "%.0f", c->max_calls);
     addf(a, "max_tokens", "%.0f", (double)c->max_tokens);
     addf(a, "max_cost", "%.17g", c->max_cost);

@@ -4,6 +4,7 @@
  * values with one header line and whole names, so `discover ls | sort -t$'\t' -k6 -g`
  * works. --json: an array of objects (always whole). */
 #include "cli.h"
+#include "cli_models.h"
 
 #include "archive/archive.h"
 #include "archive/archive_json.h"
@@ -20,6 +21,7 @@ static void usage(FILE *f)
 {
     fprintf(
         f, "Usage: discover ls [--archive PATH] [--campaign NAME] [--top K] [--status S] [--json]\n"
+           "       discover ls --models [--archive PATH] [--campaign NAME] [--json]\n"
            "\n"
            "Lists the candidates of an archive: id, campaign, generation, island (run\n"
            "--islands), name, status, fitness (validation metric on the search's seeds,\n"
@@ -33,6 +35,9 @@ static void usage(FILE *f)
            "  --status S       only this status: pending, ok, compile_error, violation, crash,\n"
            "                   timeout, nonfinite, invalid, duplicate, parse_error,\n"
            "                   interrupted, error\n"
+           "  --models         per model of each campaign instead: calls, tokens in and\n"
+           "                   out, cost, ok rate (calls whose candidate scored ok, of\n"
+           "                   all calls), best fitness of its candidates\n"
            "  --json           a JSON array of objects\n"
            "\n"
            "On a terminal the output is an aligned table (long names end in an ellipsis);\n"
@@ -186,7 +191,7 @@ int cmd_ls(int argc, char **argv)
 {
     const char *path = archive_default_path(), *campaign = NULL, *status = NULL;
     long top = 0;
-    int json = 0;
+    int json = 0, models = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -194,6 +199,8 @@ int cmd_ls(int argc, char **argv)
             return EXIT_OK;
         } else if (!strcmp(a, "--json")) {
             json = 1;
+        } else if (!strcmp(a, "--models")) {
+            models = 1;
         } else if (!strcmp(a, "--archive") || !strcmp(a, "--campaign") || !strcmp(a, "--top") ||
                    !strcmp(a, "--status")) {
             if (i + 1 >= argc) return cli_usage_error("ls", "%s needs a value", a);
@@ -228,8 +235,10 @@ int cmd_ls(int argc, char **argv)
     arc_candidate *cs = NULL;
     int n = 0;
     confirmed_set conf = {0};
-    if (rc == EXIT_OK) rc = load_confirmed(a, camps, ncamps, cid, &conf);
-    if (rc == EXIT_OK) {
+    if (rc == EXIT_OK && models) {
+        if (cli_print_models(a, camps, ncamps, cid, json, err, sizeof err) != 0)
+            rc = cli_error("ls", "%s", err);
+    } else if (rc == EXIT_OK && (rc = load_confirmed(a, camps, ncamps, cid, &conf)) == EXIT_OK) {
         arc_filter f = {.campaign_id = cid, .status = status, .top_k = (int)top, .with_code = 0};
         if (archive_candidate_list(a, &f, &cs, &n, err, sizeof err))
             rc = cli_error("ls", "%s", err);

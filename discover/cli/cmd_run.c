@@ -48,7 +48,11 @@ static void run_help(void)
         "  --steps N, --noise R, --beta LIST   shortcuts for --set steps=N etc.\n"
         "LLM (proposer llm; key from $DISCOVER_API_KEY or $OPENAI_API_KEY):\n"
         "  --api-base URL         OpenAI-compatible base (default https://api.openai.com/v1)\n"
-        "  --model NAME           model (default gpt-4o-mini)\n"
+        "  --model NAME[,NAME...] model (default gpt-4o-mini); several: each call picks one\n"
+        "  --model-weights LIST   fixed sampling weights, one per model (default equal)\n"
+        "  --model-select ucb|thompson   a bandit instead: reward 1 when the call's\n"
+        "                         candidate beat the campaign's best fitness so far, else 0\n"
+        "  --model-cost-aware     bandit rewards divided by the call's cost\n"
         "  --temperature T        sampling temperature (default 1)\n"
         "  --max-tokens-per-call N  completion limit per call (default 2048)\n"
         "  --json-mode on|off     ask for a JSON response (default on; falls back if refused)\n"
@@ -59,6 +63,7 @@ static void run_help(void)
         "                         back-off from 1 s with full jitter, or as the server's\n"
         "                         Retry-After says, at most 60 s\n"
         "  --price-in X, --price-out X   price per million prompt/completion tokens\n"
+        "                         (lists parallel to --model, or one price for all)\n"
         "  --max-calls N, --max-tokens N, --max-cost X   budgets: stop proposing when reached\n"
         "  --candidate-timeout S  wall-clock budget of one candidate's training and scoring\n"
         "                         (status timeout at the step reached, partial curves kept;\n"
@@ -86,6 +91,8 @@ static void run_help(void)
         "                         recent + failures within a token budget\n"
         "  --context-top-k K, --context-recent M, --context-failures F, --context-tokens N\n"
         "  --prompts DIR          prompt templates (default: the built-in prompts/)\n"
+        "  --prompt-style S       discover (default: the full rules, hints, a nudge to\n"
+        "                         vary) or discopop (DiscoPOP's short system prompt)\n"
         "Output:\n"
         "  --quiet                no progress output\n"
         "  --json                 print a JSON summary on stdout at the end\n\n"
@@ -116,6 +123,12 @@ static int apply_flags(const char *cmd, int argc, char **argv, dc_campaign_cfg *
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strncmp(a, "--", 2)) return cli_usage_error(cmd, "unexpected argument '%s'", a);
+        if (!strcmp(a, "--model-cost-aware")) { /* a switch, archived as model_cost_aware = on */
+            char e[256];
+            if (apply && dc_campaign_set(cfg, "model_cost_aware", "on", e, sizeof e) != 0)
+                return cli_usage_error(cmd, "%s: %s", a, e);
+            continue;
+        }
         if (!strcmp(a, "--resume")) {
             rf->resume = 1;
             continue;

@@ -1,5 +1,6 @@
 /* cmd_show.c — `discover show ID`: everything the archive knows about one candidate. */
 #include "cli.h"
+#include "cli_models.h"
 
 #include "archive/archive.h"
 #include "archive/archive_json.h"
@@ -201,9 +202,10 @@ static void print_text(archive *a, const arc_candidate *c, const arc_campaign *c
     print_curves(&c->curves);
     print_evaluations(ev, nev);
     if (call) {
-        printf("\nLLM exchange (call %lld, generation %d): HTTP %d, %d tokens in, %d out, "
+        printf("\nLLM exchange (call %lld, generation %d%s%s): HTTP %d, %d tokens in, %d out, "
                "%.2f s, cost %.4g%s%s\n",
-               (long long)call->id, call->generation, call->http_status, call->tokens_in,
+               (long long)call->id, call->generation, call->model && call->model[0] ? ", model " : "",
+               call->model ? SAFE(call->model) : "", call->http_status, call->tokens_in,
                call->tokens_out, call->latency_s, call->cost, call->error[0] ? ", error: " : "",
                SAFE(call->error));
         print_clipped("request", call->request_json, full);
@@ -211,6 +213,23 @@ static void print_text(archive *a, const arc_candidate *c, const arc_campaign *c
     } else {
         printf("\nLLM exchange: none (a seed baseline or an offline proposal)\n");
     }
+    /* several models: how each did in this campaign (ls --models has the same) */
+    arc_model_stat *ms = NULL;
+    int nms = 0;
+    char e[512];
+    if (camp && archive_llm_model_stats(a, camp->id, &ms, &nms, e, sizeof e) != 0)
+        fprintf(stderr, "discover show: no per-model statistics: %s\n", e);
+    else if (nms > 1) {
+        printf("\nModels of campaign %s:\n", SAFE(camp->name));
+        for (int i = 0; i < nms; i++) {
+            printf("  %s: %d calls, %lld tokens in, %lld out, cost %.4g, ok rate %.2f, best ",
+                   SAFE(ms[i].model), ms[i].calls, ms[i].tokens_in, ms[i].tokens_out,
+                   ms[i].cost, ms[i].calls ? (double)ms[i].ok / ms[i].calls : 0.0);
+            if (ms[i].has_best) printf("%.4f\n", ms[i].best_fitness);
+            else printf("-\n");
+        }
+    }
+    arc_model_stats_free(ms, nms);
 #undef SAFE
     dc_safe_free(&sp);
 }
@@ -244,6 +263,18 @@ static int print_json(archive *a, const arc_candidate *c, const arc_campaign *ca
         cJSON_AddItemToObject(o, "llm_call", arc_llm_call_json(call));
     else
         cJSON_AddNullToObject(o, "llm_call");
+    /* per model of the campaign, as `ls --models --json` (empty without LLM calls) */
+    cJSON *models = cJSON_AddArrayToObject(o, "campaign_models");
+    arc_model_stat *ms = NULL;
+    int nms = 0;
+    char e[512];
+    if (camp && archive_llm_model_stats(a, camp->id, &ms, &nms, e, sizeof e) != 0) {
+        cJSON_Delete(o);
+        return cli_error("show", "%s", e);
+    }
+    for (int i = 0; i < nms; i++)
+        cJSON_AddItemToArray(models, cli_model_stats_json(camp->name, &ms[i]));
+    arc_model_stats_free(ms, nms);
     char *s = cJSON_Print(o);
     cJSON_Delete(o);
     if (!s) return cli_error("show", "out of memory while writing JSON");

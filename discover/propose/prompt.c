@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* The functions a candidate may call: the allow-list of sandbox/discover_objective.h. */
 static const char *const allowed_functions =
@@ -33,6 +34,35 @@ static const char *const template_files[] = {
 static const char *const known_keys = " allowed_functions beta fitness_description results name "
                                       "code fitness status best recent failures best_count "
                                       "recent_count error original ";
+
+int dc_prompt_style_file(const dc_prompts *p, const char *style, const char *task_file, char *out,
+                         size_t cap, char *err, size_t errcap)
+{
+    if (!style || !*style || !strcmp(style, "discover")) {
+        dc_fmt(out, cap, "%s", task_file);
+        return 0;
+    }
+    if (strcmp(style, "discopop") != 0) {
+        dc_fmt(err, errcap, "prompt_style must be discover or discopop (got '%s')", style);
+        return -1;
+    }
+    size_t len = strlen(task_file);
+    size_t stem = len > 4 && !strcmp(task_file + len - 4, ".txt") ? len - 4 : len;
+    if (dc_fmt_exact(out, cap, "%.*s_discopop.txt", (int)stem, task_file) != 0) {
+        dc_fmt(err, errcap, "prompt file name '%s' is too long", task_file);
+        return -1;
+    }
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", p->dir, out);
+    if (access(path, R_OK) != 0) {
+        dc_fmt(err, errcap,
+               "--prompt-style discopop: the prompt folder '%s' has no %s, so this task has no "
+               "DiscoPOP-style prompt; use --prompt-style discover, or write that file",
+               p->dir, out);
+        return -1;
+    }
+    return 0;
+}
 
 void dc_context_default(dc_context_cfg *c)
 {

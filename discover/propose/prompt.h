@@ -27,6 +27,13 @@ int dc_prompts_open(dc_prompts *p, const char *dir, char *err, size_t errcap);
 char *dc_prompt_render(const dc_prompts *p, const char *file, const char *const *keys,
                        const char *const *vals, int n, char *err, size_t errcap);
 
+/* The system prompt template of a prompt style (--prompt-style): "discover" or "" is the
+ * task's own file (system_fashion.txt); "discopop" is DiscoPOP's shorter prompt, the same
+ * name with _discopop before .txt (system_fashion_discopop.txt). Writes the file name to
+ * out; -1 with a message when the style is unknown or p's folder lacks the file. */
+int dc_prompt_style_file(const dc_prompts *p, const char *style, const char *task_file, char *out,
+                         size_t cap, char *err, size_t errcap);
+
 typedef enum { DC_CONTEXT_FULL = 0, DC_CONTEXT_BUDGETED = 1 } dc_context_strategy;
 
 typedef struct {

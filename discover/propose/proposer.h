@@ -8,6 +8,7 @@
 #include "common/candidate_text.h"
 #include "sandbox/sandbox.h"
 #include "discover/propose/llm/llm_client.h"
+#include "discover/propose/llm/model_select.h"
 #include "prompt.h"
 
 #include <stddef.h>
@@ -55,6 +56,11 @@ typedef struct {
     uint64_t seed;                 /* the campaign's seed (evolve's choices) */
     const dc_context_cfg *context; /* what of the archive goes into a prompt */
     llm_config llm;                /* endpoint, model and numbers of the LLM */
+    /* several models (model_select.h): llm.model is then a comma list; the prices are
+     * lists parallel to it ("" = llm's single prices) */
+    const char *model_weights, *model_select, *price_in, *price_out;
+    int model_cost_aware;
+    const char *prompt_style;      /* dc_prompt_style_file: "" or "discover", "discopop" */
     int max_calls;                 /* budgets, 0 = no cap */
     long long max_tokens;
     double max_cost;
@@ -84,6 +90,13 @@ struct dc_proposer {
     void (*destroy)(dc_proposer *self);
     void *state;
 };
+
+/* The model for the llm proposer's next call: the selector of settings (checked as
+ * dc_msel_init does) rebuilt from the campaign's archived calls and candidates, then asked.
+ * *sel gets the selector (prices included), the return value the model's index; -1 with a
+ * message on a bad setting or an archive error. Deterministic for a campaign's seed and
+ * generation, so a resumed campaign picks what an uninterrupted one would have. */
+int dc_model_pick(const dc_propose_ctx *ctx, dc_model_select *sel, char *err, size_t errcap);
 
 dc_proposer *dc_proposer_evolve(void);
 /* The control: fresh random genomes of evolve's grammar, same seeding (evolve_random). */

@@ -38,17 +38,35 @@ static int budget_reached(const dc_propose_ctx *ctx, char *err, size_t errcap)
     return 0;
 }
 
+/* The proposer's state: whether the note on unknown prices was printed (once a run). */
+typedef struct {
+    int price_noted;
+} llm_state;
+
 static dc_propose_rc llm_propose(dc_proposer *self, const dc_propose_ctx *ctx, dc_proposal *out,
                                  char *err, size_t errcap)
 {
-    (void)self;
+    llm_state *state = self->state;
     memset(out, 0, sizeof *out);
     int b = budget_reached(ctx, err, errcap);
     if (b < 0) return DC_PROPOSE_FAILED;
     if (b > 0) return DC_PROPOSE_BUDGET;
+    dc_model_select sel;
+    int arm = dc_model_pick(ctx, &sel, err, errcap);
+    if (arm < 0) return DC_PROPOSE_FAILED;
+    if (sel.cost_aware && !state->price_noted && dc_msel_unknown_price(&sel)) {
+        state->price_noted = 1;
+        fprintf(stderr, "discover: note: --model-cost-aware: a model without --price-in/--price-out "
+                        "counts its calls as costing 0 (at least %g), so it looks cheap; give "
+                        "one price per model\n", DC_MSEL_MIN_COST);
+    }
 
+    char sys[256];
+    if (dc_prompt_style_file(ctx->prompts, ctx->settings->prompt_style, ctx->system_prompt, sys,
+                             sizeof sys, err, errcap) != 0)
+        return DC_PROPOSE_FAILED;
     dc_conversation conv;
-    if (dc_prompt_conversation(ctx->prompts, ctx->a, ctx->system_prompt, ctx->beta,
+    if (dc_prompt_conversation(ctx->prompts, ctx->a, sys, ctx->beta,
                                ctx->fitness_description, ctx->settings->context, ctx->cands,
                                ctx->ncands, &conv, err, errcap) != 0)
         return DC_PROPOSE_FAILED;
@@ -56,6 +74,9 @@ static dc_propose_rc llm_propose(dc_proposer *self, const dc_propose_ctx *ctx, d
 
     llm_config lc = ctx->settings->llm;
     lc.api_key = llm_key_from_env();
+    lc.model = sel.arms[arm].name;
+    lc.price_in_per_mtok = sel.arms[arm].price_in;
+    lc.price_out_per_mtok = sel.arms[arm].price_out;
     llm_reply reply;
     memset(&reply, 0, sizeof reply);
     int rc = llm_chat(&lc, msgs, conv.n, &reply);
@@ -66,6 +87,7 @@ static dc_propose_rc llm_propose(dc_proposer *self, const dc_propose_ctx *ctx, d
     call.campaign_id = ctx->campaign_id;
     call.generation = ctx->generation;
     call.island = ctx->island;
+    call.model = sel.arms[arm].name;
     call.request_json = reply.request_json ? reply.request_json : "";
     call.response_raw = reply.response_raw ? reply.response_raw : "";
     /* An oversized reply is archived cut, with its full size: a 10 MB reply stored whole
@@ -109,11 +131,16 @@ static dc_propose_rc llm_propose(dc_proposer *self, const dc_propose_ctx *ctx, d
     return DC_PROPOSE_OK;
 }
 
-static void free_self(dc_proposer *self) { free(self); }
+static void free_self(dc_proposer *self)
+{
+    free(self->state);
+    free(self);
+}
 
 dc_proposer *dc_proposer_llm(void)
 {
     dc_proposer *p = dc_calloc(1, sizeof *p);
+    p->state = dc_calloc(1, sizeof(llm_state));
     p->kind = "llm";
     p->propose = llm_propose;
     p->destroy = free_self;

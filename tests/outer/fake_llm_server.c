@@ -40,6 +40,13 @@ typedef struct {
     double t;
 } req_rec;
 
+/* The replies for requests that name one model: its contents in turn, round and round. */
+typedef struct {
+    char *model;
+    char **contents;
+    int n, next;
+} model_script;
+
 struct fake_llm {
     int listen_fd, port;
     char base[64];
@@ -52,6 +59,8 @@ struct fake_llm {
     int qhead, qlen, qcap;
     script fallback;
     int has_fallback;
+    model_script models[FAKE_LLM_MAX_MODELS];
+    int nmodels;
     req_rec *reqs;
     int nreq, reqcap;
 };
@@ -91,7 +100,8 @@ void fake_llm_push(fake_llm *s, const fake_llm_reply *r)
     pthread_mutex_unlock(&s->mu);
 }
 
-void fake_llm_push_content(fake_llm *s, const char *content, int prompt_tokens, int completion_tokens)
+/* A 200 chat completion body carrying content (caller frees with cJSON_free). */
+static char *completion_body(const char *content, int prompt_tokens, int completion_tokens)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "id", "chatcmpl-fake");
@@ -115,9 +125,53 @@ void fake_llm_push_content(fake_llm *s, const char *content, int prompt_tokens, 
         fprintf(stderr, "fake_llm_server: cannot build a completion body (out of memory)\n");
         exit(1);
     }
+    return body;
+}
+
+void fake_llm_push_content(fake_llm *s, const char *content, int prompt_tokens, int completion_tokens)
+{
+    char *body = completion_body(content, prompt_tokens, completion_tokens);
     fake_llm_reply r = {.status = 200, .body = body, .truncate_at = FAKE_LLM_WHOLE};
     fake_llm_push(s, &r);
     cJSON_free(body);
+}
+
+void fake_llm_set_model_replies(fake_llm *s, const char *model, const char *const *contents, int n)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->nmodels == FAKE_LLM_MAX_MODELS || n <= 0) {
+        fprintf(stderr, "fake_llm_server: at most %d models, each with a reply\n", FAKE_LLM_MAX_MODELS);
+        exit(1);
+    }
+    model_script *m = &s->models[s->nmodels++];
+    m->model = dc_strdup(model);
+    m->contents = dc_calloc((size_t)n, sizeof *m->contents);
+    for (int i = 0; i < n; i++) m->contents[i] = dc_strdup(contents[i]);
+    m->n = n;
+    m->next = 0;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* The reply scripted for the model a request body names, if any (caller frees). */
+static int model_reply(fake_llm *s, const char *body, size_t len, script *out)
+{
+    cJSON *j = cJSON_ParseWithLength(body, len);
+    const cJSON *m = j ? cJSON_GetObjectItemCaseSensitive(j, "model") : NULL;
+    int found = 0;
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; cJSON_IsString(m) && i < s->nmodels && !found; i++) {
+        model_script *ms = &s->models[i];
+        if (strcmp(ms->model, m->valuestring) != 0) continue;
+        char *b = completion_body(ms->contents[ms->next], 100, 50);
+        ms->next = (ms->next + 1) % ms->n;
+        fake_llm_reply r = {.status = 200, .body = b, .truncate_at = FAKE_LLM_WHOLE};
+        *out = script_copy(&r);
+        cJSON_free(b);
+        found = 1;
+    }
+    pthread_mutex_unlock(&s->mu);
+    cJSON_Delete(j);
+    return found;
 }
 
 void fake_llm_push_error(fake_llm *s, int status, const char *message, const char *headers)
@@ -351,9 +405,10 @@ static void serve_connection(fake_llm *s, int fd)
     size_t body_len = in.len - head_len - 4;
     if (body_len > need) body_len = need;
     record_request(s, in.data, head_len, in.data + head_len + 4, body_len);
+    script sc;
+    if (!model_reply(s, in.data + head_len + 4, body_len, &sc)) sc = next_script(s);
     dc_sb_free(&in);
 
-    script sc = next_script(s);
     if (!sc.close_without_reply) {
         double until = dc_now() + sc.delay_s;
         while (!atomic_load(&s->stop) && dc_now() < until) {
@@ -446,6 +501,11 @@ void fake_llm_stop(fake_llm *s)
     for (int i = 0; i < s->qlen; i++) script_free(&s->queue[s->qhead + i]);
     free(s->queue);
     if (s->has_fallback) script_free(&s->fallback);
+    for (int i = 0; i < s->nmodels; i++) {
+        for (int k = 0; k < s->models[i].n; k++) free(s->models[i].contents[k]);
+        free(s->models[i].contents);
+        free(s->models[i].model);
+    }
     for (int i = 0; i < s->nreq; i++) {
         req_rec *r = &s->reqs[i];
         free(r->method);

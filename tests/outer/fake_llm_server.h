@@ -1,5 +1,6 @@
 /* fake_llm_server.h — a scripted OpenAI-compatible HTTP server for tests.
  *
+ * Replies come per model (fake_llm_set_model_replies) or from a queue.
  * Runs in a thread of the test process on 127.0.0.1 (ephemeral port), so it also serves a
  * `discover` child process the test starts. Each request takes the next scripted reply from a
  * queue (or the fallback reply when the queue is empty) and is recorded (method, path, headers,
@@ -17,6 +18,7 @@
 #define FAKE_LLM_MAX_REQUEST (8u << 20)
 #define FAKE_LLM_READ_TIMEOUT_S 5.0
 #define FAKE_LLM_DEFAULT_LIFETIME_S 120.0
+#define FAKE_LLM_MAX_MODELS 8
 
 typedef struct {
     int status;            /* HTTP status; 0 means 200 */
@@ -51,6 +53,10 @@ void fake_llm_push_error(fake_llm *s, int status, const char *message, const cha
 /* The reply used when the queue is empty (copied; NULL restores the default: HTTP 410 with the
    error message "fake_llm_server: script exhausted", which a client does not retry). */
 void fake_llm_set_fallback(fake_llm *s, const fake_llm_reply *r);
+/* Answers every request whose body names `model` with the next of contents (copied; round
+   and round), as a 200 completion with usage 100 prompt + 50 completion tokens, before the
+   queue is looked at: a campaign of several models gets each model's own replies. */
+void fake_llm_set_model_replies(fake_llm *s, const char *model, const char *const *contents, int n);
 /* Scripted replies not yet consumed. */
 int fake_llm_pending(fake_llm *s);
 

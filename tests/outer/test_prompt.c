@@ -102,6 +102,45 @@ static void test_conversations(const dc_prompts *p)
     dc_conversation_free(&conv);
 }
 
+/* --prompt-style: discover keeps the task's prompt; discopop's is DiscoPOP's shorter one
+ * (the role, the keys in order, the interface, one example, fitness to maximise) without
+ * discover's hints; a task without one, or an unknown style, is refused by name. */
+static void test_prompt_styles(const dc_prompts *p)
+{
+    char file[256], err[512];
+    CHECK(dc_prompt_style_file(p, "", "system_fashion.txt", file, sizeof file, err, sizeof err) == 0);
+    CHECK_STR(file, "system_fashion.txt");
+    CHECK(dc_prompt_style_file(p, "discover", "system_sentiment.txt", file, sizeof file, err,
+                               sizeof err) == 0);
+    CHECK_STR(file, "system_sentiment.txt");
+    CHECK(dc_prompt_style_file(p, "discopop", "system_sentiment.txt", file, sizeof file, err,
+                               sizeof err) == 0);
+    CHECK_STR(file, "system_sentiment_discopop.txt");
+    CHECK(dc_prompt_style_file(p, "discopop", "system_sentiment_token.txt", file, sizeof file, err,
+                               sizeof err) != 0);
+    CHECK(strstr(err, "system_sentiment_token_discopop.txt") && strstr(err, "--prompt-style discover"));
+    CHECK(dc_prompt_style_file(p, "terse", "system_fashion.txt", file, sizeof file, err,
+                               sizeof err) != 0);
+    CHECK(strstr(err, "discover or discopop"));
+
+    arc_candidate c[1] = {cand(1, 0, "dpo", "ok", 0.9, "")};
+    dc_context_cfg ctx;
+    dc_context_default(&ctx);
+    const char *files[] = {"system_sentiment_discopop.txt", "system_fashion_discopop.txt"};
+    for (int i = 0; i < 2; i++) {
+        dc_conversation conv;
+        CHECK(dc_prompt_conversation(p, NULL, files[i], 0.05, "reward", &ctx, c, 1, &conv, err,
+                                     sizeof err) == 0);
+        const char *sys = conv.content[0];
+        CHECK(strstr(sys, "machine learning researcher testing") != NULL);
+        CHECK(strstr(sys, "\"thought\", \"name\" and \"code\", in that order") != NULL);
+        CHECK(strstr(sys, "void objective(") && strstr(sys, "to be maximised"));
+        CHECK(strstr(sys, "Propose a different idea") == NULL); /* discover's nudge, not DiscoPOP's */
+        CHECK(i == 1 || strstr(sys, "b->beta is 0.05") != NULL);
+        dc_conversation_free(&conv);
+    }
+}
+
 static void test_bad_templates(void)
 {
     char dir[] = "/tmp/discover-prompts-XXXXXX";
@@ -132,6 +171,7 @@ int main(void)
     if (ok) {
         test_feedback(&p);
         test_conversations(&p);
+        test_prompt_styles(&p);
     }
     test_bad_templates();
     char *j = dc_completion_content("{\"choices\":[{\"message\":{\"content\":\"hi\"}}]}");

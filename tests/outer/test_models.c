@@ -1,0 +1,270 @@
+/* test_models.c — several LLMs in one campaign, end to end against the scripted server
+ * answering by the request's `model`: "good" sends working objectives, each better than
+ * the last (gce < squared_error < focal < cross_entropy < label_smoothing at this small
+ * configuration, all above the seed baseline sce), "bad" sends code that does not compile.
+ * Checked: bad lists are refused with a clear message; UCB tries each model once and then
+ * sends at least 6 of 8 calls to good; every call archives its model; `ls --models --json`
+ * matches the archived calls; --resume with a changed list drops the old model and tries
+ * the new one first (good's archived history still counts); fixed weights are honoured;
+ * --prompt-style discopop sends DiscoPOP's system prompt; Thompson sampling sends at least 5 of
+ * 8 calls to good (7 with this seed). */
+#define _GNU_SOURCE
+#include "tests/test.h"
+
+#include "archive/archive.h"
+#include "common/util.h"
+#include "fake_llm_server.h"
+#include "run_child.h"
+
+#include <cJSON.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define TASK_FLAGS "--set", "steps=30", "--set", "train_size=2000", "--set", "val_size=1000", \
+                   "--set", "eval_every=30", "--baselines", "sce"
+
+static char tmpdir[256], db[300];
+
+static const char *code_broken = "void objective(int n, int k, const double *logits, "
+                                 "const int *labels, double *loss) { this is not C; }\n";
+
+static char *reply_json(const char *name, const char *code)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "thought", "Try this.");
+    cJSON_AddStringToObject(o, "name", name);
+    cJSON_AddStringToObject(o, "code", code);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+/* The model named by request i's body ("" when none). */
+static void request_model(fake_llm *srv, int i, char *buf, size_t cap)
+{
+    cJSON *j = cJSON_Parse(fake_llm_request_body(srv, i));
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "model");
+    snprintf(buf, cap, "%s", cJSON_IsString(m) ? m->valuestring : "");
+    cJSON_Delete(j);
+}
+
+static int count_model(fake_llm *srv, int from, const char *model)
+{
+    int n = 0;
+    char m[128];
+    for (int i = from; i < fake_llm_request_count(srv); i++) {
+        request_model(srv, i, m, sizeof m);
+        n += !strcmp(m, model);
+    }
+    return n;
+}
+
+/* Calls of model archived for campaign c (straight from the table). */
+static int archived_calls(const char *model, int *with_ok)
+{
+    sqlite3 *h = NULL;
+    int n = -1;
+    *with_ok = -1;
+    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(h,
+                               "SELECT count(*), coalesce(sum(k.status = 'ok'), 0) FROM llm_calls l "
+                               "JOIN campaigns c ON c.id = l.campaign_id LEFT JOIN candidates k "
+                               "ON k.llm_call_id = l.id WHERE c.name = 'm' AND l.model = ?1",
+                               -1, &st, NULL) == SQLITE_OK &&
+            sqlite3_bind_text(st, 1, model, -1, SQLITE_STATIC) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW) {
+            n = sqlite3_column_int(st, 0);
+            *with_ok = sqlite3_column_int(st, 1);
+        }
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(h);
+    return n;
+}
+
+static void test_bad_lists(void)
+{
+    struct {
+        const char *flag, *value, *extra_flag, *extra_value, *message;
+    } cases[] = {
+        {"--model", "good,bad", "--model-weights", "1", "1 weights but --model names 2"},
+        {"--model", "good,,bad", "--model-select", "ucb", "empty model name"},
+        {"--model", "good,bad", "--model-weights", "0,0", "all 0"},
+        {"--model", "good,bad", "--model-weights", "1,-2", "negative"},
+        {"--model", "good,bad", "--model-select", "greedy", "weights, ucb or thompson"},
+        {"--model", "good,bad", "--price-in", "1,2,3", "price_in has 3 prices"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *argv[] = {(char *)discover_bin(), "run", "--task", "fashion", "--proposer", "llm",
+                        "--api-base", "http://127.0.0.1:9/v1", (char *)cases[i].flag,
+                        (char *)cases[i].value, (char *)cases[i].extra_flag,
+                        (char *)cases[i].extra_value, "--archive", db, "--campaign", "bad",
+                        TASK_FLAGS, NULL};
+        char *err = NULL;
+        int rc = run_child(argv, NULL, 60, NULL, &err);
+        CHECK_MSG(rc == 1 && err && strstr(err, cases[i].message),
+                  "case %zu: exit %d, stderr: %s", i, rc, err ? err : "");
+        free(err);
+    }
+}
+
+static void test_bandit_and_resume(void)
+{
+    fake_llm *srv = fake_llm_start_opts(280);
+    CHECK(srv != NULL);
+    if (!srv) return;
+    static const char *const good_files[] = {"gce", "squared_error", "focal", "cross_entropy",
+                                             "label_smoothing"};
+    char *good[5];
+    for (int i = 0; i < 5; i++) {
+        char path[512], e[256];
+        snprintf(path, sizeof path, "%s/examples/objectives/fashion/%s.c", DC_SOURCE_DIR,
+                 good_files[i]);
+        char *code = dc_read_file(path, 1 << 20, NULL, e, sizeof e);
+        CHECK_MSG(code != NULL, "%s", e);
+        good[i] = reply_json(good_files[i], code ? code : "");
+        free(code);
+    }
+    char *bad = reply_json("broken", code_broken);
+    fake_llm_set_model_replies(srv, "good", (const char *const *)good, 5);
+    fake_llm_set_model_replies(srv, "bad", (const char *const *)&bad, 1);
+    fake_llm_set_model_replies(srv, "other", (const char *const *)&bad, 1);
+
+    char *argv[] = {(char *)discover_bin(), "run", "--task", "fashion", "--proposer", "llm",
+                    "--api-base", (char *)fake_llm_base_url(srv), "--model", "bad,good",
+                    "--model-select", "ucb", "--price-in", "1,0", "--price-out", "2,0",
+                    "--generations", "8", "--archive", db, "--campaign", "m", "--retries", "0",
+                    "--quiet", TASK_FLAGS, NULL};
+    char *err = NULL;
+    int rc = run_child(argv, NULL, 240, NULL, &err);
+    CHECK_MSG(rc == 0, "discover run exited %d\nstderr:\n%s", rc, err ? err : "");
+    free(err);
+    CHECK(fake_llm_request_count(srv) == 8);
+    char m0[64], m1[64];
+    request_model(srv, 0, m0, sizeof m0);
+    request_model(srv, 1, m1, sizeof m1);
+    CHECK_MSG(!strcmp(m0, "bad") && !strcmp(m1, "good"), "UCB began with %s, %s", m0, m1);
+    int ngood = count_model(srv, 0, "good");
+    CHECK_MSG(ngood >= 6, "UCB sent %d of 8 calls to good", ngood);
+
+    /* every call archived with its model; ls --models --json agrees with the archive */
+    int ok_good, ok_bad;
+    CHECK(archived_calls("good", &ok_good) == ngood);
+    CHECK(archived_calls("bad", &ok_bad) == 8 - ngood);
+    CHECK(ok_good == 5 && ok_bad == 0); /* the sixth good reply repeats the first: duplicate */
+    char *lsv[] = {(char *)discover_bin(), "ls", "--models", "--archive", db, "--campaign", "m",
+                   "--json", NULL};
+    char *out = NULL;
+    rc = run_child(lsv, NULL, 60, &out, NULL);
+    CHECK(rc == 0);
+    cJSON *arr = cJSON_Parse(out ? out : "");
+    CHECK(cJSON_GetArraySize(arr) == 2);
+    cJSON *row;
+    cJSON_ArrayForEach(row, arr)
+    {
+        const char *model = cJSON_GetObjectItem(row, "model")->valuestring;
+        int calls = cJSON_GetObjectItem(row, "calls")->valueint;
+        int is_good = !strcmp(model, "good");
+        CHECK(calls == (is_good ? ngood : 8 - ngood));
+        CHECK(cJSON_GetObjectItem(row, "tokens_in")->valuedouble == 100.0 * calls);
+        CHECK(cJSON_GetObjectItem(row, "tokens_out")->valuedouble == 50.0 * calls);
+        /* bad: 100 tokens at 1 and 50 at 2 per million a call; good has no price */
+        CHECK_NEAR(cJSON_GetObjectItem(row, "cost")->valuedouble, is_good ? 0 : 2e-4 * calls,
+                   1e-12);
+        CHECK_NEAR(cJSON_GetObjectItem(row, "ok_rate")->valuedouble,
+                   is_good ? 5.0 / calls : 0.0, 1e-12);
+        cJSON *best = cJSON_GetObjectItem(row, "best_fitness");
+        CHECK(is_good ? cJSON_IsNumber(best) && best->valuedouble > 0.7 : cJSON_IsNull(best));
+    }
+    cJSON_Delete(arr);
+    free(out);
+
+    /* --resume with bad dropped and other added: other, never tried, goes first (were
+     * good's eight archived calls not counted, good, first in the list, would) */
+    char *argr[] = {(char *)discover_bin(), "run", "--campaign", "m", "--resume", "--archive",
+                    db, "--api-base", (char *)fake_llm_base_url(srv), "--model", "good,other",
+                    "--price-in", "0", "--price-out", "0", "--generations", "9", "--quiet",
+                    NULL};
+    err = NULL;
+    rc = run_child(argr, NULL, 240, NULL, &err);
+    CHECK_MSG(rc == 0, "resume exited %d\nstderr:\n%s", rc, err ? err : "");
+    free(err);
+    CHECK(fake_llm_request_count(srv) == 9);
+    char m8[64];
+    request_model(srv, 8, m8, sizeof m8);
+    CHECK_MSG(!strcmp(m8, "other"), "the resumed call went to '%s'", m8);
+    CHECK(count_model(srv, 8, "bad") == 0);
+
+    /* show: the call's model, and every model of the campaign (bad's calls are still there) */
+    char *showv[] = {(char *)discover_bin(), "show", "2", "--archive", db, "--json", NULL};
+    out = NULL;
+    CHECK(run_child(showv, NULL, 60, &out, NULL) == 0);
+    cJSON *shown = cJSON_Parse(out ? out : "");
+    cJSON *call = cJSON_GetObjectItem(shown, "llm_call");
+    CHECK(cJSON_IsString(cJSON_GetObjectItem(call, "model")) &&
+          !strcmp(cJSON_GetObjectItem(call, "model")->valuestring, "bad"));
+    cJSON *cm = cJSON_GetObjectItem(shown, "campaign_models");
+    CHECK(cJSON_GetArraySize(cm) == 3);
+    cJSON_Delete(shown);
+    free(out);
+    char *showt[] = {(char *)discover_bin(), "show", "2", "--archive", db, NULL};
+    out = NULL;
+    CHECK(run_child(showt, NULL, 60, &out, NULL) == 0);
+    CHECK(out && strstr(out, "Models of campaign m:") && strstr(out, "  other: 1 calls"));
+    free(out);
+
+    /* fixed weights 0,1: every call to the second model; DiscoPOP's prompt on request;
+     * cost-aware without prices: the run says once that they count as 0 */
+    int before = fake_llm_request_count(srv);
+    char *argw[] = {(char *)discover_bin(), "run", "--task", "fashion", "--proposer", "llm",
+                    "--api-base", (char *)fake_llm_base_url(srv), "--model", "good,bad",
+                    "--model-weights", "0,1", "--generations", "4", "--archive", db,
+                    "--campaign", "w", "--retries", "0", "--prompt-style", "discopop", "--quiet",
+                    "--model-cost-aware", TASK_FLAGS, NULL};
+    err = NULL;
+    rc = run_child(argw, NULL, 240, NULL, &err);
+    CHECK(rc == 0);
+    const char *note = err ? strstr(err, "counts its calls as costing 0") : NULL;
+    CHECK_MSG(note && !strstr(note + 1, "counts its calls as costing 0"), "stderr: %s",
+              err ? err : "");
+    free(err);
+    CHECK(fake_llm_request_count(srv) - before == 4);
+    CHECK(count_model(srv, before, "bad") == 4);
+    const char *body = fake_llm_request_body(srv, before);
+    CHECK(body && strstr(body, "researcher testing loss functions for image classification"));
+    CHECK(body && !strstr(body, "Propose a different idea"));
+    body = fake_llm_request_body(srv, 0);
+    CHECK(body && strstr(body, "Propose a different idea")); /* the default style */
+
+    /* Thompson sampling: the same models, most calls to good too */
+    before = fake_llm_request_count(srv);
+    char *argt[] = {(char *)discover_bin(), "run", "--task", "fashion", "--proposer", "llm",
+                    "--api-base", (char *)fake_llm_base_url(srv), "--model", "bad,good",
+                    "--model-select", "thompson", "--generations", "8", "--archive", db,
+                    "--campaign", "t", "--retries", "0", "--quiet", TASK_FLAGS, NULL};
+    CHECK(run_child(argt, NULL, 240, NULL, NULL) == 0);
+    CHECK(fake_llm_request_count(srv) - before == 8);
+    int tgood = count_model(srv, before, "good");
+    CHECK_MSG(tgood >= 5, "Thompson sent %d of 8 calls to good", tgood);
+
+    fake_llm_stop(srv);
+    for (int i = 0; i < 5; i++) free(good[i]);
+    free(bad);
+}
+
+int main(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/discover-test-models-XXXXXX");
+    if (!mkdtemp(tmpdir)) return 1;
+    setenv("DISCOVER_CACHE", tmpdir, 1);
+    snprintf(db, sizeof db, "%s/models.db", tmpdir);
+    test_bad_lists();
+    test_bandit_and_resume();
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    return TEST_REPORT();
+}
