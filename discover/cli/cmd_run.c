@@ -18,13 +18,13 @@
 static void run_help(void)
 {
     printf(
-        "Usage: discover run --task fashion|sentiment [OPTIONS]\n\n"
+        "Usage: discover run --task TASK [OPTIONS]\n\n"
         "Runs a discovery campaign: trains and scores the seed baselines, then asks the\n"
         "proposer for new objectives, screens each in the sandbox, trains and scores it, and\n"
         "archives everything. Ctrl-C stops after recording the candidates in flight as\n"
         "interrupted; --resume continues (also after a crash).\n\n"
         "Campaign:\n"
-        "  --task T               fashion or sentiment (default fashion)\n"
+        "  --task T               the task (default fashion; the list is at the end)\n"
         "  --proposer P           evolve (offline, default), random (evolve's control: fresh\n"
         "                         random genomes), llm, or replay:ARCHIVE\n"
         "  --generations N        proposals after the seed baselines (default 10)\n"
@@ -98,6 +98,8 @@ static void run_help(void)
         "  --json                 print a JSON summary on stdout at the end\n\n"
         "Exit status: 0 the campaign ran (finished, budget or interrupted), 1 usage or\n"
         "environment error, 2 the campaign failed.\n");
+    printf("\nTasks (--task): %s; 'discover eval --task T --help' lists T's options.\n",
+           dc_task_names());
 }
 
 /* A flag's settings key: "--api-base" -> "api_base"; shortcuts map to task options. */
