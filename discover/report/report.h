@@ -164,6 +164,10 @@ void rp_plot_curves(dc_sb *b, const rp_data *d);
  * the task traces no drift curves or the focus has none. */
 void rp_plot_drift(dc_sb *b, const rp_data *d);
 void rp_plot_llm(dc_sb *b, const rp_data *d);
+/* Per-model calls, tokens, cost, ok rate and best fitness, and the best fitness so far against
+ * the cumulative cost per model and for the campaign (report_models.c); nothing with one
+ * model. */
+void rp_plot_models(dc_sb *b, const rp_data *d);
 /* ---- report_confirm.c ---- */
 /* Search fitness against mean confirmed fitness of the confirmed candidates (a note on how to
  * confirm when there are none). */

@@ -290,6 +290,7 @@ char *rp_render(const rp_data *d, const char *generator)
     rp_plot_curves(&b, d);
     dc_sb_append(&b, "</section>\n<section id=\"llm\"><h2>LLM usage</h2>");
     rp_plot_llm(&b, d);
+    rp_plot_models(&b, d);
     dc_sb_printf(&b, "</section>\n<section id=\"candidates\"><h2>Candidates (%d)</h2><p class=\"note\">Click a "
                      "column to sort, a row to show its thought, code, message and parents.</p>"
                      "<table id=\"cands\"><thead><tr>"

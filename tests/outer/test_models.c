@@ -42,6 +42,13 @@ static char *reply_json(const char *name, const char *code)
 }
 
 /* The model named by request i's body ("" when none). */
+static int count_substr(const char *s, const char *needle)
+{
+    int n = 0;
+    for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle)) n++;
+    return n;
+}
+
 static void request_model(fake_llm *srv, int i, char *buf, size_t cap)
 {
     cJSON *j = cJSON_Parse(fake_llm_request_body(srv, i));
@@ -181,6 +188,28 @@ static void test_bandit_and_resume(void)
     }
     cJSON_Delete(arr);
     free(out);
+
+    /* the report's model figure: a row per model, a line for good (bad scored nothing) and
+     * one for the campaign, the table's calls as archived */
+    char html[400];
+    snprintf(html, sizeof html, "%s/models.html", tmpdir);
+    char *repv[] = {(char *)discover_bin(), "report", "-o", html, "--archive", db,
+                    "--campaign", "m", NULL};
+    rc = run_child(repv, NULL, 120, NULL, NULL);
+    CHECK(rc == 0);
+    char e[256];
+    char *page = dc_read_file(html, 1 << 26, NULL, e, sizeof e);
+    CHECK_MSG(page != NULL, "%s", e);
+    if (page) {
+        CHECK(strstr(page, "id=\"fig-models\"") != NULL);
+        CHECK(count_substr(page, "data-kind=\"model-row\"") == 2);
+        CHECK(count_substr(page, "data-kind=\"model-line\"") == 1);
+        CHECK(count_substr(page, "data-kind=\"campaign-line\"") == 1);
+        char cell[64];
+        snprintf(cell, sizeof cell, "<td>good</td><td>%d</td>", ngood);
+        CHECK_MSG(strstr(page, cell) != NULL, "no row '%s'", cell);
+        free(page);
+    }
 
     /* --resume with bad dropped and other added: other, never tried, goes first (were
      * good's eight archived calls not counted, good, first in the list, would) */
