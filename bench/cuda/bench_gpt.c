@@ -118,7 +118,7 @@ static int bench(const dc_gpt_ops *ops, const bench_config *c, int steps, int wa
         qsort(cpu_ms, (size_t)runs, sizeof *cpu_ms, cmp_double);
         double med = runs % 2 ? rates[runs / 2] : 0.5 * (rates[runs / 2 - 1] + rates[runs / 2]);
         double cpu = runs % 2 ? cpu_ms[runs / 2] : 0.5 * (cpu_ms[runs / 2 - 1] + cpu_ms[runs / 2]);
-        printf("| %s | %s | V%d T%d L%d C%d H%d | %d | %zu | %d × %d | %.1f | %.1f | %.1f | %.0f | "
+        printf("| %s | %s | V%d T%d L%d C%d H%d | %d | %zu | %d × %d | %.4g | %.4g | %.4g | %.0f | "
                "%.3f | %.1f |\n",
                ops ? gpt_backend_name(&m) : "cpu-openblas", c->label, V, T, c->cfg.layers,
                c->cfg.width, c->cfg.heads, B, m.nparams, runs, steps, med, rates[0],

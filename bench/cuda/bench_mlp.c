@@ -160,7 +160,7 @@ static int bench(const dc_backend_ops *be, const bench_config *c, int steps, int
         rc = ok ? 0 : 2;
     } else if (rc == 0) {
         double med = median(rates, runs), cpu = median(cpu_ms, runs);
-        printf("| %s | %s | %d×%d | %d | %zu | %d × %d | %.1f | %.1f | %.1f | %.0f | %.2f |\n",
+        printf("| %s | %s | %d×%d | %d | %zu | %d × %d | %.4g | %.4g | %.4g | %.0f | %.2f |\n",
                be->name(), c->label, c->hidden, c->layers, B, m.nparams, runs, steps, med, rates[0],
                rates[runs - 1], med * B, cpu);
     }

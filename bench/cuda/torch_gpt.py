@@ -174,7 +174,7 @@ def main():
         for mode in modes:
             n, med, lo, hi, cpu = bench(a.device, cfg, a.steps, a.warmup, a.runs, mode)
             print(f"| torch eager {a.device} | {mode} | {label} | V{V} T{T} L{L} C{C} H{NH} | "
-                  f"{B} | {n} | {a.runs} × {a.steps} | {med:.1f} | {lo:.1f} | {hi:.1f} | "
+                  f"{B} | {n} | {a.runs} × {a.steps} | {med:.4g} | {lo:.4g} | {hi:.4g} | "
                   f"{med * B * T:.0f} | {cpu:.1f} |")
 
 

@@ -127,7 +127,7 @@ def main():
             n, med, lo, hi, cpu = bench(a.device, hidden, layers, batch, a.steps, a.warmup, a.runs,
                                    mode, pool, pool_y)
             print(f"| torch eager {a.device} | {mode} | {label} | {hidden}×{layers} | {batch} | "
-                  f"{n} | {a.runs} × {a.steps} | {med:.1f} | {lo:.1f} | {hi:.1f} | "
+                  f"{n} | {a.runs} × {a.steps} | {med:.4g} | {lo:.4g} | {hi:.4g} | "
                   f"{med * batch:.0f} | {cpu:.2f} |")
 
 
