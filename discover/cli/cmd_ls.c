@@ -107,7 +107,7 @@ static int load_confirmed(archive *a, const arc_campaign *camps, int ncamps, int
         if (archive_confirmed_list(a, camps[i].id, &c, &n, err, sizeof err) != 0)
             return cli_error("ls", "%s", err);
         out->c = dc_realloc(out->c, (size_t)(out->n + n + 1) * sizeof *out->c);
-        memcpy(out->c + out->n, c, (size_t)n * sizeof *c); // the names move
+        if (n > 0) memcpy(out->c + out->n, c, (size_t)n * sizeof *c); /* the names move */
         out->n += n;
         free(c);
     }
