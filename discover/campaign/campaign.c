@@ -44,6 +44,7 @@
 #include "inner_loop/task.h"
 #include "islands.h"
 #include "progress.h"
+#include "proposals.h"
 #include "discover/propose/proposer.h"
 #include "sandbox/sandbox.h"
 
@@ -96,6 +97,9 @@ typedef struct {
     cJSON *ev_init;     /* what every evaluator is started with */
     int forwarded_stop; /* SIGINT already passed on to the evaluators */
     double stop_seen;   /* when (dc_now) */
+    /* LLM calls in flight (proposals.h): pool_step also wakes when one is done */
+    int wake_fd;                        /* -1: none */
+    volatile sig_atomic_t llm_cancel;   /* set on a stop: the calls in flight end early */
 } run_ctx;
 
 /* The β the preference prompt states (the task's own answer; 0.05, DiscoPOP's, otherwise). */
@@ -541,13 +545,17 @@ static int pool_step(run_ctx *R)
         R->running[i] = NULL;
         if (job_done(R, j, "timeout", why) != 0) return -1;
     }
-    struct pollfd pf[256];
-    int idx[256], n = 0;
+    struct pollfd pf[257];
+    int idx[257], n = 0;
     for (int i = 0; i < R->nevs && n < 256; i++)
         if (R->running[i]) {
             pf[n] = (struct pollfd){.fd = R->evs[i].from, .events = POLLIN};
             idx[n++] = i;
         }
+    if (R->wake_fd >= 0) {
+        pf[n] = (struct pollfd){.fd = R->wake_fd, .events = POLLIN};
+        idx[n++] = -1;
+    }
     if (n == 0) return 0;
     int pr = poll(pf, (nfds_t)n, 200);
     if (pr < 0 && errno != EINTR) {
@@ -557,6 +565,12 @@ static int pool_step(run_ctx *R)
     for (int k = 0; k < n && pr > 0; k++) {
         if (!pf[k].revents) continue;
         int i = idx[k];
+        if (i < 0) { /* an LLM call is done: the caller looks at it */
+            char b[64];
+            while (read(R->wake_fd, b, sizeof b) > 0) {
+            }
+            continue;
+        }
         char e[256];
         cJSON *ans = dc_msg_read(R->evs[i].from, e, sizeof e);
         if (!ans) {
@@ -990,6 +1004,220 @@ static int open_campaign(run_ctx *R, char *err, size_t errcap)
     return take_lease(R, err, errcap);
 }
 
+/* The outcome of the generation loops for dc_campaign_run. */
+typedef enum { GEN_DONE, GEN_FATAL, GEN_LOST } gen_rc;
+
+/* Builds the context of generation gen's proposal: the island's view of the candidates
+ * (owned by the caller: free_candidates(*cands, *n)). With proposals ahead of the results
+ * (horizon > 1) only results archived by then are shown: of the generations up to
+ * seen_up_to(gen, horizon) when exact (offline proposers: reproducible), every finished one
+ * when not (LLM calls in flight: "everything archived when the prompt is sent"). */
+static int propose_ctx(run_ctx *R, int gen, int horizon, int exact, arc_candidate **cands,
+                       int *n, dc_propose_ctx *ctx)
+{
+    if (load_candidates(R, cands, n) != 0) return -1;
+    if (pool_on(R)) {
+        int kept = 0;
+        for (int i = 0; i < *n; i++) {
+            arc_candidate *c = &(*cands)[i];
+            int keep = exact ? c->generation <= seen_up_to(gen, horizon)
+                             : dc_status_is_final(c->status);
+            if (keep)
+                (*cands)[kept++] = *c;
+            else
+                arc_candidate_free(c);
+        }
+        *n = kept;
+    }
+    int island = dc_island_of(gen, R->cfg->islands);
+    dc_island_view(*cands, n, island, R->cfg->islands, R->cfg->migrate_every,
+                   seen_up_to(gen, horizon));
+    *ctx = (dc_propose_ctx){.a = R->a, .campaign_id = R->campaign_id, .generation = gen,
+                            .island = island, .kind = R->ops->kind,
+                            .system_prompt = R->ops->system_prompt, .cands = *cands,
+                            .ncands = *n, .settings = &R->propose_settings,
+                            .prompts = &R->prompts, .beta = R->beta,
+                            .fitness_description = R->fitness_description};
+    return 0;
+}
+
+/* Generations to send again (a failed call) or never written (calls in flight when a
+ * previous run was killed): a small set, lowest first. */
+typedef struct {
+    int *g;
+    int n, cap;
+} gen_set;
+
+static void gen_set_add(gen_set *s, int g)
+{
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 8;
+        s->g = dc_realloc(s->g, (size_t)s->cap * sizeof *s->g);
+    }
+    int i = s->n++;
+    for (; i > 0 && s->g[i - 1] > g; i--) s->g[i] = s->g[i - 1];
+    s->g[i] = g;
+}
+
+static int gen_set_pop(gen_set *s)
+{
+    int g = s->g[0];
+    memmove(s->g, s->g + 1, (size_t)(--s->n) * sizeof *s->g);
+    return g;
+}
+
+/* The generations 1..upto without a candidate (their calls were in flight when a previous
+ * run of the campaign was killed). */
+static int missing_generations(run_ctx *R, int upto, gen_set *out)
+{
+    if (upto < 1) return 0;
+    arc_candidate *cands;
+    int n;
+    if (load_candidates(R, &cands, &n) != 0) return -1;
+    unsigned char *seen = dc_calloc((size_t)upto + 1, 1);
+    for (int i = 0; i < n; i++)
+        if (cands[i].generation >= 1 && cands[i].generation <= upto) seen[cands[i].generation] = 1;
+    for (int g = 1; g <= upto; g++)
+        if (!seen[g]) gen_set_add(out, g);
+    free(seen);
+    free_candidates(cands, n);
+    return 0;
+}
+
+/* Generations from..cfg->generations with up to `ahead` LLM calls in flight at once (jobs >
+ * 1 and a proposer with begin/send/finish). Proposal g is sent once every candidate up to
+ * generation g - ahead is archived (the same horizon as with offline proposers), with
+ * everything archived by then in its prompt. A reply's candidate is added and evaluated as
+ * soon as it is back, whatever the order: a slow model holds up nothing but the proposals
+ * that must see its result. A failed call is sent again (3 failures in a row stop the
+ * campaign); generations left without a candidate by a killed run are sent first. After a
+ * stop the calls in flight are cancelled and archived; a reply that came back is adopted by
+ * --resume (adopt_orphan_calls). */
+static gen_rc generations_async(run_ctx *R, dc_proposer *proposer, int from, int ahead)
+{
+    const dc_campaign_cfg *cfg = R->cfg;
+    dc_campaign_summary *out = R->sum;
+    char e[1024];
+    gen_set redo = {0};
+    if (missing_generations(R, from - 1, &redo) != 0) return GEN_FATAL;
+    for (int i = 0; i < redo.n; i++)
+        dc_ui_note(&R->ui, "generation %d has no candidate (its LLM call was in flight when the "
+                           "campaign was stopped): it is proposed again", redo.g[i]);
+    dc_inflight F;
+    if (dc_inflight_init(&F, proposer, e, sizeof e) != 0) {
+        dc_ui_error(&R->ui, e);
+        free(redo.g);
+        return GEN_FATAL;
+    }
+    R->wake_fd = dc_inflight_fd(&F);
+    gen_rc rc = GEN_DONE;
+    int next_gen = from; /* the next new generation to send */
+    int failures = 0, sending = 1;
+    for (;;) {
+        if (*R->stop) break;
+        if (lease_lost(R)) {
+            rc = GEN_LOST;
+            break;
+        }
+        /* send what may be sent: fewer than `ahead` out, and every candidate up to g - ahead
+         * archived (none of those generations out or to be sent again, none evaluating) */
+        while (sending && dc_inflight_count(&F) < ahead && !*R->stop) {
+            int g = redo.n ? redo.g[0] : next_gen;
+            if (g > cfg->generations) break;
+            int open = redo.n ? redo.g[0] : INT_MAX;
+            for (int k = 1; k <= seen_up_to(g, ahead) && open == INT_MAX; k++)
+                if (dc_inflight_has(&F, k)) open = k;
+            if (open <= seen_up_to(g, ahead) || pool_holds(R, seen_up_to(g, ahead))) break;
+            arc_candidate *cands;
+            int n;
+            dc_propose_ctx ctx;
+            if (propose_ctx(R, g, ahead, 0, &cands, &n, &ctx) != 0) {
+                rc = GEN_FATAL;
+                break;
+            }
+            ctx.calls_in_flight = dc_inflight_count(&F);
+            dc_pending *p = NULL;
+            dc_propose_rc prc = proposer->begin(proposer, &ctx, &p, e, sizeof e);
+            free_candidates(cands, n);
+            if (prc == DC_PROPOSE_BUDGET) {
+                /* the calls out still count: their candidates are added below */
+                snprintf(out->status, sizeof out->status, "budget");
+                dc_fmt(out->note, sizeof out->note, "%s; no new proposals", e);
+                sending = 0;
+                break;
+            }
+            if (prc == DC_PROPOSE_OK && dc_inflight_start(&F, p, e, sizeof e) != 0)
+                prc = DC_PROPOSE_FAILED;
+            if (prc != DC_PROPOSE_OK) {
+                dc_ui_error(&R->ui, e);
+                snprintf(out->status, sizeof out->status, "failed");
+                dc_fmt(out->note, sizeof out->note, "%s (fix the cause, then --resume)", e);
+                sending = 0;
+                break;
+            }
+            R->ui.generation = g;
+            dc_ui_proposing(&R->ui);
+            if (redo.n && g == redo.g[0])
+                gen_set_pop(&redo);
+            else
+                next_gen++;
+        }
+        if (rc != GEN_DONE) break;
+        /* add the candidate of a call that is back */
+        dc_pending *p = dc_inflight_take_any(&F, 0);
+        if (p) {
+            int g = dc_pending_generation(p);
+            dc_proposal prop;
+            dc_propose_rc prc = proposer->finish(proposer, p, &prop, e, sizeof e);
+            if (prc != DC_PROPOSE_OK) {
+                dc_ui_error(&R->ui, e);
+                if (++failures >= 3 || *R->stop) {
+                    snprintf(out->status, sizeof out->status, "failed");
+                    dc_fmt(out->note, sizeof out->note,
+                           "%s (3 proposals in a row failed; fix the cause, then --resume)", e);
+                    sending = 0;
+                    break;
+                }
+                gen_set_add(&redo, g);
+                continue;
+            }
+            failures = 0;
+            R->ui.generation = g;
+            dc_ui_proposal(&R->ui, &prop);
+            int arc = add_and_evaluate(R, g, prop.text.name, prop.text.thought, prop.text.code,
+                                       prop.parents, prop.nparents, prop.llm_call_id,
+                                       prop.parse_failed ? prop.parse_error : NULL);
+            dc_proposal_free(&prop);
+            if (arc != 0) {
+                rc = GEN_FATAL;
+                break;
+            }
+            continue;
+        }
+        if (dc_inflight_count(&F) == 0 &&
+            (!sending || (!redo.n && next_gen > cfg->generations)))
+            break; /* nothing out and nothing more to send */
+        if (pool_dispatch(R) != 0 || pool_step(R) != 0) {
+            rc = GEN_FATAL;
+            break;
+        }
+    }
+    /* What is still out after a stop or a failure: cancelled, and every exchange archived
+     * (a reply that came back is adopted by --resume); after an archive error, dropped. */
+    R->llm_cancel = 1;
+    for (dc_pending *p; (p = dc_inflight_take_any(&F, 1)) != NULL;) {
+        dc_proposal prop;
+        if (rc == GEN_DONE && proposer->finish(proposer, p, &prop, e, sizeof e) == DC_PROPOSE_OK)
+            dc_proposal_free(&prop);
+        else if (rc != GEN_DONE)
+            proposer->discard(p);
+    }
+    dc_inflight_close(&F);
+    R->wake_fd = -1;
+    free(redo.g);
+    return rc;
+}
+
 int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
                     dc_campaign_summary *out, char *err, size_t errcap)
 {
@@ -997,6 +1225,7 @@ int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
     run_ctx R;
     memset(&R, 0, sizeof R);
     R.train.kind = -1; /* nothing captured yet */
+    R.wake_fd = -1;
     memset(out, 0, sizeof *out);
     R.cfg = cfg;
     R.sum = out;
@@ -1101,7 +1330,16 @@ int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
         dc_ui_error(&R.ui, e);
         goto fatal;
     }
-    for (int gen = (gen0 < 0 ? 0 : gen0) + 1; gen <= cfg->generations;) {
+    int first_gen = (gen0 < 0 ? 0 : gen0) + 1;
+    if (pool_on(&R) && proposer->begin) {
+        /* LLM calls in flight while others train (generations_async) */
+        R.propose_settings.llm.cancel = &R.llm_cancel;
+        gen_rc grc = generations_async(&R, proposer, first_gen, ahead);
+        if (grc == GEN_LOST) goto lost;
+        if (grc == GEN_FATAL) goto fatal;
+        first_gen = cfg->generations + 1; /* the sequential loop has nothing left to do */
+    }
+    for (int gen = first_gen; gen <= cfg->generations;) {
         if (*R.stop) break;
         if (lease_lost(&R)) goto lost; /* before paying for a proposal */
         /* jobs > 1: proposal gen sees exactly the candidates of generations up to
@@ -1111,26 +1349,8 @@ int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
         if (*R.stop) break;
         arc_candidate *cands;
         int n;
-        if (load_candidates(&R, &cands, &n) != 0) goto fatal;
-        if (pool_on(&R)) {
-            int kept = 0;
-            for (int i = 0; i < n; i++) {
-                if (cands[i].generation <= seen_up_to(gen, ahead))
-                    cands[kept++] = cands[i];
-                else
-                    arc_candidate_free(&cands[i]);
-            }
-            n = kept;
-        }
-        int island = dc_island_of(gen, cfg->islands);
-        dc_island_view(cands, &n, island, cfg->islands, cfg->migrate_every,
-                       seen_up_to(gen, ahead));
-        dc_propose_ctx ctx = {.a = R.a, .campaign_id = R.campaign_id, .generation = gen,
-                              .island = island,
-                              .kind = R.ops->kind, .system_prompt = R.ops->system_prompt,
-                              .cands = cands, .ncands = n,
-                              .settings = &R.propose_settings, .prompts = &R.prompts, .beta = R.beta,
-                              .fitness_description = R.fitness_description};
+        dc_propose_ctx ctx;
+        if (propose_ctx(&R, gen, ahead, 1, &cands, &n, &ctx) != 0) goto fatal;
         R.ui.generation = gen;
         dc_ui_proposing(&R.ui);
         dc_proposal p;
@@ -1302,6 +1522,7 @@ int dc_evaluator_main(int in_fd, int out_fd)
     run_ctx R;
     memset(&R, 0, sizeof R);
     R.train.kind = -1;
+    R.wake_fd = -1;
     R.cfg = &cfg;
     R.sum = &sum;
     R.stop = &stop;

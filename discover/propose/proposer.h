@@ -80,7 +80,14 @@ typedef struct {
     const dc_prompts *prompts;
     double beta;                   /* preference tasks: the β shown in the prompt */
     const char *fitness_description;
+    int calls_in_flight;           /* LLM calls already sent and not yet archived: they count
+                                      against max_calls (tokens and cost only once archived) */
 } dc_propose_ctx;
+
+/* A proposal split in three for concurrent LLM calls (dc_proposer.begin): one started on
+ * the campaign's thread, its network part run on any thread, finished on the campaign's
+ * thread again. Opaque; owned by the proposer's functions. */
+typedef struct dc_pending dc_pending;
 
 typedef struct dc_proposer dc_proposer;
 struct dc_proposer {
@@ -89,7 +96,22 @@ struct dc_proposer {
                              char *err, size_t errcap);
     void (*destroy)(dc_proposer *self);
     void *state;
+    /* Optional, for proposers that wait on the network (the llm proposer); NULL otherwise.
+     * propose(ctx) == begin(ctx) + send + finish, with:
+     *   begin   campaign thread: budgets, model, prompt from ctx (ctx need not outlive it);
+     *           DC_PROPOSE_OK with *out set, or BUDGET/FAILED with err
+     *   send    any thread, touches neither the archive nor the terminal
+     *   finish  campaign thread: archives the exchange, fills out; frees p
+     *   discard frees p without archiving (a call never sent) */
+    dc_propose_rc (*begin)(dc_proposer *self, const dc_propose_ctx *ctx, dc_pending **out,
+                           char *err, size_t errcap);
+    void (*send)(dc_pending *p);
+    dc_propose_rc (*finish)(dc_proposer *self, dc_pending *p, dc_proposal *out, char *err,
+                            size_t errcap);
+    void (*discard)(dc_pending *p);
 };
+/* The generation a pending proposal is for. */
+int dc_pending_generation(const dc_pending *p);
 
 /* The model for the llm proposer's next call: the selector of settings (checked as
  * dc_msel_init does) rebuilt from the campaign's archived calls and candidates, then asked.

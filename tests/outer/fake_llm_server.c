@@ -45,7 +45,10 @@ typedef struct {
     char *model;
     char **contents;
     int n, next;
+    double delay_s; /* fake_llm_set_model_delay */
 } model_script;
+
+#define FAKE_LLM_MAX_CONNECTIONS 32 /* served at once, each on its own thread */
 
 struct fake_llm {
     int listen_fd, port;
@@ -63,6 +66,7 @@ struct fake_llm {
     int nmodels;
     req_rec *reqs;
     int nreq, reqcap;
+    int active, peak; /* connections being served now, and the most at once */
 };
 
 /* ---------------------------------------------------------------- script queue */
@@ -152,6 +156,52 @@ void fake_llm_set_model_replies(fake_llm *s, const char *model, const char *cons
     pthread_mutex_unlock(&s->mu);
 }
 
+void fake_llm_set_model_delay(fake_llm *s, const char *model, double delay_s)
+{
+    pthread_mutex_lock(&s->mu);
+    int found = 0;
+    for (int i = 0; i < s->nmodels; i++)
+        if (!strcmp(s->models[i].model, model)) {
+            s->models[i].delay_s = delay_s;
+            found = 1;
+        }
+    pthread_mutex_unlock(&s->mu);
+    if (!found) {
+        fprintf(stderr, "fake_llm_server: set the replies of model %s before its delay\n", model);
+        exit(1);
+    }
+}
+
+char *fake_llm_candidate_reply(const char *thought, const char *name, const char *code)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "thought", thought);
+    cJSON_AddStringToObject(o, "name", name);
+    cJSON_AddStringToObject(o, "code", code);
+    char *j = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    char *r = dc_strdup(j);
+    cJSON_free(j);
+    return r;
+}
+
+void fake_llm_request_model(fake_llm *s, int i, char *buf, size_t cap)
+{
+    const char *body = fake_llm_request_body(s, i);
+    cJSON *j = body ? cJSON_Parse(body) : NULL;
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "model");
+    snprintf(buf, cap, "%s", cJSON_IsString(m) ? m->valuestring : "");
+    cJSON_Delete(j);
+}
+
+int fake_llm_peak_connections(fake_llm *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int p = s->peak;
+    pthread_mutex_unlock(&s->mu);
+    return p;
+}
+
 /* The reply scripted for the model a request body names, if any (caller frees). */
 static int model_reply(fake_llm *s, const char *body, size_t len, script *out)
 {
@@ -164,7 +214,8 @@ static int model_reply(fake_llm *s, const char *body, size_t len, script *out)
         if (strcmp(ms->model, m->valuestring) != 0) continue;
         char *b = completion_body(ms->contents[ms->next], 100, 50);
         ms->next = (ms->next + 1) % ms->n;
-        fake_llm_reply r = {.status = 200, .body = b, .truncate_at = FAKE_LLM_WHOLE};
+        fake_llm_reply r = {.status = 200, .body = b, .truncate_at = FAKE_LLM_WHOLE,
+                            .delay_s = ms->delay_s};
         *out = script_copy(&r);
         cJSON_free(b);
         found = 1;
@@ -430,11 +481,55 @@ static void serve_connection(fake_llm *s, int fd)
     script_free(&sc);
 }
 
+typedef struct {
+    fake_llm *s;
+    int fd;
+    pthread_t th;
+    atomic_int done;
+} connection;
+
+static void *connection_main(void *arg)
+{
+    connection *c = arg;
+    serve_connection(c->s, c->fd);
+    shutdown(c->fd, SHUT_WR);
+    close(c->fd);
+    pthread_mutex_lock(&c->s->mu);
+    c->s->active--;
+    pthread_mutex_unlock(&c->s->mu);
+    atomic_store(&c->done, 1);
+    return NULL;
+}
+
+/* Joins the connection threads that are done (all of them when wait_all), compacting conns. */
+static int reap_connections(connection **conns, int n, int wait_all)
+{
+    int kept = 0;
+    for (int i = 0; i < n; i++) {
+        if (wait_all || atomic_load(&conns[i]->done)) {
+            pthread_join(conns[i]->th, NULL);
+            free(conns[i]);
+        } else {
+            conns[kept++] = conns[i];
+        }
+    }
+    return kept;
+}
+
+/* Accepts connections and serves each on a thread of its own (so a slow reply does not
+ * hold up the others, as with a real server), at most FAKE_LLM_MAX_CONNECTIONS at once. */
 static void *server_main(void *arg)
 {
     fake_llm *s = arg;
-    int served = 0;
+    int served = 0, n = 0;
+    connection *conns[FAKE_LLM_MAX_CONNECTIONS];
     while (!atomic_load(&s->stop) && dc_now() < s->deadline && served < FAKE_LLM_MAX_REQUESTS) {
+        n = reap_connections(conns, n, 0);
+        if (n == FAKE_LLM_MAX_CONNECTIONS) {
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+            continue;
+        }
         struct pollfd pfd = {.fd = s->listen_fd, .events = POLLIN};
         int r = poll(&pfd, 1, POLL_MS);
         if (r < 0 && errno != EINTR) {
@@ -444,11 +539,28 @@ static void *server_main(void *arg)
         if (r <= 0) continue;
         int fd = accept(s->listen_fd, NULL, NULL);
         if (fd < 0) continue;
-        serve_connection(s, fd);
-        shutdown(fd, SHUT_WR);
-        close(fd);
+        connection *c = dc_calloc(1, sizeof *c);
+        c->s = s;
+        c->fd = fd;
+        atomic_init(&c->done, 0);
+        pthread_mutex_lock(&s->mu);
+        if (++s->active > s->peak) s->peak = s->active;
+        pthread_mutex_unlock(&s->mu);
+        if (pthread_create(&c->th, NULL, connection_main, c) != 0) {
+            /* no thread: serve it here */
+            serve_connection(s, fd);
+            shutdown(fd, SHUT_WR);
+            close(fd);
+            pthread_mutex_lock(&s->mu);
+            s->active--;
+            pthread_mutex_unlock(&s->mu);
+            free(c);
+        } else {
+            conns[n++] = c;
+        }
         served++;
     }
+    reap_connections(conns, n, 1);
     return NULL;
 }
 

@@ -7,7 +7,8 @@
  * body) for the test to inspect. One request per connection ("Connection: close").
  *
  * Bounded: it serves at most FAKE_LLM_MAX_REQUESTS requests, reads at most FAKE_LLM_MAX_REQUEST
- * bytes per request, gives a silent client FAKE_LLM_READ_TIMEOUT_S, and stops by itself after
+ * bytes per request, serves each connection on a thread of its own (up to 32 at once, so
+ * calls in flight overlap as with a real server), gives a silent client FAKE_LLM_READ_TIMEOUT_S, and stops by itself after
  * its lifetime (fake_llm_start_opts) even if the test never calls fake_llm_stop. */
 #ifndef DC_FAKE_LLM_SERVER_H
 #define DC_FAKE_LLM_SERVER_H
@@ -57,8 +58,17 @@ void fake_llm_set_fallback(fake_llm *s, const fake_llm_reply *r);
    and round), as a 200 completion with usage 100 prompt + 50 completion tokens, before the
    queue is looked at: a campaign of several models gets each model's own replies. */
 void fake_llm_set_model_replies(fake_llm *s, const char *model, const char *const *contents, int n);
+/* Answers model's requests after delay_s (set its replies first): a slow model. */
+void fake_llm_set_model_delay(fake_llm *s, const char *model, double delay_s);
+/* The most connections served at once so far (each is served on a thread of its own). */
+int fake_llm_peak_connections(fake_llm *s);
 /* Scripted replies not yet consumed. */
 int fake_llm_pending(fake_llm *s);
+
+/* The content a model writes for a candidate: {"thought","name","code"} as JSON (malloc'ed). */
+char *fake_llm_candidate_reply(const char *thought, const char *name, const char *code);
+/* The `model` field of request i's body into buf ("" when none). */
+void fake_llm_request_model(fake_llm *s, int i, char *buf, size_t cap);
 
 /* Requests received so far (including ones answered by closing). */
 int fake_llm_request_count(fake_llm *s);

@@ -30,17 +30,6 @@ static char tmpdir[256], db[300];
 static const char *code_broken = "void objective(int n, int k, const double *logits, "
                                  "const int *labels, double *loss) { this is not C; }\n";
 
-static char *reply_json(const char *name, const char *code)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "thought", "Try this.");
-    cJSON_AddStringToObject(o, "name", name);
-    cJSON_AddStringToObject(o, "code", code);
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    return s;
-}
-
 /* The model named by request i's body ("" when none). */
 static int count_substr(const char *s, const char *needle)
 {
@@ -49,20 +38,12 @@ static int count_substr(const char *s, const char *needle)
     return n;
 }
 
-static void request_model(fake_llm *srv, int i, char *buf, size_t cap)
-{
-    cJSON *j = cJSON_Parse(fake_llm_request_body(srv, i));
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "model");
-    snprintf(buf, cap, "%s", cJSON_IsString(m) ? m->valuestring : "");
-    cJSON_Delete(j);
-}
-
 static int count_model(fake_llm *srv, int from, const char *model)
 {
     int n = 0;
     char m[128];
     for (int i = from; i < fake_llm_request_count(srv); i++) {
-        request_model(srv, i, m, sizeof m);
+        fake_llm_request_model(srv, i, m, sizeof m);
         n += !strcmp(m, model);
     }
     return n;
@@ -132,10 +113,10 @@ static void test_bandit_and_resume(void)
                  good_files[i]);
         char *code = dc_read_file(path, 1 << 20, NULL, e, sizeof e);
         CHECK_MSG(code != NULL, "%s", e);
-        good[i] = reply_json(good_files[i], code ? code : "");
+        good[i] = fake_llm_candidate_reply("Try this.", good_files[i], code ? code : "");
         free(code);
     }
-    char *bad = reply_json("broken", code_broken);
+    char *bad = fake_llm_candidate_reply("Try this.", "broken", code_broken);
     fake_llm_set_model_replies(srv, "good", (const char *const *)good, 5);
     fake_llm_set_model_replies(srv, "bad", (const char *const *)&bad, 1);
     fake_llm_set_model_replies(srv, "other", (const char *const *)&bad, 1);
@@ -151,8 +132,8 @@ static void test_bandit_and_resume(void)
     free(err);
     CHECK(fake_llm_request_count(srv) == 8);
     char m0[64], m1[64];
-    request_model(srv, 0, m0, sizeof m0);
-    request_model(srv, 1, m1, sizeof m1);
+    fake_llm_request_model(srv, 0, m0, sizeof m0);
+    fake_llm_request_model(srv, 1, m1, sizeof m1);
     CHECK_MSG(!strcmp(m0, "bad") && !strcmp(m1, "good"), "UCB began with %s, %s", m0, m1);
     int ngood = count_model(srv, 0, "good");
     CHECK_MSG(ngood >= 6, "UCB sent %d of 8 calls to good", ngood);
@@ -223,7 +204,7 @@ static void test_bandit_and_resume(void)
     free(err);
     CHECK(fake_llm_request_count(srv) == 9);
     char m8[64];
-    request_model(srv, 8, m8, sizeof m8);
+    fake_llm_request_model(srv, 8, m8, sizeof m8);
     CHECK_MSG(!strcmp(m8, "other"), "the resumed call went to '%s'", m8);
     CHECK(count_model(srv, 8, "bad") == 0);
 
