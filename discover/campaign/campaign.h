@@ -40,6 +40,11 @@ typedef struct {
     int model_cost_aware;     /* bandit rewards divided by the call's cost */
     char price_in[256];       /* per million tokens, one per model or one for all ("" = 0) */
     char price_out[256];
+    /* the [models] section of a config file: NAME = PRICE_IN, PRICE_OUT per line; turned
+     * into the price_in/price_out lists by dc_campaign_resolve_prices */
+    int nmodel_prices;
+    char model_price_name[16][128];
+    double model_price_in[16], model_price_out[16];
     llm_config llm;           /* numbers; strings point into this struct at run time */
     /* budgets (0 = no cap) */
     int max_calls;
@@ -123,6 +128,13 @@ double dc_default_candidate_timeout(double slowest_baseline_s);
 cJSON *dc_campaign_settings_json(const dc_campaign_cfg *c);
 /* Applies the "settings" list of an archived campaign configuration (for --resume). */
 int dc_campaign_apply_settings(dc_campaign_cfg *c, const char *config_json, char *err,
+                               size_t errcap);
+
+/* When the config file gave a [models] section and no --price-in/--price-out lists: sets
+ * the lists from it, one price per model of the model list in its order (a model the section
+ * does not name counts as 0, and `note` says which, for the run to print; "" otherwise).
+ * 0, or -1 with why (a list too long). */
+int dc_campaign_resolve_prices(dc_campaign_cfg *c, char *note, size_t notecap, char *err,
                                size_t errcap);
 
 #endif

@@ -267,6 +267,92 @@ static char *trim(char *s)
     return s;
 }
 
+/* One line of [models]: NAME = PRICE_IN, PRICE_OUT (US dollars, or any currency, per
+ * million prompt and completion tokens). A later line for the same model replaces it. */
+static int set_model_price(dc_campaign_cfg *c, const char *name, const char *value, char *err,
+                           size_t errcap)
+{
+    if (!*name || strlen(name) >= sizeof c->model_price_name[0] || strchr(name, ',')) {
+        dc_fmt(err, errcap, "'%s' is not a model name (one name per line, without commas)", name);
+        return -1;
+    }
+    double p[3];
+    char e[256], compact[256];
+    size_t k = 0;
+    for (const char *v = value; *v && k + 1 < sizeof compact; v++)
+        if (!isspace((unsigned char)*v)) compact[k++] = *v;
+    compact[k] = '\0';
+    int n = dc_parse_double_list(compact, p, 3, e, sizeof e);
+    if (n != 2 || !(p[0] >= 0) || !(p[1] >= 0)) {
+        dc_fmt(err, errcap,
+               "model %s: expected 'PRICE_IN, PRICE_OUT' (two numbers >= 0, per million "
+               "tokens), got '%s'",
+               name, value);
+        return -1;
+    }
+    int i = 0;
+    while (i < c->nmodel_prices && strcmp(c->model_price_name[i], name)) i++;
+    if (i == c->nmodel_prices) {
+        if (c->nmodel_prices == (int)(sizeof c->model_price_in / sizeof c->model_price_in[0])) {
+            dc_fmt(err, errcap, "at most %d models", c->nmodel_prices);
+            return -1;
+        }
+        c->nmodel_prices++;
+    }
+    snprintf(c->model_price_name[i], sizeof c->model_price_name[i], "%s", name);
+    c->model_price_in[i] = p[0];
+    c->model_price_out[i] = p[1];
+    return 0;
+}
+
+/* x as the shortest of %.15g and %.17g that reads back as x. */
+static void append_number(dc_sb *sb, const char *sep, double x)
+{
+    char b[64];
+    snprintf(b, sizeof b, "%.15g", x);
+    if (strtod(b, NULL) != x) snprintf(b, sizeof b, "%.17g", x);
+    dc_sb_printf(sb, "%s%s", sep, b);
+}
+
+int dc_campaign_resolve_prices(dc_campaign_cfg *c, char *note, size_t notecap, char *err,
+                               size_t errcap)
+{
+    note[0] = '\0';
+    if (c->nmodel_prices == 0 || c->price_in[0] || c->price_out[0]) return 0;
+    dc_sb in = {0}, out = {0}, unknown = {0};
+    char list[sizeof c->model];
+    snprintf(list, sizeof list, "%s", c->model);
+    int k = 0;
+    for (char *save = NULL, *m = strtok_r(list, ",", &save); m; m = strtok_r(NULL, ",", &save), k++) {
+        m = trim(m);
+        int i = 0;
+        while (i < c->nmodel_prices && strcmp(c->model_price_name[i], m)) i++;
+        double pi = i < c->nmodel_prices ? c->model_price_in[i] : 0;
+        double po = i < c->nmodel_prices ? c->model_price_out[i] : 0;
+        if (i == c->nmodel_prices) dc_sb_printf(&unknown, "%s%s", unknown.len ? ", " : "", m);
+        append_number(&in, k ? "," : "", pi);
+        append_number(&out, k ? "," : "", po);
+    }
+    int rc = 0;
+    if (in.len >= sizeof c->price_in || out.len >= sizeof c->price_out) {
+        dc_fmt(err, errcap, "the prices of [models] for %d models do not fit (%zu characters)", k,
+               sizeof c->price_in);
+        rc = -1;
+    } else if (k > 0) {
+        char e[256];
+        rc = dc_campaign_set(c, "price_in", in.data, e, sizeof e);
+        if (rc == 0) rc = dc_campaign_set(c, "price_out", out.data, e, sizeof e);
+        if (rc != 0) dc_fmt(err, errcap, "[models]: %s", e);
+    }
+    if (rc == 0 && unknown.len)
+        dc_fmt(note, notecap,
+               "[models] gives no price for %s: its calls count as costing 0", unknown.data);
+    dc_sb_free(&in);
+    dc_sb_free(&out);
+    dc_sb_free(&unknown);
+    return rc;
+}
+
 int dc_campaign_load(dc_campaign_cfg *c, const char *path, char *err, size_t errcap)
 {
     char e[512];
@@ -296,15 +382,17 @@ int dc_campaign_load(dc_campaign_cfg *c, const char *path, char *err, size_t err
         if (*s == '[') {
             char *close = strchr(s, ']');
             if (!close || close[1]) {
-                dc_fmt(err, errcap, "%s:%d: malformed section header '%s' (use [task] or [llm])",
+                dc_fmt(err, errcap, "%s:%d: malformed section header '%s' (use [campaign], [task], [llm] or [models])",
                        path, lineno, s);
                 rc = -1;
                 break;
             }
             *close = '\0';
             snprintf(section, sizeof section, "%s", trim(s + 1));
-            if (strcmp(section, "task") && strcmp(section, "llm") && strcmp(section, "campaign")) {
-                dc_fmt(err, errcap, "%s:%d: unknown section [%s] (use [campaign], [task] or [llm])",
+            if (strcmp(section, "task") && strcmp(section, "llm") && strcmp(section, "campaign") &&
+                strcmp(section, "models")) {
+                dc_fmt(err, errcap,
+                       "%s:%d: unknown section [%s] (use [campaign], [task], [llm] or [models])",
                        path, lineno, section);
                 rc = -1;
                 break;
@@ -324,6 +412,14 @@ int dc_campaign_load(dc_campaign_cfg *c, const char *path, char *err, size_t err
         if (vl >= 2 && val[0] == '"' && val[vl - 1] == '"') {
             val[vl - 1] = '\0';
             val++;
+        }
+        if (!strcmp(section, "models")) {
+            if (set_model_price(c, key, val, e, sizeof e) != 0) {
+                dc_fmt(err, errcap, "%s:%d: [models]: %s", path, lineno, e);
+                rc = -1;
+                break;
+            }
+            continue;
         }
         char full[128];
         if (!strcmp(section, "task"))

@@ -33,7 +33,8 @@ static void run_help(void)
         "                         winner by mean confirmed fitness\n"
         "  --campaign NAME        campaign name (default TASK-YYYYmmdd-HHMMSS)\n"
         "  --resume               continue the named campaign with its archived settings\n"
-        "  --config FILE          settings file (key = value; [task] and [llm] sections);\n"
+        "  --config FILE          settings file (key = value; [task], [llm] and [models]\n"
+        "                         (NAME = PRICE_IN, PRICE_OUT) sections);\n"
         "                         flags override it\n"
         "  --archive PATH         archive file (default $DISCOVER_ARCHIVE or ./discover.db)\n"
         "  --seed N               the campaign's random seed (evolve's choices; default 1)\n"
@@ -236,6 +237,10 @@ int dc_run_configure(const char *cmd, int argc, char **argv, dc_campaign_cfg *cf
                                "campaign '%s' runs with --islands %d --migrate-every %d; --resume "
                                "cannot change them (drop those flags, or start a new campaign)",
                                cfg->campaign, islands, migrate_every);
+    char note[512];
+    if (dc_campaign_resolve_prices(cfg, note, sizeof note, e, sizeof e) != 0)
+        return cli_error(cmd, "%s", e);
+    if (note[0]) fprintf(stderr, "discover: note: %s\n", note);
     cfg->resume = rf->resume;
     cfg->quiet = rf->quiet;
     return 0;

@@ -4,7 +4,8 @@
  * campaign's calls (llm_calls.model) and the candidates they produced are replayed into a
  * fresh selector. So --resume needs no side file, and a changed --model list simply
  * counts the calls of the models still listed (a dropped model's calls are ignored, a new
- * model starts with none). */
+ * model starts with none). A call's reward is whether its candidate beat the best of its own
+ * island archived before it (with one island: the campaign's best so far). */
 #include "proposer.h"
 
 #include "common/util.h"
@@ -32,38 +33,49 @@ int dc_model_pick(const dc_propose_ctx *ctx, dc_model_select *sel, char *err, si
         return -1;
     if (sel->n == 1) return 0;
     if (sel->mode != DC_MSEL_WEIGHTS) {
+        /* Every candidate of the campaign, not the proposing island's view: a call is
+         * judged against its own island. */
+        arc_filter f = {.campaign_id = ctx->campaign_id};
+        arc_candidate *cands = NULL;
+        int ncands = 0;
         arc_llm_outcome *calls = NULL;
         int ncalls = 0;
         char e[512];
-        if (archive_llm_outcomes(ctx->a, ctx->campaign_id, &calls, &ncalls, e, sizeof e) != 0) {
+        if (archive_candidate_list(ctx->a, &f, &cands, &ncands, e, sizeof e) != 0 ||
+            archive_llm_outcomes(ctx->a, ctx->campaign_id, &calls, &ncalls, e, sizeof e) != 0) {
             dc_fmt(err, errcap, "%s", e);
+            for (int k = 0; k < ncands; k++) arc_candidate_free(&cands[k]);
+            free(cands);
             return -1;
         }
-        /* improved[k]: candidate k beat every scored candidate archived before it (the
-         * seed baselines included), i.e. it improved on the campaign's best so far. */
         for (int i = 0; i < ncalls; i++) {
             int arm = dc_msel_find(sel, calls[i].model);
             if (arm < 0) continue; /* a dropped model, or a call from before schema 3 */
             const arc_candidate *cand = NULL;
-            for (int k = 0; k < ctx->ncands && !cand; k++)
-                if (ctx->cands[k].llm_call_id == calls[i].id) cand = &ctx->cands[k];
+            for (int k = 0; k < ncands && !cand; k++)
+                if (cands[k].llm_call_id == calls[i].id) cand = &cands[k];
             if (!cand) {
                 /* no candidate: a failed call is a known 0; otherwise its candidate is not
-                 * visible yet (proposals ahead of results) */
-                if (calls[i].failed)
-                    dc_msel_record(sel, arm, 0, calls[i].cost);
+                 * archived yet (a call in flight, or an orphan reply to be adopted) */
+                if (calls[i].failed) dc_msel_record(sel, arm, 0, calls[i].cost);
                 continue;
             }
             if (!settled(cand)) continue;
+            /* improved: it beat every scored candidate of its island (the seed baselines
+             * included) archived before it; with one island, the campaign's best so far */
             double best = -INFINITY;
-            for (int k = 0; k < ctx->ncands && ctx->cands[k].id < cand->id; k++)
-                if (ctx->cands[k].has_fitness && settled(&ctx->cands[k]) &&
-                    ctx->cands[k].fitness > best)
-                    best = ctx->cands[k].fitness;
+            for (int k = 0; k < ncands && cands[k].id < cand->id; k++) {
+                const arc_candidate *o = &cands[k];
+                int same_island = o->generation == 0 || o->island == cand->island;
+                if (same_island && o->has_fitness && settled(o) && o->fitness > best)
+                    best = o->fitness;
+            }
             int improved = cand->has_fitness && !strcmp(cand->status, "ok") && cand->fitness > best;
             dc_msel_record(sel, arm, improved, calls[i].cost);
         }
         free(calls);
+        for (int k = 0; k < ncands; k++) arc_candidate_free(&cands[k]);
+        free(cands);
     }
     /* One stream per generation, apart from evolve's: the same seed picks the same models. */
     dc_rng rng;

@@ -109,6 +109,9 @@ static void test_parse(void)
         {"generations 5\n", 1, "expected 'key = value'"},
         {"[model]\nname = x\n", 1, "unknown section [model]"},
         {"[task\n", 1, "malformed section header"},
+        {"[models]\ngpt-x = 1\n", 2, "expected 'PRICE_IN, PRICE_OUT'"},
+        {"[models]\ngpt-x = 1, -2\n", 2, "two numbers >= 0"},
+        {"[models]\na,b = 1, 2\n", 2, "is not a model name"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char name[32];
@@ -125,6 +128,51 @@ static void test_parse(void)
     snprintf(path, sizeof path, "%s/missing.cfg", tmpdir);
     CHECK(dc_campaign_load(&c, path, err, sizeof err) == -1);
     CHECK_MSG(strstr(err, "config file") && strstr(err, "missing.cfg"), "%s", err);
+}
+
+/* [models]: per-model prices become the price lists, in --model's order; a model it does
+ * not name costs 0 and the note says so; explicit price lists win. */
+static void test_models_section(void)
+{
+    char path[512], err[512] = "", note[512];
+    write_cfg("models.cfg",
+              "model = big,small,other\n"
+              "[models]\n"
+              "small = 0.15, 0.6   # per million tokens\n"
+              "big = 2.5, 10\n"
+              "big = 3, 12         # the later line wins\n",
+              path, sizeof path);
+    dc_campaign_cfg c;
+    dc_campaign_cfg_default(&c);
+    CHECK_MSG(dc_campaign_load(&c, path, err, sizeof err) == 0, "%s", err);
+    CHECK(c.nmodel_prices == 2);
+    CHECK(dc_campaign_resolve_prices(&c, note, sizeof note, err, sizeof err) == 0);
+    CHECK_STR(c.price_in, "3,0.15,0");
+    CHECK_STR(c.price_out, "12,0.6,0");
+    CHECK_MSG(strstr(note, "no price for other") != NULL, "note: %s", note);
+    dc_campaign_cfg_default(&c);
+    CHECK(dc_campaign_load(&c, path, err, sizeof err) == 0);
+    CHECK(dc_campaign_set(&c, "price_in", "1,2,3", err, sizeof err) == 0);
+    CHECK(dc_campaign_resolve_prices(&c, note, sizeof note, err, sizeof err) == 0);
+    CHECK_STR(c.price_in, "1,2,3");
+    CHECK(note[0] == '\0');
+}
+
+/* Every config file shipped in examples/configs loads, prices resolved. */
+static void test_shipped_configs(void)
+{
+    static const char *const files[] = {"fashion_evolve.conf", "fashion_llm.conf",
+                                        "ollama.conf", "sentiment_llm.conf",
+                                        "several_models.conf"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char path[512], err[512] = "", note[512];
+        snprintf(path, sizeof path, "%s/examples/configs/%s", DC_SOURCE_DIR, files[i]);
+        dc_campaign_cfg c;
+        dc_campaign_cfg_default(&c);
+        CHECK_MSG(dc_campaign_load(&c, path, err, sizeof err) == 0, "%s", err);
+        CHECK_MSG(dc_campaign_resolve_prices(&c, note, sizeof note, err, sizeof err) == 0, "%s", err);
+        CHECK_MSG(note[0] == '\0', "%s: %s", files[i], note);
+    }
 }
 
 /* The archived campaign's configuration (settings and task_config) and seed, or NULL. */
@@ -277,6 +325,8 @@ int main(void)
     if (!mkdtemp(tmpdir)) return 1;
     setenv("DISCOVER_CACHE", tmpdir, 1);
     test_parse();
+    test_models_section();
+    test_shipped_configs();
     test_candidate_timeout();
     test_run_with_config();
     char cmd[400];

@@ -265,6 +265,86 @@ static void test_bandit_and_resume(void)
     free(bad);
 }
 
+/* Cost-aware UCB: "cheap" and "pricey" both send working objectives that improve the best
+ * (pricey's slightly more often: it gets the better ones), at prices 100x apart given in the
+ * config file's [models] section. With --model-cost-aware most calls go to cheap; without
+ * it pricey gets more of them. */
+static int cost_run(fake_llm *srv, const char *campaign, int cost_aware)
+{
+    char cfgpath[400];
+    snprintf(cfgpath, sizeof cfgpath, "%s/prices.cfg", tmpdir);
+    FILE *f = fopen(cfgpath, "w");
+    CHECK(f != NULL);
+    if (!f) return -1;
+    fputs("[models]\ncheap = 0.1, 0.1\npricey = 10, 10\n", f);
+    fclose(f);
+    int before = fake_llm_request_count(srv);
+    char *argv[] = {(char *)discover_bin(), "run", "--task", "fashion", "--proposer", "llm",
+                    "--api-base", (char *)fake_llm_base_url(srv), "--model", "cheap,pricey",
+                    "--model-select", "ucb", "--config", cfgpath, "--generations", "8",
+                    "--archive", db, "--campaign", (char *)campaign, "--retries", "0", "--quiet",
+                    TASK_FLAGS, cost_aware ? "--model-cost-aware" : NULL, NULL};
+    char *err = NULL;
+    int rc = run_child(argv, NULL, 240, NULL, &err);
+    CHECK_MSG(rc == 0, "exit %d\nstderr:\n%s", rc, err ? err : "");
+    free(err);
+    CHECK(fake_llm_request_count(srv) - before == 8);
+    return count_model(srv, before, "cheap");
+}
+
+static void test_cost_aware(void)
+{
+    fake_llm *srv = fake_llm_start_opts(280);
+    CHECK(srv != NULL);
+    if (!srv) return;
+    static const char *const cheap_files[] = {"gce", "squared_error", "cross_entropy"};
+    static const char *const pricey_files[] = {"focal", "label_smoothing"};
+    char *cheap[3], *pricey[2];
+    for (int i = 0; i < 5; i++) {
+        const char *name = i < 3 ? cheap_files[i] : pricey_files[i - 3];
+        char path[512], e[256];
+        snprintf(path, sizeof path, "%s/examples/objectives/fashion/%s.c", DC_SOURCE_DIR, name);
+        char *code = dc_read_file(path, 1 << 20, NULL, e, sizeof e);
+        CHECK_MSG(code != NULL, "%s", e);
+        char *r = fake_llm_candidate_reply("Try this.", name, code ? code : "");
+        if (i < 3)
+            cheap[i] = r;
+        else
+            pricey[i - 3] = r;
+        free(code);
+    }
+    fake_llm_set_model_replies(srv, "cheap", (const char *const *)cheap, 3);
+    fake_llm_set_model_replies(srv, "pricey", (const char *const *)pricey, 2);
+    int plain = cost_run(srv, "plain", 0);
+    int aware = cost_run(srv, "aware", 1);
+    CHECK_MSG(aware >= 6, "cost-aware UCB sent %d of 8 calls to cheap", aware);
+    CHECK_MSG(aware > plain, "cheap got %d calls cost-aware, %d without", aware, plain);
+    /* the archived cost of a call follows its model's [models] price: 100 prompt and 50
+     * completion tokens a call */
+    sqlite3 *h = NULL;
+    CHECK(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    CHECK(sqlite3_prepare_v2(h,
+                             "SELECT l.model, min(l.cost), max(l.cost) FROM llm_calls l JOIN "
+                             "campaigns c ON c.id = l.campaign_id WHERE c.name = 'aware' "
+                             "GROUP BY l.model",
+                             -1, &st, NULL) == SQLITE_OK);
+    int models = 0;
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        const char *m = (const char *)sqlite3_column_text(st, 0);
+        double want = !strcmp(m, "cheap") ? 150 * 0.1 / 1e6 : 150 * 10 / 1e6;
+        CHECK_NEAR(sqlite3_column_double(st, 1), want, 1e-12);
+        CHECK_NEAR(sqlite3_column_double(st, 2), want, 1e-12);
+        models++;
+    }
+    CHECK(models == 2);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    fake_llm_stop(srv);
+    for (int i = 0; i < 3; i++) free(cheap[i]);
+    for (int i = 0; i < 2; i++) free(pricey[i]);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/discover-test-models-XXXXXX");
@@ -273,6 +353,7 @@ int main(void)
     snprintf(db, sizeof db, "%s/models.db", tmpdir);
     test_bad_lists();
     test_bandit_and_resume();
+    test_cost_aware();
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
