@@ -326,6 +326,7 @@ const dc_task_ops dc_task_sentiment_token = {
     .options = OPTIONS,
     .metrics = METRICS,
     .reference_baseline = "dpo_token",
+    .token_pair_metric = SENT_TOKEN_PAIR_METRIC,
     .prompt_beta = prompt_beta,
     .create = create_token,
     .set_option = set_option,
