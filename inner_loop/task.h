@@ -105,6 +105,17 @@ typedef struct {
      * frontier dashed): a candidate of this name. NULL: none. */
     const char *reference_baseline;
 
+    /* Token-level tasks: the key under which run() puts one held-out pair into every seed's
+     * metrics (so it reaches the archive's metrics_json under "per_seed"), for the report's
+     * figure of each candidate's effective per-token weights. NULL: none. The value:
+     *   {"beta": β, "prompt": "text",
+     *    "chosen":   {"tokens": ["word", ...], "ref_logps": [...], "sim": [...], "reward": r},
+     *    "rejected": {... the same ...}}
+     * one entry per response token: its text, log π_ref and similarity (what token_pref_batch
+     * carries as ref_*_logps and *_sim). The report calls each candidate on this pair, in the
+     * sandbox, with the policy's log-probs equal to π_ref's. */
+    const char *token_pair_metric;
+
     /* The β the system prompt states (preference tasks; NULL: none). */
     double (*prompt_beta)(const dc_task *t);
 

@@ -9,8 +9,11 @@
  *   report_svg.c       plotting primitives (axes, ticks, paths, points, downsampling)
  *   report_plots.c     the charts of the page (search progress, losses, frontier, curves, LLM)
  *   report_confirm.c   search fitness against confirmed fitness (discover confirm)
+ *   report_tokens.c    token-level tasks: one held-out pair coloured by each objective's
+ *                      effective per-token weight, computed IN THE SANDBOX
  *   report_html.c      escaping, number formatting, page skeleton, candidate table
- * Nothing here runs candidate code in this process: report_pref.c goes through sandbox.h. */
+ * Nothing here runs candidate code in this process: report_pref.c and report_tokens.c go
+ * through sandbox.h. */
 #ifndef DC_REPORT_H
 #define DC_REPORT_H
 
@@ -70,6 +73,39 @@ typedef struct {
     int is_bon;                /* the best-of-N baseline: beta[] holds N */
 } rp_frontier;
 
+/* The token-weight figure: a response has at most this many tokens (a longer archived pair
+ * is not drawn), and the colour saturates at weights beyond ±RP_WEIGHT_SPAN. */
+#define RP_PAIR_MAX_TOKENS 256
+#define RP_WEIGHT_SPAN 2.0
+
+/* One response of the held-out pair (inner_loop/task.h: token_pair_metric). */
+typedef struct {
+    int n;         /* tokens */
+    char **tokens; /* their text */
+    double *ref;   /* log π_ref per token */
+    double *sim;   /* similarity to the other response per token */
+    double reward; /* the task's reward of the response; NAN when not archived */
+} rp_pair_side;
+
+typedef struct {
+    int64_t from_id; /* the candidate whose metrics held it */
+    double beta;
+    char *prompt;
+    rp_pair_side side[2]; /* chosen, rejected */
+} rp_token_pair;
+
+/* One objective's effective weights on the pair. */
+typedef struct {
+    int64_t cand_id;
+    char name[96];
+    int is_dpo;
+    int after_dpo;    /* the best candidate other than DPO's, which is better */
+    int failed;       /* the sandbox call failed: why says how */
+    double *w[2];     /* per token of each side: gradient / DPO's gradient */
+    double *grad[2];  /* d loss / d log π per token */
+    char why[256];
+} rp_token_row;
+
 typedef struct {
     const char *campaign;  /* NULL: the only one, or the most recent */
     const char *archive;   /* path */
@@ -108,6 +144,14 @@ typedef struct {
     arc_candidate dpo;
     int has_dpo;
     int focus_is_dpo; /* the focus is DPO's candidate itself */
+    /* Token-level tasks: the held-out pair (task's token_pair_metric; NULL: none) and the
+     * effective weights of the best candidate and DPO's on it (report_tokens.c). */
+    const char *pair_metric;
+    rp_token_pair pair;
+    int has_pair;
+    rp_token_row pair_rows[2];
+    int npair_rows;
+    char pair_note[256]; /* why there is no pair, or no second row */
     /* Confirmations (discover confirm), best mean confirmed fitness first. */
     arc_confirmed *confirmed;
     int nconfirmed;
@@ -142,6 +186,25 @@ void rp_loss_dpo_reference(rp_loss *out);
 int rp_loss_sandbox(sbx_kind kind, const char *code, rp_loss *out, char *why, size_t whycap);
 /* Fills d->losses / d->loss_fails for the best few ok candidates of d. */
 void rp_compute_losses(rp_data *d);
+
+/* ---- report_tokens.c ---- */
+/* Reads the held-out pair stored under `key` in a metrics object (at its top level or in
+ * its first "per_seed" entry that has it). 0, or -1 when absent or malformed. */
+int rp_token_pair_parse(const char *metrics_json, const char *key, rp_token_pair *out);
+void rp_token_pair_free(rp_token_pair *p);
+/* One candidate's code on the pair in the sandbox (a batch of one pair, policy log-probs =
+ * π_ref's, sbx_token_eval): grad[s][t] = d loss / d log π of token t of side s (chosen 0,
+ * rejected 1), w[s][t] its effective weight, the gradient divided by DPO's for the same
+ * token and inputs (−β·σ(−βΔ) chosen, +β·σ(−βΔ) rejected). 0, or -1 with why. */
+int rp_token_weights(const char *code, const rp_token_pair *p, double *w[2], double *grad[2],
+                     char *why, size_t whycap);
+/* Fills d->pair and d->pair_rows: the best candidate other than DPO's, then DPO's (the
+ * task's reference baseline). */
+void rp_compute_token_weights(rp_data *d);
+void rp_token_rows_free(rp_data *d);
+/* The figure: each row's pair as text, every token's background its weight. Nothing for
+ * tasks without a token_pair_metric. */
+void rp_plot_token_weights(dc_sb *b, const rp_data *d);
 
 /* ---- report_html.c ---- */
 /* HTML-escapes text (& < > " ') and replaces control characters other than tab/newline

@@ -214,6 +214,8 @@ int rp_gather(archive *a, const rp_options *o, rp_data *d, char *err, size_t err
             gather_frontiers(a, d, err, errcap) != 0)
             goto fail;
         rp_compute_losses(d);
+        d->pair_metric = ops->token_pair_metric;
+        rp_compute_token_weights(d);
     }
     // the drift overlay compares the focus with DPO's run (PPO rides along in either)
     d->drift_curves = ops ? ops->drift_curves : NULL;
@@ -246,6 +248,7 @@ void rp_data_free(rp_data *d)
     free(d->losses);
     free(d->loss_fails);
     free(d->fronts);
+    rp_token_rows_free(d);
     for (int i = 0; i < d->nconfirmed; i++) arc_confirmed_free(&d->confirmed[i]);
     free(d->confirmed);
     memset(d, 0, sizeof *d);

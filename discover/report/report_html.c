@@ -84,7 +84,9 @@ static const char CSS[] =
     "#show-all{margin:8px 0;padding:4px 12px;cursor:pointer}"
     ".thought{white-space:pre-wrap;max-width:1100px}"
     "pre{background:#f6f8fa;border:1px solid #e4e4e4;padding:8px;overflow:auto;max-height:520px;font-size:12px}"
-    "details summary{cursor:pointer;color:#1f4f8f}";
+    "details summary{cursor:pointer;color:#1f4f8f}"
+    ".tokrow{margin:8px 0}.toks{margin:3px 0;line-height:1.9}.tprompt{color:#777}"
+    ".tok{padding:1px 4px;margin:0 1px;border-radius:3px;border:1px solid #ddd;white-space:pre}";
 
 /* Writes errors of the page's own script into the page (and keeps them for tests that
  * read the DOM): a report that silently lost its sorting would look fine otherwise. */
@@ -283,6 +285,7 @@ char *rp_render(const rp_data *d, const char *generator)
         dc_sb_append(&b, "<section id=\"preference\"><h2>Preference objectives</h2>");
         rp_plot_losses(&b, d);
         rp_plot_frontier(&b, d);
+        rp_plot_token_weights(&b, d);
         dc_sb_append(&b, "</section>\n");
     }
     dc_sb_append(&b, "<section id=\"curves\"><h2>Curves</h2>");

@@ -338,6 +338,9 @@ void sent_run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *
     for (int i = 0; i < t->train_pairs.n; i++)
         gap += t->train_pairs.reward_chosen[i] - t->train_pairs.reward_rejected[i];
     cJSON_AddNumberToObject(m, "pair_reward_gap", t->train_pairs.n ? gap / t->train_pairs.n : 0);
+    // sentiment-token: the held-out pair of the report's token-weight figure (token.c)
+    if (t->token_level && t->tok.pair)
+        cJSON_AddItemToObject(m, SENT_TOKEN_PAIR_METRIC, cJSON_Duplicate(t->tok.pair, 1));
 
     double fit = 0, test = 0, rew = 0, kl = 0, acc_sum = 0, tokens = 0, train_secs = 0;
     for (int bi = 0; bi < t->nbetas; bi++) {

@@ -31,6 +31,9 @@ typedef struct {
     int tc, tr;             /* tokens in all chosen / all rejected responses */
     double *ref_c, *ref_r;  /* per-token log π_ref */
     double *sim_c, *sim_r;  /* AAO similarity in [0, 1] (token.c says how) */
+    /* one held-out (validation) pair for the report's token-weight figure, in the JSON form
+     * of dc_task_ops.token_pair_metric (task.h); NULL when there is no validation pair */
+    cJSON *pair;
 } sent_token_data;
 
 struct dc_task {
@@ -82,6 +85,8 @@ struct dc_task {
  * with a message. */
 int sent_token_prepare(dc_task *t, char *err, size_t cap);
 void sent_token_free(sent_token_data *d);
+/* The metrics key of the held-out pair (dc_task_ops.token_pair_metric). */
+#define SENT_TOKEN_PAIR_METRIC "token_pair"
 /* Min-max normalises the raw similarities of one pair (both responses together) in place. */
 void sent_token_normalise(double *c, int nc, double *r, int nr);
 /* One token-level objective call for the batch of training pairs pairs[0..n): the policy's

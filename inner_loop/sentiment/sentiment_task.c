@@ -301,9 +301,11 @@ const dc_task_ops dc_task_sentiment = {
 /* Token-level baselines (examples/objectives/sentiment-token/): DPO written per token (the
  * same training as sentiment's dpo.c), AAO's similarity weights and TIS-DPO-style importance weights;
  * the offline proposer starts from its token-level grammar's seeds (DPO per token, similarity,
- * log-ratio and position weights), whose genomes it can mutate. */
+ * log-ratio and position weights), whose genomes it can mutate, and random, its control, from
+ * the same seeds at an equal budget. */
 static const dc_task_baselines TOKEN_BASELINES[] = {
     {"evolve", "grammar"},
+    {"random", "grammar"},
     {"*", "dpo_token,aao,tis_dpo"},
     {NULL, NULL},
 };
@@ -324,6 +326,7 @@ const dc_task_ops dc_task_sentiment_token = {
     .options = OPTIONS,
     .metrics = METRICS,
     .reference_baseline = "dpo_token",
+    .token_pair_metric = SENT_TOKEN_PAIR_METRIC,
     .prompt_beta = prompt_beta,
     .create = create_token,
     .set_option = set_option,

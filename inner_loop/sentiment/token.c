@@ -14,12 +14,19 @@
  *     each, or identical responses) the raw cosine clamped to [0, 1] is kept, so identical
  *     responses stay fully ambiguous instead of becoming 0.
  * Both are computed once per prepare() from π_ref (fixed during preference optimisation),
- * like the summed reference log-probs the sequence-level task caches. */
+ * like the summed reference log-probs the sequence-level task caches.
+ *
+ * The report's token-weight figure gets one held-out pair the same way (prepare_pair): a
+ * validation pair with its tokens' text, π_ref's per-token log-probs and similarities, which
+ * every run puts into its metrics (dc_task_ops.token_pair_metric). Only π_ref's log-probs:
+ * the report evaluates every candidate at π_θ = π_ref, the point where training starts,
+ * so all candidates are compared on the same inputs. */
 #include "sent_internal.h"
 
 #include "common/util.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +38,7 @@ void sent_token_free(sent_token_data *d)
     free(d->ref_r);
     free(d->sim_c);
     free(d->sim_r);
+    cJSON_Delete(d->pair);
     memset(d, 0, sizeof *d);
 }
 
@@ -111,6 +119,83 @@ void sent_token_normalise(double *c, int nc, double *r, int nr)
     }
 }
 
+/* A number rounded to the 6 significant digits the archive keeps of the pair (the report
+ * evaluates candidates on exactly what is stored). */
+static double r6(double v)
+{
+    char b[32];
+    snprintf(b, sizeof b, "%.6g", v);
+    return strtod(b, NULL);
+}
+
+/* One response of the held-out pair as {"tokens", "ref_logps", "sim", "reward"}. */
+static cJSON *pair_side(const dc_task *t, const sent_seq *s, const float *lp, const double *sim,
+                        double reward)
+{
+    cJSON *o = cJSON_CreateObject(), *tok = cJSON_AddArrayToObject(o, "tokens"),
+          *ref = cJSON_AddArrayToObject(o, "ref_logps"), *sm = cJSON_AddArrayToObject(o, "sim");
+    for (int q = s->plen; q < s->len; q++) {
+        const char *w = sent_vocab_word(t->vocab, s->tok[q]);
+        cJSON_AddItemToArray(tok, cJSON_CreateString(w ? w : "<unk>"));
+        cJSON_AddItemToArray(ref, cJSON_CreateNumber(r6(lp[q - s->plen])));
+        cJSON_AddItemToArray(sm, cJSON_CreateNumber(r6(sim[q - s->plen])));
+    }
+    cJSON_AddNumberToObject(o, "reward", r6(reward));
+    return o;
+}
+
+/* The held-out pair of the report's figure: of the validation pairs, the one whose shorter
+ * response is longest (the first such), with π_ref's per-token log-probs and the
+ * similarities computed as for the training pairs. 0 (d->pair NULL when there is no
+ * validation pair), or -1 with a message. */
+static int prepare_pair(dc_task *t, char *err, size_t cap)
+{
+    const sent_pairs *V = &t->val_pairs;
+    int pick = -1, best = 0, C = t->ref.cfg.width;
+    for (int i = 0; i < V->n; i++) {
+        int nc = sent_seq_resp_len(&V->chosen[i]), nr = sent_seq_resp_len(&V->rejected[i]);
+        int m = nc < nr ? nc : nr;
+        if (m > best) best = m, pick = i;
+    }
+    if (pick < 0) return 0;
+    const sent_seq *c = &V->chosen[pick], *r = &V->rejected[pick];
+    int nc = sent_seq_resp_len(c), nr = sent_seq_resp_len(r), rc = -1;
+    float *lc = dc_malloc((size_t)nc * sizeof(float)), *lr = dc_malloc((size_t)nr * sizeof(float));
+    float *hc = dc_malloc((size_t)nc * C * sizeof(float)),
+          *hr = dc_malloc((size_t)nr * C * sizeof(float));
+    double *sc = dc_malloc((size_t)nc * sizeof(double)),
+           *sr = dc_malloc((size_t)nr * sizeof(double));
+    double sum;
+    if (sent_seq_logps(&t->ref, c, 1, 1, &sum, lc) != 0 ||
+        sent_seq_logps(&t->ref, r, 1, 1, &sum, lr) != 0) {
+        dc_fmt(err, cap, "out of memory computing the held-out pair's reference log-probabilities");
+        goto out;
+    }
+    if (response_states(&t->ref, c, 1, hc, err, cap) != 0 ||
+        response_states(&t->ref, r, 1, hr, err, cap) != 0)
+        goto out;
+    max_cosine(hc, nc, hr, nr, C, sc);
+    max_cosine(hr, nr, hc, nc, C, sr);
+    sent_token_normalise(sc, nc, sr, nr);
+    char prompt[1024];
+    sent_vocab_decode(t->vocab, c->tok, c->plen, prompt, sizeof prompt);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "beta", t->nbetas > 0 ? t->betas[0] : 0.05);
+    cJSON_AddStringToObject(o, "prompt", prompt);
+    cJSON_AddItemToObject(o, "chosen", pair_side(t, c, lc, sc, V->reward_chosen[pick]));
+    cJSON_AddItemToObject(o, "rejected", pair_side(t, r, lr, sr, V->reward_rejected[pick]));
+    t->tok.pair = o;
+    rc = 0;
+out:
+    free(lc);
+    free(lr);
+    free(hc);
+    free(hr);
+    free(sc);
+    free(sr);
+    return rc;
+}
+
 int sent_token_prepare(dc_task *t, char *err, size_t cap)
 {
     sent_token_data *d = &t->tok;
@@ -159,7 +244,7 @@ int sent_token_prepare(dc_task *t, char *err, size_t cap)
         max_cosine(b, nr, a, nc, C, d->sim_r + d->off_r[i]);
         sent_token_normalise(d->sim_c + d->off_c[i], nc, d->sim_r + d->off_r[i], nr);
     }
-    rc = 0;
+    rc = prepare_pair(t, err, cap);
 out:
     free(lc);
     free(lr);

@@ -1,8 +1,10 @@
 /* test_random — the control proposer (`--proposer random`): draws are deterministic for a
  * seed, differ from evolve's on the same streams, have no parents, cover the grammar
  * (every term of each interface, mixtures and gates), carry a genome line that parses back,
- * and every draw passes the sandbox's compile and pre-screen (token-level ones too). */
+ * token-level draws use the token-level grammar's weight factors at their rate, and every
+ * draw passes the sandbox's compile and pre-screen (token-level ones too). */
 #include "discover/propose/evolve/evolve.h"
+#include "discover/propose/evolve/evolve_token.h"
 #include "sandbox/sandbox.h"
 #include "tests/test.h"
 #include "common/util.h"
@@ -123,10 +125,59 @@ static void test_covers_grammar(void)
     }
 }
 
+/* Token-level draws come from evolve's token-level grammar: both genome lines parse back,
+ * each token-weight factor (similarity gate, log-ratio gate, position ramp) is on in about
+ * half of the draws (binomial(60, 1/2): 15..45 is 3.9 standard deviations either side),
+ * its building block is in the code exactly when it is on, and the pair loss varies over
+ * the preference grammar. */
+static void test_token_grammar(void)
+{
+    pool_t a = {0};
+    draws(SBX_TOKEN_PREF, 1, 11, NDRAWS, &a);
+    CHECK(a.n == NDRAWS);
+    int on[3] = {0}, all_off = 0, all_on = 0, seen[EV_NOPS] = {0};
+    for (int i = 0; i < a.n; i++) {
+        const char *code = a.p[i].code;
+        evolve_token_genome g;
+        char err[256];
+        int rc = evolve_token_from_code(code, &g, err, sizeof err);
+        CHECK_MSG(rc == 0, "token draw %d: genome lines do not parse: %s", i, err);
+        if (rc) continue;
+        CHECK(strstr(code, "evolve-token:") && strstr(code, "const token_pref_batch *t"));
+        CHECK_MSG(!strncmp(a.p[i].name, "tok", 3), "token draw %d named %s", i, a.p[i].name);
+        CHECK(strstr(a.props[i].text.thought, "token-level grammar") != NULL);
+        int f[3] = {g.tok.sim_lo != 1.0 || g.tok.sim_hi != 1.0, g.tok.lr_k != 0.0,
+                    g.tok.pos != 0.0};
+        static const char *const block[3] = {"ambiguous tokens down", "not yet learned",
+                                             "position ramp */"};
+        for (int k = 0; k < 3; k++) {
+            on[k] += f[k];
+            CHECK_MSG(f[k] == (strstr(code, block[k]) != NULL),
+                      "token draw %d: gene %d is %s but its code %s it", i, k, f[k] ? "on" : "off",
+                      f[k] ? "lacks" : "has");
+        }
+        all_off += !f[0] && !f[1] && !f[2];
+        all_on += f[0] && f[1] && f[2];
+        for (int k = 0; k < g.seq.nnodes; k++)
+            seen[g.seq.node[k].op]++;
+    }
+    for (int k = 0; k < 3; k++)
+        CHECK_MSG(on[k] >= NDRAWS / 4 && on[k] <= 3 * NDRAWS / 4,
+                  "token gene %d on in %d of %d draws", k, on[k], NDRAWS);
+    CHECK_MSG(all_off > 0 && all_on > 0, "all genes off in %d draws, all on in %d", all_off,
+              all_on);
+    for (int op = 1; op < EV_NOPS; op++)
+        if (evolve_op_get(op)->iface == SBX_PREF)
+            CHECK_MSG(seen[op] > 0, "token draws: pair-loss term %s never drawn",
+                      evolve_op_get(op)->name);
+    CHECK(seen[EV_MIX] > 0);
+    pool_free(&a);
+}
+
 /* Each draw through the real sandbox: libtcc in the locked-down worker + pre-screen. */
 static void test_sandbox_prescreen(void)
 {
-    static const int per[3] = {24, 24, 8};
+    static const int per[3] = {24, 24, 16};
     int bad = 0, total = 0;
     for (int iface = 0; iface < 3; iface++) {
         pool_t a = {0};
@@ -162,6 +213,7 @@ int main(void)
 {
     test_deterministic_and_unlike_evolve();
     test_covers_grammar();
+    test_token_grammar();
     test_sandbox_prescreen();
     test_bad_interface();
     return TEST_REPORT();

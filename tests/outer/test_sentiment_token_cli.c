@@ -1,8 +1,11 @@
-/* `discover run --task sentiment-token` with every proposer (evolve, llm against the
+/* `discover run --task sentiment-token` with every proposer (evolve, random, llm against the
  * scripted server, replay of that campaign), at the CI-sized configuration of
  * test_sentiment_token.c (same cached stages). The LLM's request carries the token-level
  * system prompt; a reply written against the sequence-level pref_batch is a compile error
- * that names token_pref_batch. */
+ * that names token_pref_batch. Random starts from the grammar's seeds and then draws
+ * token-level genomes. Every run archives the same held-out pair (its tokens, π_ref's
+ * log-probs, similarities in [0, 1]), and `discover report` colours it: one span per token
+ * and objective, DPO's weight 1 on every token. */
 #define _GNU_SOURCE
 #include "tests/test.h"
 
@@ -12,6 +15,7 @@
 #include "run_child.h"
 
 #include <cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -85,6 +89,139 @@ static void check_evolve_tokens(const char *db)
     archive_close(a);
 }
 
+/* The held-out pair in a candidate's archived metrics (the first seed's), NULL when none. */
+static const cJSON *archived_pair(const cJSON *metrics)
+{
+    const cJSON *ps = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(metrics, "per_seed"), 0);
+    return cJSON_GetObjectItemCaseSensitive(ps, "token_pair");
+}
+
+/* Every candidate of campaign "evo" archived the same well-formed pair at the run's β; the
+ * report draws it for the best candidate and DPO, DPO weighting every token 1. */
+static void check_pair_and_report(const char *db)
+{
+    archive *a;
+    char e[512];
+    arc_campaign c;
+    arc_candidate *cs = NULL;
+    int n = 0, tokens = 0;
+    int64_t dpo_id = 0;
+    char *first = NULL;
+    CHECK(archive_open(db, ARC_READONLY, &a, e, sizeof e) == 0);
+    CHECK(archive_campaign_by_name(a, "evo", &c, e, sizeof e) == 0);
+    arc_filter f = {.campaign_id = c.id};
+    CHECK_MSG(archive_candidate_list(a, &f, &cs, &n, e, sizeof e) == 0, "%s", e);
+    for (int i = 0; i < n; i++) {
+        cJSON *m = cJSON_Parse(cs[i].metrics_json ? cs[i].metrics_json : "");
+        const cJSON *p = archived_pair(m);
+        CHECK_MSG(cJSON_IsObject(p), "candidate %s has no token_pair", cs[i].name);
+        if (!strcmp(cs[i].name, "dpo_token")) dpo_id = cs[i].id;
+        char *text = p ? cJSON_PrintUnformatted(p) : NULL;
+        if (i == 0) {
+            first = text;
+            const cJSON *beta = cJSON_GetObjectItemCaseSensitive(p, "beta");
+            CHECK(cJSON_IsNumber(beta) && beta->valuedouble == 0.5);
+            const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(p, "prompt");
+            CHECK(cJSON_IsString(prompt) && prompt->valuestring[0]);
+            for (int side = 0; side < 2; side++) {
+                const cJSON *o = cJSON_GetObjectItemCaseSensitive(p, side ? "rejected" : "chosen");
+                const cJSON *tok = cJSON_GetObjectItemCaseSensitive(o, "tokens"),
+                            *ref = cJSON_GetObjectItemCaseSensitive(o, "ref_logps"),
+                            *sim = cJSON_GetObjectItemCaseSensitive(o, "sim");
+                int k = cJSON_GetArraySize(tok);
+                CHECK(k >= 1 && cJSON_GetArraySize(ref) == k && cJSON_GetArraySize(sim) == k);
+                tokens += k;
+                for (int t = 0; t < k; t++) {
+                    double r = cJSON_GetArrayItem(ref, t)->valuedouble,
+                           sv = cJSON_GetArrayItem(sim, t)->valuedouble;
+                    CHECK_MSG(cJSON_IsString(cJSON_GetArrayItem(tok, t)) && r <= 0 && r > -50 &&
+                                  sv >= 0 && sv <= 1,
+                              "side %d token %d: log-prob %g, similarity %g", side, t, r, sv);
+                }
+            }
+        } else {
+            CHECK_MSG(text && first && !strcmp(text, first), "candidate %s has another pair",
+                      cs[i].name);
+            free(text);
+        }
+        cJSON_Delete(m);
+    }
+    free(first);
+    for (int i = 0; i < n; i++)
+        arc_candidate_free(&cs[i]);
+    free(cs);
+    arc_campaign_free(&c);
+    archive_close(a);
+
+    char *out = NULL;
+    char *argv[] = {(char *)discover_bin(),
+                    "report",
+                    "--archive",
+                    (char *)db,
+                    "--campaign",
+                    "evo",
+                    "-o",
+                    "-",
+                    NULL};
+    CHECK(run_child(argv, NULL, 120, &out, NULL) == 0 && out);
+    const char *html = out ? out : "";
+    int rows = 0, spans = 0, dpo_spans = 0;
+    for (const char *q = html; (q = strstr(q, "data-kind=\"token-row\"")); q++)
+        rows++;
+    char anchor[96];
+    snprintf(anchor, sizeof anchor, "data-kind=\"token-weight\" data-id=\"%lld\"",
+             (long long)dpo_id);
+    for (const char *q = html; (q = strstr(q, "data-kind=\"token-weight\"")); q++) {
+        spans++;
+        if (strncmp(q, anchor, strlen(anchor)) != 0) continue;
+        dpo_spans++;
+        const char *w = strstr(q, "data-weight=\"");
+        double v = w ? strtod(w + 13, NULL) : NAN;
+        CHECK_MSG(fabs(v - 1) < 1e-5, "DPO's weight on a token of the real pair: %g", v);
+    }
+    CHECK_MSG(rows >= 1 && spans == rows * tokens && dpo_spans == tokens,
+              "%d rows, %d spans (%d DPO's) for %d tokens", rows, spans, dpo_spans, tokens);
+    free(out);
+}
+
+/* Campaign "rnd": random's grammar seeds (the four token-level seeds), then two draws from
+ * the token-level grammar without parents, each screened and trained. */
+static void check_random(const char *db)
+{
+    archive *a;
+    char e[512];
+    arc_campaign c;
+    arc_candidate *cs = NULL;
+    int n = 0;
+    CHECK(archive_open(db, ARC_READONLY, &a, e, sizeof e) == 0);
+    CHECK(archive_campaign_by_name(a, "rnd", &c, e, sizeof e) == 0);
+    arc_filter f = {.campaign_id = c.id, .with_code = 1};
+    CHECK_MSG(archive_candidate_list(a, &f, &cs, &n, e, sizeof e) == 0, "%s", e);
+    CHECK(n == 6);
+    for (int i = 0; i < n; i++) {
+        const char *code = cs[i].code ? cs[i].code : "";
+        CHECK(strstr(code, "evolve-token:") && strstr(code, "const token_pref_batch *t"));
+        CHECK_MSG(!strcmp(cs[i].parents_json, "[]"), "candidate %d has parents %s", i,
+                  cs[i].parents_json);
+        if (i < 4) {
+            CHECK_MSG(!strncmp(cs[i].thought, "Seed:", 5), "candidate %d: %s", i, cs[i].thought);
+            CHECK_STR(cs[i].status, "ok");
+        } else {
+            CHECK_MSG(strstr(cs[i].thought, "Random draw from the evolve token-level grammar"),
+                      "candidate %d: %s", i, cs[i].thought);
+            /* a draw passes the sandbox (test_random); training may still diverge */
+            CHECK_MSG(!strcmp(cs[i].status, "ok") || !strcmp(cs[i].status, "nonfinite"),
+                      "draw %d: %s: %s", i, cs[i].status, cs[i].message);
+        }
+    }
+    CHECK(n == 6 && !strcmp(cs[0].name, "dpo_token"));
+    for (int i = 0; i < n; i++)
+        arc_candidate_free(&cs[i]);
+    free(cs);
+    arc_campaign_free(&c);
+    archive_close(a);
+}
+
 static char *reply(const char *name, const char *code)
 {
     cJSON *o = cJSON_CreateObject();
@@ -121,6 +258,25 @@ int main(void)
     /* evolve's four token-level seeds, then two children of them */
     CHECK_STR(statuses(db, "evo", buf, sizeof buf), "ok,ok,ok,ok,ok,ok");
     check_evolve_tokens(db);
+    check_pair_and_report(db);
+
+    char *ar[] = {(char *)discover_bin(),
+                  "run",
+                  "--task",
+                  "sentiment-token",
+                  "--proposer",
+                  "random",
+                  "--generations",
+                  "2",
+                  "--archive",
+                  db,
+                  "--campaign",
+                  "rnd",
+                  TINY,
+                  "--quiet",
+                  NULL};
+    CHECK(run_child(ar, NULL, 300, NULL, NULL) == 0);
+    check_random(db);
 
     fake_llm *srv = fake_llm_start();
     CHECK(srv != NULL);

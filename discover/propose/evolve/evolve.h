@@ -63,7 +63,8 @@ void evolve_proposal_free(evolve_proposal *p);
  * no parent (evolve_random.c: the tree shape, every term, parameter and modifier drawn
  * independently), rendered like evolve's candidates. Retries a draw whose code is already in
  * the pool. Deterministic for a given rng state and pool. Returns 0, or -1 with a message
- * (bad interface). SBX_TOKEN_PREF wraps a preference genome as evolve_propose does. */
+ * (bad interface). SBX_TOKEN_PREF draws a token-level genome (evolve_token.h: the pair loss
+ * and the three token-weight factors), the grammar evolve_propose searches for it. */
 int evolve_random(sbx_kind interface, const evolve_parent *pool, int npool, dc_rng *rng,
                   evolve_proposal *out, char *err, size_t errcap);
 

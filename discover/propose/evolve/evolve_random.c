@@ -10,8 +10,15 @@
  * uniform over constant, sigmoid and batch-variance. Length normalisation and the reference
  * model are coin flips; each numeric modifier keeps the seeds' default with probability 1/2,
  * else is uniform over its range (log-uniform for the scale and the temperature), so the
- * draws cover both the seeds' neighbourhood and the rest of the space. */
+ * draws cover both the seeds' neighbourhood and the rest of the space.
+ *
+ * Token-level pairs (SBX_TOKEN_PREF) draw from evolve's token-level grammar
+ * (evolve_token.h): a preference genome as above for the pair loss, then each of the three
+ * token-weight factors (similarity gate, log-ratio gate, position ramp) is on with
+ * probability 1/2, its parameters uniform over the ranges the grammar allows when on
+ * (log-uniform for the two gate temperatures). */
 #include "evolve.h"
+#include "evolve_token.h"
 
 #include "sandbox/sandbox.h"
 #include "common/util.h"
@@ -90,12 +97,53 @@ static void draw_genome(sbx_kind iface, dc_rng *r, evolve_genome *g)
     }
 }
 
+#define TOKEN_GENE_P 0.5 /* chance that each token-weight factor is on */
+
+/* The token-weight genes (evolve_token.h: each factor off, or on over its range). */
+static void draw_token_genes(dc_rng *r, evolve_token_genes *t)
+{
+    evolve_token_genes_off(t);
+    if (dc_rng_uniform(r) < TOKEN_GENE_P) {
+        t->sim_a = uniform_in(r, 0, 1);
+        t->sim_t = log_uniform_in(r, 0.02, 0.5);
+        t->sim_lo = uniform_in(r, 0.05, 1);
+        t->sim_hi = uniform_in(r, 1, 3);
+    }
+    if (dc_rng_uniform(r) < TOKEN_GENE_P) {
+        t->lr_k = uniform_in(r, 0.05, 0.9);
+        t->lr_t = log_uniform_in(r, 0.05, 5);
+    }
+    if (dc_rng_uniform(r) < TOKEN_GENE_P) t->pos = uniform_in(r, -0.9, 0.9);
+}
+
+/* One token-level draw rendered into out (name, thought, code): 0, or -1 when it does not
+ * render. */
+static int draw_token(dc_rng *r, evolve_proposal *out)
+{
+    evolve_token_genome g;
+    char name[128], line[1024], genes[256], thought[1600];
+    draw_genome(SBX_PREF, r, &g.seq);
+    draw_token_genes(r, &g.tok);
+    if (evolve_genome_format(&g.seq, line, sizeof line) != 0 ||
+        evolve_token_genes_format(&g.tok, genes, sizeof genes) != 0)
+        return -1; /* cannot happen: the buffers fit the longest genome */
+    evolve_token_name(&g, name, sizeof name);
+    snprintf(thought, sizeof thought,
+             "Random draw from the evolve token-level grammar (the control of the search: no "
+             "parent, no selection): pair loss %s; token weights %s.",
+             line, genes);
+    out->text.code = evolve_token_render(&g, name);
+    if (!out->text.code) return -1;
+    out->text.name = dc_strdup(name);
+    out->text.thought = dc_strdup(thought);
+    return 0;
+}
+
 int evolve_random(sbx_kind interface, const evolve_parent *pool, int npool, dc_rng *rng,
                   evolve_proposal *out, char *err, size_t errcap)
 {
     memset(out, 0, sizeof *out);
-    sbx_kind grammar = interface == SBX_TOKEN_PREF ? SBX_PREF : interface;
-    if (grammar != SBX_PREF && grammar != SBX_CLS) {
+    if (interface != SBX_PREF && interface != SBX_CLS && interface != SBX_TOKEN_PREF) {
         snprintf(err, errcap,
                  "random: unknown objective interface %d (expected preference, token-level "
                  "preference or classification)",
@@ -103,9 +151,15 @@ int evolve_random(sbx_kind interface, const evolve_parent *pool, int npool, dc_r
         return -1;
     }
     for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
+        if (interface == SBX_TOKEN_PREF) {
+            evolve_proposal_free(out);
+            if (draw_token(rng, out) != 0) continue;
+            if (!evolve_in_pool(pool, npool, out->text.code)) break;
+            continue;
+        }
         evolve_genome g;
         char name[128], line[1024], thought[1400];
-        draw_genome(grammar, rng, &g);
+        draw_genome(interface, rng, &g);
         if (evolve_genome_format(&g, line, sizeof line) != 0) continue; /* cannot happen */
         evolve_genome_name(&g, name, sizeof name);
         snprintf(thought, sizeof thought,
@@ -117,11 +171,6 @@ int evolve_random(sbx_kind interface, const evolve_parent *pool, int npool, dc_r
         if (!out->text.code) continue;
         out->text.name = dc_strdup(name);
         out->text.thought = dc_strdup(thought);
-        if (interface == SBX_TOKEN_PREF && evolve_wrap_for_tokens(out) != 0) {
-            evolve_proposal_free(out);
-            snprintf(err, errcap, "random: a preference genome rendered without its objective");
-            return -1;
-        }
         /* Keep the last draw even when it duplicates the archive: the check pipeline then
          * records it as a duplicate, as it does for evolve. */
         if (!evolve_in_pool(pool, npool, out->text.code)) break;

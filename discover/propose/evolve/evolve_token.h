@@ -48,6 +48,8 @@ int evolve_token_genes_parse(const char *text, evolve_token_genes *t, char *err,
 int evolve_token_from_code(const char *code, evolve_token_genome *g, char *err, size_t errcap);
 /* The objective C file (heap string) for token_pref_batch. */
 char *evolve_token_render(const evolve_token_genome *g, const char *name);
+/* The candidate name evolve gives a token-level genome ("tok_sim_logistic_1a2b"). */
+void evolve_token_name(const evolve_token_genome *g, char *buf, size_t cap);
 
 /* evolve_propose for SBX_TOKEN_PREF (same contract). */
 int evolve_token_propose(const evolve_parent *pool, int npool, dc_rng *rng, evolve_proposal *out,

@@ -57,7 +57,7 @@ static int sim_on(const evolve_token_genes *t)
 
 /* snake_case: "tok", the token genes that are on, the pair loss's root term, four hex digits
  * of both genome lines so siblings differ. */
-static void make_name(const evolve_token_genome *g, char *buf, size_t cap)
+void evolve_token_name(const evolve_token_genome *g, char *buf, size_t cap)
 {
     char a[1024], b[256];
     if (evolve_genome_format(&g->seq, a, sizeof a)) a[0] = 0;
@@ -73,7 +73,7 @@ static int fill(evolve_proposal *out, const evolve_token_genome *g, const char *
                 const char *thought)
 {
     char nm[128];
-    if (!name) make_name(g, nm, sizeof nm);
+    if (!name) evolve_token_name(g, nm, sizeof nm);
     out->text.name = dc_strdup(name ? name : nm);
     out->text.thought = dc_strdup(thought);
     out->text.code = evolve_token_render(g, out->text.name);
