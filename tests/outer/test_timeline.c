@@ -276,6 +276,53 @@ static void check_bars(const char *fig, const archived *x, int evaluated)
     }
 }
 
+static char *find_chromium(void)
+{
+    const char *names[] = {"chromium", "chromium-browser", "google-chrome"};
+    const char *path = getenv("PATH");
+    char *dirs = dc_strdup(path && *path ? path : "/usr/bin:/bin"), *save = NULL;
+    char *found = NULL;
+    for (char *d = strtok_r(dirs, ":", &save); d && !found; d = strtok_r(NULL, ":", &save))
+        for (size_t k = 0; k < sizeof names / sizeof *names && !found; k++) {
+            char p[1024];
+            snprintf(p, sizeof p, "%s/%s", d, names[k]);
+            if (access(p, X_OK) == 0) found = dc_strdup(p);
+        }
+    free(dirs);
+    return found;
+}
+
+/* The page as Chromium lays it out: the timeline's bars are in the DOM, no script error. */
+static void check_rendered(const char *db, const char *campaign, int bars)
+{
+    char *chrome = find_chromium();
+    CHECK_MSG(chrome != NULL, "chromium is not installed: this test renders the report in "
+                              "headless Chromium; run ./setup.sh test (it installs it)");
+    if (!chrome) return;
+    char html[400], udd[400], url[420];
+    snprintf(html, sizeof html, "%s/%s.html", tmpdir, campaign);
+    snprintf(udd, sizeof udd, "--user-data-dir=%s/chrome-%s", tmpdir, campaign);
+    snprintf(url, sizeof url, "file://%s", html);
+    char *rargv[] = {(char *)discover_bin(), "report", "--archive", (char *)db, "--campaign",
+                     (char *)campaign, "-o", html, NULL};
+    CHECK(run_child(rargv, NULL, 120, NULL, NULL) == 0);
+    char *cargv[] = {chrome, "--headless", "--no-sandbox", "--disable-gpu",
+                     "--disable-background-networking", "--disable-component-update",
+                     "--disable-sync", "--no-first-run", udd, "--dump-dom", url, NULL};
+    char *dom = NULL, *err = NULL;
+    int rc = run_child(cargv, NULL, 90, &dom, &err);
+    CHECK_MSG(rc == 0 && dom, "chromium exited %d: %.500s", rc, err ? err : "");
+    if (dom) {
+        CHECK_MSG(count_str(dom, "data-kind=\"tl-bar\"") == bars, "%d bars in the DOM, want %d",
+                  count_str(dom, "data-kind=\"tl-bar\""), bars);
+        CHECK(strstr(dom, "data-ready=\"1\"") != NULL); /* the page's script ran to its end */
+        CHECK(strstr(dom, "<div id=\"js-errors\" class=\"errors\" hidden=\"\"></div>") != NULL);
+    }
+    free(dom);
+    free(err);
+    free(chrome);
+}
+
 static int run_campaign(char **argv)
 {
     char *err = NULL;
@@ -306,6 +353,7 @@ static void test_jobs2(void)
     CHECK(strstr(fig, "Gaps are idle time") != NULL);
     check_bars(fig, &x, evaluated);
     free(fig);
+    check_rendered(db, "j2", evaluated);
 
     /* show: the evaluator and the span */
     char id[32];
