@@ -470,6 +470,7 @@ static int evaluator_lost(run_ctx *R, int i, const char *what)
     dc_evaluator_stop(&R->evs[i], 5.0, how, sizeof how);
     dc_job *j = R->running[i];
     R->running[i] = NULL;
+    dc_ui_slot_idle(&R->ui, i);
     if (!j) return 0;
     char why[512];
     dc_fmt(why, sizeof why, "its evaluator process %s (%s)", how[0] ? how : "ended", what);
@@ -505,6 +506,7 @@ static int pool_dispatch(run_ctx *R)
         memmove(R->queue, R->queue + 1, (size_t)(R->nqueue - 1) * sizeof *R->queue);
         R->nqueue--;
         R->running[i] = j;
+        stamp_start(&j->c, i); /* before it can start: its start is never late */
         cJSON *req = cJSON_CreateObject();
         cJSON_AddNumberToObject(req, "id", (double)j->c.id);
         int w = dc_msg_write(ev->to, req);
@@ -512,7 +514,6 @@ static int pool_dispatch(run_ctx *R)
         ev->cand = j->c.id;
         ev->started = dc_now();
         j->sent = ev->started;
-        stamp_start(&j->c, i);
         dc_ui_slot_start(&R->ui, i, &j->c);
         /* the budget is enforced inside the evaluator; this is the backstop for an
          * evaluator that stops answering altogether */

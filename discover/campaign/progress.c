@@ -318,3 +318,10 @@ void dc_ui_slot_step(dc_ui *u, int slot, int64_t cand, const char *phase, int st
     sl->steps = steps;
     pool_draw(u, NULL);
 }
+
+void dc_ui_slot_idle(dc_ui *u, int slot)
+{
+    if (slot < 0 || slot >= u->nslots || !u->slots[slot].cand) return;
+    memset(&u->slots[slot], 0, sizeof u->slots[slot]);
+    pool_draw(u, NULL);
+}

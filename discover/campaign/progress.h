@@ -53,10 +53,13 @@ void dc_ui_campaign_done(dc_ui *u);
 /* run --jobs N: the status line shows every evaluator, e.g.
  *   [gen 14/40] [e0 gen 12 sce_x 340/2000] [e1 gen 13 focal_2 score 0/1] [e2 idle] | best ...
  * dc_ui_slots sets up n idle slots (0 frees them); a slot is busy from dc_ui_slot_start
- * until dc_ui_candidate_done of its candidate; dc_ui_slot_step records a progress report. */
+ * until dc_ui_candidate_done of its candidate (or dc_ui_slot_idle); dc_ui_slot_step records
+ * a progress report of the slot's candidate (a report of another is ignored). */
 void dc_ui_slots(dc_ui *u, int n);
 void dc_ui_slot_start(dc_ui *u, int slot, const arc_candidate *c);
 void dc_ui_slot_step(dc_ui *u, int slot, int64_t cand, const char *phase, int step, int steps);
+/* The slot's evaluator is gone (its candidate, if any, waits for another). */
+void dc_ui_slot_idle(dc_ui *u, int slot);
 /* The status line of the slots (tag, e.g. "proposing", after the generation; NULL: none),
  * cut to width columns (0: not cut) at a character boundary, into buf. */
 void dc_ui_pool_line(const dc_ui *u, const char *tag, int width, char *buf, size_t cap);

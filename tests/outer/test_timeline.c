@@ -149,6 +149,9 @@ static void test_status_line(void)
                          &sum);
     dc_ui_pool_line(&u, NULL, 0, line, sizeof line);
     CHECK(strncmp(line, "[gen 14/40] [e0 idle] [e1 gen 13", 32) == 0);
+    dc_ui_slot_idle(&u, 1); /* its evaluator died */
+    dc_ui_pool_line(&u, NULL, 0, line, sizeof line);
+    CHECK_STR(line, "[gen 14/40] [e0 idle] [e1 idle] [e2 idle] | best 0.8125 ce");
     dc_ui_slots(&u, 0);
     CHECK(u.slots == NULL && u.nslots == 0);
 }
