@@ -20,7 +20,7 @@
 #define TL_ROW 24 /* px per row; bars are TL_BAR high */
 #define TL_BAR 18
 #define TL_LLM_COLOR "#1f4f8f"
-#define TL_LLM_FAILED "#d62728"
+#define TL_LLM_FAILED "#e7969c" /* light red: no status has it */
 
 typedef struct {
     double t0, t1; /* seconds since the epoch */
