@@ -84,8 +84,10 @@ void rp_plot_timeline(dc_sb *b, const rp_data *d)
     for (int i = 0; i < d->ncands; i++) {
         span s;
         if (cand_span(&d->cands[i], &s) != 0) {
-            /* a reply that did not parse never reached an evaluator */
-            untimed += strcmp(d->cands[i].status, "parse_error") != 0;
+            /* a reply that did not parse never reached an evaluator; a pending candidate
+             * has its times archived with its result */
+            untimed += strcmp(d->cands[i].status, "parse_error") != 0 &&
+                       strcmp(d->cands[i].status, "pending") != 0;
             continue;
         }
         timed++;
@@ -94,8 +96,10 @@ void rp_plot_timeline(dc_sb *b, const rp_data *d)
         end = fmax(end, s.t1);
     }
     if (timed == 0) {
-        dc_sb_append(b, "Not available: this campaign was archived before discover recorded "
-                        "which evaluator ran each candidate and when.</figcaption></figure>");
+        dc_sb_append(b, untimed ? "Not available: this campaign was archived before discover "
+                                  "recorded which evaluator ran each candidate and when."
+                                : "Nothing has been evaluated in this campaign yet.");
+        dc_sb_append(b, "</figcaption></figure>");
         return;
     }
     int ncalls = 0;

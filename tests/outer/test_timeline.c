@@ -395,6 +395,16 @@ static void test_jobs2(void)
               "old campaign: %.300s", fig);
     CHECK(!strstr(fig, "<svg"));
     free(fig);
+    /* nor for one with nothing evaluated yet (pending rows get their times with the result) */
+    CHECK(sqlite3_open(db, &s) == SQLITE_OK);
+    CHECK(sqlite3_exec(s, "UPDATE candidates SET status = 'pending', fitness = NULL", NULL, NULL,
+                       NULL) == SQLITE_OK);
+    sqlite3_close(s);
+    fig = timeline_of(db, "j2");
+    CHECK_MSG(strstr(fig, "Nothing has been evaluated in this campaign yet.") != NULL,
+              "nothing evaluated: %.300s", fig);
+    CHECK(!strstr(fig, "<svg"));
+    free(fig);
 }
 
 static void test_jobs1(void)
