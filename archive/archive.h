@@ -146,6 +146,13 @@ typedef struct {
     int64_t llm_call_id;  /* the LLM exchange that produced it, 0 when none */
     int island;           /* its sub-population (run --islands; 0 with one island) */
     char *created_at;
+    /* Where and when it was evaluated (the report's evaluator timeline): evaluator 0..N-1
+     * of run --jobs N (0 with --jobs 1: the campaign process itself), -1 when no evaluator
+     * ran it (a reply that did not parse, a row still pending, a campaign archived before
+     * these were recorded); eval_started_at, ISO 8601 UTC with microseconds, when it was
+     * handed to the evaluator ("" when unknown). It finished at eval_started_at + seconds. */
+    int evaluator;
+    char *eval_started_at;
     dc_curves curves;     /* written with the candidate, read back by archive_candidate_get */
 } arc_candidate;
 void arc_candidate_free(arc_candidate *c);
@@ -161,7 +168,8 @@ void archive_code_hash(const char *code, char *out, size_t cap);
 int archive_candidate_insert(archive *a, arc_candidate *c, char *err, size_t errcap);
 /* Replaces status, message, duplicate_of, fitness, test_metric, metrics, seconds,
  * fingerprint and curves of an existing candidate (a pending one finishing), in one
- * transaction. */
+ * transaction; evaluator and eval_started_at too when eval_started_at is set (non-empty),
+ * else they keep what the row has. Insert leaves them at -1 and "". */
 int archive_candidate_finish(archive *a, const arc_candidate *c, char *err, size_t errcap);
 /* 0 found, 1 not found, -1 error. Loads curves too. */
 int archive_candidate_get(archive *a, int64_t id, arc_candidate *out, char *err, size_t errcap);
@@ -233,7 +241,9 @@ typedef struct {
     double latency_s;
     double cost;         /* in the user's currency units, from the configured prices */
     char *error;         /* "" on success */
-    char *created_at;
+    char *created_at;    /* when it was archived, right after the reply: ISO 8601 UTC, with
+                            microseconds since the evaluator timeline (seconds before); the
+                            call ran from created_at - latency_s to created_at */
     int64_t response_bytes; /* size of the body as received: more than strlen(response_raw)
                                when an oversized reply was stored cut; insert: 0 = the length
                                of response_raw; reads 0 for calls archived before schema 2 */

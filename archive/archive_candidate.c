@@ -21,6 +21,7 @@ void arc_candidate_free(arc_candidate *c)
     free(c->message);
     free(c->metrics_json);
     free(c->created_at);
+    free(c->eval_started_at);
     dc_curves_free(&c->curves);
     memset(c, 0, sizeof *c);
 }
@@ -28,7 +29,7 @@ void arc_candidate_free(arc_candidate *c)
 #define CANDIDATE_COLUMNS                                                                          \
     "id, campaign_id, generation, parents_json, name, thought, code, code_hash, fingerprint, "     \
     "status, message, duplicate_of, fitness, test_metric, metrics_json, seconds, llm_call_id, "    \
-    "created_at, island"
+    "created_at, island, evaluator, eval_started_at"
 
 static void read_row(sqlite3_stmt *st, arc_candidate *c, int with_code)
 {
@@ -55,6 +56,8 @@ static void read_row(sqlite3_stmt *st, arc_candidate *c, int with_code)
     c->llm_call_id = sqlite3_column_int64(st, 16);
     c->created_at = arc_col_text(st, 17);
     c->island = sqlite3_column_int(st, 18);
+    c->evaluator = sqlite3_column_int(st, 19);
+    c->eval_started_at = arc_col_text(st, 20);
 }
 
 static int check_status(archive *a, const char *status, char *err, size_t errcap)
@@ -149,13 +152,18 @@ int archive_candidate_finish(archive *a, const arc_candidate *c, char *err, size
     if (arc_prepare(a,
                     "UPDATE candidates SET status = ?1, message = ?2, duplicate_of = ?3, "
                     "fitness = ?4, test_metric = ?5, metrics_json = ?6, seconds = ?7, "
-                    "fingerprint = ?8 WHERE id = ?9",
+                    "fingerprint = ?8, "
+                    "evaluator = CASE WHEN ?11 = '' THEN evaluator ELSE ?10 END, "
+                    "eval_started_at = CASE WHEN ?11 = '' THEN eval_started_at ELSE ?11 END "
+                    "WHERE id = ?9",
                     &st, err, errcap)) {
         arc_rollback(a);
         return -1;
     }
     int b = bind_results(st, 1, c);
     b |= sqlite3_bind_int64(st, 9, c->id);
+    b |= sqlite3_bind_int(st, 10, c->evaluator);
+    b |= arc_bind_text(st, 11, c->eval_started_at ? c->eval_started_at : "");
     int rc = b ? b : sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {

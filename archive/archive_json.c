@@ -1,6 +1,8 @@
 /* archive_json.c — records to cJSON objects (see archive_json.h). */
 #include "archive_json.h"
 
+#include "common/util.h"
+
 #include <math.h>
 
 void arc_json_add_number(cJSON *o, const char *key, double v)
@@ -53,6 +55,19 @@ cJSON *arc_candidate_json(const arc_candidate *c, int with_code)
     else
         cJSON_AddNullToObject(o, "llm_call_id");
     add_str(o, "created_at", c->created_at);
+    /* where and when it was evaluated: null when not recorded (see arc_candidate) */
+    double t0;
+    if (c->evaluator >= 0 && dc_utc_parse(c->eval_started_at, &t0) == 0) {
+        char fin[40];
+        dc_utc_iso_at(t0 + (isfinite(c->seconds) ? c->seconds : 0), fin, sizeof fin);
+        cJSON_AddNumberToObject(o, "evaluator", c->evaluator);
+        add_str(o, "eval_started_at", c->eval_started_at);
+        add_str(o, "eval_finished_at", fin);
+    } else {
+        cJSON_AddNullToObject(o, "evaluator");
+        cJSON_AddNullToObject(o, "eval_started_at");
+        cJSON_AddNullToObject(o, "eval_finished_at");
+    }
     if (with_code) {
         if (c->thought) add_str(o, "thought", c->thought);
         if (c->code) add_str(o, "code", c->code);

@@ -67,8 +67,9 @@ static char *request_to_store(const char *body)
 int archive_llm_call_insert(archive *a, arc_llm_call *c, char *err, size_t errcap)
 {
     if (arc_require_writable(a, "cannot store an LLM call", err, errcap)) return -1;
-    char now[32];
-    dc_utc_iso(now, sizeof now);
+    /* microseconds: with latency_s it places the call on the report's evaluator timeline */
+    char now[40];
+    dc_utc_iso_at(dc_utc_epoch(), now, sizeof now);
     char *body = request_to_store(c->request_json ? c->request_json : "");
     sqlite3_stmt *st;
     if (arc_prepare(a,

@@ -99,9 +99,11 @@ static const char schema_v2[] =
 /* Version 3, for the campaign engine, confirmation and several models (one step so that
  * the features that use the columns can land in any order):
  * candidates.island: the sub-population the candidate belongs to (0 with one island);
- * candidates.evaluator: the evaluator that trained it (-1: the campaign process itself);
- * candidates.eval_started_at: when its evaluation began ('' when unknown), which with
- *   `seconds` places it on the report's evaluator timeline;
+ * candidates.evaluator: the evaluator that trained it (0..N-1 of --jobs N; 0 with --jobs 1,
+ *   the campaign process itself; -1: none recorded: never evaluated, or archived before
+ *   discover filled the column, which nothing did when this step shipped);
+ * candidates.eval_started_at: when its evaluation began ('' when unknown; ISO 8601 UTC with
+ *   microseconds), which with `seconds` places it on the report's evaluator timeline;
  * evaluations.purpose: why an evaluation was made ('' for replay/eval, 'confirm' for a
  *   re-training on fresh seeds that decides a campaign's winner);
  * llm_calls.model: the model that answered the call ('' for calls before this version:

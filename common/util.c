@@ -191,6 +191,47 @@ void dc_utc_iso(char *buf, size_t cap)
     strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+double dc_utc_epoch(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void dc_utc_iso_at(double epoch, char *buf, size_t cap)
+{
+    /* whole seconds and microseconds taken apart so rounding never shows 60 seconds;
+     * truncated, not rounded: a recorded start is never later than the event */
+    double whole = floor(epoch);
+    long us = (long)((epoch - whole) * 1e6);
+    if (us > 999999) us = 999999;
+    time_t t = (time_t)whole;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char head[32];
+    strftime(head, sizeof head, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, cap, "%s.%06ldZ", head, us);
+}
+
+int dc_utc_parse(const char *iso, double *epoch)
+{
+    if (!iso) return -1;
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *p = strptime(iso, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!p) return -1;
+    double frac = 0;
+    if (*p == '.') {
+        double scale = 0.1;
+        p++;
+        if (!isdigit((unsigned char)*p)) return -1;
+        for (; isdigit((unsigned char)*p); p++, scale /= 10) frac += (*p - '0') * scale;
+    }
+    if (strcmp(p, "Z") != 0) return -1;
+    *epoch = (double)timegm(&tm) + frac;
+    return 0;
+}
+
 uint64_t dc_hash64(const void *data, size_t len, uint64_t seed)
 {
     const unsigned char *p = data;

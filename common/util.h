@@ -53,6 +53,14 @@ int dc_write_file(const char *path, const void *data, size_t len, char *err, siz
 double dc_now(void);
 /* Wall-clock time as ISO 8601 UTC "2026-11-23T18:20:00Z" into buf (>= 21 bytes). */
 void dc_utc_iso(char *buf, size_t cap);
+/* Timestamps precise enough to place sub-second events on a timeline (the report's
+ * evaluator timeline): ISO 8601 UTC with microseconds, "2026-11-23T18:20:00.123456Z" (buf
+ * >= 28 bytes). dc_utc_epoch: the wall clock in seconds since 1970 (CLOCK_REALTIME). */
+double dc_utc_epoch(void);
+void dc_utc_iso_at(double epoch, char *buf, size_t cap);
+/* Parses "YYYY-MM-DDTHH:MM:SS[.fraction]Z" (what dc_utc_iso and dc_utc_iso_at write) into
+ * seconds since 1970. 0, or -1 when the text is anything else ("" included). */
+int dc_utc_parse(const char *iso, double *epoch);
 
 /* 64-bit FNV-1a; used for cache keys and code hashes. */
 uint64_t dc_hash64(const void *data, size_t len, uint64_t seed);

@@ -65,6 +65,7 @@ typedef struct {
     int deaths;      /* evaluators that died on it */
     double deadline; /* dc_now past which its evaluator is killed (0: none) */
     double budget;   /* its time budget, seconds */
+    double sent;     /* dc_now when handed to its evaluator */
 } dc_job;
 
 /* Everything one run of a campaign carries around. */
@@ -321,9 +322,22 @@ static int finish_candidate(run_ctx *R, arc_candidate *c)
     return 0;
 }
 
-/* The sequential path (jobs = 1): in this process, finished at once. */
+/* Records which evaluator runs c and when it started (the report's evaluator timeline):
+ * the wall clock now, to the microsecond, truncated, so that start + seconds never passes
+ * the moment the next candidate of that evaluator starts. */
+static void stamp_start(arc_candidate *c, int evaluator)
+{
+    char now[40];
+    dc_utc_iso_at(dc_utc_epoch(), now, sizeof now);
+    c->evaluator = evaluator;
+    set_str(&c->eval_started_at, now);
+}
+
+/* The sequential path (jobs = 1): in this process, finished at once. The campaign process
+ * is evaluator 0. */
 static int evaluate_candidate(run_ctx *R, arc_candidate *c)
 {
+    stamp_start(c, 0);
     if (evaluate_core(R, c) != 0) return -1;
     return finish_candidate(R, c);
 }
@@ -370,6 +384,7 @@ static void pool_init(run_ctx *R, int in_flight)
     R->running = dc_calloc((size_t)R->nevs, sizeof *R->running);
     for (int i = 0; i < R->nevs; i++)
         R->evs[i].to = R->evs[i].from = -1;
+    dc_ui_slots(&R->ui, R->nevs);
     cJSON *init = cJSON_CreateObject();
     cJSON_AddItemToObject(init, "settings", dc_campaign_settings_json(cfg));
     cJSON_AddStringToObject(init, "archive", archive_path(R->a));
@@ -405,6 +420,7 @@ static void pool_close(run_ctx *R)
     free(R->running);
     free(R->queue);
     cJSON_Delete(R->ev_init);
+    dc_ui_slots(&R->ui, 0);
     R->evs = NULL;
     R->running = R->queue = NULL;
     R->nevs = R->nqueue = R->capqueue = 0;
@@ -442,6 +458,8 @@ static int job_done(run_ctx *R, dc_job *j, const char *status, const char *why)
         set_str(&j->c.status, status);
         set_str(&j->c.message, why);
         j->c.has_fitness = 0;
+        /* no evaluator measured it: the time its evaluator held it */
+        if (j->sent > 0) j->c.seconds = dc_now() - j->sent;
     }
     int rc = finish_candidate(R, &j->c);
     arc_candidate_free(&j->c);
@@ -456,6 +474,7 @@ static int evaluator_lost(run_ctx *R, int i, const char *what)
     dc_evaluator_stop(&R->evs[i], 5.0, how, sizeof how);
     dc_job *j = R->running[i];
     R->running[i] = NULL;
+    dc_ui_slot_idle(&R->ui, i);
     if (!j) return 0;
     char why[512];
     dc_fmt(why, sizeof why, "its evaluator process %s (%s)", how[0] ? how : "ended", what);
@@ -491,12 +510,15 @@ static int pool_dispatch(run_ctx *R)
         memmove(R->queue, R->queue + 1, (size_t)(R->nqueue - 1) * sizeof *R->queue);
         R->nqueue--;
         R->running[i] = j;
+        stamp_start(&j->c, i); /* before it can start: its start is never late */
         cJSON *req = cJSON_CreateObject();
         cJSON_AddNumberToObject(req, "id", (double)j->c.id);
         int w = dc_msg_write(ev->to, req);
         cJSON_Delete(req);
         ev->cand = j->c.id;
         ev->started = dc_now();
+        j->sent = ev->started;
+        dc_ui_slot_start(&R->ui, i, &j->c);
         /* the budget is enforced inside the evaluator; this is the backstop for an
          * evaluator that stops answering altogether */
         double budget = candidate_budget(R, &j->c);
@@ -575,6 +597,13 @@ static int pool_step(run_ctx *R)
         cJSON *ans = dc_msg_read(R->evs[i].from, e, sizeof e);
         if (!ans) {
             if (evaluator_lost(R, i, e) != 0) return -1;
+            continue;
+        }
+        dc_progress_msg pm;
+        if (dc_progress_from_json(ans, &pm)) {
+            /* how far its training is: shown; the answer comes later on the same pipe */
+            dc_ui_slot_step(&R->ui, i, pm.id, pm.phase, pm.step, pm.steps);
+            cJSON_Delete(ans);
             continue;
         }
         const cJSON *fatal = cJSON_GetObjectItemCaseSensitive(ans, "error");
@@ -1536,6 +1565,11 @@ int dc_evaluator_main(int in_fd, int out_fd)
         rc = dc_msg_write(out_fd, ready);
         cJSON_Delete(ready);
     }
+    /* training progress goes to the campaign's status line (after ready: the campaign
+     * reads nothing else before it) */
+    dc_progress_relay relay = {.fd = out_fd};
+    R.ui.relay = dc_progress_relay_step;
+    R.ui.relay_ctx = &relay;
     /* one candidate at a time until the campaign closes the pipe */
     while (rc == 0) {
         cJSON *req = dc_msg_read(in_fd, err, sizeof err);
@@ -1560,7 +1594,11 @@ int dc_evaluator_main(int in_fd, int out_fd)
         if (hang && atoi(hang) == c.generation)
             for (;;)
                 pause();
-        if (evaluate_core(&R, &c) != 0) {
+        relay.id = c.id;
+        relay.last = 0;
+        r = evaluate_core(&R, &c);
+        relay.id = 0;
+        if (r != 0) {
             answer_error(out_fd, "an archive read failed (see the evaluator's message above)");
             arc_candidate_free(&c);
             rc = -1;

@@ -166,6 +166,48 @@ int dc_result_from_json(const cJSON *msg, arc_candidate *c, char *err, size_t er
     return 0;
 }
 
+cJSON *dc_progress_to_json(const dc_progress_msg *m)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *p = cJSON_AddObjectToObject(o, "progress");
+    cJSON_AddNumberToObject(p, "id", (double)m->id);
+    cJSON_AddStringToObject(p, "phase", m->phase);
+    cJSON_AddNumberToObject(p, "step", m->step);
+    cJSON_AddNumberToObject(p, "steps", m->steps);
+    return o;
+}
+
+int dc_progress_from_json(const cJSON *msg, dc_progress_msg *m)
+{
+    memset(m, 0, sizeof *m);
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(msg, "progress");
+    if (!cJSON_IsObject(p)) return 0;
+    double id = num(p, "id"), step = num(p, "step"), steps = num(p, "steps");
+    const char *phase = str(p, "phase");
+    m->id = isfinite(id) ? (int64_t)id : 0;
+    m->step = isfinite(step) && fabs(step) < 1e9 ? (int)step : 0;
+    m->steps = isfinite(steps) && fabs(steps) < 1e9 ? (int)steps : 0;
+    snprintf(m->phase, sizeof m->phase, "%s", phase ? phase : "");
+    return 1;
+}
+
+void dc_progress_relay_step(void *ctx, const char *phase, int step, int steps)
+{
+    dc_progress_relay *r = ctx;
+    if (!r || r->id <= 0 || r->fd < 0) return;
+    double now = dc_now();
+    if (r->last > 0 && now - r->last < DC_PROGRESS_EVERY_S) return;
+    /* POLLOUT on a pipe: room for at least PIPE_BUF bytes, and a report is far smaller, so
+     * the write below cannot block training while the campaign is not reading */
+    struct pollfd pf = {.fd = r->fd, .events = POLLOUT};
+    if (poll(&pf, 1, 0) != 1 || !(pf.revents & POLLOUT)) return;
+    dc_progress_msg m = {.id = r->id, .step = step, .steps = steps};
+    snprintf(m.phase, sizeof m.phase, "%s", phase ? phase : "");
+    cJSON *o = dc_progress_to_json(&m);
+    if (dc_msg_write(r->fd, o) == 0) r->last = now;
+    cJSON_Delete(o);
+}
+
 /* Clears close-on-exec on fd so the evaluator keeps it across exec. */
 static int keep_open(int fd)
 {

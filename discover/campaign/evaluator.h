@@ -8,6 +8,8 @@
  *   campaign → evaluator   {"settings": [...], "campaign_id", "threads", "horizon"}  once
  *   evaluator → campaign   {"ready": true} | {"error": "why"}
  *   campaign → evaluator   {"id": candidate}         the row is archived as pending
+ *   evaluator → campaign   {"progress": {"id", "phase", "step", "steps"}}   while training,
+ *                          any number (none is required), each before the answer
  *   evaluator → campaign   {"id", "status", "message", ... the finished fields}
  *
  * An evaluator dies with the campaign (PR_SET_PDEATHSIG) and its sandbox workers with it. */
@@ -33,6 +35,29 @@ cJSON *dc_msg_read(int fd, char *err, size_t errcap);
  * null. */
 cJSON *dc_result_to_json(const arc_candidate *c);
 int dc_result_from_json(const cJSON *msg, arc_candidate *c, char *err, size_t errcap);
+
+/* A progress report: the training step an evaluator has reached on candidate id. */
+typedef struct {
+    int64_t id;
+    char phase[24]; /* "train", "score", ... (the task's, cut to fit) */
+    int step, steps;
+} dc_progress_msg;
+cJSON *dc_progress_to_json(const dc_progress_msg *m);
+/* 1 when msg is a progress report (fields filled, missing ones 0 / ""), 0 when it is
+ * something else (an answer). */
+int dc_progress_from_json(const cJSON *msg, dc_progress_msg *m);
+
+/* The evaluator's side: relays the training progress of candidate id to fd, at most one
+ * message every DC_PROGRESS_EVERY_S, and never at the cost of training: a report is
+ * dropped when the pipe lacks room for it (the campaign is busy, say in an LLM call). */
+#define DC_PROGRESS_EVERY_S 0.5
+typedef struct {
+    int fd;
+    int64_t id;  /* the candidate in training; 0: relay nothing */
+    double last; /* dc_now of the last report sent; 0: none yet for this candidate */
+} dc_progress_relay;
+/* The dc_ui relay hook (progress.h): ctx is a dc_progress_relay. */
+void dc_progress_relay_step(void *ctx, const char *phase, int step, int steps);
 
 typedef struct {
     pid_t pid; /* 0: not running */

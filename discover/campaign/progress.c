@@ -6,8 +6,12 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
+
+static void pool_draw(dc_ui *u, const char *tag);
 
 void dc_ui_init(dc_ui *u, const dc_campaign_cfg *cfg, const dc_campaign_summary *sum)
 {
@@ -30,6 +34,7 @@ void dc_ui_clear_line(dc_ui *u)
 static void on_step(void *ctx, const char *phase, int step, int total, double loss)
 {
     dc_ui *u = ctx;
+    if (u->relay) u->relay(u->relay_ctx, phase, step, total);
     if (u->quiet || !u->tty) return;
     double now = dc_now();
     if (now - u->last_draw < 0.1 && step < total) return;
@@ -71,6 +76,10 @@ void dc_ui_campaign_start(dc_ui *u, const char *archive_path, const char *propos
 void dc_ui_proposing(dc_ui *u)
 {
     if (u->quiet || !u->tty) return;
+    if (u->nslots > 0) { /* the evaluators go on training meanwhile */
+        pool_draw(u, "proposing");
+        return;
+    }
     dc_ui_clear_line(u);
     fprintf(stderr, "[gen %d/%d] proposing...", u->generation, u->generations);
     u->line_open = 1;
@@ -147,6 +156,8 @@ void dc_ui_screened(dc_ui *u, dc_status st, const char *msg, int separable, doub
 
 void dc_ui_candidate_done(dc_ui *u, const arc_candidate *c, const dc_campaign_summary *sum)
 {
+    for (int i = 0; i < u->nslots; i++)
+        if (u->slots[i].cand == c->id) memset(&u->slots[i], 0, sizeof u->slots[i]);
     if (u->quiet) return;
     dc_ui_clear_line(u);
     // names and messages come from the proposer and the candidate: escaped
@@ -180,6 +191,7 @@ void dc_ui_candidate_done(dc_ui *u, const arc_candidate *c, const dc_campaign_su
     if (sum->best_id) fprintf(stderr, " | best %.4f %s", sum->best_fitness, best_name);
     fputc('\n', stderr);
     dc_safe_free(&sp);
+    pool_draw(u, NULL);
 }
 
 void dc_ui_note(dc_ui *u, const char *fmt, ...)
@@ -205,3 +217,111 @@ void dc_ui_error(dc_ui *u, const char *msg)
 }
 
 void dc_ui_campaign_done(dc_ui *u) { dc_ui_clear_line(u); }
+
+/* ---- run --jobs N: one status line for all the evaluators ---- */
+
+/* Length of the longest prefix of s, at most max bytes, that does not cut a UTF-8
+ * character. */
+static size_t utf8_prefix(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n <= max) return n;
+    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80) max--;
+    return max;
+}
+
+/* Bytes of s that fit in cols columns (a column per character). */
+static size_t utf8_cols(const char *s, int cols)
+{
+    size_t i = 0;
+    for (int c = 0; s[i] && c < cols; c++) {
+        i++;
+        while (((unsigned char)s[i] & 0xC0) == 0x80) i++;
+    }
+    return i;
+}
+
+void dc_ui_pool_line(const dc_ui *u, const char *tag, int width, char *buf, size_t cap)
+{
+    dc_sb b = {0};
+    dc_safe_pool sp = {0};
+    dc_sb_printf(&b, "[gen %d/%d%s%s]", u->generation, u->generations, tag ? " " : "",
+                 tag ? tag : "");
+    for (int i = 0; i < u->nslots; i++) {
+        const dc_ui_slot *sl = &u->slots[i];
+        if (!sl->cand) {
+            dc_sb_printf(&b, " [e%d idle]", i);
+            continue;
+        }
+        // names come from the proposer: escaped, then cut without splitting a character
+        const char *name = dc_safe(&sp, sl->name, DC_SAFE_LINE);
+        dc_sb_printf(&b, " [e%d gen %d %.*s", i, sl->generation, (int)utf8_prefix(name, 16), name);
+        if (sl->steps > 0) {
+            if (sl->phase[0] && strcmp(sl->phase, "train") != 0)
+                dc_sb_printf(&b, " %s", dc_safe(&sp, sl->phase, DC_SAFE_LINE));
+            dc_sb_printf(&b, " %d/%d", sl->step, sl->steps);
+        }
+        dc_sb_append(&b, "]");
+    }
+    if (u->sum && u->sum->best_id)
+        dc_sb_printf(&b, " | best %.4f %s", u->sum->best_fitness,
+                     dc_safe(&sp, u->sum->best_name, DC_SAFE_LINE));
+    const char *line = b.data ? b.data : "";
+    size_t n = width > 0 ? utf8_cols(line, width) : strlen(line);
+    if (n >= cap) n = cap ? utf8_prefix(line, cap - 1) : 0;
+    if (cap) {
+        memcpy(buf, line, n);
+        buf[n] = 0;
+    }
+    dc_safe_free(&sp);
+    dc_sb_free(&b);
+}
+
+/* Draws the slots' line on a terminal, one column short of its width so it never wraps
+ * (a wrapped line could not be cleared by \r). Progress reports arrive at most every
+ * DC_PROGRESS_EVERY_S per evaluator, so every change is drawn. */
+static void pool_draw(dc_ui *u, const char *tag)
+{
+    if (u->quiet || !u->tty || u->nslots == 0) return;
+    struct winsize ws;
+    int cols = ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 80;
+    char line[4096];
+    dc_ui_pool_line(u, tag, cols - 1, line, sizeof line);
+    fprintf(stderr, "\r\033[K%s", line);
+    u->line_open = 1;
+}
+
+void dc_ui_slots(dc_ui *u, int n)
+{
+    free(u->slots);
+    u->slots = n > 0 ? dc_calloc((size_t)n, sizeof *u->slots) : NULL;
+    u->nslots = n > 0 ? n : 0;
+}
+
+void dc_ui_slot_start(dc_ui *u, int slot, const arc_candidate *c)
+{
+    if (slot < 0 || slot >= u->nslots) return;
+    dc_ui_slot *sl = &u->slots[slot];
+    memset(sl, 0, sizeof *sl);
+    sl->cand = c->id;
+    sl->generation = c->generation;
+    snprintf(sl->name, sizeof sl->name, "%s", c->name ? c->name : "");
+    pool_draw(u, NULL);
+}
+
+void dc_ui_slot_step(dc_ui *u, int slot, int64_t cand, const char *phase, int step, int steps)
+{
+    if (slot < 0 || slot >= u->nslots || u->slots[slot].cand != cand || cand == 0) return;
+    dc_ui_slot *sl = &u->slots[slot];
+    snprintf(sl->phase, sizeof sl->phase, "%s", phase ? phase : "");
+    sl->step = step;
+    sl->steps = steps;
+    pool_draw(u, NULL);
+}
+
+void dc_ui_slot_idle(dc_ui *u, int slot)
+{
+    if (slot < 0 || slot >= u->nslots || !u->slots[slot].cand) return;
+    memset(&u->slots[slot], 0, sizeof u->slots[slot]);
+    pool_draw(u, NULL);
+}

@@ -184,6 +184,15 @@ static void print_text(archive *a, const arc_candidate *c, const arc_campaign *c
     printf("fitness:   %s (validation)   test metric: %s (held out)   %.1f s\n",
            c->has_fitness ? num(b1, sizeof b1, c->fitness) : "-",
            c->has_fitness ? num(b2, sizeof b2, c->test_metric) : "-", c->seconds);
+    double t0;
+    if (c->evaluator >= 0 && dc_utc_parse(c->eval_started_at, &t0) == 0) {
+        char fin[40];
+        dc_utc_iso_at(t0 + (isfinite(c->seconds) ? c->seconds : 0), fin, sizeof fin);
+        printf("evaluator: %d   started %s   finished %s\n", c->evaluator, SAFE(c->eval_started_at),
+               fin);
+    } else {
+        printf("evaluator: - (not recorded: never evaluated, or archived by an older discover)\n");
+    }
     double cf, ct;
     int cn = confirmed_mean(ev, nev, &cf, &ct);
     if (cn)

@@ -11,6 +11,7 @@
  *   report_confirm.c   search fitness against confirmed fitness (discover confirm)
  *   report_tokens.c    token-level tasks: one held-out pair coloured by each objective's
  *                      effective per-token weight, computed IN THE SANDBOX
+ *   report_timeline.c  the evaluator timeline (a row per evaluator, one for LLM calls)
  *   report_html.c      escaping, number formatting, page skeleton, candidate table
  * Nothing here runs candidate code in this process: report_pref.c and report_tokens.c go
  * through sandbox.h. */
@@ -219,6 +220,10 @@ char *rp_render(const rp_data *d, const char *generator);
 void rp_plot_progress(dc_sb *b, const rp_data *d, int test_metric);
 /* Best fitness so far per island (report_islands.c); nothing with one island. */
 void rp_plot_islands(dc_sb *b, const rp_data *d);
+/* Where the wall time went (report_timeline.c): a row per evaluator with a bar per candidate
+ * coloured by status, and a row of LLM calls; a one-line note for campaigns archived before
+ * evaluation times were recorded. */
+void rp_plot_timeline(dc_sb *b, const rp_data *d);
 void rp_plot_losses(dc_sb *b, const rp_data *d);
 void rp_plot_frontier(dc_sb *b, const rp_data *d);
 void rp_plot_curves(dc_sb *b, const rp_data *d);

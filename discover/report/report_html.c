@@ -280,6 +280,7 @@ char *rp_render(const rp_data *d, const char *generator)
     rp_plot_progress(&b, d, 1);
     rp_plot_confirm(&b, d);
     rp_plot_islands(&b, d);
+    rp_plot_timeline(&b, d);
     dc_sb_append(&b, "</section>\n");
     if (d->is_pref) {
         dc_sb_append(&b, "<section id=\"preference\"><h2>Preference objectives</h2>");

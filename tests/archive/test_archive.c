@@ -189,6 +189,25 @@ static void test_candidates(void)
     CHECK_STR(g.status, "duplicate");
     CHECK(g.duplicate_of == c.id);
     CHECK(g.curves.len == 1 && g.curves.items[0].len == 1);
+    /* Where and when it ran: none recorded on insert, nor by a finish without a start;
+     * a finish with one writes both; a later finish without one keeps them. */
+    CHECK(g.evaluator == -1 && !strcmp(g.eval_started_at, ""));
+    g.evaluator = 1;
+    free(g.eval_started_at);
+    g.eval_started_at = dc_strdup("2026-11-23T18:20:00.250000Z");
+    CHECK(archive_candidate_finish(a, &g, err, sizeof err) == 0);
+    arc_candidate_free(&g);
+    CHECK(archive_candidate_get(a, pend, &g, err, sizeof err) == 0);
+    CHECK(g.evaluator == 1);
+    CHECK_STR(g.eval_started_at, "2026-11-23T18:20:00.250000Z");
+    g.evaluator = 0;
+    free(g.eval_started_at);
+    g.eval_started_at = dc_strdup("");
+    CHECK(archive_candidate_finish(a, &g, err, sizeof err) == 0);
+    arc_candidate_free(&g);
+    CHECK(archive_candidate_get(a, pend, &g, err, sizeof err) == 0);
+    CHECK(g.evaluator == 1);
+    CHECK_STR(g.eval_started_at, "2026-11-23T18:20:00.250000Z");
     g.id = 424242;
     CHECK(archive_candidate_finish(a, &g, err, sizeof err) == -1);
     arc_candidate_free(&g);

@@ -134,8 +134,35 @@ static void test_safe_text(void)
     CHECK(!dc_utf8_valid("\xf4\x90\x80\x80")); /* past U+10FFFF */
 }
 
+/* Timeline timestamps: microseconds survive a round trip, a start is truncated (never
+ * later than the event), and the seconds-only form still parses. */
+static void test_utc(void)
+{
+    double t;
+    CHECK(dc_utc_parse("2026-11-23T18:20:00Z", &t) == 0);
+    CHECK_NEAR(t, 1795458000.0, 0);
+    CHECK(dc_utc_parse("2026-11-23T18:20:00.25Z", &t) == 0);
+    CHECK_NEAR(t, 1795458000.25, 1e-9);
+    char buf[40];
+    dc_utc_iso_at(1795458000.1234567, buf, sizeof buf);
+    CHECK_STR(buf, "2026-11-23T18:20:00.123456Z");
+    CHECK(dc_utc_parse(buf, &t) == 0);
+    CHECK_NEAR(t, 1795458000.123456, 2e-6);
+    dc_utc_iso_at(1795458000.9999995, buf, sizeof buf);
+    CHECK_STR(buf, "2026-11-23T18:20:00.999999Z");
+    double now = dc_utc_epoch();
+    dc_utc_iso_at(now, buf, sizeof buf);
+    CHECK(dc_utc_parse(buf, &t) == 0 && t <= now && now - t < 2e-6);
+    CHECK(dc_utc_parse("", &t) == -1);
+    CHECK(dc_utc_parse(NULL, &t) == -1);
+    CHECK(dc_utc_parse("2026-11-23 18:20:00", &t) == -1);
+    CHECK(dc_utc_parse("2026-11-23T18:20:00.Z", &t) == -1);
+    CHECK(dc_utc_parse("2026-11-23T18:20:00Zjunk", &t) == -1);
+}
+
 int main(void)
 {
+    test_utc();
     test_rng();
     test_safe_text();
     test_sb();
