@@ -1185,7 +1185,7 @@ static gen_rc generations_async(run_ctx *R, dc_proposer *proposer, int from, int
                 break;
             }
             R->ui.generation = g;
-            dc_ui_proposing(&R->ui);
+            dc_ui_llm_out(&R->ui, dc_inflight_count(&F));
             if (redo.n && g == redo.g[0])
                 gen_set_pop(&redo);
             else
@@ -1196,6 +1196,7 @@ static gen_rc generations_async(run_ctx *R, dc_proposer *proposer, int from, int
         dc_pending *p = dc_inflight_take_any(&F, 0);
         if (p) {
             int g = dc_pending_generation(p);
+            dc_ui_llm_out(&R->ui, dc_inflight_count(&F));
             dc_proposal prop;
             dc_propose_rc prc = proposer->finish(proposer, p, &prop, e, sizeof e);
             if (prc != DC_PROPOSE_OK) {
@@ -1242,6 +1243,7 @@ static gen_rc generations_async(run_ctx *R, dc_proposer *proposer, int from, int
             proposer->discard(p);
     }
     dc_inflight_close(&F);
+    dc_ui_llm_out(&R->ui, 0);
     R->wake_fd = -1;
     free(redo.g);
     return rc;

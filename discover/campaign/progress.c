@@ -247,6 +247,7 @@ void dc_ui_pool_line(const dc_ui *u, const char *tag, int width, char *buf, size
     dc_safe_pool sp = {0};
     dc_sb_printf(&b, "[gen %d/%d%s%s]", u->generation, u->generations, tag ? " " : "",
                  tag ? tag : "");
+    if (u->llm_out > 0) dc_sb_printf(&b, " [llm %d out]", u->llm_out);
     for (int i = 0; i < u->nslots; i++) {
         const dc_ui_slot *sl = &u->slots[i];
         if (!sl->cand) {
@@ -289,6 +290,12 @@ static void pool_draw(dc_ui *u, const char *tag)
     dc_ui_pool_line(u, tag, cols - 1, line, sizeof line);
     fprintf(stderr, "\r\033[K%s", line);
     u->line_open = 1;
+}
+
+void dc_ui_llm_out(dc_ui *u, int n)
+{
+    u->llm_out = n;
+    pool_draw(u, NULL);
 }
 
 void dc_ui_slots(dc_ui *u, int n)

@@ -35,6 +35,7 @@ typedef struct {
     /* run --jobs N: one slot per evaluator; the status line then shows them all */
     dc_ui_slot *slots;
     int nslots;
+    int llm_out; /* LLM calls in flight (the llm proposer with --jobs N), shown on that line */
 } dc_ui;
 
 void dc_ui_init(dc_ui *u, const dc_campaign_cfg *cfg, const dc_campaign_summary *sum);
@@ -42,6 +43,8 @@ dc_progress dc_ui_progress(dc_ui *u, volatile sig_atomic_t *stop);
 void dc_ui_clear_line(dc_ui *u);
 void dc_ui_campaign_start(dc_ui *u, const char *archive_path, const char *proposer);
 void dc_ui_proposing(dc_ui *u);
+/* n LLM calls are in flight now (drawn as "[llm n out]" on the evaluators' line). */
+void dc_ui_llm_out(dc_ui *u, int n);
 void dc_ui_proposal(dc_ui *u, const dc_proposal *p);
 void dc_ui_candidate_start(dc_ui *u, const arc_candidate *c);
 void dc_ui_screened(dc_ui *u, dc_status st, const char *msg, int separable, double seconds);
