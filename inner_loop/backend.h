@@ -142,6 +142,12 @@ double dc_backend_verify_margin(const dc_backend_ops *ops);
  * runs once per process; its outcome is remembered. */
 int dc_backend_select(const char *device, const dc_backend_ops **ops, char *err, size_t errcap);
 
+/* The NVIDIA GPUs this process may use, without initialising CUDA: the entries of
+ * CUDA_VISIBLE_DEVICES when it is set (indices or UUIDs, up to the first invalid one),
+ * else 0..N-1 for the N GPUs the driver lists (/proc/driver/nvidia/gpus). Fills up to cap
+ * ids; returns how many (0: none, or no NVIDIA driver). */
+int dc_visible_gpus(char ids[][64], int cap);
+
 /* The plugin: a shared library exporting one C function that initialises the first CUDA
  * device and returns its table, or NULL with the reason. abi is the caller's DC_BACKEND_ABI.
  * Found at $DISCOVER_CUDA_PLUGIN, else beside the program, else in

@@ -41,6 +41,7 @@
 #include "evaluate.h"
 #include "evaluator.h"
 #include "discover/propose/evolve/evolve.h"
+#include "inner_loop/backend.h"
 #include "inner_loop/task.h"
 #include "islands.h"
 #include "progress.h"
@@ -100,6 +101,10 @@ typedef struct {
     double stop_seen;   /* when (dc_now) */
     /* LLM calls in flight (proposals.h): pool_step also wakes when one is done */
     int wake_fd;                        /* -1: none */
+    /* GPUs the evaluators are pinned to (evaluator_gpu) */
+    char gpus[DC_MAX_GPUS][64];
+    int ngpus;
+    int *gpu_noted; /* per evaluator: its GPU was said */
     volatile sig_atomic_t llm_cancel;   /* set on a stop: the calls in flight end early */
 } run_ctx;
 
@@ -376,6 +381,15 @@ static int pool_on(const run_ctx *R)
 
 /* What every evaluator is told: the effective settings, the campaign, its share of the CPU
  * threads and the proposal horizon. */
+/* The GPU evaluator i runs on (an entry of dc_visible_gpus), NULL for the CPU: when the
+ * task has a device option that is not "cpu" and GPUs are visible. */
+static const char *evaluator_gpu(run_ctx *R, int i)
+{
+    if (R->ngpus <= 0) return NULL;
+    int k = R->cfg->jobs_per_device > 0 ? R->cfg->jobs_per_device : 1;
+    return R->gpus[(i / k) % R->ngpus];
+}
+
 static void pool_init(run_ctx *R, int in_flight)
 {
     const dc_campaign_cfg *cfg = R->cfg;
@@ -401,6 +415,9 @@ static void pool_init(run_ctx *R, int in_flight)
     }
     cJSON_AddNumberToObject(init, "threads", threads);
     R->ev_init = init;
+    /* GPUs: only for a task with a device option, unless it asks for the CPU */
+    R->ngpus = dc_campaign_gpus(cfg, R->gpus, DC_MAX_GPUS);
+    R->gpu_noted = dc_calloc((size_t)R->nevs, sizeof *R->gpu_noted);
 }
 
 static void pool_close(run_ctx *R)
@@ -419,6 +436,8 @@ static void pool_close(run_ctx *R)
     free(R->evs);
     free(R->running);
     free(R->queue);
+    free(R->gpu_noted);
+    R->gpu_noted = NULL;
     cJSON_Delete(R->ev_init);
     dc_ui_slots(&R->ui, 0);
     R->evs = NULL;
@@ -501,9 +520,19 @@ static int pool_dispatch(run_ctx *R)
         dc_evaluator *ev = &R->evs[i];
         if (ev->pid == 0) {
             char e[1024];
-            if (dc_evaluator_start(ev, self_exe(), R->ev_init, e, sizeof e) != 0) {
+            /* its device: evaluator i on GPU (i / jobs_per_device) mod #GPUs */
+            const char *gpu = evaluator_gpu(R, i);
+            cJSON *init = cJSON_Duplicate(R->ev_init, 1);
+            if (gpu) cJSON_AddStringToObject(init, "gpu", gpu);
+            int started = dc_evaluator_start(ev, self_exe(), init, e, sizeof e);
+            cJSON_Delete(init);
+            if (started != 0) {
                 dc_ui_error(&R->ui, e);
                 return -1;
+            }
+            if (gpu && !R->gpu_noted[i]) {
+                R->gpu_noted[i] = 1;
+                dc_ui_note(&R->ui, "evaluator %d: GPU %s", i, gpu);
             }
         }
         dc_job *j = R->queue[0];
@@ -1509,6 +1538,15 @@ static int evaluator_setup(run_ctx *R, dc_campaign_cfg *cfg, const cJSON *init, 
     }
     R->campaign_id = (int64_t)id->valuedouble;
     R->horizon = horizon->valueint;
+    /* pinned to one GPU: it is device 0 of this process (set before CUDA is initialised,
+     * which happens when the task prepares its backend) */
+    const cJSON *gpu = cJSON_GetObjectItemCaseSensitive(init, "gpu");
+    if (cJSON_IsString(gpu) &&
+        (setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID", 1) != 0 ||
+         setenv("CUDA_VISIBLE_DEVICES", gpu->valuestring, 1) != 0)) {
+        dc_fmt(err, errcap, "cannot set CUDA_VISIBLE_DEVICES=%s", gpu->valuestring);
+        return -1;
+    }
     R->ops = dc_task_find(cfg->task);
     if (!R->ops) {
         dc_fmt(err, errcap, "unknown task '%s' (tasks: %s)", cfg->task, dc_task_names());

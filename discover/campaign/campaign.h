@@ -59,6 +59,10 @@ typedef struct {
     /* proposals ahead of the results (0 = jobs): proposal g sees exactly the candidates of
      * generations up to g - in_flight */
     int in_flight;
+    /* evaluators per GPU (default 1): evaluator i runs on visible GPU (i / K) mod #GPUs;
+     * without --jobs, a campaign on a machine with GPUs gets #GPUs x K evaluators */
+    int jobs_per_device;
+    int jobs_set; /* jobs was given (a flag, the config file, or the resumed campaign) */
     /* sub-populations (1 = one chronological history, DiscoPOP's): generation g >= 1 belongs
      * to island (g - 1) mod islands; every migrate_every generations each island's best is
      * copied into the next island's context (discover/campaign/islands.h) */
@@ -136,5 +140,10 @@ int dc_campaign_apply_settings(dc_campaign_cfg *c, const char *config_json, char
  * 0, or -1 with why (a list too long). */
 int dc_campaign_resolve_prices(dc_campaign_cfg *c, char *note, size_t notecap, char *err,
                                size_t errcap);
+
+/* The GPUs a campaign's evaluators are pinned to (dc_visible_gpus): none unless the task
+ * has a device option and it is not "cpu". Returns how many (up to cap). */
+#define DC_MAX_GPUS 64
+int dc_campaign_gpus(const dc_campaign_cfg *c, char ids[][64], int cap);
 
 #endif

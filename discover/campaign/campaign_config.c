@@ -7,6 +7,7 @@
 
 #include "common/util.h"
 #include "discover/propose/llm/model_select.h"
+#include "inner_loop/backend.h"
 #include "inner_loop/task.h"
 
 #include <ctype.h>
@@ -28,6 +29,7 @@ void dc_campaign_cfg_default(dc_campaign_cfg *c)
     c->nseeds = 1;
     c->candidate_timeout_s = -1;
     c->jobs = 1;
+    c->jobs_per_device = 1;
     c->islands = 1;
     c->migrate_every = 10;
     dc_context_default(&c->context);
@@ -232,7 +234,9 @@ int dc_campaign_set(dc_campaign_cfg *c, const char *key, const char *value, char
     INT_KEY("max_tokens", c->max_tokens, 0, 9000000000000000000LL)
     DBL_KEY("max_cost", c->max_cost, 0, 1e12)
     DBL_KEY("candidate_timeout", c->candidate_timeout_s, 0, 1e7)
+    if (!strcmp(key, "jobs")) c->jobs_set = 1;
     INT_KEY("jobs", c->jobs, 1, 256)
+    INT_KEY("jobs_per_device", c->jobs_per_device, 1, 64)
     INT_KEY("in_flight", c->in_flight, 0, 1024)
     INT_KEY("islands", c->islands, 1, 1024)
     INT_KEY("migrate_every", c->migrate_every, 1, 100000)
@@ -251,7 +255,7 @@ int dc_campaign_key_known(const char *key)
         "context_tokens", "prompts", "prompt_style", "api_base", "model", "model_weights", "model_select",
         "model_cost_aware", "temperature", "max_tokens_per_call",
         "json_mode", "connect_timeout", "timeout", "retries", "price_in", "price_out",
-        "max_calls", "max_tokens", "max_cost", "candidate_timeout", "jobs", "in_flight",
+        "max_calls", "max_tokens", "max_cost", "candidate_timeout", "jobs", "jobs_per_device", "in_flight",
         "islands", "migrate_every", NULL};
     if (!strncmp(key, "task.", 5)) return key[5] != '\0';
     for (int i = 0; keys[i]; i++)
@@ -438,4 +442,14 @@ int dc_campaign_load(dc_campaign_cfg *c, const char *path, char *err, size_t err
     }
     free(text);
     return rc;
+}
+
+int dc_campaign_gpus(const dc_campaign_cfg *c, char ids[][64], int cap)
+{
+    const dc_task_ops *ops = dc_task_find(c->task);
+    if (!ops || !dc_option_find(ops->options, "device")) return 0;
+    const char *device = "auto";
+    for (int i = 0; i < c->ntask_opts; i++)
+        if (!strcmp(c->task_keys[i], "device")) device = c->task_vals[i];
+    return strcmp(device, "cpu") ? dc_visible_gpus(ids, cap) : 0;
 }

@@ -68,6 +68,7 @@ cJSON *dc_campaign_settings_json(const dc_campaign_cfg *c)
     /* only when set: a sequential campaign's archived settings stay as they were */
     if (c->jobs != 1) addf(a, "jobs", "%.0f", c->jobs);
     if (c->in_flight > 0) addf(a, "in_flight", "%.0f", c->in_flight);
+    if (c->jobs_per_device != 1) addf(a, "jobs_per_device", "%.0f", c->jobs_per_device);
     if (c->islands != 1) {
         addf(a, "islands", "%.0f", c->islands);
         addf(a, "migrate_every", "%.0f", c->migrate_every);

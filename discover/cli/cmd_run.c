@@ -76,6 +76,10 @@ static void run_help(void)
         "                         the cores are divided among them (task option threads =\n"
         "                         cores / N unless given). An evaluator that dies has its\n"
         "                         candidate run again once, then recorded as crash\n"
+        "  --jobs-per-device K    evaluators per visible GPU (default 1): evaluator i runs\n"
+        "                         on GPU (i / K) mod #GPUs; without --jobs a machine with\n"
+        "                         GPUs gets #GPUs x K evaluators (CUDA_VISIBLE_DEVICES\n"
+        "                         chooses the GPUs)\n"
         "  --in-flight P          proposals ahead of the results (default N): proposal g sees\n"
         "                         the results of generations up to g - P, so the same seed,\n"
         "                         --jobs and --in-flight give the same campaign; with the llm\n"
@@ -241,6 +245,21 @@ int dc_run_configure(const char *cmd, int argc, char **argv, dc_campaign_cfg *cf
     if (dc_campaign_resolve_prices(cfg, note, sizeof note, e, sizeof e) != 0)
         return cli_error(cmd, "%s", e);
     if (note[0]) fprintf(stderr, "discover: note: %s\n", note);
+    /* a new campaign without --jobs on a machine with GPUs: one evaluator per GPU (times
+     * --jobs-per-device); a resumed one keeps its archived --jobs */
+    if (!rf->resume && !cfg->jobs_set) {
+        char gpus[DC_MAX_GPUS][64];
+        int n = dc_campaign_gpus(cfg, gpus, DC_MAX_GPUS);
+        if (n * cfg->jobs_per_device > 1) {
+            cfg->jobs = n * cfg->jobs_per_device;
+            if (!rf->quiet)
+                fprintf(stderr,
+                        "discover: note: %d GPU%s visible: --jobs %d (%d evaluator%s per GPU); "
+                        "pass --jobs N to choose\n",
+                        n, n > 1 ? "s" : "", cfg->jobs, cfg->jobs_per_device,
+                        cfg->jobs_per_device > 1 ? "s" : "");
+        }
+    }
     cfg->resume = rf->resume;
     cfg->quiet = rf->quiet;
     return 0;

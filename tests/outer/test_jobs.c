@@ -395,12 +395,49 @@ static void test_bad_jobs(void)
     free(err);
 }
 
+/* GPUs (CUDA_VISIBLE_DEVICES names two; none need exist: on this machine the evaluators
+ * fall back to the CPU): without --jobs, one evaluator per GPU times --jobs-per-device,
+ * evaluator i on GPU (i / K) mod 2; --device cpu pins nothing and keeps --jobs 1. */
+static void test_gpu_pinning(void)
+{
+    char db[300];
+    snprintf(db, sizeof db, "%s/gpus.db", tmpdir);
+    char *argv[] = {(char *)discover_bin(), "run", "--task", "fashion", "--proposer", "evolve",
+                    "--generations", "4", "--jobs-per-device", "2", "--archive", db,
+                    "--campaign", "g", TASK_FLAGS, NULL};
+    char *env[] = {"CUDA_VISIBLE_DEVICES=3,5", NULL};
+    char *err = NULL;
+    int rc = run_child(argv, env, 300, NULL, &err);
+    CHECK_MSG(rc == 0, "exit %d\nstderr:\n%s", rc, err ? err : "");
+    CHECK_MSG(err && strstr(err, "2 GPUs visible: --jobs 4 (2 evaluators per GPU)"), "stderr:\n%s",
+              err ? err : "");
+    static const char *const want[] = {"evaluator 0: GPU 3", "evaluator 1: GPU 3",
+                                       "evaluator 2: GPU 5", "evaluator 3: GPU 5"};
+    for (int i = 0; i < 4; i++)
+        CHECK_MSG(err && strstr(err, want[i]), "no '%s' in stderr:\n%s", want[i], err ? err : "");
+    free(err);
+    cands x;
+    load(db, "g", &x);
+    CHECK_MSG(x.n >= 5 && count_status(&x, "ok") + count_status(&x, "duplicate") == x.n,
+              "%d candidates, %d ok", x.n, count_status(&x, "ok"));
+    unload(&x);
+    char *argc[] = {(char *)discover_bin(), "run", "--task", "fashion", "--proposer", "evolve",
+                    "--generations", "1", "--jobs-per-device", "2", "--device", "cpu",
+                    "--archive", db, "--campaign", "c", TASK_FLAGS, NULL};
+    err = NULL;
+    rc = run_child(argc, env, 300, NULL, &err);
+    CHECK_MSG(rc == 0 && err && !strstr(err, "GPUs visible") && !strstr(err, ": GPU "),
+              "exit %d\nstderr:\n%s", rc, err ? err : "");
+    free(err);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/discover-test-jobs-XXXXXX");
     if (!mkdtemp(tmpdir)) return 1;
     setenv("DISCOVER_CACHE", tmpdir, 1);
     test_bad_jobs();
+    test_gpu_pinning();
     test_reproducible();
     test_evaluator_dies();
     test_evaluator_hangs();
