@@ -7,7 +7,7 @@
 #
 # Configuration: the offline evolve proposer on the demo configuration of fashion
 # (train_size=4000 val_size=5000 steps=1000 noise=0.4), seed 1. Runs alternate (jobs, mpi,
-# jobs, mpi, ...) so a change of load hits both; the medians and the overhead
+# mpi, jobs, ...) so a change of load hits both; the medians and the overhead
 # (median mpi / median jobs - 1) are printed with the machine, date and load.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,9 +26,12 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  runs: $RUNS  generations: $GENS  $($MPIRUN --version | head -1)"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 # one unmeasured run fills the task cache (the data set, decoded once)
-"$BIN" run --quiet "${TASK[@]}" --generations 0 --archive "$tmp/warm.db" --campaign w >/dev/null 2>&1 || true
+"$BIN" run --quiet "${TASK[@]}" --generations 1 --archive "$tmp/warm.db" --campaign w >/dev/null 2>&1
 for r in $(seq 1 "$RUNS"); do
-  for mode in jobs mpi; do
+  # odd runs --jobs first, even runs mpirun first: neither gains from going second
+  order="jobs mpi"
+  [ $((r % 2)) -eq 0 ] && order="mpi jobs"
+  for mode in $order; do
     db=$tmp/$mode$r.db
     t0=$(date +%s.%N)
     if [ $mode = jobs ]; then
@@ -41,13 +44,21 @@ for r in $(seq 1 "$RUNS"); do
     echo "$mode $r $(awk "BEGIN{print $t1 - $t0}") $(cut -d' ' -f1 /proc/loadavg)"
   done
 done | tee "$tmp/times"
+# The same seed gives the same archive, unless the machine is so loaded that a sandbox
+# request outran its watchdog (a timeout in one run and not the other; both paths alike):
+# such runs are listed with their differing rows, and still timed.
 q="select name, code_hash, status, fitness, test_metric, generation, island from candidates order by id"
+same=0
 for r in $(seq 1 "$RUNS"); do
-  if [ "$(sqlite3 "$tmp/jobs$r.db" "$q" | md5sum)" != "$(sqlite3 "$tmp/mpi$r.db" "$q" | md5sum)" ]; then
-    echo "run $r: the archives differ"; exit 1
+  if [ "$(sqlite3 "$tmp/jobs$r.db" "$q" | md5sum)" = "$(sqlite3 "$tmp/mpi$r.db" "$q" | md5sum)" ]; then
+    same=$((same + 1))
+  else
+    echo "run $r: the archives differ (< --jobs 2, > mpirun):"
+    diff <(sqlite3 "$tmp/jobs$r.db" "select id, name, status, substr(message, 1, 90), fitness from candidates order by id") \
+         <(sqlite3 "$tmp/mpi$r.db" "select id, name, status, substr(message, 1, 90), fitness from candidates order by id") || true
   fi
 done
-echo "archives: equal in every run ($(sqlite3 "$tmp/mpi1.db" "select count(*) from candidates") candidates each)"
+echo "archives: equal in $same of $RUNS runs ($(sqlite3 "$tmp/mpi1.db" "select count(*) from candidates") candidates each)"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$tmp/times" <<'PY'
 import statistics, sys
