@@ -44,6 +44,7 @@
 #include "inner_loop/backend.h"
 #include "inner_loop/task.h"
 #include "islands.h"
+#include "mpi_pool.h"
 #include "progress.h"
 #include "proposals.h"
 #include "discover/propose/proposer.h"
@@ -106,6 +107,10 @@ typedef struct {
     int ngpus;
     int *gpu_noted; /* per evaluator: its GPU was said */
     volatile sig_atomic_t llm_cancel;   /* set on a stop: the calls in flight end early */
+    /* in an evaluator process (no archive, R->a NULL): the campaign's answers */
+    int ev_in, ev_out;    /* its pipes to the campaign */
+    arc_candidate same;   /* the request's same_code candidate */
+    int has_same;
 } run_ctx;
 
 /* The β the preference prompt states (the task's own answer; 0.05, DiscoPOP's, otherwise). */
@@ -130,29 +135,17 @@ static void set_str(char **field, const char *v)
 }
 
 /* Copies the result of an earlier candidate into a duplicate. */
-static int mark_duplicate(run_ctx *R, arc_candidate *c, int64_t orig_id, const char *why)
+static void mark_duplicate(arc_candidate *c, const arc_candidate *orig, const char *why)
 {
-    arc_candidate orig;
-    char e[512];
-    int r = archive_candidate_get(R->a, orig_id, &orig, e, sizeof e);
-    if (r < 0) {
-        dc_ui_error(&R->ui, e);
-        return -1;
-    }
     set_str(&c->status, "duplicate");
     char msg[512];
-    snprintf(msg, sizeof msg, "%s candidate %lld '%s'", why, (long long)orig_id,
-             r == 0 ? orig.name : "?");
+    snprintf(msg, sizeof msg, "%s candidate %lld '%s'", why, (long long)orig->id, orig->name);
     set_str(&c->message, msg);
-    c->duplicate_of = orig_id;
-    if (r == 0) {
-        c->has_fitness = orig.has_fitness;
-        c->fitness = orig.fitness;
-        c->test_metric = orig.test_metric;
-        set_str(&c->metrics_json, orig.metrics_json);
-        arc_candidate_free(&orig);
-    }
-    return 0;
+    c->duplicate_of = orig->id;
+    c->has_fitness = orig->has_fitness;
+    c->fitness = orig->fitness;
+    c->test_metric = orig->test_metric;
+    set_str(&c->metrics_json, orig->metrics_json);
 }
 
 double dc_default_candidate_timeout(double slowest_baseline_s)
@@ -193,33 +186,84 @@ static int seen_up_to(int gen, int ahead)
 /* With evaluations in parallel (an evaluator's horizon P > 0), a candidate may only be
  * the duplicate of one whose result was certain to be archived when it was proposed
  * (seen_up_to; none for a seed baseline, trained beside the others): otherwise the verdict
- * would depend on which evaluator happened to finish first. 1 visible, 0 not, -1 archive
- * error. */
-static int dup_visible(run_ctx *R, const arc_candidate *c, int64_t orig, char *e, size_t ecap)
+ * would depend on which evaluator happened to finish first. */
+static int dup_visible(const run_ctx *R, const arc_candidate *c, const arc_candidate *o)
 {
     if (R->horizon <= 0) return 1;
-    arc_candidate o;
-    int r = archive_candidate_get(R->a, orig, &o, e, ecap);
-    if (r != 0) return r < 0 ? -1 : 0;
-    int vis = c->generation > 0 && o.generation <= seen_up_to(c->generation, R->horizon);
-    arc_candidate_free(&o);
-    return vis;
+    return c->generation > 0 && o->generation <= seen_up_to(c->generation, R->horizon);
 }
 
-/* Screens, de-duplicates, trains and scores one candidate: fills in its result fields,
- * writes nothing. 0, or -1 on an archive error (shown). */
-static int evaluate_core(run_ctx *R, arc_candidate *c)
+/* The earlier candidate whose result c may copy, from the archive of this process (the
+ * campaign's): by code hash (fp NULL) or by behaviour fingerprint fp. 1 with *orig filled
+ * (the caller frees it), 0 none or not visible to c, -1 archive error (in e). */
+static int archive_lookup(run_ctx *R, const arc_candidate *c, const char *fp, arc_candidate *orig,
+                          char *e, size_t ecap)
+{
+    int64_t id = 0;
+    int r = fp ? archive_find_by_fingerprint(R->a, R->campaign_id, fp, &id, e, ecap)
+               : archive_find_by_hash(R->a, R->campaign_id, c->code_hash, &id, e, ecap);
+    if (r != 0 || id == c->id) return r < 0 ? -1 : 0;
+    r = archive_candidate_get(R->a, id, orig, e, ecap);
+    if (r != 0) return r < 0 ? -1 : 0;
+    if (dup_visible(R, c, orig)) return 1;
+    arc_candidate_free(orig);
+    return 0;
+}
+
+/* The same, in an evaluator process (which never opens the archive): the same code came
+ * with the request; the same behaviour is asked of the campaign, which looks it up as
+ * above. */
+static int evaluator_lookup(run_ctx *R, const arc_candidate *c, const char *fp,
+                            arc_candidate *orig, char *e, size_t ecap)
+{
+    if (!fp) {
+        if (!R->has_same) return 0;
+        *orig = R->same;
+        memset(&R->same, 0, sizeof R->same); /* moved to the caller */
+        R->has_same = 0;
+        return 1;
+    }
+    cJSON *q = cJSON_CreateObject();
+    cJSON_AddStringToObject(q, "same_behaviour", fp);
+    cJSON_AddNumberToObject(q, "id", (double)c->id);
+    int w = dc_msg_write(R->ev_out, q);
+    cJSON_Delete(q);
+    cJSON *a = w == 0 ? dc_msg_read(R->ev_in, e, ecap) : NULL;
+    if (!a) {
+        if (w != 0) dc_fmt(e, ecap, "the campaign is gone");
+        return -1;
+    }
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(a, "orig");
+    int r = cJSON_IsObject(o) ? 1 : 0;
+    if (r && dc_orig_from_json(o, orig) != 0) {
+        dc_fmt(e, ecap, "the campaign's answer about fingerprint %s is malformed", fp);
+        r = -1;
+    }
+    cJSON_Delete(a);
+    return r;
+}
+
+static int lookup_earlier(run_ctx *R, const arc_candidate *c, const char *fp, arc_candidate *orig,
+                          char *e, size_t ecap)
+{
+    return R->a ? archive_lookup(R, c, fp, orig, e, ecap) : evaluator_lookup(R, c, fp, orig, e, ecap);
+}
+
+/* Screens, de-duplicates, trains and scores one candidate within budget seconds of
+ * training (0: none): fills in its result fields, writes nothing. 0, or -1 on an archive
+ * error (shown). */
+static int evaluate_core(run_ctx *R, arc_candidate *c, double budget)
 {
     double t0 = dc_now();
     char e[1024];
-    int64_t orig = 0;
+    arc_candidate orig;
     dc_ui_candidate_start(&R->ui, c);
 
-    int r = archive_find_by_hash(R->a, R->campaign_id, c->code_hash, &orig, e, sizeof e);
+    int r = lookup_earlier(R, c, NULL, &orig, e, sizeof e);
     if (r < 0) goto archive_error;
-    if (r == 0 && orig != c->id) r = dup_visible(R, c, orig, e, sizeof e) == 1 ? 0 : 1;
-    if (r == 0 && orig != c->id) {
-        if (mark_duplicate(R, c, orig, "same code as") != 0) return -1;
+    if (r == 1) {
+        mark_duplicate(c, &orig, "same code as");
+        arc_candidate_free(&orig);
         goto finish;
     }
 
@@ -243,43 +287,32 @@ static int evaluate_core(run_ctx *R, arc_candidate *c)
         goto finish;
     }
     set_str(&c->fingerprint, fp);
-    r = archive_find_by_fingerprint(R->a, R->campaign_id, fp, &orig, e, sizeof e);
+    r = lookup_earlier(R, c, fp, &orig, e, sizeof e);
     if (r < 0) {
         sbx_close(w);
         goto archive_error;
     }
-    if (r == 0 && orig != c->id) r = dup_visible(R, c, orig, e, sizeof e) == 1 ? 0 : 1;
-    if (r == 0 && orig != c->id) {
+    if (r == 1) {
         /* A fingerprint is a hint, not proof: the fitness is copied only when both behave
          * the same on real training inputs too; otherwise this candidate trains. */
-        arc_candidate o;
         char why[640] = "";
-        int same = 0;
-        r = archive_candidate_get(R->a, orig, &o, e, sizeof e);
-        if (r < 0) {
-            sbx_close(w);
-            goto archive_error;
-        }
-        if (r == 0) {
-            same = dc_confirm_same(R->ops, c->code, o.code, &R->train, why, sizeof why);
-            arc_candidate_free(&o);
-        }
+        int same = dc_confirm_same(R->ops, c->code, orig.code, &R->train, why, sizeof why);
         if (same) {
             sbx_close(w);
-            if (mark_duplicate(R, c, orig, "same behaviour (confirmed on a training batch) as") !=
-                0)
-                return -1;
+            mark_duplicate(c, &orig, "same behaviour (confirmed on a training batch) as");
+            arc_candidate_free(&orig);
             goto finish;
         }
         dc_ui_note(&R->ui,
                    "candidate %lld '%s' has the fingerprint of candidate %lld but is trained: %s",
-                   (long long)c->id, c->name, (long long)orig, why);
+                   (long long)c->id, c->name, (long long)orig.id, why);
+        arc_candidate_free(&orig);
     }
 
     dc_task_result res;
     dc_task_result_init(&res);
     dc_progress prog = dc_ui_progress(&R->ui, R->stop);
-    sbx_set_time_budget(w, candidate_budget(R, c));
+    sbx_set_time_budget(w, budget);
     dc_train_and_score(R->ops, R->task, w, R->cfg->seeds, R->cfg->nseeds, &prog, &res);
     sbx_close(w);
     if (res.status != DC_OK && *R->stop) res.status = DC_INTERRUPTED;
@@ -343,7 +376,7 @@ static void stamp_start(arc_candidate *c, int evaluator)
 static int evaluate_candidate(run_ctx *R, arc_candidate *c)
 {
     stamp_start(c, 0);
-    if (evaluate_core(R, c) != 0) return -1;
+    if (evaluate_core(R, c, candidate_budget(R, c)) != 0) return -1;
     return finish_candidate(R, c);
 }
 
@@ -379,6 +412,12 @@ static int pool_on(const run_ctx *R)
     return R->evs != NULL;
 }
 
+/* Under MPI (mpi_pool.h) every candidate goes to an evaluator rank, even with one. */
+static int pool_wanted(const dc_campaign_cfg *cfg)
+{
+    return cfg->jobs > 1 || dc_mpi_size() > 1;
+}
+
 /* What every evaluator is told: the effective settings, the campaign, its share of the CPU
  * threads and the proposal horizon. */
 /* The GPU evaluator i runs on (an entry of dc_visible_gpus), NULL for the CPU: when the
@@ -394,14 +433,19 @@ static void pool_init(run_ctx *R, int in_flight)
 {
     const dc_campaign_cfg *cfg = R->cfg;
     R->nevs = cfg->jobs;
+    R->horizon = in_flight; /* what the campaign's look-ups for its evaluators use */
     R->evs = dc_calloc((size_t)R->nevs, sizeof *R->evs);
     R->running = dc_calloc((size_t)R->nevs, sizeof *R->running);
-    for (int i = 0; i < R->nevs; i++)
+    /* under MPI evaluator i is rank i + 1 (rank 0 is this process); cmd_run set jobs to
+     * the ranks but one */
+    int mpi = dc_mpi_size() > 1;
+    for (int i = 0; i < R->nevs; i++) {
         R->evs[i].to = R->evs[i].from = -1;
+        R->evs[i].rank = mpi ? i + 1 : 0;
+    }
     dc_ui_slots(&R->ui, R->nevs);
     cJSON *init = cJSON_CreateObject();
     cJSON_AddItemToObject(init, "settings", dc_campaign_settings_json(cfg));
-    cJSON_AddStringToObject(init, "archive", archive_path(R->a));
     cJSON_AddNumberToObject(init, "campaign_id", (double)R->campaign_id);
     cJSON_AddNumberToObject(init, "horizon", in_flight);
     /* The cores are divided among the evaluators (at least one thread each) unless the
@@ -414,6 +458,8 @@ static void pool_init(run_ctx *R, int in_flight)
         threads = cores > R->nevs ? (int)(cores / R->nevs) : 1;
     }
     cJSON_AddNumberToObject(init, "threads", threads);
+    /* an MPI rank divides its own node's cores instead (mpi_pool.c) */
+    cJSON_AddBoolToObject(init, "threads_auto", threads > 0);
     R->ev_init = init;
     /* GPUs: only for a task with a device option, unless it asks for the CPU */
     R->ngpus = dc_campaign_gpus(cfg, R->gpus, DC_MAX_GPUS);
@@ -518,10 +564,10 @@ static int pool_dispatch(run_ctx *R)
     for (int i = 0; i < R->nevs && R->nqueue > 0 && !*R->stop; i++) {
         if (R->running[i]) continue;
         dc_evaluator *ev = &R->evs[i];
-        if (ev->pid == 0) {
+        if (!ev->up) {
             char e[1024];
             /* its device: evaluator i on GPU (i / jobs_per_device) mod #GPUs */
-            const char *gpu = evaluator_gpu(R, i);
+            const char *gpu = R->evs[i].rank ? NULL : evaluator_gpu(R, i); /* MPI ranks pick their own */
             cJSON *init = cJSON_Duplicate(R->ev_init, 1);
             if (gpu) cJSON_AddStringToObject(init, "gpu", gpu);
             int started = dc_evaluator_start(ev, self_exe(), init, e, sizeof e);
@@ -540,8 +586,19 @@ static int pool_dispatch(run_ctx *R)
         R->nqueue--;
         R->running[i] = j;
         stamp_start(&j->c, i); /* before it can start: its start is never late */
-        cJSON *req = cJSON_CreateObject();
-        cJSON_AddNumberToObject(req, "id", (double)j->c.id);
+        /* the request carries what the evaluation reads of the archive (evaluator.h): the
+         * budget, and the visible candidate with the same code, looked up now as the
+         * evaluator would have at its start */
+        double budget = candidate_budget(R, &j->c);
+        arc_candidate same;
+        char e[512];
+        int r = archive_lookup(R, &j->c, NULL, &same, e, sizeof e);
+        if (r < 0) {
+            dc_ui_error(&R->ui, e);
+            return -1;
+        }
+        cJSON *req = dc_request_to_json(&j->c, budget, r == 1 ? &same : NULL);
+        if (r == 1) arc_candidate_free(&same);
         int w = dc_msg_write(ev->to, req);
         cJSON_Delete(req);
         ev->cand = j->c.id;
@@ -550,7 +607,6 @@ static int pool_dispatch(run_ctx *R)
         dc_ui_slot_start(&R->ui, i, &j->c);
         /* the budget is enforced inside the evaluator; this is the backstop for an
          * evaluator that stops answering altogether */
-        double budget = candidate_budget(R, &j->c);
         j->deadline = budget > 0 ? ev->started + watchdog_s(budget) : 0;
         j->budget = budget;
         if (w != 0 && evaluator_lost(R, i, "it did not take the candidate") != 0) return -1;
@@ -566,6 +622,25 @@ static int pool_running(const run_ctx *R)
     return n;
 }
 
+/* Answers evaluator i's question about the earlier candidate with fingerprint fp. 0 (an
+ * evaluator that is gone is handled as lost), or -1 on an archive error. */
+static int answer_fingerprint(run_ctx *R, int i, const char *fp)
+{
+    arc_candidate orig;
+    char e[512];
+    int r = archive_lookup(R, &R->running[i]->c, fp, &orig, e, sizeof e);
+    if (r < 0) {
+        dc_ui_error(&R->ui, e);
+        return -1;
+    }
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddItemToObject(a, "orig", r == 1 ? dc_orig_to_json(&orig, 1) : cJSON_CreateNull());
+    if (r == 1) arc_candidate_free(&orig);
+    int w = dc_msg_write(R->evs[i].to, a);
+    cJSON_Delete(a);
+    return w == 0 ? 0 : evaluator_lost(R, i, "it did not take an answer");
+}
+
 /* Waits up to 200 ms for answers and handles those that came. Passes a stop on to the
  * evaluators (their training then ends as interrupted). 0, or -1 on a fatal error. */
 static int pool_step(run_ctx *R)
@@ -574,14 +649,14 @@ static int pool_step(run_ctx *R)
         R->forwarded_stop = 1;
         R->stop_seen = dc_now();
         for (int i = 0; i < R->nevs; i++)
-            if (R->evs[i].pid > 0) kill(R->evs[i].pid, SIGINT);
+            dc_evaluator_signal(&R->evs[i], SIGINT);
     }
     /* training stops at its next step; an evaluator that has not answered long after the
      * stop is killed, its candidate recorded as interrupted */
     if (*R->stop && dc_now() - R->stop_seen > DC_DRAIN_GRACE_S)
         for (int i = 0; i < R->nevs; i++)
             if (R->running[i]) {
-                kill(R->evs[i].pid, SIGKILL);
+                dc_evaluator_signal(&R->evs[i], SIGKILL);
                 if (evaluator_lost(R, i, "it did not stop after Ctrl-C") != 0) return -1;
             }
     for (int i = 0; i < R->nevs; i++) {
@@ -637,6 +712,14 @@ static int pool_step(run_ctx *R)
         }
         const cJSON *fatal = cJSON_GetObjectItemCaseSensitive(ans, "error");
         dc_job *j = R->running[i];
+        const cJSON *fp = cJSON_GetObjectItemCaseSensitive(ans, "same_behaviour");
+        if (cJSON_IsString(fp) && !cJSON_IsString(fatal)) {
+            /* a question, not the answer: the earlier candidate with this behaviour */
+            int rc = answer_fingerprint(R, i, fp->valuestring);
+            cJSON_Delete(ans);
+            if (rc != 0) return -1;
+            continue;
+        }
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(ans, "id");
         if (cJSON_IsString(fatal) || !cJSON_IsNumber(id) || (int64_t)id->valuedouble != j->c.id) {
             char m[768];
@@ -1379,8 +1462,8 @@ int dc_campaign_run(const dc_campaign_cfg *cfg, volatile sig_atomic_t *stop,
     dc_ui_campaign_start(&R.ui, archive_path(R.a), proposer->kind);
 
     /* in_flight: how many generations a proposal runs ahead of the results it sees */
-    int ahead = cfg->jobs > 1 ? (cfg->in_flight > 0 ? cfg->in_flight : cfg->jobs) : 1;
-    if (cfg->jobs > 1) pool_init(&R, ahead);
+    int ahead = pool_wanted(cfg) ? (cfg->in_flight > 0 ? cfg->in_flight : cfg->jobs) : 1;
+    if (pool_wanted(cfg)) pool_init(&R, ahead);
     if (rerun_unfinished(&R) != 0 || adopt_orphan_calls(&R) != 0 || run_baselines(&R) != 0)
         goto fatal;
 
@@ -1519,7 +1602,7 @@ static int answer_error(int out_fd, const char *why)
 }
 
 /* Sets up what evaluate_core needs from the campaign's settings: the task (prepared, its
- * training batch captured) and a read-only view of the archive. */
+ * training batch captured). The archive is not opened: it may be on another machine. */
 static int evaluator_setup(run_ctx *R, dc_campaign_cfg *cfg, const cJSON *init, char *err,
                            size_t errcap)
 {
@@ -1528,12 +1611,11 @@ static int evaluator_setup(run_ctx *R, dc_campaign_cfg *cfg, const cJSON *init, 
     cJSON_free(text);
     if (rc != 0) return -1;
     cfg->quiet = 1; /* the campaign process speaks for it */
-    const cJSON *path = cJSON_GetObjectItemCaseSensitive(init, "archive");
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(init, "campaign_id");
     const cJSON *horizon = cJSON_GetObjectItemCaseSensitive(init, "horizon");
     const cJSON *threads = cJSON_GetObjectItemCaseSensitive(init, "threads");
-    if (!cJSON_IsString(path) || !cJSON_IsNumber(id) || !cJSON_IsNumber(horizon)) {
-        dc_fmt(err, errcap, "its configuration lacks archive, campaign_id or horizon");
+    if (!cJSON_IsNumber(id) || !cJSON_IsNumber(horizon)) {
+        dc_fmt(err, errcap, "its configuration lacks campaign_id or horizon");
         return -1;
     }
     R->campaign_id = (int64_t)id->valuedouble;
@@ -1556,13 +1638,19 @@ static int evaluator_setup(run_ctx *R, dc_campaign_cfg *cfg, const cJSON *init, 
     for (int i = 0; i < cfg->ntask_opts; i++)
         if (R->ops->set_option(R->task, cfg->task_keys[i], cfg->task_vals[i], err, errcap) != 0)
             return -1;
-    if (cJSON_IsNumber(threads) && threads->valueint > 0) {
+    int nthreads = cJSON_IsNumber(threads) ? threads->valueint : 0;
+    /* the campaign's share of its own cores; an MPI rank's relay knows this node's
+     * (DISCOVER_MPI_THREADS, mpi_pool.c) */
+    const char *node = getenv("DISCOVER_MPI_THREADS");
+    if (nthreads > 0 && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(init, "threads_auto")) &&
+        node && atoi(node) > 0)
+        nthreads = atoi(node);
+    if (nthreads > 0) {
         char v[16];
-        snprintf(v, sizeof v, "%d", threads->valueint);
+        snprintf(v, sizeof v, "%d", nthreads);
         if (R->ops->set_option(R->task, "threads", v, err, errcap) != 0) return -1;
     }
     dc_ui_init(&R->ui, cfg, R->sum);
-    if (archive_open(path->valuestring, ARC_READONLY, &R->a, err, errcap) != 0) return -1;
     dc_progress prep = dc_ui_progress(&R->ui, R->stop);
     if (R->ops->prepare(R->task, &prep, err, errcap) != 0) return -1;
     char e[512];
@@ -1595,6 +1683,8 @@ int dc_evaluator_main(int in_fd, int out_fd)
     R.cfg = &cfg;
     R.sum = &sum;
     R.stop = &stop;
+    R.ev_in = in_fd;
+    R.ev_out = out_fd;
     int rc = evaluator_setup(&R, &cfg, init, err, sizeof err);
     cJSON_Delete(init);
     if (rc != 0) {
@@ -1614,14 +1704,13 @@ int dc_evaluator_main(int in_fd, int out_fd)
     while (rc == 0) {
         cJSON *req = dc_msg_read(in_fd, err, sizeof err);
         if (!req) break;
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(req, "id");
-        int64_t cid = cJSON_IsNumber(id) ? (int64_t)id->valuedouble : 0;
-        cJSON_Delete(req);
         arc_candidate c;
-        int r = archive_candidate_get(R.a, cid, &c, err, sizeof err);
+        double budget = 0;
+        int r = dc_request_from_json(req, &c, &budget, &R.same, &R.has_same, err, sizeof err);
+        cJSON_Delete(req);
         if (r != 0) {
-            if (r > 0) dc_fmt(err, sizeof err, "no candidate %lld in the archive", (long long)cid);
             answer_error(out_fd, err);
+            arc_candidate_free(&c);
             rc = -1;
             break;
         }
@@ -1636,10 +1725,13 @@ int dc_evaluator_main(int in_fd, int out_fd)
                 pause();
         relay.id = c.id;
         relay.last = 0;
-        r = evaluate_core(&R, &c);
+        int ev = evaluate_core(&R, &c, budget);
         relay.id = 0;
-        if (r != 0) {
-            answer_error(out_fd, "an archive read failed (see the evaluator's message above)");
+        if (R.has_same) arc_candidate_free(&R.same); /* not asked for: trained after all */
+        R.has_same = 0;
+        if (ev != 0) {
+            answer_error(out_fd, "a question to the campaign failed (see the evaluator's "
+                                 "message above)");
             arc_candidate_free(&c);
             rc = -1;
             break;
@@ -1650,7 +1742,6 @@ int dc_evaluator_main(int in_fd, int out_fd)
         arc_candidate_free(&c);
     }
     dc_train_batch_free(&R.train);
-    if (R.a) archive_close(R.a);
     if (R.task) R.ops->destroy(R.task);
     return rc == 0 ? 0 : 1;
 }

@@ -4,6 +4,7 @@
 #include "evaluator.h"
 
 #include "common/util.h"
+#include "mpi_pool.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -208,6 +209,82 @@ void dc_progress_relay_step(void *ctx, const char *phase, int step, int steps)
     cJSON_Delete(o);
 }
 
+cJSON *dc_orig_to_json(const arc_candidate *o, int with_code)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "id", (double)o->id);
+    cJSON_AddStringToObject(j, "name", o->name ? o->name : "");
+    if (with_code) cJSON_AddStringToObject(j, "code", o->code ? o->code : "");
+    cJSON_AddBoolToObject(j, "has_fitness", o->has_fitness);
+    cJSON_AddNumberToObject(j, "fitness", o->fitness);
+    cJSON_AddNumberToObject(j, "test_metric", o->test_metric);
+    cJSON_AddStringToObject(j, "metrics_json", o->metrics_json ? o->metrics_json : "{}");
+    return j;
+}
+
+int dc_orig_from_json(const cJSON *j, arc_candidate *o)
+{
+    memset(o, 0, sizeof *o);
+    double id = num(j, "id");
+    if (!cJSON_IsObject(j) || !isfinite(id) || !str(j, "name")) return -1;
+    o->id = (int64_t)id;
+    o->name = dc_strdup(str(j, "name"));
+    o->code = dc_strdup(str(j, "code") ? str(j, "code") : "");
+    o->has_fitness = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "has_fitness"));
+    o->fitness = num(j, "fitness");
+    o->test_metric = num(j, "test_metric");
+    o->metrics_json = dc_strdup(str(j, "metrics_json") ? str(j, "metrics_json") : "{}");
+    return 0;
+}
+
+cJSON *dc_request_to_json(const arc_candidate *c, double budget, const arc_candidate *same_code)
+{
+    /* the row's result fields too: a candidate run again keeps what the evaluation does not
+     * overwrite, as when it was read from the archive */
+    cJSON *o = dc_result_to_json(c);
+    cJSON_AddStringToObject(o, "name", c->name ? c->name : "");
+    cJSON_AddStringToObject(o, "code", c->code ? c->code : "");
+    cJSON_AddStringToObject(o, "code_hash", c->code_hash ? c->code_hash : "");
+    cJSON_AddNumberToObject(o, "generation", c->generation);
+    cJSON_AddNumberToObject(o, "campaign_id", (double)c->campaign_id);
+    cJSON_AddNumberToObject(o, "budget", budget);
+    cJSON_AddItemToObject(o, "same_code",
+                          same_code ? dc_orig_to_json(same_code, 0) : cJSON_CreateNull());
+    return o;
+}
+
+int dc_request_from_json(const cJSON *msg, arc_candidate *c, double *budget, arc_candidate *same,
+                         int *has_same, char *err, size_t errcap)
+{
+    memset(c, 0, sizeof *c);
+    *has_same = 0;
+    double id = num(msg, "id"), gen = num(msg, "generation");
+    if (!isfinite(id) || !isfinite(gen) || !str(msg, "code") || !str(msg, "name") ||
+        !str(msg, "code_hash")) {
+        dc_fmt(err, errcap, "a request without id, generation, name, code or code_hash");
+        return -1;
+    }
+    if (dc_result_from_json(msg, c, err, errcap) != 0) return -1;
+    c->id = (int64_t)id;
+    c->generation = (int)gen;
+    double camp = num(msg, "campaign_id");
+    c->campaign_id = isfinite(camp) ? (int64_t)camp : 0;
+    c->name = dc_strdup(str(msg, "name"));
+    c->code = dc_strdup(str(msg, "code"));
+    c->code_hash = dc_strdup(str(msg, "code_hash"));
+    double b = num(msg, "budget");
+    *budget = isfinite(b) && b > 0 ? b : 0;
+    const cJSON *sc = cJSON_GetObjectItemCaseSensitive(msg, "same_code");
+    if (cJSON_IsObject(sc)) {
+        if (dc_orig_from_json(sc, same) != 0) {
+            dc_fmt(err, errcap, "a request whose same_code is malformed");
+            return -1;
+        }
+        *has_same = 1;
+    }
+    return 0;
+}
+
 /* Clears close-on-exec on fd so the evaluator keeps it across exec. */
 static int keep_open(int fd)
 {
@@ -215,10 +292,13 @@ static int keep_open(int fd)
     return fl < 0 ? -1 : fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
 }
 
-int dc_evaluator_start(dc_evaluator *ev, const char *exe, const cJSON *init, char *err,
+int dc_evaluator_spawn(dc_evaluator *ev, const char *exe, char *const env_extra[], char *err,
                        size_t errcap)
 {
+    int rank = ev->rank;
     memset(ev, 0, sizeof *ev);
+    ev->rank = rank;
+    ev->to = ev->from = -1;
     int down[2], up[2];
     /* close-on-exec everywhere: a sibling evaluator holding another one's pipe would hide
      * that one's death (no end of file) */
@@ -252,6 +332,8 @@ int dc_evaluator_start(dc_evaluator *ev, const char *exe, const cJSON *init, cha
         /* a process group of its own: Ctrl-C reaches it once, passed on by the campaign
          * (a second SIGINT would kill it mid-candidate) */
         if (setpgid(0, 0) != 0) _exit(127);
+        for (int i = 0; env_extra && env_extra[i]; i++)
+            if (putenv(env_extra[i]) != 0) _exit(127);
         char in[16], out[16];
         snprintf(in, sizeof in, "%d", down[0]);
         snprintf(out, sizeof out, "%d", up[1]);
@@ -263,7 +345,28 @@ int dc_evaluator_start(dc_evaluator *ev, const char *exe, const cJSON *init, cha
     ev->pid = pid;
     ev->to = down[1];
     ev->from = up[0];
+    ev->up = 1;
+    return 0;
+}
+
+int dc_evaluator_start(dc_evaluator *ev, const char *exe, const cJSON *init, char *err,
+                       size_t errcap)
+{
     char e[256];
+    if (ev->rank > 0) {
+        /* on another MPI rank: its relay starts the process there; these pipes reach it */
+        int rank = ev->rank;
+        memset(ev, 0, sizeof *ev);
+        ev->rank = rank;
+        ev->to = ev->from = -1;
+        if (dc_mpi_connect(rank, &ev->to, &ev->from, e, sizeof e) != 0) {
+            dc_fmt(err, errcap, "the evaluator of MPI rank %d could not start: %s", rank, e);
+            return -1;
+        }
+        ev->up = 1;
+    } else if (dc_evaluator_spawn(ev, exe, NULL, err, errcap) != 0) {
+        return -1;
+    }
     cJSON *ready = NULL;
     if (dc_msg_write(ev->to, init) == 0)
         ready = dc_msg_read(ev->from, e, sizeof e);
@@ -272,14 +375,27 @@ int dc_evaluator_start(dc_evaluator *ev, const char *exe, const cJSON *init, cha
     const char *why = ready ? str(ready, "error") : NULL;
     if (!ready || why) {
         char how[128];
-        dc_fmt(err, errcap, "an evaluator process (%s __evaluator) could not start: %s", exe,
-               why ? why : e);
+        if (ev->rank > 0)
+            dc_fmt(err, errcap, "the evaluator of MPI rank %d (%s) could not start: %s", ev->rank,
+                   dc_mpi_rank_host(ev->rank), why ? why : e);
+        else
+            dc_fmt(err, errcap, "an evaluator process (%s __evaluator) could not start: %s", exe,
+                   why ? why : e);
         dc_evaluator_stop(ev, 2.0, how, sizeof how);
         cJSON_Delete(ready);
         return -1;
     }
     cJSON_Delete(ready);
     return 0;
+}
+
+void dc_evaluator_signal(dc_evaluator *ev, int sig)
+{
+    if (!ev->up) return;
+    if (ev->rank > 0)
+        dc_mpi_signal(ev->rank, sig);
+    else if (ev->pid > 0)
+        kill(ev->pid, sig);
 }
 
 static void describe(int st, char *why, size_t whycap)
@@ -299,6 +415,9 @@ void dc_evaluator_stop(dc_evaluator *ev, double grace_s, char *why, size_t whyca
     if (ev->to >= 0) close(ev->to);
     if (ev->from >= 0) close(ev->from);
     ev->to = ev->from = -1;
+    if (ev->rank > 0 && ev->up) dc_mpi_disconnect(ev->rank, grace_s, why, whycap);
+    ev->up = 0;
+    ev->cand = 0;
     if (ev->pid <= 0) return;
     int st = 0;
     double until = dc_now() + grace_s;

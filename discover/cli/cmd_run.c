@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "run_config.h"
 #include "discover/campaign/confirm.h"
+#include "discover/campaign/mpi_pool.h"
 #include "common/stop_signal.h"
 
 #include "archive/archive.h"
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void run_help(void)
 {
@@ -84,6 +86,12 @@ static void run_help(void)
         "                         the results of generations up to g - P, so the same seed,\n"
         "                         --jobs and --in-flight give the same campaign; with the llm\n"
         "                         proposer, up to P LLM calls are in flight at once\n"
+        "Across machines (MPI; README: Campaigns across machines):\n"
+        "  mpirun -np R discover run ...   or   srun ... discover run ...\n"
+        "                         rank 0 is the campaign, ranks 1..R-1 its evaluators\n"
+        "                         (jobs = R - 1), the same campaign as --jobs R-1; detected\n"
+        "                         from OMPI_COMM_WORLD_SIZE, PMI_SIZE or PMIX_RANK\n"
+        "  --mpi                  run as an MPI rank under another launcher\n"
         "Islands:\n"
         "  --islands K            sub-populations (default 1: one chronological history).\n"
         "                         Generation g goes to island (g - 1) mod K; its prompt and\n"
@@ -245,21 +253,6 @@ int dc_run_configure(const char *cmd, int argc, char **argv, dc_campaign_cfg *cf
     if (dc_campaign_resolve_prices(cfg, note, sizeof note, e, sizeof e) != 0)
         return cli_error(cmd, "%s", e);
     if (note[0]) fprintf(stderr, "discover: note: %s\n", note);
-    /* a new campaign without --jobs on a machine with GPUs: one evaluator per GPU (times
-     * --jobs-per-device); a resumed one keeps its archived --jobs */
-    if (!rf->resume && !cfg->jobs_set) {
-        char gpus[DC_MAX_GPUS][64];
-        int n = dc_campaign_gpus(cfg, gpus, DC_MAX_GPUS);
-        if (n * cfg->jobs_per_device > 1) {
-            cfg->jobs = n * cfg->jobs_per_device;
-            if (!rf->quiet)
-                fprintf(stderr,
-                        "discover: note: %d GPU%s visible: --jobs %d (%d evaluator%s per GPU); "
-                        "pass --jobs N to choose\n",
-                        n, n > 1 ? "s" : "", cfg->jobs, cfg->jobs_per_device,
-                        cfg->jobs_per_device > 1 ? "s" : "");
-        }
-    }
     cfg->resume = rf->resume;
     cfg->quiet = rf->quiet;
     return 0;
@@ -351,23 +344,71 @@ static int confirm_and_report(const dc_campaign_cfg *cfg, const dc_campaign_summ
     return rc;
 }
 
-int cmd_run(int argc, char **argv)
+/* A new campaign without --jobs on a machine with GPUs: one evaluator per GPU (times
+ * --jobs-per-device); a resumed one keeps its archived --jobs. (Not under MPI, where the
+ * ranks are the evaluators.) */
+static void gpu_default_jobs(dc_campaign_cfg *cfg, const run_flags *rf)
 {
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            run_help();
-            return EXIT_OK;
-        }
+    if (rf->resume || cfg->jobs_set) return;
+    char gpus[DC_MAX_GPUS][64];
+    int n = dc_campaign_gpus(cfg, gpus, DC_MAX_GPUS);
+    if (n * cfg->jobs_per_device <= 1) return;
+    cfg->jobs = n * cfg->jobs_per_device;
+    if (!rf->quiet)
+        fprintf(stderr,
+                "discover: note: %d GPU%s visible: --jobs %d (%d evaluator%s per GPU); pass "
+                "--jobs N to choose\n",
+                n, n > 1 ? "s" : "", cfg->jobs, cfg->jobs_per_device,
+                cfg->jobs_per_device > 1 ? "s" : "");
+}
+
+/* The campaign of this process; under MPI (mpi_size > 1) this is rank 0 and its
+ * evaluators are the other ranks (jobs = mpi_size - 1). */
+static int run_campaign(int argc, char **argv, int mpi_size)
+{
     dc_campaign_cfg cfg;
     dc_campaign_cfg_default(&cfg);
     run_flags rf = {0};
     int rc = dc_run_configure("run", argc, argv, &cfg, &rf);
     if (rc) return rc;
+    if (mpi_size <= 1) gpu_default_jobs(&cfg, &rf);
+    if (mpi_size > 1) {
+        int given = 0;
+        for (int i = 1; i < argc; i++)
+            given |= !strcmp(argv[i], "--jobs");
+        if (mpi_size - 1 > 256)
+            return cli_usage_error("run", "%d MPI ranks: at most 257 (256 evaluators)", mpi_size);
+        if (given && cfg.jobs != mpi_size - 1)
+            return cli_usage_error("run",
+                                   "--jobs %d with %d MPI ranks: under MPI every rank but rank 0 "
+                                   "is an evaluator (jobs = %d); drop --jobs or start %d ranks",
+                                   cfg.jobs, mpi_size, mpi_size - 1, cfg.jobs + 1);
+        cfg.jobs = mpi_size - 1;
+        if (!cfg.campaign[0]) { /* named now, so the message for a lost rank can name it */
+            char ts[32];
+            time_t t = time(NULL);
+            struct tm tm;
+            gmtime_r(&t, &tm);
+            strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", &tm);
+            snprintf(cfg.campaign, sizeof cfg.campaign, "%s-%s", cfg.task, ts);
+        }
+    }
     static volatile sig_atomic_t stop;
     dc_stop_signal_install(&stop);
+    if (mpi_size > 1) {
+        char hint[1200];
+        dc_fmt(hint, sizeof hint,
+               "Nothing archived is lost and the candidates in flight stay pending: 'discover "
+               "run --campaign %s --archive %s --resume' continues the campaign (under "
+               "mpirun/srun again, or with --jobs N on one machine)",
+               cfg.campaign, cfg.archive_path);
+        dc_mpi_on_term(hint);
+    }
     dc_campaign_summary sum;
     char err[1024];
-    if (dc_campaign_run(&cfg, &stop, &sum, err, sizeof err) != 0) {
+    int failed = dc_campaign_run(&cfg, &stop, &sum, err, sizeof err) != 0;
+    dc_mpi_finish(); /* the evaluator ranks end with the campaign, before any --confirm */
+    if (failed) {
         fputs("discover run: ", stderr);
         dc_safe_fputs(err, DC_SAFE_BLOCK, stderr);
         fputc('\n', stderr);
@@ -377,4 +418,55 @@ int cmd_run(int argc, char **argv)
     if (!rf.confirm || (strcmp(sum.status, "finished") && strcmp(sum.status, "budget")))
         return dc_run_report(&cfg, &sum, rf.json, NULL);
     return confirm_and_report(&cfg, &sum, &rf);
+}
+
+int cmd_run(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            run_help();
+            return EXIT_OK;
+        }
+    /* --mpi: under a launcher that sets none of the variables dc_mpi_launcher knows */
+    int force = 0, n = 0;
+    char **args = dc_calloc((size_t)argc + 1, sizeof *args);
+    for (int i = 0; i < argc; i++) {
+        if (i > 0 && !strcmp(argv[i], "--mpi"))
+            force = 1;
+        else
+            args[n++] = argv[i];
+    }
+    char launcher[160];
+    int rc;
+    if (force || dc_mpi_launcher(launcher, sizeof launcher)) {
+        if (force) snprintf(launcher, sizeof launcher, "--mpi");
+        if (!dc_mpi_built()) {
+            /* every rank would say it: rank 0 does */
+            if (dc_mpi_env_rank() == 0)
+                cli_error("run",
+                          "started as one of several MPI ranks (%s), but this discover was built "
+                          "without MPI: install libopenmpi-dev (Debian) and build again (CMake "
+                          "finds it), or run it without mpirun/srun (--jobs N uses the cores of "
+                          "one machine)",
+                          launcher);
+            free(args);
+            return EXIT_USAGE;
+        }
+        int rank = 0, size = 1;
+        char e[512];
+        if (dc_mpi_start(&rank, &size, e, sizeof e) != 0) {
+            free(args);
+            return cli_error("run", "under MPI (%s): %s", launcher, e);
+        }
+        if (rank > 0) {
+            rc = dc_mpi_serve(); /* an evaluator rank: its settings come from rank 0 */
+        } else {
+            rc = run_campaign(n, args, size);
+            dc_mpi_finish();
+        }
+    } else {
+        rc = run_campaign(n, args, 0);
+    }
+    free(args);
+    return rc;
 }
