@@ -145,6 +145,16 @@ static const char *GENOMES[] = {
     "cls T=1 : gce(0.7)",
     "cls T=1.5 : rce",
     "cls T=1 : mix(w:0.3,ce,mix(w:0.5,sqerr,focal(1.5)))",
+    /* the literature grammar (discover/propose/evolve/GRAMMAR.md) */
+    "pref norm=sum ref=1 s=1 m=0 c=0 : robust(0.1)",
+    "pref norm=avg ref=1 s=1 m=0 c=0.2 : mix(bmean:0.05,bco,logistic(1))",
+    "pref norm=sum ref=1 s=1 m=0 c=0 div=js : mix(w:0.5,logistic(1),bco)",
+    "pref norm=sum ref=1 s=2 m=0.5 c=0 div=alpha:0.5 : hinge(1)",
+    "cls T=1 : mix(w:0.5,nce,mae)",
+    "cls T=1 : mix(w:0.5,ncerce(1),ncemae(2))",
+    "cls T=1 : mix(w:0.5,taylor(3),poly(1))",
+    "cls T=1 M=0.5 : mix(w:0.4,sboot(0.9),hboot(0.8))",
+    "cls T=0.8 M=1 : mix(w:0.5,ls(0.1),sqerr)",
 };
 
 /* Text that must not break the module: a quote and a backslash in the name, a carriage
