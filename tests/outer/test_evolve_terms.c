@@ -1,7 +1,7 @@
 /* test_evolve_terms — the terms of evolve's literature grammar (GRAMMAR.md), one genome
  * each: the rendered C (compiled with the system compiler, loaded, called; the test is
  * trusted) against an independent closed form written here from the paper or from TRL's
- * DPOTrainer, with explicit probabilities and the papers' own sums rather than the
+ * DPOTrainer (robust, bco_pair, aot, aot_pair, f_divergence_type), with explicit probabilities and the papers' own sums rather than the
  * renderer's helpers; then its objective_grad against central differences computed here,
  * and through the sandbox: compile + pre-screen in the worker, and the pre-screen's own
  * gradient check must accept the objective_grad (sbx_uses_grad_fn). */
@@ -114,7 +114,13 @@ static double ref_cls(int kind, double a, int i)
     }
 }
 
-enum { P_ROBUST, P_BCO, P_BMEAN, P_JS, P_ALPHA };
+enum { P_ROBUST, P_BCO, P_BMEAN, P_JS, P_ALPHA, P_AOT, P_AOTP };
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
 
 /* TRL's DPOTrainer formulas, β = 0.1 */
 static void ref_pref(int kind, double a, double beta, double *loss)
@@ -149,6 +155,22 @@ static void ref_pref(int kind, double a, double beta, double *loss)
             break;
         }
     }
+    if (kind == P_AOT || kind == P_AOTP) {
+        /* TRL: aot sorts the policy's and the reference's chosen-minus-rejected log-probs,
+         * aot_pair the chosen and the rejected log-ratios; -logsigmoid(β·delta) rank by rank.
+         * The grammar gives every pair the batch mean (the trainer averages either way). */
+        double s[N], t[N], mean_loss = 0;
+        for (int i = 0; i < N; i++) {
+            s[i] = kind == P_AOT ? cw[i] - cl[i] : cw[i] - rw[i];
+            t[i] = kind == P_AOT ? rw[i] - rl[i] : cl[i] - rl[i];
+        }
+        qsort(s, N, sizeof *s, cmp_double);
+        qsort(t, N, sizeof *t, cmp_double);
+        for (int r = 0; r < N; r++)
+            mean_loss += -log_sigmoid(beta * (s[r] - t[r])) / N;
+        for (int i = 0; i < N; i++)
+            loss[i] = mean_loss;
+    }
 }
 
 /* ---- the cases ---- */
@@ -179,6 +201,8 @@ static const term_case PREF[] = {
     {"pref norm=sum ref=1 s=1 m=0 c=0 : mix(bmean:0.05,logistic(1),hinge(1))", P_BMEAN, 0.05},
     {"pref norm=sum ref=1 s=1 m=0 c=0 div=js : logistic(1)", P_JS, 0},
     {"pref norm=sum ref=1 s=1 m=0 c=0 div=alpha:0.5 : logistic(1)", P_ALPHA, 0.5},
+    {"pref norm=sum ref=1 s=1 m=0 c=0 : aot", P_AOT, 0},
+    {"pref norm=sum ref=1 s=1 m=0 c=0 : aotp", P_AOTP, 0},
 };
 
 /* Genomes that exercise the gradient's combinations (no closed form needed): every gate,
@@ -189,6 +213,8 @@ static const char *const GRAD_ONLY[] = {
     "pref norm=sum ref=1 s=1 m=0 c=0.25 div=js : mix(bmean:0.2,bco,robust(0.2))",
     "pref norm=avg ref=1 s=0.5 m=-0.5 c=0 div=alpha:1 : mix(w:0.3,sq(0.5),sigm(2))",
     "pref norm=sum ref=0 s=1 m=0 c=0 : mix(w:0.5,bco,hinge(1))",
+    "pref norm=avg ref=1 s=2 m=0 c=0.5 div=js : mix(sig:0.1,aot,mix(bmean:0.3,aotp,logistic(1)))",
+    "pref norm=sum ref=0 s=1 m=0 c=0 : mix(w:0.4,aot,sq(0.5))",
     "cls T=0.7 M=1 : mix(w:0.4,mix(w:0.5,ls(0.1),sqerr),mix(w:0.5,hboot(0.8),sboot(0.9)))",
     "cls T=2 : mix(w:0.5,ncerce(2),mix(w:0.3,focal(2),taylor(3)))",
 };

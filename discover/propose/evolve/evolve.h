@@ -18,6 +18,9 @@
  *   robust(ε) ((1−ε)·log(1+e^−x) − ε·log(1+e^x)) / (1 − 2ε)          (TRL "robust")
  *   bco  log(1+e^−(u_w−δ)) + log(1+e^(u_l−δ)), u = s·β·φ(r), δ = mean_batch(u_w, u_l)
  *                                                                     (TRL "bco_pair")
+ *   aot  aotp  mean over the batch of log(1+e^−(S_(r) − T_(r))), S and T sorted separately:
+ *        aotp S = u_w, T = u_l; aot S = s·β·(log π_w − log π_l), T the same of π_ref
+ *        (TRL "aot_pair", "aot"); every pair gets the batch's value
  * Divergence modifier div= (f-DPO, Wang et al. 2023; TRL f_divergence_type): rkl φ(r) = r
  * (DPO, the default, not written), js φ(r) = log σ(r), alpha:A φ(r) = −e^(−A·r)/A (A = 1 is
  * the forward KL); only with ref=1.
@@ -122,6 +125,8 @@ typedef enum {
     EV_POLY,
     EV_SBOOT,
     EV_HBOOT,
+    EV_AOT,
+    EV_AOTP,
     EV_NOPS
 } evolve_op;
 

@@ -51,6 +51,10 @@ static const evolve_op_info OPS[EV_NOPS] = {
                   "the soft-bootstrapping term"},
     [EV_HBOOT] = {"hboot", SBX_CLS, 1, 0.8, 0.5, 0.99, EV_STEP_UNIT, "bootstrap weight",
                   "the hard-bootstrapping term"},
+    [EV_AOT] = {"aot", SBX_PREF, 0, 0, 0, 0, EV_STEP_LOG, "",
+                "the AOT term (sorted policy against sorted reference log-ratios)"},
+    [EV_AOTP] = {"aotp", SBX_PREF, 0, 0, 0, 0, EV_STEP_LOG, "",
+                 "the AOT-pair term (sorted chosen against sorted rejected rewards)"},
 };
 
 static const char *GATE_NAMES[EV_NGATES] = {"w", "sig", "bvar", "bmean"};

@@ -54,6 +54,8 @@ enum {
     H_POLY,
     H_ENT,
     H_MAXLP,
+    H_AOT,
+    H_DAOT,
     H_COUNT
 };
 
@@ -186,6 +188,71 @@ static const char *HELPERS[H_COUNT] = {
                 "    *ties = 0;\n"
                 "    for (int j = 0; j < k; j++) *ties += zt(z, j, y, t, mg) == mx;\n"
                 "    return mx;\n}\n",
+    [H_AOT] = "/* AOT (TRL aot / aot_pair): the two sides' keys sorted separately, the logistic loss\n"
+              " * of their difference rank by rank, averaged over the batch; batches larger than\n"
+              " * AOT_CHUNK pairs are sorted in chunks of that many (a scratch array per side). */\n"
+              "#define AOT_CHUNK 4096\n"
+              "static void aot_sift(double *v, int i, int n)\n{\n"
+              "    for (;;) {\n"
+              "        int c = 2 * i + 1;\n"
+              "        if (c >= n) return;\n"
+              "        if (c + 1 < n && v[c + 1] > v[c]) c++;\n"
+              "        if (v[i] >= v[c]) return;\n"
+              "        double tmp = v[i];\n        v[i] = v[c];\n        v[c] = tmp;\n"
+              "        i = c;\n    }\n}\n\n"
+              "/* heapsort, ascending */\n"
+              "static void aot_sort(double *v, int n)\n{\n"
+              "    for (int i = n / 2 - 1; i >= 0; i--) aot_sift(v, i, n);\n"
+              "    for (int e = n - 1; e > 0; e--) {\n"
+              "        double tmp = v[0];\n        v[0] = v[e];\n        v[e] = tmp;\n"
+              "        aot_sift(v, 0, e);\n    }\n}\n\n"
+              "/* the sorted keys of the chunk starting at pair i0 (m pairs) */\n"
+              "static void aot_keys(const pref_batch *b, int i0, int m, int pair, double *s, double *t)\n{\n"
+              "    for (int i = 0; i < m; i++) {\n"
+              "        s[i] = aot_key(b, i0 + i, pair, 0);\n"
+              "        t[i] = aot_key(b, i0 + i, pair, 1);\n    }\n"
+              "    aot_sort(s, m);\n    aot_sort(t, m);\n}\n\n"
+              "static double aot_mean(const pref_batch *b, int pair)\n{\n"
+              "    double s[AOT_CHUNK], t[AOT_CHUNK], sum = 0.0;\n"
+              "    for (int i0 = 0; i0 < b->n; i0 += AOT_CHUNK) {\n"
+              "        int m = b->n - i0 < AOT_CHUNK ? b->n - i0 : AOT_CHUNK;\n"
+              "        aot_keys(b, i0, m, pair, s, t);\n"
+              "        for (int r = 0; r < m; r++) sum += log1pexp(-(s[r] - t[r]));\n"
+              "    }\n"
+              "    return sum / b->n;\n}\n",
+    [H_DAOT] = "/* The ranks a key's tie group spans in a sorted chunk. */\n"
+               "static void aot_span(const double *v, int m, double key, int *lo, int *hi)\n{\n"
+               "    int a = 0, z = m;\n"
+               "    while (a < z) {\n"
+               "        int c = (a + z) / 2;\n"
+               "        if (v[c] < key) a = c + 1; else z = c;\n    }\n"
+               "    *lo = a;\n    z = m;\n"
+               "    while (a < z) {\n"
+               "        int c = (a + z) / 2;\n"
+               "        if (v[c] <= key) a = c + 1; else z = c;\n    }\n"
+               "    *hi = a - 1;\n}\n\n"
+               "/* Adds coef · d(n·aot_mean)/d log-probs to dc and dr. A key in a tie group spanning\n"
+               " * ranks lo..hi gets the mean of the slopes at lo and hi: what central differences\n"
+               " * see there (moving it up puts it at hi, down at lo). */\n"
+               "static void aot_add_grad(const pref_batch *b, int pair, double coef, double *dc, double *dr)\n{\n"
+               "    double s[AOT_CHUNK], t[AOT_CHUNK];\n"
+               "    for (int i0 = 0; i0 < b->n; i0 += AOT_CHUNK) {\n"
+               "        int m = b->n - i0 < AOT_CHUNK ? b->n - i0 : AOT_CHUNK;\n"
+               "        aot_keys(b, i0, m, pair, s, t);\n"
+               "        for (int i = 0; i < m; i++) {\n"
+               "            int lo, hi, j = i0 + i;\n"
+               "            aot_span(s, m, aot_key(b, j, pair, 0), &lo, &hi);\n"
+               "            double gs = -0.5 * (sigmoid(t[lo] - s[lo]) + sigmoid(t[hi] - s[hi]));\n"
+               "            if (pair) {\n"
+               "                aot_span(t, m, aot_key(b, j, pair, 1), &lo, &hi);\n"
+               "                double gt = 0.5 * (sigmoid(t[lo] - s[lo]) + sigmoid(t[hi] - s[hi]));\n"
+               "                dc[j] += coef * gs * du_of(b, j, 0);\n"
+               "                dr[j] += coef * gt * du_of(b, j, 1);\n"
+               "            } else { /* the reference's side has no gradient */\n"
+               "                dc[j] += coef * gs * aot_dkey(b, j, 0);\n"
+               "                dr[j] -= coef * gs * aot_dkey(b, j, 1);\n"
+               "            }\n"
+               "        }\n    }\n}\n",
 };
 
 /* φ and φ' of the divergence (f-DPO): φ(r) = log σ(r) (Jensen-Shannon) or -e^(-A·r)/A
@@ -213,6 +280,7 @@ typedef struct {
     int need[H_COUNT];
     int need_mean, need_var;
     int need_delta;                      /* bco: the batch's mean implicit reward */
+    int aot, aotp;                       /* the AOT terms (batch values) */
     int bmean, bvar;                     /* batch-statistic gates (their gradient terms) */
     int xleaf;                           /* some node reads x (a leaf of x or a sig gate) */
     int need_snll, need_ent, need_maxlp; /* classification row quantities */
@@ -260,6 +328,12 @@ static void collect(const evolve_genome *g, int i, int with_grad, render_needs *
         break;
     case EV_BCO:
         nd->need[H_BCO] = nd->need[H_LOG1PEXP] = nd->need_delta = 1;
+        if (with_grad) nd->need[H_SIGMOID] = 1;
+        break;
+    case EV_AOT:
+    case EV_AOTP:
+        nd->need[H_LOG1PEXP] = 1; /* H_AOT follows aot_key (render_pref) */
+        if (n->op == EV_AOT) nd->aot = 1; else nd->aotp = 1;
         if (with_grad) nd->need[H_SIGMOID] = 1;
         break;
     case EV_LS:
@@ -358,6 +432,12 @@ static void expr(const evolve_genome *g, int i, dc_sb *out)
         break;
     case EV_BCO:
         dc_sb_append(out, "f_bco(uw, ul, delta)");
+        break;
+    case EV_AOT:
+        dc_sb_append(out, "a_aot");
+        break;
+    case EV_AOTP:
+        dc_sb_append(out, "a_aotp");
         break;
     case EV_CE:
         dc_sb_append(out, "-lpy");
@@ -506,6 +586,8 @@ static void render_batch_stats(const evolve_genome *g, const render_needs *nd, d
         dc_sb_append(o, "    double delta = 0.0; /* BCO: the batch's mean implicit reward */\n"
                         "    for (int i = 0; i < b->n; i++) delta += u_of(b, i, 0) + u_of(b, i, 1);\n"
                         "    delta /= 2.0 * b->n;\n");
+    if (nd->aot) dc_sb_append(o, "    double a_aot = aot_mean(b, 0); /* the same for every pair */\n");
+    if (nd->aotp) dc_sb_append(o, "    double a_aotp = aot_mean(b, 1);\n");
 }
 
 static void render_row_x(const evolve_genome *g, const render_needs *nd, dc_sb *o)
@@ -514,16 +596,51 @@ static void render_row_x(const evolve_genome *g, const render_needs *nd, dc_sb *
         dc_sb_printf(o, "        double x = x_of(b, i) - %.4g * mean;\n", g->centre);
     else
         dc_sb_append(o, "        double x = x_of(b, i);\n");
-    if (nd->need_delta) {
-        dc_sb_append(o, "        double uw = u_of(b, i, 0), ul = u_of(b, i, 1);\n");
-        if (!nd->xleaf) dc_sb_append(o, "        (void)x;\n");
-    }
+    if (nd->need_delta) dc_sb_append(o, "        double uw = u_of(b, i, 0), ul = u_of(b, i, 1);\n");
+    if (!nd->xleaf) dc_sb_append(o, "        (void)x;\n");
+}
+
+/* The keys AOT sorts, and (objective_grad) the derivative of aot's key. */
+static void render_aot_key(const evolve_genome *g, dc_sb *o)
+{
+    dc_sb_append(o, "/* AOT's keys: pair = 1 (aot_pair) each side's u_of; pair = 0 (aot) the policy's\n"
+                    " * chosen-minus-rejected log-prob (side 0) and the reference's (side 1), times s·β */\n"
+                    "static double aot_key(const pref_batch *b, int i, int pair, int side)\n{\n");
+    dc_sb_append(o, "    if (pair) return u_of(b, i, side);\n");
+    if (g->lennorm)
+        dc_sb_append(o, "    double lw = fmax(b->chosen_lens[i], 1.0), ll = fmax(b->rejected_lens[i], 1.0);\n");
+    else
+        dc_sb_append(o, "    double lw = 1.0, ll = 1.0;\n");
+    char sc[32] = "";
+    if (g->scale != 1.0) snprintf(sc, sizeof sc, "%.4g * ", g->scale);
+    dc_sb_printf(o, "    if (side == 0) return %sb->beta * (b->chosen_logps[i] / lw - b->rejected_logps[i] / ll);\n", sc);
+    if (g->ref)
+        dc_sb_printf(o, "    return %sb->beta * (b->ref_chosen_logps[i] / lw - b->ref_rejected_logps[i] / ll);\n}\n\n", sc);
+    else
+        dc_sb_append(o, "    (void)lw, (void)ll;\n    return 0.0; /* no reference model */\n}\n\n");
+}
+
+static void render_aot_dkey(const evolve_genome *g, dc_sb *o)
+{
+    dc_sb_append(o, "/* d aot_key(pair 0, side 0) / d log π of that side (up to its sign) */\n"
+                    "static double aot_dkey(const pref_batch *b, int i, int side)\n{\n");
+    if (g->lennorm)
+        dc_sb_append(o, "    double len = fmax(side ? b->rejected_lens[i] : b->chosen_lens[i], 1.0);\n");
+    else
+        dc_sb_append(o, "    (void)b, (void)i, (void)side;\n");
+    dc_sb_append(o, "    return ");
+    if (g->scale != 1.0) dc_sb_printf(o, "%.4g * ", g->scale);
+    dc_sb_append(o, g->lennorm ? "b->beta / len;\n}\n\n" : "b->beta;\n}\n\n");
 }
 
 static void render_pref(const evolve_genome *g, const render_needs *nd, dc_sb *o)
 {
     render_x_of(g, o);
-    if (nd->need_delta) render_u_of(g, 0, o);
+    if (nd->need_delta || nd->aot || nd->aotp) render_u_of(g, 0, o);
+    if (nd->aot || nd->aotp) {
+        render_aot_key(g, o);
+        dc_sb_printf(o, "%s\n", HELPERS[H_AOT]);
+    }
     dc_sb_append(o, "void objective(const pref_batch *b, double *loss)\n{\n");
     render_batch_stats(g, nd, o);
     dc_sb_append(o, "    for (int i = 0; i < b->n; i++) {\n");
@@ -576,6 +693,8 @@ static void grad_node(const evolve_genome *g, int j, const render_needs *nd, dc_
                          "        double pw%d = blend(w%d, pw%d, pw%d), pl%d = blend(w%d, pl%d, "
                          "pl%d), pd%d = blend(w%d, pd%d, pd%d);\n",
                          j, j, a, c, j, j, a, c, j, j, a, c);
+        if (nd->aot) dc_sb_printf(o, "        double pa%d = blend(w%d, pa%d, pa%d);\n", j, j, a, c);
+        if (nd->aotp) dc_sb_printf(o, "        double pp%d = blend(w%d, pp%d, pp%d);\n", j, j, a, c);
         return;
     }
     if (n->op == EV_BCO) {
@@ -583,6 +702,11 @@ static void grad_node(const evolve_genome *g, int j, const render_needs *nd, dc_
         dc_sb_printf(o, "        double pw%d = -sigmoid(delta - uw), pl%d = sigmoid(ul - delta);\n",
                      j, j);
         dc_sb_printf(o, "        double pd%d = -(pw%d + pl%d);\n", j, j, j);
+    } else if (n->op == EV_AOT || n->op == EV_AOTP) {
+        /* a batch value: its adjoint (pa, pp) is summed over the rows, then aot_add_grad */
+        dc_sb_printf(o, "        double v%d = %s, g%d = 0.0;\n", j, n->op == EV_AOT ? "a_aot" : "a_aotp", j);
+        if (nd->need_delta)
+            dc_sb_printf(o, "        double pw%d = 0.0, pl%d = 0.0, pd%d = 0.0;\n", j, j, j);
     } else {
         static const char *const name[EV_NOPS] = {[EV_LOGISTIC] = "logistic", [EV_HINGE] = "hinge",
                                                   [EV_EXP] = "exp",           [EV_SQ] = "sq",
@@ -595,6 +719,8 @@ static void grad_node(const evolve_genome *g, int j, const render_needs *nd, dc_
     }
     if (nd->bmean) dc_sb_printf(o, "        double m%d = 0.0;\n", j);
     if (nd->bvar) dc_sb_printf(o, "        double q%d = 0.0;\n", j);
+    if (nd->aot) dc_sb_printf(o, "        double pa%d = %s;\n", j, n->op == EV_AOT ? "1.0" : "0.0");
+    if (nd->aotp) dc_sb_printf(o, "        double pp%d = %s;\n", j, n->op == EV_AOTP ? "1.0" : "0.0");
 }
 
 /* objective_grad for a preference genome: the losses of objective, and d Σloss / d input by
@@ -617,24 +743,24 @@ static void render_pref_grad(const evolve_genome *g, const render_needs *ln, dc_
                      "0.0; }\n\n",
                      g->alpha, g->alpha);
     render_u_of(g, 1, o);
+    if (nd.aot || nd.aotp) render_aot_dkey(g, o); // aot_add_grad names it either way
+    if (nd.aot || nd.aotp) dc_sb_printf(o, "%s\n", HELPERS[H_DAOT]);
     dc_sb_append(o, "void objective_grad(const pref_batch *b, double *loss, double *d_chosen,\n"
                     "                    double *d_rejected)\n{\n");
     render_batch_stats(g, &nd, o);
     dc_sb_append(o, "    double sgx = 0.0, sm = 0.0, sv = 0.0, sd = 0.0; /* batch sums of the "
-                    "row adjoints */\n"
-                    "    for (int i = 0; i < b->n; i++) {\n");
+                    "row adjoints */\n");
+    if (nd.aot) dc_sb_append(o, "    double sa = 0.0;\n");
+    if (nd.aotp) dc_sb_append(o, "    double sp = 0.0;\n");
+    dc_sb_append(o, "    for (int i = 0; i < b->n; i++) {\n");
     render_row_x(g, &nd, o);
-    if (nd.need_delta) {
-        /* render_row_x voids x only when no node reads it */
-    } else if (!nd.xleaf) {
-        dc_sb_append(o, "        (void)x;\n");
-    }
     grad_node(g, 0, &nd, o);
     dc_sb_append(o, "        loss[i] = v0;\n");
     dc_sb_printf(o, "        d_chosen[i] = g0%s;\n", nd.need_delta ? " + pw0" : "");
     dc_sb_printf(o, "        d_rejected[i] = -g0%s;\n", nd.need_delta ? " + pl0" : "");
-    dc_sb_printf(o, "        sgx += g0;%s%s%s\n", nd.bmean ? " sm += m0;" : "",
-                 nd.bvar ? " sv += q0;" : "", nd.need_delta ? " sd += pd0;" : "");
+    dc_sb_printf(o, "        sgx += g0;%s%s%s%s%s\n", nd.bmean ? " sm += m0;" : "",
+                 nd.bvar ? " sv += q0;" : "", nd.need_delta ? " sd += pd0;" : "",
+                 nd.aot ? " sa += pa0;" : "", nd.aotp ? " sp += pp0;" : "");
     dc_sb_append(o, "    }\n    (void)sgx, (void)sm, (void)sv, (void)sd;\n"
                     "    for (int i = 0; i < b->n; i++) {\n"
                     "        double gx = 0.0, gu = 0.0; /* through the batch statistics */\n");
@@ -645,7 +771,10 @@ static void render_pref_grad(const evolve_genome *g, const render_needs *ln, dc_
     if (nd.need_delta) dc_sb_append(o, "        gu = sd / (2.0 * b->n);\n");
     dc_sb_append(o, "        d_chosen[i] = (d_chosen[i] + gx + gu) * du_of(b, i, 0);\n"
                     "        d_rejected[i] = (d_rejected[i] - gx + gu) * du_of(b, i, 1);\n"
-                    "    }\n}\n");
+                    "    }\n");
+    if (nd.aot) dc_sb_append(o, "    aot_add_grad(b, 0, sa / b->n, d_chosen, d_rejected);\n");
+    if (nd.aotp) dc_sb_append(o, "    aot_add_grad(b, 1, sp / b->n, d_chosen, d_rejected);\n");
+    dc_sb_append(o, "}\n");
 }
 
 /* ---- classification ---- */

@@ -38,6 +38,7 @@ enum {
     T_POLY,
     T_ENT,
     T_MAXLP,
+    T_AOT,
     T_COUNT
 };
 
@@ -117,11 +118,17 @@ static const char *HELPERS[T_COUNT] = {
                 "    w = tied * (0.5 + 0.5 * (cnt == 1).to(z.dtype))\n"
                 "    lin = (w * z).sum(dim=1)\n"
                 "    return m[:, 0] + (lin - lin.detach())\n",
+    [T_AOT] = "def _aot(s, t):\n"
+              "    # AOT: the two sides' keys sorted separately, log(1 + e^-(s_(r) - t_(r))) rank by\n"
+              "    # rank, averaged over the batch: the same value for every pair (the C file sorts\n"
+              "    # batches of more than 4096 pairs in chunks of 4096)\n"
+              "    d = torch.sort(s).values - torch.sort(t).values\n"
+              "    return _log1pexp(-d).mean() * torch.ones_like(s)\n",
 };
 
 typedef struct {
     int need[T_COUNT];
-    int need_mean, need_var, need_delta;
+    int need_mean, need_var, need_delta, aot, aotp;
 } torch_needs;
 
 static void collect(const evolve_genome *g, int i, torch_needs *nd)
@@ -170,6 +177,12 @@ static void collect(const evolve_genome *g, int i, torch_needs *nd)
         break;
     case EV_BCO:
         nd->need[T_BCO] = nd->need[T_LOG1PEXP] = nd->need_delta = 1;
+        break;
+    case EV_AOT:
+        nd->need[T_AOT] = nd->need[T_LOG1PEXP] = nd->aot = 1;
+        break;
+    case EV_AOTP:
+        nd->need[T_AOT] = nd->need[T_LOG1PEXP] = nd->aotp = nd->need_delta = 1;
         break;
     case EV_NCE:
     case EV_NCERCE:
@@ -257,6 +270,12 @@ static void expr(const evolve_genome *g, int i, dc_sb *out)
     case EV_BCO:
         dc_sb_append(out, "_f_bco(uw, ul, delta)");
         break;
+    case EV_AOT:
+        dc_sb_append(out, "a_aot");
+        break;
+    case EV_AOTP:
+        dc_sb_append(out, "a_aotp");
+        break;
     case EV_NCE:
         dc_sb_append(out, "(-lpy / _snll(z, lse))");
         break;
@@ -336,6 +355,20 @@ static void render_pref(const evolve_genome *g, const torch_needs *nd, dc_sb *o)
         dc_sb_append(o, "    d = x - mean  # sample variance of x over the batch (0 for one pair)\n"
                         "    var = (d * d).sum() / (n - 1) if n > 1 else x.new_zeros(())\n");
     if (g->centre != 0.0) dc_sb_printf(o, "    x = x - %.4g * mean\n", g->centre);
+    if (nd->aot || nd->aotp) {
+        char sc[32] = "";
+        if (g->scale != 1.0) snprintf(sc, sizeof sc, "%.4g * ", g->scale);
+        if (nd->aotp) dc_sb_append(o, "    a_aotp = _aot(uw, ul)\n");
+        if (nd->aot) {
+            const char *w = g->lennorm ? " / lw" : "", *l = g->lennorm ? " / ll" : "";
+            if (g->ref)
+                dc_sb_printf(o, "    a_aot = _aot(%sbeta * (pc%s - pr%s), %sbeta * (rc%s - rr%s))\n", sc,
+                             w, l, sc, w, l);
+            else
+                dc_sb_printf(o, "    a_aot = _aot(%sbeta * (pc%s - pr%s), torch.zeros_like(pc))\n", sc, w,
+                             l);
+        }
+    }
     dc_sb_append(o, "    return ");
     expr(g, 0, o);
     dc_sb_append(o, "\n");
