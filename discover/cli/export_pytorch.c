@@ -187,6 +187,12 @@ static int code_is_genome(const arc_candidate *c, sbx_kind kind, evolve_genome *
     char *code = evolve_render(g, c->name ? c->name : "");
     int same = code && strcmp(after_line2(code), after_line2(c->code)) == 0;
     free(code);
+    if (!same && kind == SBX_PREF) {
+        /* archived before preference genomes carried objective_grad: the loss alone */
+        code = evolve_render_seq(g, c->name ? c->name : "");
+        same = code && strcmp(after_line2(code), after_line2(c->code)) == 0;
+        free(code);
+    }
     return same;
 }
 

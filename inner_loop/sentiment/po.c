@@ -11,6 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+double sent_fitness(double reward, double kl, double kl_penalty)
+{
+    return reward - kl_penalty * kl;
+}
+
 
 void sent_beta_name(double beta, char *buf, size_t cap) { snprintf(buf, cap, "%g", beta); }
 
@@ -393,7 +398,7 @@ void sent_run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *
             double v;
         } per[] = {{"reward", v.reward},    {"kl", v.kl},           {"pref_accuracy", acc},
                    {"length", v.length},    {"test_reward", te.reward}, {"test_kl", te.kl},
-                   {"fitness", v.reward - t->kl_penalty * v.kl}};
+                   {"fitness", sent_fitness(v.reward, v.kl, t->kl_penalty)}};
         for (size_t i = 0; i < sizeof per / sizeof per[0]; i++) {
             snprintf(key, sizeof key, "beta_%s/%s", bname, per[i].name);
             cJSON_AddNumberToObject(m, key, per[i].v);
@@ -410,8 +415,8 @@ void sent_run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *
         snprintf(curve, sizeof curve, "beta_%s/po/length", bname);
         snprintf(key, sizeof key, "beta_%s/po_length", bname);
         sent_add_drift(m, &out->curves, curve, key);
-        fit += v.reward - t->kl_penalty * v.kl;
-        test += te.reward - t->kl_penalty * te.kl;
+        fit += sent_fitness(v.reward, v.kl, t->kl_penalty);
+        test += sent_fitness(te.reward, te.kl, t->kl_penalty);
         rew += v.reward;
         kl += v.kl;
         acc_sum += acc;

@@ -24,6 +24,17 @@ typedef struct {
 
 void sent_pairs_free(sent_pairs *p);
 
+/* The search fitness of one trained policy (po.c): reward − kl_penalty · per-token KL, so a
+ * candidate cannot win the search by buying reward with divergence from π_ref. The default
+ * penalty, 0.25 reward per nat of per-token KL, is the slope of DPO's measured reward-vs-KL
+ * frontier on this task between β 0.1 and 0.5 (0.25–0.28; bench/RESULTS-sentiment.md): DPO
+ * at β 0.1, 0.25 and 0.5 then scores within 0.005 of each other (moving along the frontier
+ * neither gains nor loses), β 0.05 scores lower (its last 0.004 of reward cost 0.13 nats),
+ * and the penalty stays below the chord from π_ref to DPO (0.38), so learning still beats
+ * staying at π_ref. */
+#define SENT_KL_PENALTY_DEFAULT "0.25"
+double sent_fitness(double reward, double kl, double kl_penalty);
+
 /* Per-token data of the training pairs for the token-level task (token.c): pair i's chosen
  * response tokens are off_c[i] .. off_c[i] + its response length - 1 of ref_c / sim_c. */
 typedef struct {

@@ -15,7 +15,8 @@
  * mean reward of sampled completions, per-token KL(π‖π_ref) estimated on the samples,
  * preference accuracy on held-out pairs, mean response length.
  *
- * Fitness ("reward") = mean over the β list of (validation reward − kl_penalty · KL);
+ * Fitness ("reward") = mean over the β list of (validation reward − kl_penalty · KL), the
+ * penalty 0.25 by default (sent_internal.h says why);
  * test_metric ("test_reward") the same on the test prompts. Per-β metrics are named
  * "beta_<β>/reward", "beta_<β>/kl", "beta_<β>/pref_accuracy", "beta_<β>/length",
  * "beta_<β>/test_reward", "beta_<β>/test_kl", with <β> printed by %g ("beta_0.05/reward");

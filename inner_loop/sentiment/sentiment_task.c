@@ -38,7 +38,9 @@ static const dc_task_option OPTIONS[] = {
     INT_OPT("batch", "16", "preference pairs per step", batch, 1, 4096),
     REAL_OPT("lr", "0.0003", "AdamW learning rate of preference optimisation", lr, 0, 1),
     REAL_OPT("gap", "0.15", "keep pairs whose reward difference (chosen - rejected) is >= gap", gap, 0, 1),
-    REAL_OPT("kl_penalty", "0", "fitness = reward - kl_penalty * per-token KL(policy || reference)",
+    REAL_OPT("kl_penalty", SENT_KL_PENALTY_DEFAULT,
+             "fitness = reward - kl_penalty * per-token KL(policy || reference); the default is "
+             "DPO's measured frontier slope, so reward bought with KL does not pay (0: reward alone)",
              kl_penalty, 0, 1e6),
     INT_OPT("vocab", "2048", "word vocabulary size (end-of-text, <unk> and the most frequent words)",
             vocab_size, 16, GPT_VOCAB_MAX),
@@ -282,7 +284,9 @@ const dc_task_ops dc_task_sentiment = {
     .fitness_name = "reward",
     .test_name = "test_reward",
     .fitness_description = "the mean sentiment reward of the fine-tuned model's completions on "
-                           "validation prompts",
+                           "validation prompts minus kl_penalty (0.25 by default) times their "
+                           "per-token KL from the reference model, so reward bought with "
+                           "divergence does not pay",
     .system_prompt = "system_sentiment.txt",
     .baselines = BASELINES,
     .options = OPTIONS,
@@ -318,7 +322,9 @@ const dc_task_ops dc_task_sentiment_token = {
     .fitness_name = "reward",
     .test_name = "test_reward",
     .fitness_description = "the mean sentiment reward of the fine-tuned model's completions on "
-                           "validation prompts",
+                           "validation prompts minus kl_penalty (0.25 by default) times their "
+                           "per-token KL from the reference model, so reward bought with "
+                           "divergence does not pay",
     .system_prompt = "system_sentiment_token.txt",
     .baselines = TOKEN_BASELINES,
     /* responses are at most response_len tokens (20 by default): the probes go to 32 */

@@ -14,6 +14,9 @@
  *   - gradients of a weighted sum equal the row-weighted sandbox gradient when the sandbox
  *     found the objective row-separable, and the rendered genome's when there is a twin;
  *   - a rendered genome and its ctypes twin agree (losses 1e-9, gradients 1e-6).
+ * A batch on which the sandbox's audit switched a rendered genome's objective_grad off
+ * (central differences disagreed with it there) has its gradients left out, with a note; at
+ * most 2 candidates may, and never a shipped example.
  * Also: a candidate with hostile text (quotes, CR, bytes that are not UTF-8, a bidi override)
  * imports and gives its code back byte for byte; an objective_grad that disagrees is refused
  * with a warning (as the sandbox refuses it); the C path's cache (one compile per source,
@@ -51,6 +54,7 @@ typedef struct {
 typedef struct {
     double *loss, *grad, *wgrad; /* wgrad: module only */
     int have;
+    int audit_off; /* sandbox: its audit switched a checked objective_grad off on this batch */
 } result;
 
 typedef struct {
@@ -145,6 +149,17 @@ static const char *GENOMES[] = {
     "cls T=1 : gce(0.7)",
     "cls T=1.5 : rce",
     "cls T=1 : mix(w:0.3,ce,mix(w:0.5,sqerr,focal(1.5)))",
+    /* the literature grammar (discover/propose/evolve/GRAMMAR.md) */
+    "pref norm=sum ref=1 s=1 m=0 c=0 : robust(0.1)",
+    "pref norm=avg ref=1 s=1 m=0 c=0.2 : mix(bmean:0.05,bco,logistic(1))",
+    "pref norm=sum ref=1 s=1 m=0 c=0 div=js : mix(w:0.5,logistic(1),bco)",
+    "pref norm=sum ref=1 s=2 m=0.5 c=0 div=alpha:0.5 : hinge(1)",
+    "pref norm=avg ref=1 s=1 m=0 c=0 : mix(w:0.5,aot,aotp)",
+    "cls T=1 : mix(w:0.5,nce,mae)",
+    "cls T=1 : mix(w:0.5,ncerce(1),ncemae(2))",
+    "cls T=1 : mix(w:0.5,taylor(3),poly(1))",
+    "cls T=1 M=0.5 : mix(w:0.4,sboot(0.9),hboot(0.8))",
+    "cls T=0.8 M=1 : mix(w:0.5,ls(0.1),sqerr)",
 };
 
 /* Text that must not break the module: a quote and a backslash in the name, a carriage
@@ -389,8 +404,11 @@ static void write_batches(const char *path, sbx_kind kind)
 
 /* ---- the reference: the sandbox ---- */
 
+static int audits_off; /* candidates whose objective_grad an audit switched off */
+
 static void sandbox_reference(cand *c)
 {
+    int audit_noted = 0;
     char msg[1024];
     sbx_worker *w;
     sbx_limits lim;
@@ -416,6 +434,19 @@ static void sandbox_reference(cand *c)
         }
         CHECK_MSG(st == DC_OK, "%s on %s: %s", c->name, b->name, msg);
         r->have = st == DC_OK;
+        /* The sandbox audits a checked objective_grad on the first batch of every size; when
+         * central differences disagree there it answers with them from then on. Both
+         * gradients of such a batch are suspect (a saturated gate over a loss of ~1e4 leaves
+         * central differences a few digits), so its gradients are not compared. */
+        if (c->uses_grad_fn && !sbx_uses_grad_fn(w) && !audit_noted++) {
+            r->audit_off = 1;
+            audits_off++;
+            printf("note: %s on %s: %s\n", c->name, b->name, sbx_grad_note(w));
+        } else if (c->uses_grad_fn && !sbx_uses_grad_fn(w)) {
+            r->audit_off = 1;
+        }
+        CHECK_MSG(!r->audit_off || c->genome, "%s: a shipped objective_grad was switched off on %s",
+                  c->name, b->name);
     }
     sbx_close(w);
 }
@@ -534,6 +565,7 @@ static void compare(tally *t, const cand *c, const cand *refc, const batch *b, c
                     const double *want, int n, double wmax)
 {
     if (!got || !want) return;
+    if (t->gradient && refc->ref[b - batches[c->kind]].audit_off) return; /* sandbox_reference */
     if (t->coarse && b->coarse && !refc->uses_grad_fn) t = t->coarse;
     double scale = 1e-3, lsum = 0.0;
     const double *ref_loss = refc->ref[b - batches[c->kind]].loss;
@@ -867,6 +899,8 @@ int main(void)
     char *rp = tu_path(dir, "results.txt");
     read_results(rp);
     CHECK_MSG(checks_seen > 8, "the driver reported only %d checks", checks_seen);
+    CHECK_MSG(audits_off <= 2, "%d candidates had objective_grad switched off by an audit",
+              audits_off);
     compare_all();
     check_cache();
     check_cli_errors();

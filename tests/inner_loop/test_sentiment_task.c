@@ -236,7 +236,9 @@ int main(void)
     CHECK(rd.fitness > ra.fitness);
     // the preference accuracy on held-out pairs moves with the objective
     CHECK(metric(&rd, "beta_0.5/pref_accuracy") > metric(&ra, "beta_0.5/pref_accuracy"));
-    CHECK_NEAR(rd.fitness, metric(&rd, "beta_0.5/reward"), 1e-12);
+    // the default fitness charges kl_penalty = 0.25 per nat of per-token KL
+    CHECK_NEAR(rd.fitness, metric(&rd, "beta_0.5/reward") - 0.25 * metric(&rd, "beta_0.5/kl"),
+               1e-12);
     double acc = metric(&rd, "beta_0.5/pref_accuracy");
     CHECK(acc >= 0 && acc <= 1);
     CHECK(metric(&rd, "beta_0.5/kl") > 0);
@@ -346,7 +348,7 @@ int main(void)
     dc_task_result_free(&r2);
     CHECK(isnan(metric(&rd, "bon_2/reward"))); // off by default
     dc_task_result_free(&rk);
-    CHECK(ops->set_option(t, "kl_penalty", "0", err, sizeof err) == 0);
+    CHECK(ops->set_option(t, "kl_penalty", "0.25", err, sizeof err) == 0);
     CHECK(ops->set_option(t, "bon", "0", err, sizeof err) == 0);
     CHECK(ops->set_option(t, "tq", "0", err, sizeof err) == 0);
     CHECK_MSG(ops->prepare(t, NULL, err, sizeof err) == 0, "%s", err);

@@ -1,8 +1,9 @@
 /* test_random — the control proposer (`--proposer random`): draws are deterministic for a
  * seed, differ from evolve's on the same streams, have no parents, cover the grammar
- * (every term of each interface, mixtures and gates), carry a genome line that parses back,
- * token-level draws use the token-level grammar's weight factors at their rate, and every
- * draw passes the sandbox's compile and pre-screen (token-level ones too). */
+ * (every term of each interface, mixtures, gates, divergences and logit margins), carry a
+ * genome line that parses back, token-level draws use the token-level grammar's weight
+ * factors at their rate, and every draw passes the sandbox's compile and pre-screen
+ * (token-level ones too). */
 #include "discover/propose/evolve/evolve.h"
 #include "discover/propose/evolve/evolve_token.h"
 #include "sandbox/sandbox.h"
@@ -91,7 +92,7 @@ static void test_covers_grammar(void)
     for (int iface = 0; iface < 2; iface++) {
         pool_t a = {0};
         draws(iface, 1, 11, NDRAWS, &a);
-        int seen[EV_NOPS] = {0}, gates[3] = {0}, mods = 0;
+        int seen[EV_NOPS] = {0}, gates[EV_NGATES] = {0}, mods = 0, divs = 0, margins = 0;
         for (int i = 0; i < a.n; i++) {
             evolve_genome g;
             char err[256];
@@ -107,6 +108,8 @@ static void test_covers_grammar(void)
             }
             mods += iface == SBX_PREF ? (g.scale != 1.0 || g.margin != 0 || g.centre != 0)
                                       : g.temp != 1.0;
+            divs += iface == SBX_PREF && g.div != EV_DIV_RKL;
+            margins += iface == SBX_CLS && g.cmargin != 0.0;
         }
         for (int op = 1; op < EV_NOPS; op++)
             if (evolve_op_get(op)->iface == iface)
@@ -115,9 +118,13 @@ static void test_covers_grammar(void)
         CHECK_MSG(seen[EV_MIX] > 0, "iface %d: no mixture drawn", iface);
         CHECK_MSG(mods > 0 && mods < a.n, "iface %d: modifiers drawn in %d of %d", iface, mods,
                   a.n);
+        /* the f-divergence (preference) and the logit margin (classification) */
+        CHECK_MSG(iface == SBX_PREF ? divs > 0 && divs < a.n : margins > 0 && margins < a.n,
+                  "iface %d: divergences %d, margins %d of %d", iface, divs, margins, a.n);
         if (iface == SBX_PREF)
-            CHECK_MSG(gates[EV_GATE_SIG] > 0 && gates[EV_GATE_BVAR] > 0,
-                      "preference: gates sig %d bvar %d", gates[EV_GATE_SIG], gates[EV_GATE_BVAR]);
+            CHECK_MSG(gates[EV_GATE_SIG] > 0 && gates[EV_GATE_BVAR] > 0 && gates[EV_GATE_BMEAN] > 0,
+                      "preference: gates sig %d bvar %d bmean %d", gates[EV_GATE_SIG],
+                      gates[EV_GATE_BVAR], gates[EV_GATE_BMEAN]);
         else
             CHECK_MSG(gates[EV_GATE_SIG] == 0 && gates[EV_GATE_BVAR] == 0,
                       "classification drew a preference gate");

@@ -126,7 +126,9 @@ void evolve_genome_name(const evolve_genome *g, char *buf, size_t cap)
     }
     for (int i = 0; i < g->nnodes; i++)
         if (g->node[i].op == EV_MIX && g->node[i].gate != EV_GATE_CONST) {
-            dc_sb_append(&s, g->node[i].gate == EV_GATE_SIG ? "_gated" : "_bvar");
+            dc_sb_append(&s, g->node[i].gate == EV_GATE_SIG    ? "_gated"
+                             : g->node[i].gate == EV_GATE_BVAR ? "_bvar"
+                                                               : "_bmean");
             break;
         }
     if (g->iface == SBX_PREF && g->lennorm) dc_sb_append(&s, "_avg");
@@ -238,6 +240,10 @@ int evolve_wrap_for_tokens(evolve_proposal *out)
     static const char *const sig = "void objective(const pref_batch *b, double *loss)";
     char *at = out->text.code ? strstr(out->text.code, sig) : NULL;
     if (!at) return -1;
+    /* the sequence-level objective_grad has no place in a token-level file: drop it (it is
+     * the last part of the render, evolve_render_seq's text ends where it starts) */
+    char *grad = strstr(at, "\n/* The analytic gradient");
+    if (grad) grad[0] = '\0';
     dc_sb s = {0};
     dc_sb_printf(&s, "%.*sstatic void seq_objective(const pref_batch *b, double *loss)%s",
                  (int)(at - out->text.code), out->text.code, at + strlen(sig));

@@ -11,15 +11,34 @@
  * again. Only code with that line can be an evolve parent.
  *
  * Preference leaves are functions of x = s·β·ρ − m − c·mean_batch(s·β·ρ − m), where ρ is the
- * chosen minus the rejected log-ratio (per-token averages when norm=avg; without the
- * reference model when ref=0):
+ * chosen minus the rejected transformed log-ratio φ(r_w) − φ(r_l) (per-token averages when
+ * norm=avg; without the reference model when ref=0; φ(r) = r unless div= says otherwise):
  *   logistic(a) log(1+e^(−a·x))   hinge(m) max(0, m − x)   exp(a) e^(−a·x) (argument capped)
  *   sq(c) ((x − c)/β)²            sigm(a) 1 − σ(a·x)
- * Classification leaves act on log-softmax(z/T):
+ *   robust(ε) ((1−ε)·log(1+e^−x) − ε·log(1+e^x)) / (1 − 2ε)          (TRL "robust")
+ *   bco  log(1+e^−(u_w−δ)) + log(1+e^(u_l−δ)), u = s·β·φ(r), δ = mean_batch(u_w, u_l)
+ *                                                                     (TRL "bco_pair")
+ *   aot  aotp  mean over the batch of log(1+e^−(S_(r) − T_(r))), S and T sorted separately:
+ *        aotp S = u_w, T = u_l; aot S = s·β·(log π_w − log π_l), T the same of π_ref
+ *        (TRL "aot_pair", "aot"); every pair gets the batch's value
+ * Divergence modifier div= (f-DPO, Wang et al. 2023; TRL f_divergence_type): rkl φ(r) = r
+ * (DPO, the default, not written), js φ(r) = log σ(r), alpha:A φ(r) = −e^(−A·r)/A (A = 1 is
+ * the forward KL); only with ref=1.
+ * Classification leaves act on log-softmax(z'/T), z' the logits with M subtracted from the
+ * label's (an additive margin, written only when M ≠ 0):
  *   ce  −log p_y     ls(ε) label smoothing     sqerr Σ(p − onehot)²     focal(γ)
  *   gce(q) (1 − p_y^q)/q           rce  −log(1e-4)·(1 − p_y)   (reverse cross-entropy)
+ *   nce  −log p_y / Σ_j −log p_j   mae  Σ|p − onehot| = 2(1 − p_y)
+ *   ncerce(b) nce + b·rce          ncemae(b) nce + b·mae       (active-passive losses)
+ *   taylor(t) Σ_{i=1..t} (1 − p_y)^i / i      poly(ε) −log p_y + ε(1 − p_y)
+ *   sboot(b) b·(−log p_y) + (1 − b)·H(p)      hboot(b) −b·log p_y − (1 − b)·max_j log p_j
  * Mixtures: mix(w:W,A,B) = (1−W)·A + W·B; preference only: mix(sig:τ,A,B) with W = σ(x/τ)
- * (the LRML gate) and mix(bvar:τ,A,B) with W = σ(Var_batch(x/τ)) (the DBAQL gate). */
+ * (the LRML gate), mix(bvar:τ,A,B) with W = σ(Var_batch(x/τ)) (the DBAQL gate) and
+ * mix(bmean:τ,A,B) with W = σ(mean_batch(x/τ)) (AQL's gate). x in the gates is before
+ * centring. Every term's source is in discover/propose/evolve/GRAMMAR.md.
+ *
+ * Every rendered candidate carries its analytic gradient (objective_grad); the sandbox
+ * checks it against central differences before training with it. */
 #ifndef DC_EVOLVE_H
 #define DC_EVOLVE_H
 
@@ -95,10 +114,27 @@ typedef enum {
     EV_FOCAL,
     EV_GCE,
     EV_RCE,
+    /* added with the literature grammar (GRAMMAR.md); new terms go at the end so the
+     * numbering of older ones never changes */
+    EV_ROBUST,
+    EV_BCO,
+    EV_NCE,
+    EV_MAE,
+    EV_NCERCE,
+    EV_NCEMAE,
+    EV_TAYLOR,
+    EV_POLY,
+    EV_SBOOT,
+    EV_HBOOT,
+    EV_AOT,
+    EV_AOTP,
     EV_NOPS
 } evolve_op;
 
-typedef enum { EV_GATE_CONST = 0, EV_GATE_SIG, EV_GATE_BVAR } evolve_gate;
+typedef enum { EV_GATE_CONST = 0, EV_GATE_SIG, EV_GATE_BVAR, EV_GATE_BMEAN, EV_NGATES } evolve_gate;
+
+/* The f-divergence of the preference margin (evolve_genome.div). */
+typedef enum { EV_DIV_RKL = 0, EV_DIV_JS, EV_DIV_ALPHA } evolve_div;
 
 typedef struct {
     int op;     /* evolve_op */
@@ -117,8 +153,11 @@ typedef struct {
     double scale;  /* s */
     double margin; /* m */
     double centre; /* c: fraction of the batch mean subtracted */
-    /* classification modifier */
-    double temp; /* T: logits divided by T */
+    int div;       /* evolve_div: φ applied to each log-ratio (ref=1 only) */
+    double alpha;  /* div=alpha: its A in [0.05, 1] */
+    /* classification modifiers */
+    double temp;    /* T: logits divided by T */
+    double cmargin; /* M: subtracted from the label's logit before the softmax, 0..3 */
 } evolve_genome;
 
 /* A single-leaf genome with default modifiers. */
@@ -134,6 +173,9 @@ int evolve_genome_equal(const evolve_genome *a, const evolve_genome *b);
 /* Renders the genome to an objective C file (heap string) whose first line is the genome
  * comment and whose second names the candidate. */
 char *evolve_render(const evolve_genome *g, const char *name);
+/* The same without the preference objective_grad (a prefix of evolve_render's text): what
+ * the token-level wrappers turn into a static helper. Classification: as evolve_render. */
+char *evolve_render_seq(const evolve_genome *g, const char *name);
 /* Renders the same loss as PyTorch tensor operations (heap string of Python; NULL when the
  * genome's text form would not fit): comment lines with the formula, the helpers it uses,
  * and one function
@@ -156,7 +198,9 @@ int evolve_wrap_for_tokens(evolve_proposal *out);
 /* 1 when some pool member has exactly this code. */
 int evolve_in_pool(const evolve_parent *pool, int npool, const char *code);
 
-typedef enum { EV_STEP_LOG, EV_STEP_ADD, EV_STEP_UNIT } evolve_step;
+/* How a parameter moves: log scale, additive, logit scale (weights in (0, 1)), or by whole
+ * steps (an integer order: the Taylor series' t). */
+typedef enum { EV_STEP_LOG, EV_STEP_ADD, EV_STEP_UNIT, EV_STEP_INT } evolve_step;
 
 typedef struct {
     const char *name; /* grammar token: "logistic" */
@@ -169,6 +213,8 @@ typedef struct {
 } evolve_op_info;
 
 const evolve_op_info *evolve_op_get(int op);
+/* The name of a mixture gate in the text form ("w", "sig", "bvar", "bmean"). */
+const char *evolve_gate_name(int gate);
 /* Rounds to the 4 significant digits the text form keeps, so render/parse round-trips. */
 double evolve_quantize(double v);
 /* Depth of the subtree at node i (a leaf is 1) and its node count. */

@@ -32,9 +32,37 @@ static const evolve_op_info OPS[EV_NOPS] = {
     [EV_GCE] = {"gce", SBX_CLS, 1, 0.7, 0.05, 1.0, EV_STEP_LOG, "generalized-CE q",
                 "the generalized cross-entropy term"},
     [EV_RCE] = {"rce", SBX_CLS, 0, 0, 0, 0, EV_STEP_LOG, "", "the reverse cross-entropy term"},
+    /* the literature grammar (GRAMMAR.md has each term's source) */
+    [EV_ROBUST] = {"robust", SBX_PREF, 1, 0.1, 0.01, 0.4, EV_STEP_ADD, "robust label noise",
+                   "the robust-DPO term (label noise correction)"},
+    [EV_BCO] = {"bco", SBX_PREF, 0, 0, 0, 0, EV_STEP_LOG, "",
+                "the BCO-pair term (each response against the batch's mean reward)"},
+    [EV_NCE] = {"nce", SBX_CLS, 0, 0, 0, 0, EV_STEP_LOG, "", "the normalized cross-entropy term"},
+    [EV_MAE] = {"mae", SBX_CLS, 0, 0, 0, 0, EV_STEP_LOG, "", "the mean-absolute-error term"},
+    [EV_NCERCE] = {"ncerce", SBX_CLS, 1, 1.0, 0.1, 10.0, EV_STEP_LOG, "passive-loss weight",
+                   "the active-passive NCE+RCE term"},
+    [EV_NCEMAE] = {"ncemae", SBX_CLS, 1, 1.0, 0.1, 10.0, EV_STEP_LOG, "passive-loss weight",
+                   "the active-passive NCE+MAE term"},
+    [EV_TAYLOR] = {"taylor", SBX_CLS, 1, 2.0, 1.0, 10.0, EV_STEP_INT, "Taylor order",
+                   "the Taylor cross-entropy term"},
+    [EV_POLY] = {"poly", SBX_CLS, 1, 1.0, -1.0, 5.0, EV_STEP_ADD, "poly epsilon",
+                 "the Poly-1 term"},
+    [EV_SBOOT] = {"sboot", SBX_CLS, 1, 0.95, 0.5, 0.99, EV_STEP_UNIT, "bootstrap weight",
+                  "the soft-bootstrapping term"},
+    [EV_HBOOT] = {"hboot", SBX_CLS, 1, 0.8, 0.5, 0.99, EV_STEP_UNIT, "bootstrap weight",
+                  "the hard-bootstrapping term"},
+    [EV_AOT] = {"aot", SBX_PREF, 0, 0, 0, 0, EV_STEP_LOG, "",
+                "the AOT term (sorted policy against sorted reference log-ratios)"},
+    [EV_AOTP] = {"aotp", SBX_PREF, 0, 0, 0, 0, EV_STEP_LOG, "",
+                 "the AOT-pair term (sorted chosen against sorted rejected rewards)"},
 };
 
-static const char *GATE_NAMES[] = {"w", "sig", "bvar"};
+static const char *GATE_NAMES[EV_NGATES] = {"w", "sig", "bvar", "bmean"};
+
+const char *evolve_gate_name(int gate)
+{
+    return gate >= 0 && gate < EV_NGATES ? GATE_NAMES[gate] : "?";
+}
 
 const evolve_op_info *evolve_op_get(int op)
 {
@@ -85,11 +113,21 @@ int evolve_genome_format(const evolve_genome *g, char *buf, size_t cap)
 {
     char tree[1024], head[160];
     if (evolve_subtree_format(g, 0, tree, sizeof tree) != 0) return -1; // a cut genome would not parse back
-    if (g->iface == SBX_PREF)
-        snprintf(head, sizeof head, "pref norm=%s ref=%d s=%.4g m=%.4g c=%.4g",
-                 g->lennorm ? "avg" : "sum", g->ref, g->scale, g->margin, g->centre);
-    else
+    /* the newer modifiers are written only when they differ from their defaults, so an
+     * older genome's line (and its code) stays what it was */
+    if (g->iface == SBX_PREF) {
+        char div[32] = "";
+        if (g->div == EV_DIV_JS)
+            snprintf(div, sizeof div, " div=js");
+        else if (g->div == EV_DIV_ALPHA)
+            snprintf(div, sizeof div, " div=alpha:%.4g", g->alpha);
+        snprintf(head, sizeof head, "pref norm=%s ref=%d s=%.4g m=%.4g c=%.4g%s",
+                 g->lennorm ? "avg" : "sum", g->ref, g->scale, g->margin, g->centre, div);
+    } else if (g->cmargin != 0.0) {
+        snprintf(head, sizeof head, "cls T=%.4g M=%.4g", g->temp, g->cmargin);
+    } else {
         snprintf(head, sizeof head, "cls T=%.4g", g->temp);
+    }
     int n = snprintf(buf, cap, "%s : %s", head, tree);
     return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
@@ -191,10 +229,10 @@ static int parse_node(parser *p, evolve_genome *g, int depth)
         if (expect(p, '(') || word(p, gw, sizeof gw) || expect(p, ':') || number(p, &n->p))
             return -1;
         n->gate = -1;
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < EV_NGATES; i++)
             if (strcmp(gw, GATE_NAMES[i]) == 0) n->gate = i;
         if (n->gate < 0 || (n->gate != EV_GATE_CONST && g->iface != SBX_PREF)) {
-            fail(p, "unknown mixture gate (w, or sig/bvar for preference)");
+            fail(p, "unknown mixture gate (w, or sig/bvar/bmean for preference)");
             return -1;
         }
         double lo = n->gate == EV_GATE_CONST ? OPS[EV_MIX].lo : 0.01;
@@ -215,6 +253,10 @@ static int parse_node(parser *p, evolve_genome *g, int depth)
         if (expect(p, '(') || number(p, &n->p) || expect(p, ')')) return -1;
         if (!in_range(&OPS[op], n->p)) {
             fail(p, "term parameter out of range");
+            return -1;
+        }
+        if (OPS[op].step == EV_STEP_INT && n->p != floor(n->p)) {
+            fail(p, "term parameter must be a whole number");
             return -1;
         }
     }
@@ -267,12 +309,43 @@ int evolve_genome_parse(const char *text, evolve_genome *g, char *err, size_t er
         g->scale = s;
         g->margin = m;
         g->centre = c;
+        skip_ws(&p);
+        if (strncmp(p.s, "div=", 4) == 0) {
+            p.s += 4;
+            if (strncmp(p.s, "js", 2) == 0 && !islower((unsigned char)p.s[2])) {
+                g->div = EV_DIV_JS;
+                p.s += 2;
+            } else if (strncmp(p.s, "alpha:", 6) == 0) {
+                p.s += 6;
+                g->div = EV_DIV_ALPHA;
+                if (number(&p, &g->alpha)) return -1;
+                if (g->alpha < 0.05 || g->alpha > 1) {
+                    fail(&p, "div=alpha:A needs A in 0.05..1");
+                    return -1;
+                }
+            } else {
+                fail(&p, "expected div=js or div=alpha:A");
+                return -1;
+            }
+            if (!g->ref) {
+                fail(&p, "div= transforms log-ratios against the reference model: it needs ref=1");
+                return -1;
+            }
+        }
     } else if (strcmp(w, "cls") == 0) {
         g->iface = SBX_CLS;
         if (header_value(&p, "T", &g->temp)) return -1;
         if (g->temp < 0.25 || g->temp > 4) {
             fail(&p, "temperature T out of range 0.25..4");
             return -1;
+        }
+        skip_ws(&p);
+        if (strncmp(p.s, "M=", 2) == 0) {
+            if (header_value(&p, "M", &g->cmargin)) return -1;
+            if (g->cmargin < 0 || g->cmargin > 3) {
+                fail(&p, "logit margin M out of range 0..3");
+                return -1;
+            }
         }
     } else {
         fail(&p, "expected 'pref' or 'cls'");
@@ -329,7 +402,8 @@ int evolve_genome_equal(const evolve_genome *a, const evolve_genome *b)
 {
     return a->iface == b->iface && a->nnodes == b->nnodes && a->lennorm == b->lennorm &&
            a->ref == b->ref && a->scale == b->scale && a->margin == b->margin &&
-           a->centre == b->centre && a->temp == b->temp && nodes_equal(a, 0, b, 0);
+           a->centre == b->centre && a->temp == b->temp && a->div == b->div &&
+           a->alpha == b->alpha && a->cmargin == b->cmargin && nodes_equal(a, 0, b, 0);
 }
 
 /* ---- tree surgery ---- */

@@ -57,6 +57,27 @@ static const reason REASONS[] = {
     {"temperature",
      {"a higher temperature tempers overconfident logits",
       "a lower temperature sharpens the predictions"}},
+    {"robust label noise",
+     {"assuming more flipped preference labels makes the loss forgive contradicting pairs",
+      "the preference labels look cleaner than the correction assumes"}},
+    {"passive-loss weight",
+     {"the passive (bounded) loss should do more of the work against label noise",
+      "the active (normalized) loss should do more of the fitting"}},
+    {"Taylor order",
+     {"a higher order is closer to cross-entropy and fits faster",
+      "a lower order is closer to MAE and more robust to label noise"}},
+    {"poly epsilon",
+     {"a larger first polynomial coefficient keeps pushing examples that are already fitted",
+      "a smaller first polynomial coefficient eases off fitted examples"}},
+    {"bootstrap weight",
+     {"the given labels deserve more trust than the model's own predictions",
+      "the model's own predictions should correct more of the noisy labels"}},
+    {"logit margin",
+     {"a larger margin on the label's logit asks for more confident separation",
+      "a smaller margin on the label's logit stops over-separating"}},
+    {"divergence alpha",
+     {"a larger alpha moves the constraint towards the forward KL, which covers more modes",
+      "a smaller alpha moves the constraint back towards DPO's reverse KL"}},
 };
 
 static const char *why_of(const char *param, int lowered)
@@ -78,6 +99,9 @@ static int step_param(double old, double lo, double hi, evolve_step kind, dc_rng
         double z = dc_rng_normal(r), v;
         if (kind == EV_STEP_LOG) {
             v = (old > 0 ? old : lo) * exp(0.35 * z);
+        } else if (kind == EV_STEP_INT) {
+            double d = fmax(1.0, floor(fabs(z) + 0.5));
+            v = old + (z < 0 ? -d : d);
         } else if (kind == EV_STEP_UNIT) {
             double o = clampd(old, 1e-3, 1 - 1e-3);
             v = 1.0 / (1.0 + exp(-(log(o / (1 - o)) + 0.6 * z)));
@@ -143,16 +167,18 @@ static int op_perturb(const evolve_genome *in, dc_rng *r, evolve_genome *out, ch
                       size_t cap)
 {
     /* Candidates: every parameterised node, then the global modifiers. */
-    enum { MOD_S = -1, MOD_M = -2, MOD_C = -3, MOD_T = -4 };
-    int cand[EVOLVE_MAX_NODES + 4], n = 0;
+    enum { MOD_S = -1, MOD_M = -2, MOD_C = -3, MOD_T = -4, MOD_A = -5, MOD_CM = -6 };
+    int cand[EVOLVE_MAX_NODES + 6], n = 0;
     for (int i = 0; i < in->nnodes; i++)
         if (evolve_op_get(in->node[i].op)->has_param) cand[n++] = i;
     if (in->iface == SBX_PREF) {
         cand[n++] = MOD_S;
         cand[n++] = MOD_M;
         cand[n++] = MOD_C;
+        if (in->div == EV_DIV_ALPHA) cand[n++] = MOD_A;
     } else {
         cand[n++] = MOD_T;
+        if (in->cmargin != 0.0) cand[n++] = MOD_CM;
     }
     int pick = cand[dc_rng_below(r, (uint32_t)n)];
     *out = *in;
@@ -179,6 +205,10 @@ static int op_perturb(const evolve_genome *in, dc_rng *r, evolve_genome *out, ch
         slot = &out->margin, lo = -2, hi = 2, kind = EV_STEP_ADD, param = "margin offset";
     } else if (pick == MOD_C) {
         slot = &out->centre, lo = 0, hi = 1, kind = EV_STEP_ADD, param = "batch centring";
+    } else if (pick == MOD_A) {
+        slot = &out->alpha, lo = 0.05, hi = 1, kind = EV_STEP_LOG, param = "divergence alpha";
+    } else if (pick == MOD_CM) {
+        slot = &out->cmargin, lo = 0.05, hi = 3, kind = EV_STEP_LOG, param = "logit margin";
     } else {
         slot = &out->temp, lo = 0.25, hi = 4, kind = EV_STEP_LOG, param = "temperature";
     }
@@ -237,6 +267,10 @@ static int op_add(const evolve_genome *in, dc_rng *r, evolve_genome *out, char *
             m.node[0].gate = EV_GATE_BVAR;
             m.node[0].p = 0.05;
             gate_words = "through a gate on the batch variance of the margin, as DBAQL does";
+        } else if (u < 0.5) {
+            m.node[0].gate = EV_GATE_BMEAN;
+            m.node[0].p = 0.05;
+            gate_words = "through a gate on the batch mean of the margin, as AQL does";
         }
     }
     if (evolve_graft(in, at, &m, 0, out)) return -1;
@@ -269,12 +303,54 @@ static int op_remove(const evolve_genome *in, dc_rng *r, evolve_genome *out, cha
     return 0;
 }
 
+/* Classification's modifier: an additive margin on the label's logit (on or off). */
+static int op_cls_modifier(const evolve_genome *in, evolve_genome *out, char *change, size_t cap)
+{
+    *out = *in;
+    out->cmargin = in->cmargin != 0.0 ? 0.0 : 0.5;
+    snprintf(change, cap, "%s",
+             out->cmargin != 0.0
+                 ? "I added a margin of 0.5 against the label's logit (an additive margin, as "
+                   "CosFace and AM-softmax do) because it asks each example to win by more"
+                 : "I removed the margin on the label's logit because it may be over-separating "
+                   "noisy examples");
+    return 0;
+}
+
+/* The preference margin's f-divergence (f-DPO): reverse KL (DPO) -> Jensen-Shannon ->
+ * alpha 0.5 -> reverse KL. */
+static int op_divergence(const evolve_genome *in, evolve_genome *out, char *change, size_t cap)
+{
+    *out = *in;
+    out->ref = 1; /* the transforms act on log-ratios against the reference */
+    if (in->div == EV_DIV_RKL || !in->ref) {
+        out->div = EV_DIV_JS;
+        out->alpha = 0.0;
+        snprintf(change, cap, "I switched the log-ratios to the Jensen-Shannon transform of "
+                              "f-DPO because a bounded divergence may keep the policy nearer the "
+                              "reference where the margin is large");
+    } else if (in->div == EV_DIV_JS) {
+        out->div = EV_DIV_ALPHA;
+        out->alpha = 0.5;
+        snprintf(change, cap, "I switched the log-ratios to f-DPO's alpha-divergence transform "
+                              "(alpha 0.5) because it sits between the reverse and forward KL");
+    } else {
+        out->div = EV_DIV_RKL;
+        out->alpha = 0.0;
+        snprintf(change, cap, "I switched back to DPO's reverse-KL log-ratios because the "
+                              "f-divergence transform may only add curvature");
+    }
+    return 0;
+}
+
 static int op_modifier(const evolve_genome *in, dc_rng *r, evolve_genome *out, char *change,
                        size_t cap)
 {
-    if (in->iface != SBX_PREF) return -1;
+    if (in->iface != SBX_PREF) return op_cls_modifier(in, out, change, cap);
     *out = *in;
     double u = dc_rng_uniform(r);
+    if (u >= 0.85) return op_divergence(in, out, change, cap);
+    u /= 0.85; /* the older switches keep their proportions among themselves */
     if (u < 0.5) {
         out->lennorm = !in->lennorm;
         snprintf(change, cap, "%s",
@@ -293,6 +369,8 @@ static int op_modifier(const evolve_genome *in, dc_rng *r, evolve_genome *out, c
                        "carries the signal");
     } else {
         out->ref = !in->ref;
+        out->div = EV_DIV_RKL; /* the transforms need the reference */
+        out->alpha = 0.0;
         snprintf(change, cap, "%s",
                  out->ref ? "I brought the reference model back into the margin because it anchors "
                             "the policy against drift"

@@ -7,8 +7,11 @@
  * while the depth and node limits leave room for two children, else a leaf. Each leaf's
  * term is uniform over the interface's terms; a parameter is log-uniform over its range when
  * evolve perturbs it on a log scale, uniform otherwise. A preference mixture's gate is
- * uniform over constant, sigmoid and batch-variance. Length normalisation and the reference
- * model are coin flips; each numeric modifier keeps the seeds' default with probability 1/2,
+ * uniform over constant, sigmoid, batch-variance and batch-mean (an integer parameter is
+ * uniform over its whole numbers). Length normalisation and the reference model are coin
+ * flips; with the reference, the f-divergence is DPO's with probability 1/2, else JS or
+ * alpha (log-uniform); each numeric modifier (classification: the temperature and the logit
+ * margin) keeps the seeds' default with probability 1/2,
  * else is uniform over its range (log-uniform for the scale and the temperature), so the
  * draws cover both the seeds' neighbourhood and the rest of the space.
  *
@@ -43,6 +46,7 @@ static double log_uniform_in(dc_rng *r, double lo, double hi)
 static double draw_param(const evolve_op_info *o, dc_rng *r)
 {
     if (!o->has_param) return 0.0;
+    if (o->step == EV_STEP_INT) return o->lo + (double)dc_rng_below(r, (uint32_t)(o->hi - o->lo + 1));
     if (o->step == EV_STEP_LOG && o->lo > 0) return log_uniform_in(r, o->lo, o->hi);
     return uniform_in(r, o->lo, o->hi);
 }
@@ -57,7 +61,7 @@ static int grow(evolve_genome *g, int depth, int room, dc_rng *r)
     /* A mixture needs itself plus at least two leaves. */
     if (depth < EVOLVE_MAX_DEPTH && room >= 3 && dc_rng_uniform(r) < MIX_P) {
         n->op = EV_MIX;
-        n->gate = g->iface == SBX_PREF ? (int)dc_rng_below(r, 3) : EV_GATE_CONST;
+        n->gate = g->iface == SBX_PREF ? (int)dc_rng_below(r, EV_NGATES) : EV_GATE_CONST;
         if (n->gate == EV_GATE_CONST)
             n->p = uniform_in(r, evolve_op_get(EV_MIX)->lo, evolve_op_get(EV_MIX)->hi);
         else
@@ -92,8 +96,14 @@ static void draw_genome(sbx_kind iface, dc_rng *r, evolve_genome *g)
         if (dc_rng_uniform(r) >= 0.5) g->scale = log_uniform_in(r, 0.1, 10);
         if (dc_rng_uniform(r) >= 0.5) g->margin = uniform_in(r, -2, 2);
         if (dc_rng_uniform(r) >= 0.5) g->centre = uniform_in(r, 0, 1);
-    } else if (dc_rng_uniform(r) >= 0.5) {
-        g->temp = log_uniform_in(r, 0.25, 4);
+        /* the divergence: DPO's with probability 1/2, else JS or alpha (ref=1 only) */
+        if (g->ref && dc_rng_uniform(r) >= 0.5) {
+            g->div = dc_rng_uniform(r) < 0.5 ? EV_DIV_JS : EV_DIV_ALPHA;
+            if (g->div == EV_DIV_ALPHA) g->alpha = log_uniform_in(r, 0.05, 1);
+        }
+    } else {
+        if (dc_rng_uniform(r) >= 0.5) g->temp = log_uniform_in(r, 0.25, 4);
+        if (dc_rng_uniform(r) >= 0.5) g->cmargin = log_uniform_in(r, 0.05, 3);
     }
 }
 

@@ -12,6 +12,7 @@
 #include "sandbox/sandbox.h"
 #include "common/util.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* Python helpers, emitted on demand (only those the formula uses, as the C renderer). */
@@ -29,6 +30,15 @@ enum {
     T_FOCAL,
     T_GCE,
     T_RCE,
+    T_ROBUST,
+    T_BCO,
+    T_SNLL,
+    T_MAE,
+    T_TAYLOR,
+    T_POLY,
+    T_ENT,
+    T_MAXLP,
+    T_AOT,
     T_COUNT
 };
 
@@ -73,11 +83,52 @@ static const char *HELPERS[T_COUNT] = {
     [T_RCE] = "def _c_rce(lpy):\n"
               "    # -log(1e-4)·(1 - p_y)\n"
               "    return 9.210340371976184 * -torch.expm1(lpy)\n",
+    [T_ROBUST] = "def _f_robust(x, e):\n"
+                 "    # ((1 - e)·log(1 + e^-x) - e·log(1 + e^x)) / (1 - 2e)\n"
+                 "    return ((1.0 - e) * _log1pexp(-x) - e * _log1pexp(x)) / (1.0 - 2.0 * e)\n",
+    [T_BCO] = "def _f_bco(uw, ul, delta):\n"
+              "    return _log1pexp(-(uw - delta)) + _log1pexp(ul - delta)\n",
+    [T_SNLL] = "def _snll(z, lse):\n"
+               "    # sum_j -log p_j, the normalizer of NCE\n"
+               "    return (lse[:, None] - z).sum(dim=1)\n",
+    [T_MAE] = "def _c_mae(lpy):\n"
+              "    # sum_j |p_j - [j = y]| = 2·(1 - p_y)\n"
+              "    return -2.0 * torch.expm1(lpy)\n",
+    [T_TAYLOR] = "def _c_taylor(lpy, order):\n"
+                 "    # sum_{i=1..order} (1 - p_y)^i / i\n"
+                 "    om = -torch.expm1(lpy)\n"
+                 "    pw = torch.ones_like(om)\n"
+                 "    s = torch.zeros_like(om)\n"
+                 "    for i in range(1, order + 1):\n"
+                 "        pw = pw * om\n"
+                 "        s = s + pw / i\n"
+                 "    return s\n",
+    [T_POLY] = "def _c_poly(lpy, e):\n"
+               "    return -lpy - e * torch.expm1(lpy)\n",
+    [T_ENT] = "def _ent(z, lse):\n"
+              "    # the entropy of p: -sum_j p_j·log p_j\n"
+              "    lp = z - lse[:, None]\n"
+              "    return -(torch.exp(lp) * lp).sum(dim=1)\n",
+    [T_MAXLP] = "def _max_z(z):\n"
+                "    # the largest logit of each row; at a tie of two or more its slope is 1/2 on\n"
+                "    # each of them, what central differences see there (amax would split 1/m)\n"
+                "    m = z.amax(dim=1, keepdim=True).detach()\n"
+                "    tied = (z == m).to(z.dtype)\n"
+                "    cnt = tied.sum(dim=1, keepdim=True)\n"
+                "    w = tied * (0.5 + 0.5 * (cnt == 1).to(z.dtype))\n"
+                "    lin = (w * z).sum(dim=1)\n"
+                "    return m[:, 0] + (lin - lin.detach())\n",
+    [T_AOT] = "def _aot(s, t):\n"
+              "    # AOT: the two sides' keys sorted separately, log(1 + e^-(s_(r) - t_(r))) rank by\n"
+              "    # rank, averaged over the batch: the same value for every pair (the C file sorts\n"
+              "    # batches of more than 4096 pairs in chunks of 4096)\n"
+              "    d = torch.sort(s).values - torch.sort(t).values\n"
+              "    return _log1pexp(-d).mean() * torch.ones_like(s)\n",
 };
 
 typedef struct {
     int need[T_COUNT];
-    int need_mean, need_var;
+    int need_mean, need_var, need_delta, aot, aotp;
 } torch_needs;
 
 static void collect(const evolve_genome *g, int i, torch_needs *nd)
@@ -87,6 +138,7 @@ static void collect(const evolve_genome *g, int i, torch_needs *nd)
     case EV_MIX:
         nd->need[T_BLEND] = 1;
         if (n->gate == EV_GATE_BVAR) nd->need_mean = nd->need_var = 1;
+        if (n->gate == EV_GATE_BMEAN) nd->need_mean = 1;
         collect(g, n->kid[0], nd);
         collect(g, n->kid[1], nd);
         break;
@@ -120,6 +172,40 @@ static void collect(const evolve_genome *g, int i, torch_needs *nd)
     case EV_RCE:
         nd->need[T_RCE] = 1;
         break;
+    case EV_ROBUST:
+        nd->need[T_ROBUST] = nd->need[T_LOG1PEXP] = 1;
+        break;
+    case EV_BCO:
+        nd->need[T_BCO] = nd->need[T_LOG1PEXP] = nd->need_delta = 1;
+        break;
+    case EV_AOT:
+        nd->need[T_AOT] = nd->need[T_LOG1PEXP] = nd->aot = 1;
+        break;
+    case EV_AOTP:
+        nd->need[T_AOT] = nd->need[T_LOG1PEXP] = nd->aotp = nd->need_delta = 1;
+        break;
+    case EV_NCE:
+    case EV_NCERCE:
+    case EV_NCEMAE:
+        nd->need[T_SNLL] = 1;
+        if (n->op == EV_NCERCE) nd->need[T_RCE] = 1;
+        if (n->op == EV_NCEMAE) nd->need[T_MAE] = 1;
+        break;
+    case EV_MAE:
+        nd->need[T_MAE] = 1;
+        break;
+    case EV_TAYLOR:
+        nd->need[T_TAYLOR] = 1;
+        break;
+    case EV_POLY:
+        nd->need[T_POLY] = 1;
+        break;
+    case EV_SBOOT:
+        nd->need[T_ENT] = 1;
+        break;
+    case EV_HBOOT:
+        nd->need[T_MAXLP] = 1;
+        break;
     default:
         break; /* EV_CE is inline */
     }
@@ -136,8 +222,10 @@ static void expr(const evolve_genome *g, int i, dc_sb *out)
             dc_sb_printf(out, "_blend(%.4g, ", n->p);
         else if (n->gate == EV_GATE_SIG)
             dc_sb_printf(out, "_blend(torch.sigmoid(x / %.4g), ", n->p);
-        else
+        else if (n->gate == EV_GATE_BVAR)
             dc_sb_printf(out, "_blend(torch.sigmoid(var / (%.4g * %.4g)), ", n->p, n->p);
+        else
+            dc_sb_printf(out, "_blend(torch.sigmoid(mean / %.4g), ", n->p);
         expr(g, n->kid[0], out);
         dc_sb_append(out, ", ");
         expr(g, n->kid[1], out);
@@ -176,6 +264,42 @@ static void expr(const evolve_genome *g, int i, dc_sb *out)
     case EV_RCE:
         dc_sb_append(out, "_c_rce(lpy)");
         break;
+    case EV_ROBUST:
+        dc_sb_printf(out, "_f_robust(x, %.4g)", n->p);
+        break;
+    case EV_BCO:
+        dc_sb_append(out, "_f_bco(uw, ul, delta)");
+        break;
+    case EV_AOT:
+        dc_sb_append(out, "a_aot");
+        break;
+    case EV_AOTP:
+        dc_sb_append(out, "a_aotp");
+        break;
+    case EV_NCE:
+        dc_sb_append(out, "(-lpy / _snll(z, lse))");
+        break;
+    case EV_MAE:
+        dc_sb_append(out, "_c_mae(lpy)");
+        break;
+    case EV_NCERCE:
+        dc_sb_printf(out, "(-lpy / _snll(z, lse) + %.4g * _c_rce(lpy))", n->p);
+        break;
+    case EV_NCEMAE:
+        dc_sb_printf(out, "(-lpy / _snll(z, lse) + %.4g * _c_mae(lpy))", n->p);
+        break;
+    case EV_TAYLOR:
+        dc_sb_printf(out, "_c_taylor(lpy, %d)", (int)n->p);
+        break;
+    case EV_POLY:
+        dc_sb_printf(out, "_c_poly(lpy, %.4g)", n->p);
+        break;
+    case EV_SBOOT:
+        dc_sb_printf(out, "(%.4g * -lpy + (1.0 - %.4g) * _ent(z, lse))", n->p, n->p);
+        break;
+    case EV_HBOOT:
+        dc_sb_printf(out, "(%.4g * -lpy - (1.0 - %.4g) * (_max_z(z) - lse))", n->p, n->p);
+        break;
     default:
         break;
     }
@@ -189,10 +313,36 @@ static void render_pref(const evolve_genome *g, const torch_needs *nd, dc_sb *o)
         dc_sb_append(o, "    lw = torch.clamp(lw, min=1.0)\n"
                         "    ll = torch.clamp(ll, min=1.0)\n");
     const char *dw = g->lennorm ? " / lw" : "", *dl = g->lennorm ? " / ll" : "";
-    if (g->ref)
+    if (g->div != EV_DIV_RKL || nd->need_delta) {
+        /* each side's log-ratio, through φ: u = s·β·φ(r) is BCO's implicit reward */
+        if (g->ref)
+            dc_sb_printf(o, "    rw = (pc - rc)%s\n    rl = (pr - rr)%s\n", dw, dl);
+        else
+            dc_sb_printf(o, "    rw = pc%s\n    rl = pr%s\n", dw, dl);
+        if (g->div == EV_DIV_JS)
+            dc_sb_append(o, "    # f-DPO, Jensen-Shannon: phi(r) = log sigmoid(r)\n"
+                            "    rw = -_log1pexp(-rw)\n    rl = -_log1pexp(-rl)\n");
+        else if (g->div == EV_DIV_ALPHA)
+            dc_sb_printf(o, "    # f-DPO, alpha-divergence: phi(r) = -e^(-A·r) / A\n"
+                            "    rw = -torch.exp(torch.clamp(-%.4g * rw, max=50.0)) / %.4g\n"
+                            "    rl = -torch.exp(torch.clamp(-%.4g * rl, max=50.0)) / %.4g\n",
+                         g->alpha, g->alpha, g->alpha, g->alpha);
+        dc_sb_append(o, "    rho = rw - rl\n");
+        if (nd->need_delta) {
+            const char *sc = "";
+            char buf[32];
+            if (g->scale != 1.0) {
+                snprintf(buf, sizeof buf, "%.4g * ", g->scale);
+                sc = buf;
+            }
+            dc_sb_printf(o, "    uw = %sbeta * rw\n    ul = %sbeta * rl\n"
+                            "    delta = (uw.sum() + ul.sum()) / (2 * uw.shape[0])\n", sc, sc);
+        }
+    } else if (g->ref) {
         dc_sb_printf(o, "    rho = (pc - rc)%s - (pr - rr)%s\n", dw, dl);
-    else
+    } else {
         dc_sb_printf(o, "    rho = pc%s - pr%s\n", dw, dl);
+    }
     dc_sb_append(o, "    x = ");
     if (g->scale != 1.0) dc_sb_printf(o, "%.4g * ", g->scale);
     dc_sb_append(o, "beta * rho");
@@ -205,6 +355,20 @@ static void render_pref(const evolve_genome *g, const torch_needs *nd, dc_sb *o)
         dc_sb_append(o, "    d = x - mean  # sample variance of x over the batch (0 for one pair)\n"
                         "    var = (d * d).sum() / (n - 1) if n > 1 else x.new_zeros(())\n");
     if (g->centre != 0.0) dc_sb_printf(o, "    x = x - %.4g * mean\n", g->centre);
+    if (nd->aot || nd->aotp) {
+        char sc[32] = "";
+        if (g->scale != 1.0) snprintf(sc, sizeof sc, "%.4g * ", g->scale);
+        if (nd->aotp) dc_sb_append(o, "    a_aotp = _aot(uw, ul)\n");
+        if (nd->aot) {
+            const char *w = g->lennorm ? " / lw" : "", *l = g->lennorm ? " / ll" : "";
+            if (g->ref)
+                dc_sb_printf(o, "    a_aot = _aot(%sbeta * (pc%s - pr%s), %sbeta * (rc%s - rr%s))\n", sc,
+                             w, l, sc, w, l);
+            else
+                dc_sb_printf(o, "    a_aot = _aot(%sbeta * (pc%s - pr%s), torch.zeros_like(pc))\n", sc, w,
+                             l);
+        }
+    }
     dc_sb_append(o, "    return ");
     expr(g, 0, o);
     dc_sb_append(o, "\n");
@@ -213,7 +377,14 @@ static void render_pref(const evolve_genome *g, const torch_needs *nd, dc_sb *o)
 static void render_cls(const evolve_genome *g, dc_sb *o)
 {
     dc_sb_append(o, "def _objective(logits, labels):\n");
-    dc_sb_printf(o, "    z = logits / %.4g  # temperature on the logits\n", g->temp);
+    if (g->cmargin != 0.0)
+        dc_sb_printf(o,
+                     "    onehot = torch.zeros_like(logits).scatter_(1, labels[:, None], 1.0)\n"
+                     "    z = (logits - %.4g * onehot) / %.4g  # margin on the label's logit, "
+                     "temperature\n",
+                     g->cmargin, g->temp);
+    else
+        dc_sb_printf(o, "    z = logits / %.4g  # temperature on the logits\n", g->temp);
     dc_sb_append(o, "    lse = torch.logsumexp(z, dim=1)\n"
                     "    lpy = z.gather(1, labels[:, None])[:, 0] - lse  # log p_y\n"
                     "    return ");
@@ -229,6 +400,7 @@ char *evolve_render_torch(const evolve_genome *g)
     torch_needs nd;
     memset(&nd, 0, sizeof nd);
     collect(g, 0, &nd);
+    if (g->iface == SBX_PREF && g->div == EV_DIV_JS) nd.need[T_LOG1PEXP] = 1;
 
     dc_sb_append(
         &o, "# The loss as PyTorch tensor operations, rendered from the genome by discover's\n"

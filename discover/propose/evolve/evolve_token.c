@@ -114,7 +114,7 @@ char *evolve_token_render(const evolve_token_genome *g, const char *name)
     char genes[256];
     if (g->seq.iface != SBX_PREF || evolve_token_genes_format(&g->tok, genes, sizeof genes))
         return NULL;
-    char *seq = evolve_render(&g->seq, name);
+    char *seq = evolve_render_seq(&g->seq, name);
     if (!seq) return NULL;
     char *nl = strchr(seq, '\n');
     char *at = strstr(seq, sig);
