@@ -11,6 +11,7 @@
 #include "archive/archive.h"
 #include "common/util.h"
 #include "fake_llm_server.h"
+#include "campaign_fixture.h"
 #include "run_child.h"
 
 #include <cJSON.h>
@@ -28,51 +29,6 @@ static char tmpdir[256];
 /* Small and fast: the point here is the outer loop, not accuracy. */
 #define TASK_FLAGS "--set", "steps=30", "--set", "train_size=2000", "--set", "val_size=1000", \
                    "--set", "eval_every=30"
-
-static const char *code_ls =
-    "#include <math.h>\n"
-    "void objective(int n, int k, const double *logits, const int *labels, double *loss)\n"
-    "{\n"
-    "    for (int i = 0; i < n; i++) {\n"
-    "        const double *z = logits + i * k;\n"
-    "        double m = z[0];\n"
-    "        for (int j = 1; j < k; j++) m = fmax(m, z[j]);\n"
-    "        double s = 0.0;\n"
-    "        for (int j = 0; j < k; j++) s += exp(z[j] - m);\n"
-    "        double lse = m + log(s), mean = 0.0;\n"
-    "        for (int j = 0; j < k; j++) mean += lse - z[j];\n"
-    "        loss[i] = 0.95 * (lse - z[labels[i]]) + 0.05 * mean / k;\n"
-    "    }\n"
-    "}\n";
-
-/* The same objective with other names and layout: a behavioural duplicate. */
-static const char *code_ls_renamed =
-    "#include <math.h>\n"
-    "/* smoothed CE */\n"
-    "void objective(int n, int k, const double *logits, const int *labels, double *loss) {\n"
-    "  for (int r = 0; r < n; r++) { const double *q = logits + r * k; double mx = q[0];\n"
-    "    for (int c = 1; c < k; c++) mx = fmax(mx, q[c]);\n"
-    "    double acc = 0.0; for (int c = 0; c < k; c++) acc += exp(q[c] - mx);\n"
-    "    double l = mx + log(acc), avg = 0.0; for (int c = 0; c < k; c++) avg += l - q[c];\n"
-    "    loss[r] = 0.95 * (l - q[labels[r]]) + 0.05 * avg / k; }\n"
-    "}\n";
-
-static const char *code_sq =
-    "#include <math.h>\n"
-    "void objective(int n, int k, const double *logits, const int *labels, double *loss)\n"
-    "{\n"
-    "    for (int i = 0; i < n; i++) {\n"
-    "        const double *z = logits + i * k;\n"
-    "        double m = z[0], s = 0.0, e = 0.0;\n"
-    "        for (int j = 1; j < k; j++) m = fmax(m, z[j]);\n"
-    "        for (int j = 0; j < k; j++) s += exp(z[j] - m);\n"
-    "        for (int j = 0; j < k; j++) {\n"
-    "            double p = exp(z[j] - m) / s - (j == labels[i]);\n"
-    "            e += p * p;\n"
-    "        }\n"
-    "        loss[i] = e;\n"
-    "    }\n"
-    "}\n";
 
 static const char *code_temp =
     "#include <math.h>\n"
@@ -201,8 +157,8 @@ static void test_llm_campaign(void)
     fake_llm *srv = fake_llm_start();
     CHECK(srv != NULL);
     if (!srv) return;
-    char *a = reply_json("Smooth the targets a little.", "ce_smooth_005", code_ls);
-    char *b_json = reply_json("Squared error on probabilities is bounded.", "prob_sq", code_sq);
+    char *a = reply_json("Smooth the targets a little.", "ce_smooth_005", fx_code_ls);
+    char *b_json = reply_json("Squared error on probabilities is bounded.", "prob_sq", fx_code_sq);
     char *c_json = reply_json("A temperature softens the softmax.", "ce_temp2", code_temp);
     char b[8192], c[8192];
     snprintf(b, sizeof b, "```json\n%s\n```", b_json);
@@ -211,8 +167,8 @@ static void test_llm_campaign(void)
     const char *e = "{\"thought\": \"forgot the code\", \"name\": \"no_code\"}";
     char *f = reply_json("This will not compile.", "bad_compile", code_bad_compile);
     char *g = reply_json("Let me look around.", "hostile", code_hostile);
-    char *h = reply_json("Same idea, new words.", "renamed_copy", code_ls_renamed);
-    char *i9 = reply_json("Again.", "exact_copy", code_ls);
+    char *h = reply_json("Same idea, new words.", "renamed_copy", fx_code_ls_renamed);
+    char *i9 = reply_json("Again.", "exact_copy", fx_code_ls);
     const char *replies[] = {a, b, c, d, e, f, g, h, i9};
     for (int i = 0; i < 9; i++) fake_llm_push_content(srv, replies[i], 1000 + i, 200 + i);
 
@@ -372,8 +328,8 @@ static void test_budget(void)
 {
     fake_llm *srv = fake_llm_start();
     if (!srv) return;
-    char *a = reply_json("t", "ce_smooth_005", code_ls);
-    char *b = reply_json("t", "prob_sq", code_sq);
+    char *a = reply_json("t", "ce_smooth_005", fx_code_ls);
+    char *b = reply_json("t", "prob_sq", fx_code_sq);
     char *c = reply_json("t", "ce_temp2", code_temp);
     fake_llm_push_content(srv, a, 10, 10);
     fake_llm_push_content(srv, b, 10, 10);
@@ -811,8 +767,8 @@ static void test_llm_faults(void)
     fake_llm *srv = fake_llm_start();
     CHECK(srv != NULL);
     if (!srv) return;
-    char *a = reply_json("t", "ce_smooth_005", code_ls);
-    char *b = reply_json("t", "prob_sq", code_sq);
+    char *a = reply_json("t", "ce_smooth_005", fx_code_ls);
+    char *b = reply_json("t", "prob_sq", fx_code_sq);
     char *c = reply_json("t", "ce_temp2", code_temp);
     fake_llm_push_content(srv, a, 10, 10);
     fake_llm_push_content(srv, b, 10, 10);
@@ -908,7 +864,7 @@ static void test_budget_tokens_cost(void)
         fake_llm *srv = fake_llm_start();
         CHECK(srv != NULL);
         if (!srv) return;
-        const char *codes[] = {code_ls, code_sq, code_temp, code_ls_renamed};
+        const char *codes[] = {fx_code_ls, fx_code_sq, code_temp, fx_code_ls_renamed};
         for (int i = 0; i < 4; i++) {
             char name[16];
             snprintf(name, sizeof name, "c%d", i);
@@ -993,7 +949,7 @@ static void test_hostile_archive(void)
     char *r1 = reply_json("Clean up.", "unlink_archive", code);
     code_syscall_on(code, sizeof code, 2, db, 01001); /* open(db, O_WRONLY | O_TRUNC) */
     char *r2 = reply_json("Start afresh.", "truncate_archive", code);
-    char *r3 = reply_json("Smooth the targets a little.", "ce_smooth_005", code_ls);
+    char *r3 = reply_json("Smooth the targets a little.", "ce_smooth_005", fx_code_ls);
     fake_llm_push_content(srv, r1, 100, 10);
     fake_llm_push_content(srv, r2, 100, 10);
     fake_llm_push_content(srv, r3, 100, 10);

@@ -190,16 +190,25 @@ static void test_call_budget(void)
     fake_llm_stop(srv);
 }
 
-/* a fast model (0.2 s) and a slow one (6 s) drawn with fixed weights */
-static void test_slow_model(void)
+/* The scripted server with a fast model (0.2 s) and a slow one (6 s), both sending working
+ * objectives; NULL when it cannot start. */
+static fake_llm *fast_and_slow(double lifetime_s)
 {
-    fake_llm *srv = fake_llm_start_opts(200);
+    fake_llm *srv = fake_llm_start_opts(lifetime_s);
     CHECK(srv != NULL);
-    if (!srv) return;
+    if (!srv) return NULL;
     fake_llm_set_model_replies(srv, "fast", (const char *const *)replies, 5);
     fake_llm_set_model_replies(srv, "slow", (const char *const *)replies + 4, 1);
     fake_llm_set_model_delay(srv, "fast", 0.2);
     fake_llm_set_model_delay(srv, "slow", 6.0);
+    return srv;
+}
+
+/* a fast model (0.2 s) and a slow one (6 s) drawn with fixed weights */
+static void test_slow_model(void)
+{
+    fake_llm *srv = fast_and_slow(200);
+    if (!srv) return;
     char db[300];
     snprintf(db, sizeof db, "%s/slow.db", tmpdir);
     /* weights 1,1 with seed 8 draw slow, fast, fast, slow, fast, slow (checked below: a
@@ -233,13 +242,8 @@ static void test_slow_model(void)
  * resumed run proposes generation 4 again (and 6, also out), then 7 and 8. */
 static void test_kill_with_calls_in_flight(void)
 {
-    fake_llm *srv = fake_llm_start_opts(280);
-    CHECK(srv != NULL);
+    fake_llm *srv = fast_and_slow(280);
     if (!srv) return;
-    fake_llm_set_model_replies(srv, "fast", (const char *const *)replies, 5);
-    fake_llm_set_model_replies(srv, "slow", (const char *const *)replies + 4, 1);
-    fake_llm_set_model_delay(srv, "fast", 0.2);
-    fake_llm_set_model_delay(srv, "slow", 6.0);
     char db[300];
     snprintf(db, sizeof db, "%s/kill.db", tmpdir);
     /* seed 8: slow, fast, fast, slow, fast, slow; in flight 3: generations 1-3 go out at

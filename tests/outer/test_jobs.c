@@ -10,6 +10,7 @@
 
 #include "archive/archive.h"
 #include "common/util.h"
+#include "campaign_fixture.h"
 #include "run_child.h"
 
 #include <errno.h>
@@ -24,42 +25,6 @@ static char tmpdir[256];
 #define TASK_FLAGS                                                                                 \
     "--set", "steps=30", "--set", "train_size=2000", "--set", "val_size=1000", "--set",            \
         "eval_every=30"
-
-typedef struct {
-    int n;
-    arc_candidate *c;
-} cands;
-
-static void load(const char *db, const char *campaign, cands *out)
-{
-    memset(out, 0, sizeof *out);
-    archive *a;
-    char e[512];
-    if (archive_open(db, ARC_READONLY, &a, e, sizeof e) != 0) return;
-    arc_campaign c;
-    if (archive_campaign_by_name(a, campaign, &c, e, sizeof e) == 0) {
-        arc_filter f = {.campaign_id = c.id, .with_code = 1};
-        if (archive_candidate_list(a, &f, &out->c, &out->n, e, sizeof e) != 0) out->n = 0;
-        arc_campaign_free(&c);
-    }
-    archive_close(a);
-}
-
-static void unload(cands *x)
-{
-    for (int i = 0; i < x->n; i++)
-        arc_candidate_free(&x->c[i]);
-    free(x->c);
-    memset(x, 0, sizeof *x);
-}
-
-static int count_status(const cands *x, const char *status)
-{
-    int n = 0;
-    for (int i = 0; i < x->n; i++)
-        n += !strcmp(x->c[i].status, status);
-    return n;
-}
 
 static char *campaign_status(const char *db, const char *campaign)
 {
@@ -127,9 +92,9 @@ static void test_reproducible(void)
         CHECK_MSG(rc == 0, "run %d exited %d: %s", r, rc, err ? err : "");
         free(err);
     }
-    cands a, b;
-    load(db[0], "p", &a);
-    load(db[1], "p", &b);
+    fx_cands a, b;
+    fx_load(db[0], "p", &a);
+    fx_load(db[1], "p", &b);
     CHECK_MSG(a.n == 10 && b.n == 10, "%d and %d candidates, want 4 baselines + 6", a.n, b.n);
     for (int i = 0; i < a.n && i < b.n; i++) {
         CHECK_STR(a.c[i].name, b.c[i].name);
@@ -140,9 +105,9 @@ static void test_reproducible(void)
         CHECK(a.c[i].test_metric == b.c[i].test_metric ||
               (isnan(a.c[i].test_metric) && isnan(b.c[i].test_metric)));
     }
-    CHECK(count_status(&a, "ok") >= 4);
-    unload(&a);
-    unload(&b);
+    CHECK(fx_count_status(&a, "ok") >= 4);
+    fx_unload(&a);
+    fx_unload(&b);
 }
 
 /* An evaluator killed on every attempt at one candidate: run twice, then crash with the
@@ -160,8 +125,8 @@ static void test_evaluator_dies(void)
     CHECK_MSG(rc == 0, "exited %d: %s", rc, err ? err : "");
     CHECK_MSG(err && strstr(err, "runs again on a new evaluator"), "stderr: %s", err ? err : "");
     free(err);
-    cands x;
-    load(db, "d", &x);
+    fx_cands x;
+    fx_load(db, "d", &x);
     CHECK_MSG(x.n == 6, "%d candidates", x.n);
     int found = 0;
     for (int i = 0; i < x.n; i++) {
@@ -180,7 +145,7 @@ static void test_evaluator_dies(void)
     char *st = campaign_status(db, "d");
     CHECK(st && !strcmp(st, "finished"));
     free(st);
-    unload(&x);
+    fx_unload(&x);
 }
 
 /* An evaluator that hangs without dying: killed by the campaign's watchdog after about
@@ -212,8 +177,8 @@ static void test_evaluator_hangs(void)
     CHECK_MSG(rc == 0, "exited %d: %s", rc, err ? err : "");
     CHECK_MSG(dc_now() - t0 > 12, "done in %.1f s: the watchdog fired early", dc_now() - t0);
     free(err);
-    cands x;
-    load(db, "h", &x);
+    fx_cands x;
+    fx_load(db, "h", &x);
     CHECK_MSG(x.n == 6, "%d candidates", x.n);
     for (int i = 0; i < x.n; i++) {
         if (x.c[i].generation == 1) {
@@ -223,7 +188,7 @@ static void test_evaluator_hangs(void)
             CHECK(strcmp(x.c[i].status, "pending") != 0);
         }
     }
-    unload(&x);
+    fx_unload(&x);
 }
 
 /* Starts a slow --jobs 2 campaign and waits until its baselines are archived and both
@@ -254,10 +219,10 @@ static pid_t start_slow(const char *db, const char *name, int generations)
     while (dc_now() - t0 < 200) {
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid) return 0;
-        cands x;
-        load(db, name, &x);
-        int busy = count_status(&x, "pending"), done = x.n - busy;
-        unload(&x);
+        fx_cands x;
+        fx_load(db, name, &x);
+        int busy = fx_count_status(&x, "pending"), done = x.n - busy;
+        fx_unload(&x);
         if (done >= 4 && busy >= 1) {
             usleep(300000); /* most likely mid-training now */
             return pid;
@@ -295,9 +260,9 @@ static void test_kill_campaign(void)
         if (left) usleep(50000);
     }
     CHECK_MSG(left == 0, "%d evaluator or sandbox processes outlived the campaign", left);
-    cands before;
-    load(db, "k", &before);
-    int pending = count_status(&before, "pending");
+    fx_cands before;
+    fx_load(db, "k", &before);
+    int pending = fx_count_status(&before, "pending");
     CHECK(pending >= 1);
     char *argv[] = {(char *)discover_bin(),
                     "run",
@@ -312,8 +277,8 @@ static void test_kill_campaign(void)
     char *err = NULL;
     int rc = run_child(argv, NULL, 300, NULL, &err);
     CHECK_MSG(rc == 0, "resume exited %d: %s", rc, err ? err : "");
-    cands after;
-    load(db, "k", &after);
+    fx_cands after;
+    fx_load(db, "k", &after);
     CHECK(after.n >= before.n);
     /* the finished rows are untouched; the pending ones were re-run in place */
     for (int i = 0; i < before.n && i < after.n; i++) {
@@ -331,8 +296,8 @@ static void test_kill_campaign(void)
     for (int g = 1; g <= 5; g++)
         CHECK_MSG(per_gen[g] == 1, "generation %d: %d candidates", g, per_gen[g]);
     free(err);
-    unload(&before);
-    unload(&after);
+    fx_unload(&before);
+    fx_unload(&after);
 }
 
 /* Ctrl-C (SIGINT to the campaign process alone): passed on to the evaluators, the ones in
@@ -357,11 +322,11 @@ static void test_ctrl_c(void)
     char *st = campaign_status(db, "i");
     CHECK(st && !strcmp(st, "interrupted"));
     free(st);
-    cands x;
-    load(db, "i", &x);
-    CHECK(count_status(&x, "pending") == 0);
-    CHECK(count_status(&x, "interrupted") >= 1);
-    unload(&x);
+    fx_cands x;
+    fx_load(db, "i", &x);
+    CHECK(fx_count_status(&x, "pending") == 0);
+    CHECK(fx_count_status(&x, "interrupted") >= 1);
+    fx_unload(&x);
     char *argv[] = {(char *)discover_bin(),
                     "run",
                     "--archive",
@@ -374,14 +339,14 @@ static void test_ctrl_c(void)
                     "steps=30",
                     NULL};
     CHECK(run_child(argv, NULL, 300, NULL, NULL) == 0);
-    load(db, "i", &x);
+    fx_load(db, "i", &x);
     int gens = 0;
     for (int i = 0; i < x.n; i++) {
         CHECK(strcmp(x.c[i].status, "pending") && strcmp(x.c[i].status, "interrupted"));
         gens += x.c[i].generation > 0;
     }
     CHECK(gens == 4);
-    unload(&x);
+    fx_unload(&x);
 }
 
 /* A bad --jobs is refused with the range. */
@@ -416,11 +381,11 @@ static void test_gpu_pinning(void)
     for (int i = 0; i < 4; i++)
         CHECK_MSG(err && strstr(err, want[i]), "no '%s' in stderr:\n%s", want[i], err ? err : "");
     free(err);
-    cands x;
-    load(db, "g", &x);
-    CHECK_MSG(x.n >= 5 && count_status(&x, "ok") + count_status(&x, "duplicate") == x.n,
-              "%d candidates, %d ok", x.n, count_status(&x, "ok"));
-    unload(&x);
+    fx_cands x;
+    fx_load(db, "g", &x);
+    CHECK_MSG(x.n >= 5 && fx_count_status(&x, "ok") + fx_count_status(&x, "duplicate") == x.n,
+              "%d candidates, %d ok", x.n, fx_count_status(&x, "ok"));
+    fx_unload(&x);
     char *argc[] = {(char *)discover_bin(), "run", "--task", "fashion", "--proposer", "evolve",
                     "--generations", "1", "--jobs-per-device", "2", "--device", "cpu",
                     "--archive", db, "--campaign", "c", TASK_FLAGS, NULL};

@@ -12,6 +12,7 @@
 #include "archive/archive.h"
 #include "common/util.h"
 #include "fake_llm_server.h"
+#include "campaign_fixture.h"
 #include "run_child.h"
 
 #include <cJSON.h>
@@ -46,49 +47,13 @@ static char *mpi_env[] = {"OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CO
                           NULL};
 #define MPIRUN_ARGS DC_MPIRUN, "--oversubscribe", "--bind-to", "none", "-np", "3"
 
-typedef struct {
-    int n;
-    arc_candidate *c;
-} cands;
-
-static void load(const char *db, const char *campaign, cands *out)
-{
-    memset(out, 0, sizeof *out);
-    archive *a;
-    char e[512];
-    if (archive_open(db, ARC_READONLY, &a, e, sizeof e) != 0) return;
-    arc_campaign c;
-    if (archive_campaign_by_name(a, campaign, &c, e, sizeof e) == 0) {
-        arc_filter f = {.campaign_id = c.id, .with_code = 1};
-        if (archive_candidate_list(a, &f, &out->c, &out->n, e, sizeof e) != 0) out->n = 0;
-        arc_campaign_free(&c);
-    }
-    archive_close(a);
-}
-
-static void unload(cands *x)
-{
-    for (int i = 0; i < x->n; i++)
-        arc_candidate_free(&x->c[i]);
-    free(x->c);
-    memset(x, 0, sizeof *x);
-}
-
-static int count_status(const cands *x, const char *status)
-{
-    int n = 0;
-    for (int i = 0; i < x->n; i++)
-        n += !strcmp(x->c[i].status, status);
-    return n;
-}
-
 static int same_num(double a, double b)
 {
     return a == b || (isnan(a) && isnan(b));
 }
 
 /* Two archives hold the same campaign: everything but timestamps and seconds. */
-static void check_same(const char *what, const cands *a, const cands *b)
+static void check_same(const char *what, const fx_cands *a, const fx_cands *b)
 {
     CHECK_MSG(a->n == b->n && a->n > 0, "%s: %d and %d candidates", what, a->n, b->n);
     for (int i = 0; i < a->n && i < b->n; i++) {
@@ -124,82 +89,30 @@ static void test_evolve_same_as_jobs(void)
         CHECK_MSG(rc == 0, "%s exited %d: %s", r == 0 ? "--jobs 2" : "mpirun", rc, err ? err : "");
         free(err);
     }
-    cands a, b;
-    load(db[0], "e", &a);
-    load(db[1], "e", &b);
+    fx_cands a, b;
+    fx_load(db[0], "e", &a);
+    fx_load(db[1], "e", &b);
     CHECK_MSG(a.n == 12, "%d candidates, want 4 baselines + 8", a.n);
     check_same("evolve", &a, &b);
-    CHECK(count_status(&b, "ok") >= 4);
-    unload(&a);
-    unload(&b);
+    CHECK(fx_count_status(&b, "ok") >= 4);
+    fx_unload(&a);
+    fx_unload(&b);
 }
 
-static const char *code_ls =
-    "#include <math.h>\n"
-    "void objective(int n, int k, const double *logits, const int *labels, double *loss)\n"
-    "{\n"
-    "    for (int i = 0; i < n; i++) {\n"
-    "        const double *z = logits + i * k;\n"
-    "        double m = z[0];\n"
-    "        for (int j = 1; j < k; j++) m = fmax(m, z[j]);\n"
-    "        double s = 0.0;\n"
-    "        for (int j = 0; j < k; j++) s += exp(z[j] - m);\n"
-    "        double lse = m + log(s), mean = 0.0;\n"
-    "        for (int j = 0; j < k; j++) mean += lse - z[j];\n"
-    "        loss[i] = 0.95 * (lse - z[labels[i]]) + 0.05 * mean / k;\n"
-    "    }\n"
-    "}\n";
-
-/* the same objective with other names and layout: a behavioural duplicate */
-static const char *code_ls_renamed =
-    "#include <math.h>\n"
-    "/* smoothed CE */\n"
-    "void objective(int n, int k, const double *logits, const int *labels, double *loss) {\n"
-    "  for (int r = 0; r < n; r++) { const double *q = logits + r * k; double mx = q[0];\n"
-    "    for (int c = 1; c < k; c++) mx = fmax(mx, q[c]);\n"
-    "    double acc = 0.0; for (int c = 0; c < k; c++) acc += exp(q[c] - mx);\n"
-    "    double l = mx + log(acc), avg = 0.0; for (int c = 0; c < k; c++) avg += l - q[c];\n"
-    "    loss[r] = 0.95 * (l - q[labels[r]]) + 0.05 * avg / k; }\n"
-    "}\n";
-
-static const char *code_sq =
-    "#include <math.h>\n"
-    "void objective(int n, int k, const double *logits, const int *labels, double *loss)\n"
-    "{\n"
-    "    for (int i = 0; i < n; i++) {\n"
-    "        const double *z = logits + i * k;\n"
-    "        double m = z[0], s = 0.0, e = 0.0;\n"
-    "        for (int j = 1; j < k; j++) m = fmax(m, z[j]);\n"
-    "        for (int j = 0; j < k; j++) s += exp(z[j] - m);\n"
-    "        for (int j = 0; j < k; j++) {\n"
-    "            double p = exp(z[j] - m) / s - (j == labels[i]);\n"
-    "            e += p * p;\n"
-    "        }\n"
-    "        loss[i] = e;\n"
-    "    }\n"
-    "}\n";
-
-static char *reply(const char *name, const char *code)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "thought", "scripted");
-    cJSON_AddStringToObject(o, "name", name);
-    cJSON_AddStringToObject(o, "code", code);
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    return s;
-}
 
 /* Scripted LLM replies: generation 3 behaves as generation 1 (asked of rank 0 after the
  * screening on a rank), generation 4 is generation 1's code (sent with the request); the
- * verdicts and numbers are those of --jobs 2. */
+ * verdicts and numbers are those of --jobs 2. One call in flight (--in-flight 1): the queued
+ * replies then go to the generations in order. */
 static void test_duplicates_same_as_jobs(void)
 {
     fake_llm *srv = fake_llm_start_opts(600);
     CHECK(srv != NULL);
     if (!srv) return;
-    char *r[4] = {reply("smooth", code_ls), reply("squared", code_sq),
-                  reply("smooth_again", code_ls_renamed), reply("smooth_copy", code_ls)};
+    static const char *const names[4] = {"smooth", "squared", "smooth_again", "smooth_copy"};
+    const char *const codes[4] = {fx_code_ls, fx_code_sq, fx_code_ls_renamed, fx_code_ls};
+    char *r[4];
+    for (int i = 0; i < 4; i++) r[i] = fake_llm_candidate_reply("scripted", names[i], codes[i]);
     char db[2][300];
     for (int k = 0; k < 2; k++) {
         for (int i = 0; i < 4; i++)
@@ -207,12 +120,13 @@ static void test_duplicates_same_as_jobs(void)
         snprintf(db[k], sizeof db[k], "%s/dup%d.db", tmpdir, k);
         char *local[] = {(char *)discover_bin(), "run", "--quiet", "--proposer", "llm",
                          "--api-base", (char *)fake_llm_base_url(srv), "--model", "m",
-                         "--retries", "0", "--generations", "4", "--jobs", "2", "--baselines",
-                         "cross_entropy", "--archive", db[k], "--campaign", "d", TASK_FLAGS,
+                         "--retries", "0", "--generations", "4", "--jobs", "2", "--in-flight",
+                         "1", "--baselines", "cross_entropy", "--archive", db[k], "--campaign", "d", TASK_FLAGS,
                          NULL};
         char *mpi[] = {MPIRUN_ARGS, (char *)discover_bin(), "run", "--quiet", "--proposer", "llm",
                        "--api-base", (char *)fake_llm_base_url(srv), "--model", "m",
-                       "--retries", "0", "--generations", "4", "--baselines", "cross_entropy",
+                       "--retries", "0", "--generations", "4", "--in-flight", "1",
+                       "--baselines", "cross_entropy",
                        "--archive", db[k], "--campaign", "d", TASK_FLAGS, NULL};
         char *env[8] = {"DISCOVER_API_KEY=test", NULL};
         for (int i = 0; k == 1 && mpi_env[i]; i++)
@@ -225,9 +139,9 @@ static void test_duplicates_same_as_jobs(void)
     for (int i = 0; i < 4; i++)
         free(r[i]);
     fake_llm_stop(srv);
-    cands a, b;
-    load(db[0], "d", &a);
-    load(db[1], "d", &b);
+    fx_cands a, b;
+    fx_load(db[0], "d", &a);
+    fx_load(db[1], "d", &b);
     check_same("duplicates", &a, &b);
     CHECK_MSG(b.n == 5, "%d candidates", b.n);
     if (b.n == 5) {
@@ -239,8 +153,8 @@ static void test_duplicates_same_as_jobs(void)
                   "generation 4: %s", b.c[4].message);
         CHECK(b.c[3].fitness == b.c[1].fitness && b.c[1].has_fitness);
     }
-    unload(&a);
-    unload(&b);
+    fx_unload(&a);
+    fx_unload(&b);
 }
 
 /* The pid of the process below mpirun whose environment says it is MPI rank `rank`. */
@@ -329,11 +243,11 @@ static void test_lost_rank(void)
     int ready = 0;
     while (!ready && dc_now() - t0 < 200) {
         if (waitpid(pid, NULL, WNOHANG) == pid) break;
-        cands x;
-        load(db, "l", &x);
-        int busy = count_status(&x, "pending");
+        fx_cands x;
+        fx_load(db, "l", &x);
+        int busy = fx_count_status(&x, "pending");
         ready = x.n - busy >= 4 && busy >= 1;
-        unload(&x);
+        fx_unload(&x);
         usleep(100000);
     }
     CHECK_MSG(ready, "the campaign never had an evaluator rank busy");
@@ -379,17 +293,17 @@ static void test_lost_rank(void)
     CHECK_MSG(strstr(err, "the MPI job is ending") && strstr(err, "--resume"),
               "mpirun's stderr: %s", err);
     free(err);
-    cands before;
-    load(db, "l", &before);
-    CHECK(count_status(&before, "pending") >= 1);
+    fx_cands before;
+    fx_load(db, "l", &before);
+    CHECK(fx_count_status(&before, "pending") >= 1);
     char *resume[] = {(char *)discover_bin(), "run", "--quiet", "--archive", db, "--campaign",
                       "l", "--resume", "--jobs", "2", "--set", "steps=30", NULL};
     char *rerr = NULL;
     int rc = run_child(resume, NULL, 300, NULL, &rerr);
     CHECK_MSG(rc == 0, "--resume exited %d: %s", rc, rerr ? rerr : "");
     free(rerr);
-    cands after;
-    load(db, "l", &after);
+    fx_cands after;
+    fx_load(db, "l", &after);
     int per_gen[6] = {0};
     for (int i = 0; i < after.n; i++) {
         CHECK_MSG(strcmp(after.c[i].status, "pending") && strcmp(after.c[i].status, "interrupted"),
@@ -400,8 +314,8 @@ static void test_lost_rank(void)
     CHECK(per_gen[0] == 4);
     for (int g = 1; g <= 4; g++)
         CHECK_MSG(per_gen[g] == 1, "generation %d: %d candidates", g, per_gen[g]);
-    unload(&before);
-    unload(&after);
+    fx_unload(&before);
+    fx_unload(&after);
 }
 
 int main(void)
