@@ -26,7 +26,12 @@ int sent_score_prompts(const dc_task *t, gpt_model *policy, gpt_model *ref, cons
     dc_rng rng;
     dc_rng_seed(&rng, seed);
     int rc = -1;
-    if (sent_sample(policy, rep, K, SENT_SAMPLE_CHUNK, t->response_len, 1.0f, 0, &rng, gen) != 0)
+    // log π of each sample comes with it (temperature 1: the policy's own distribution), so
+    // the KL needs π_ref's forward passes only
+    int want_kl = ref && ref != policy;
+    double *lp = want_kl ? dc_malloc((size_t)K * sizeof *lp) : NULL;
+    if (sent_sample(policy, rep, K, SENT_SAMPLE_CHUNK, t->response_len, 1.0f, 0, &rng, gen,
+                    lp) != 0)
         goto out;
     double rsum = 0, len = 0;
     for (int k = 0; k < K; k++) {
@@ -36,9 +41,10 @@ int sent_score_prompts(const dc_task *t, gpt_model *policy, gpt_model *ref, cons
     out->reward = rsum / K;
     out->length = len / K;
     // KL(π‖π_ref) per token, estimated on the samples from π (π = π_ref: 0)
-    if (ref && ref != policy && sent_seq_kl(policy, ref, gen, K, &out->kl) != 0) goto out;
+    if (want_kl && sent_seq_kl_given(lp, ref, gen, K, &out->kl) != 0) goto out;
     rc = 0;
 out:
+    free(lp);
     for (int k = 0; k < K; k++) sent_seq_free(&gen[k]);
     free(gen);
     free(rep);

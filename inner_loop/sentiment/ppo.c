@@ -221,7 +221,8 @@ static int collect(dc_task *t, gpt_model *policy, value_head *head, const sent_p
     }
     ro->B = B;
     ro->seq = dc_calloc((size_t)B, sizeof *ro->seq);
-    int rc = sent_sample(policy, pr, B, SENT_SAMPLE_CHUNK, t->response_len, 1.0f, 0, rng, ro->seq);
+    int rc = sent_sample(policy, pr, B, SENT_SAMPLE_CHUNK, t->response_len, 1.0f, 0, rng, ro->seq,
+                         NULL);
     free(pr);
     if (rc != 0) return -1;
     ro->off = dc_malloc((size_t)B * sizeof(int));
