@@ -124,6 +124,13 @@ int gpt_clone(gpt_model *dst, const gpt_model *src)
     return 0;
 }
 
+int gpt_same_params(const gpt_model *a, const gpt_model *b)
+{
+    if (a == b) return 1;
+    return memcmp(&a->cfg, &b->cfg, sizeof a->cfg) == 0 && a->nparams == b->nparams &&
+           memcmp(a->params_mem, b->params_mem, a->nparams * sizeof(float)) == 0;
+}
+
 void gpt_free(gpt_model *m)
 {
     gpt_detach(m);

@@ -128,6 +128,9 @@ int gpt_init(gpt_model *m, const gpt_config *cfg, uint64_t seed);
 /* Deep copy of the parameters (no optimizer state). */
 int gpt_clone(gpt_model *dst, const gpt_model *src);
 void gpt_free(gpt_model *m);
+/* 1 when a and b have the same configuration and bit-identical parameters (a policy not yet
+ * trained away from π_ref), else 0. */
+int gpt_same_params(const gpt_model *a, const gpt_model *b);
 
 /* Forward pass over inputs (B, T) (T <= ctx). For each position writes
  * logp[b*T+t] = log p(targets[b*T+t] | inputs[b, 0..t]); targets < 0 are ignored (logp 0).

@@ -337,7 +337,7 @@ static void curve_point(dc_task *t, gpt_model *policy, int it, dc_curves *cv)
         dc_curves_add(cv, "ppo/po/length", it, s.length);
     }
     double acc;
-    if (t->val_pairs.n > 0 && sent_pref_accuracy(policy, &t->val_pairs, &acc) == 0)
+    if (t->val_pairs.n > 0 && sent_pref_accuracy(policy, &t->ref, &t->val_pairs, &acc) == 0)
         dc_curves_add(cv, "ppo/po/pref_accuracy", it, acc);
 }
 
@@ -437,7 +437,7 @@ dc_status sent_ppo(dc_task *t, int seed, uint64_t val_seed, uint64_t test_seed,
                                val_seed, &v) != 0 ||
             sent_score_prompts(t, &policy, &t->ref, t->test_prompts, t->n_test, t->eval_samples,
                                test_seed, &te) != 0 ||
-            sent_pref_accuracy(&policy, &t->val_pairs, &acc) != 0) {
+            sent_pref_accuracy(&policy, &t->ref, &t->val_pairs, &acc) != 0) {
             st = DC_ERROR;
             dc_fmt(msg, cap, "PPO: out of memory while scoring");
         } else if (!isfinite(v.reward) || !isfinite(v.kl)) {
