@@ -35,6 +35,11 @@ const char *dc_backend_name(void);
  * worker threads, and leaves them on: subnormal floats are ~100x slower to compute with
  * and below fp32 training's resolution anyway. */
 void dc_backend_set_threads(int n);
+/* 0 when the environment has DISCOVER_FTZ=0, else 1. That switch exists for one benchmark
+ * (bench/fashion/ftz_accuracy.sh: accuracy with FTZ/DAZ on vs off); with it,
+ * dc_backend_set_threads leaves the floating-point mode as the process started (subnormals
+ * computed, slowly). */
+int dc_backend_ftz_wanted(void);
 /* Flush-to-zero + denormals-are-zero on the calling thread: 0, or -1 where the CPU has no
  * such mode that this code knows (not x86). */
 int dc_backend_fp_mode_set(void);

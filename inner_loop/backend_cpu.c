@@ -69,6 +69,12 @@ const char *dc_backend_name(void)
     return "cpu-openblas";
 }
 
+int dc_backend_ftz_wanted(void)
+{
+    const char *e = getenv("DISCOVER_FTZ");
+    return !(e && strcmp(e, "0") == 0);
+}
+
 int dc_backend_fp_mode_set(void)
 {
 #if DC_HAVE_MXCSR
@@ -141,6 +147,7 @@ void dc_backend_set_threads(int n)
      * shows a worker that does not flush, the workers are stopped, and OpenBLAS starts them
      * again, from this thread, at the probe's next product. The probe costs well under a
      * millisecond, once per training run. */
+    if (!dc_backend_ftz_wanted()) return; // the benchmark's control run (backend.h)
     if (dc_backend_fp_mode_set() != 0 || blas_threads_flush()) return;
     if (blas_thread_shutdown_) {
         blas_thread_shutdown_(); // n is not above the pool's size: nothing is started here

@@ -21,6 +21,7 @@
 #include "inner_loop/backend.h"
 #include "inner_loop/sentiment/gpt.h"
 #include "inner_loop/sentiment/gpt_ops.h"
+#include "inner_loop/sentiment/gpt_pool.h"
 #include "common/rng.h"
 #include "common/util.h"
 
@@ -181,7 +182,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_gpt: --device %s: %s\n", device, err);
         return 1;
     }
-    dc_backend_set_threads(threads); // as the task does: the BLAS threads, FTZ/DAZ, kernels
+    // as the task does: FTZ/DAZ and the kernels, one BLAS thread per piece of the GPT's own
+    // pool (inner_loop/sentiment/gpt_pool.h)
+    dc_backend_set_threads(1);
+    gpt_pool_set_threads(threads);
     // the CPU runs gpt.c's direct path, exactly as the task does on the CPU
     if (ops == gpt_ops_cpu()) ops = NULL;
     bench_config configs[2];

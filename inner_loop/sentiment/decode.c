@@ -103,7 +103,8 @@ static int decode_one(dc_task *t, const sent_seq *pr, dc_rng *rng, double *rewar
                 s->len = s->plen = n + 1;
             }
         }
-        if (nr > 0 && sent_sample(ref, roll, nr, SENT_SAMPLE_CHUNK, left, 1.0f, 0, rng, outs) != 0)
+        if (nr > 0 &&
+            sent_sample(ref, roll, nr, SENT_SAMPLE_CHUNK, left, 1.0f, 0, rng, outs, NULL) != 0)
             goto out;
         for (int i = 0, r0 = 0; i < kk; i++) {
             if (!isnan(q[i])) continue;
@@ -203,7 +204,8 @@ int sent_best_of_n(const dc_task *t, const sent_seq *prompts, int n, uint64_t se
             rep[i * nmax + s] = prompts[i];
     dc_rng rng;
     dc_rng_seed(&rng, seed);
-    if (sent_sample(&t->ref, rep, K, SENT_SAMPLE_CHUNK, t->response_len, 1.0f, 0, &rng, gen) != 0)
+    if (sent_sample(&t->ref, rep, K, SENT_SAMPLE_CHUNK, t->response_len, 1.0f, 0, &rng, gen,
+                    NULL) != 0)
         goto out;
     for (int k = 0; k < K; k++) {
         r[k] = sent_seq_reward(t->lex, t->vocab, &gen[k]);

@@ -19,6 +19,10 @@
 #include <stddef.h>
 
 #define GPT_EOT 0            /* = SENT_TOK_EOT of vocab.h */
+/* Shards of a CPU batch (below, gpt_model.shards). A constant, not the thread count, so a
+ * model trains to the same bits on 1 thread or 2; more would leave each shard's products
+ * too small for this model's width. */
+#define GPT_SHARDS 2
 #define GPT_VOCAB_MAX 65535 /* ids are stored as 16-bit values in the cache */
 
 typedef struct {
@@ -93,13 +97,22 @@ typedef struct {
     gpt_acts a, ga;
     int last_B, last_T;
     int *last_inputs, *last_targets; /* (B, T) copies */
-    /* gpt_forward_scored on the CPU: the logits of the n_scored positions with a target,
-     * compacted (n_scored < 0: all positions, in place). scored_idx (B·T) holds their
-     * positions, then their targets; scored_buf (2·B·T·C + 2·B·T) their final-layernorm
-     * rows and those rows' gradient, their log-probs and d/d log-prob. */
-    int n_scored;
+    /* On the CPU a batch of B >= 2 runs as GPT_SHARDS shards of consecutive rows
+     * (rows s·B/S .. (s+1)·B/S − 1), each forward and backward pass on its own thread
+     * (gpt_pool.h) over its slice of the activations (the layout above is unchanged), each
+     * shard's parameter gradient summed into g in shard order after the backward pass.
+     * shards: of the last forward (1 or GPT_SHARDS). */
+    int shards;
+    /* gpt_forward_scored on the CPU: per shard, the logits of its n_scored[s] positions
+     * with a target, compacted at the start of the shard's rows (n_scored[s] < 0: all
+     * positions, in place). scored_idx (2·B·T) holds their positions at the shard's
+     * offset, then their targets at B·T + that offset; scored_buf (2·B·T·C + 2·B·T) their
+     * final-layernorm rows and those rows' gradient, their log-probs and d/d log-prob,
+     * each at the shard's offset of its part. */
+    int n_scored[GPT_SHARDS];
     int *scored_idx;
     float *scored_buf;
+    float *shard_grads; /* (GPT_SHARDS − 1) · nparams: the other shards' gradients */
     /* NULL: everything above runs on the CPU. Else (gpt_attach) forward, backward and AdamW
      * run on a backend holding its own copy of the parameters, optimizer state and
      * activations; params_mem is refreshed after every AdamW step, so sampling, cloning and
@@ -115,6 +128,9 @@ int gpt_init(gpt_model *m, const gpt_config *cfg, uint64_t seed);
 /* Deep copy of the parameters (no optimizer state). */
 int gpt_clone(gpt_model *dst, const gpt_model *src);
 void gpt_free(gpt_model *m);
+/* 1 when a and b have the same configuration and bit-identical parameters (a policy not yet
+ * trained away from π_ref), else 0. */
+int gpt_same_params(const gpt_model *a, const gpt_model *b);
 
 /* Forward pass over inputs (B, T) (T <= ctx). For each position writes
  * logp[b*T+t] = log p(targets[b*T+t] | inputs[b, 0..t]); targets < 0 are ignored (logp 0).
@@ -143,10 +159,13 @@ float gpt_adamw(gpt_model *m, float lr, float beta1, float beta2, float eps, flo
  * early at GPT_EOT (which is kept). temperature > 0; top_k <= 0 keeps the full
  * distribution. Sequence b draws from its own generator rngs[b], so a sample does not depend
  * on which other sequences share its batch. out[b] receives prompt + continuation (room for
- * plen[b] + max_new tokens), out_len[b] its length. plen[b] + max_new <= ctx. 0 or -1 (out
- * of memory or bad lengths). */
+ * plen[b] + max_new tokens), out_len[b] its length. logp (may be NULL) receives per
+ * sequence Σ log p(new token) under the model's own distribution (untempered, all tokens):
+ * at temperature 1 and top_k <= 0, the log-probability of the sample, as gpt_forward would
+ * give it to fp32 rounding. plen[b] + max_new <= ctx. 0 or -1 (out of memory or bad
+ * lengths). */
 int gpt_sample(const gpt_model *m, const int *const *prompts, const int *plen, int B, int max_new,
-               float temperature, int top_k, dc_rng *rngs, int **out, int *out_len);
+               float temperature, int top_k, dc_rng *rngs, int **out, int *out_len, double *logp);
 
 /* ---- running on a backend (gpt_device.c) ---- */
 struct dc_gpt_ops;

@@ -2,6 +2,7 @@
 #include "lm.h"
 
 #include "common/util.h"
+#include "gpt_pool.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -84,6 +85,25 @@ int sent_seq_kl(gpt_model *policy, gpt_model *ref, const sent_seq *s, int K, dou
     return rc;
 }
 
+int sent_seq_kl_given(const double *policy_logp, gpt_model *ref, const sent_seq *s, int K,
+                      double *kl)
+{
+    *kl = 0;
+    long tokens = 0;
+    for (int k = 0; k < K; k++) tokens += sent_seq_resp_len(&s[k]);
+    if (tokens == 0) return 0;
+    double *lr = malloc((size_t)K * sizeof *lr);
+    int rc = -1;
+    if (lr && sent_seq_logps(ref, s, K, 32, lr, NULL) == 0) {
+        double d = 0;
+        for (int k = 0; k < K; k++) d += policy_logp[k] - lr[k];
+        *kl = d / (double)tokens;
+        rc = 0;
+    }
+    free(lr);
+    return rc;
+}
+
 float sent_lm_step(gpt_model *m, const int *inputs, const int *targets, int B, int T, float lr)
 {
     float *logp = malloc((size_t)B * T * sizeof(float));
@@ -109,33 +129,59 @@ out:
     return loss;
 }
 
-int sent_sample(const gpt_model *m, const sent_seq *prompts, int K, int chunk, int max_new,
-                float temperature, int top_k, dc_rng *rng, sent_seq *out)
+typedef struct {
+    const gpt_model *m;
+    int K, chunk, max_new, top_k;
+    float temperature;
+    const int **pp;
+    int *pl, *ol, **ob;
+    dc_rng *rngs;
+    double *logp;
+    int failed; /* a chunk failed (written by its piece only; read after all are done) */
+    int *chunk_rc;
+} sample_job;
+
+static void sample_piece(void *ctx, int i)
 {
-    const int **pp = malloc((size_t)chunk * sizeof *pp);
-    int *pl = malloc((size_t)chunk * sizeof *pl), *ol = malloc((size_t)chunk * sizeof *ol);
-    int **ob = calloc((size_t)chunk, sizeof *ob);
-    dc_rng *rngs = malloc((size_t)chunk * sizeof *rngs);
+    sample_job *j = ctx;
+    int k0 = i * j->chunk, n = j->K - k0 < j->chunk ? j->K - k0 : j->chunk;
+    j->chunk_rc[i] = gpt_sample(j->m, j->pp + k0, j->pl + k0, n, j->max_new, j->temperature,
+                                j->top_k, j->rngs + k0, j->ob + k0, j->ol + k0,
+                                j->logp ? j->logp + k0 : NULL);
+}
+
+int sent_sample(const gpt_model *m, const sent_seq *prompts, int K, int chunk, int max_new,
+                float temperature, int top_k, dc_rng *rng, sent_seq *out, double *logp)
+{
+    size_t k1 = K > 0 ? (size_t)K : 1;
+    int nchunks = K > 0 ? (K + chunk - 1) / chunk : 0;
+    const int **pp = malloc(k1 * sizeof *pp);
+    int *pl = malloc(k1 * sizeof *pl), *ol = malloc(k1 * sizeof *ol);
+    int **ob = calloc(k1, sizeof *ob);
+    dc_rng *rngs = malloc(k1 * sizeof *rngs);
+    int *crc = calloc((size_t)nchunks + 1, sizeof *crc);
     int rc = -1;
-    if (!pp || !pl || !ol || !ob || !rngs) goto out;
     for (int k = 0; k < K; k++) memset(&out[k], 0, sizeof out[k]);
-    for (int k0 = 0; k0 < K; k0 += chunk) {
-        int n = K - k0 < chunk ? K - k0 : chunk;
-        for (int k = 0; k < n; k++) {
-            const sent_seq *p = &prompts[k0 + k];
-            pp[k] = p->tok;
-            pl[k] = p->plen;
-            out[k0 + k].tok = malloc((size_t)(p->plen + max_new) * sizeof(int));
-            if (!out[k0 + k].tok) goto out;
-            ob[k] = out[k0 + k].tok;
-            // one stream per prompt: results do not depend on the chunk size
-            dc_rng_seed(&rngs[k], dc_rng_next(rng));
-        }
-        if (gpt_sample(m, pp, pl, n, max_new, temperature, top_k, rngs, ob, ol) != 0) goto out;
-        for (int k = 0; k < n; k++) {
-            out[k0 + k].len = ol[k];
-            out[k0 + k].plen = pl[k];
-        }
+    if (!pp || !pl || !ol || !ob || !rngs || !crc) goto out;
+    for (int k = 0; k < K; k++) {
+        const sent_seq *p = &prompts[k];
+        pp[k] = p->tok;
+        pl[k] = p->plen;
+        out[k].tok = malloc((size_t)(p->plen + max_new) * sizeof(int));
+        if (!out[k].tok) goto out;
+        ob[k] = out[k].tok;
+        // one stream per prompt, drawn in order: results depend neither on the chunk size
+        // nor on which thread samples a chunk
+        dc_rng_seed(&rngs[k], dc_rng_next(rng));
+    }
+    // chunks are independent: the pool samples them side by side (gpt_pool.h)
+    sample_job j = {m, K, chunk, max_new, top_k, temperature, pp, pl, ol, ob, rngs, logp, 0, crc};
+    gpt_pool_run(nchunks, sample_piece, &j);
+    for (int i = 0; i < nchunks; i++)
+        if (crc[i] != 0) goto out;
+    for (int k = 0; k < K; k++) {
+        out[k].len = ol[k];
+        out[k].plen = pl[k];
     }
     rc = 0;
 out:
@@ -146,6 +192,7 @@ out:
     free(ol);
     free(ob);
     free(rngs);
+    free(crc);
     return rc;
 }
 

@@ -37,6 +37,10 @@ int sent_seq_logps(gpt_model *m, const sent_seq *s, int K, int chunk, double *su
  * each token's KL, pooled: an estimate of E[KL of a response] / E[its length]). 0 when
  * there are no response tokens. 0, or -1 (out of memory). */
 int sent_seq_kl(gpt_model *policy, gpt_model *ref, const sent_seq *s, int K, double *kl);
+/* The same with the policy's log-probabilities given (sent_sample's logp): π_ref's forward
+ * passes only. */
+int sent_seq_kl_given(const double *policy_logp, gpt_model *ref, const sent_seq *s, int K,
+                      double *kl);
 
 /* One next-token training step on inputs/targets (B, T): mean NLL over targets ≥ 0,
  * backward, AdamW (β 0.9/0.95, wd 0.01, clip 1). Returns the loss, or NAN on failure. */
@@ -44,9 +48,11 @@ float sent_lm_step(gpt_model *m, const int *inputs, const int *targets, int B, i
 
 /* Samples one completion per prompt: prompts[k] provides tok[0..plen-1]; out[k] gets a new
  * sequence (the caller frees it with sent_seq_free) with up to max_new response tokens.
- * Processes chunks of `chunk` prompts. 0 or -1 (out of memory). */
+ * Processes chunks of `chunk` prompts, side by side on the GPT's threads (gpt_pool.h); the
+ * samples do not depend on how many. logp (may be NULL): per sequence the model's summed
+ * log-probability of its response tokens (gpt_sample). 0 or -1 (out of memory). */
 int sent_sample(const gpt_model *m, const sent_seq *prompts, int K, int chunk, int max_new,
-                float temperature, int top_k, dc_rng *rng, sent_seq *out);
+                float temperature, int top_k, dc_rng *rng, sent_seq *out, double *logp);
 
 /* The text a reward model sees: prompt + response words joined by spaces, without BOS/EOS.
  * Writes up to cap−1 bytes and a NUL; returns the length. */

@@ -387,11 +387,13 @@ static int make_pairs(dc_task *t, const sent_seq *prompts, int np, uint64_t seed
     dc_rng rng;
     dc_rng_seed(&rng, seed);
     int rc = -1;
-    const int chunk = SENT_SAMPLE_CHUNK;
-    for (int k0 = 0; k0 < np * S; k0 += chunk) {
-        int n = np * S - k0 < chunk ? np * S - k0 : chunk;
+    // blocks of 16 chunks between progress reports: the GPT's threads sample a block's
+    // chunks side by side (the samples are those of one call over everything)
+    const int chunk = SENT_SAMPLE_CHUNK, block = 16 * SENT_SAMPLE_CHUNK;
+    for (int k0 = 0; k0 < np * S; k0 += block) {
+        int n = np * S - k0 < block ? np * S - k0 : block;
         if (sent_sample(&t->ref, rep + k0, n, chunk, t->response_len, (float)t->temperature, 0,
-                        &rng, gen + k0) != 0) {
+                        &rng, gen + k0, NULL) != 0) {
             dc_fmt(err, errcap, "out of memory sampling preference pairs");
             goto out;
         }
@@ -677,8 +679,9 @@ int sent_prepare(dc_task *t, const dc_progress *prog, char *err, size_t errcap)
     // Each stage's key hashes its own configuration and the key of the stage before.
     char kbuf[512];
     // v4: the CPU kernels of issue 15 (inline exp, FTZ/DAZ, other OpenBLAS kernels, scored
-    // rows) round differently, and a cache must hold what this code would train
-    dc_fmt(kbuf, sizeof kbuf, "pretrain v4 V%d L%d C%d H%d T%d steps%d batch%d lr%.9g fort=%s",
+    // rows) round differently, and a cache must hold what this code would train; v5: batches
+    // in two shards whose weight gradients are summed (gpt.h), single-threaded products
+    dc_fmt(kbuf, sizeof kbuf, "pretrain v5 V%d L%d C%d H%d T%d steps%d batch%d lr%.9g fort=%s",
            mc.vocab, mc.layers, mc.width, mc.heads, mc.ctx, t->pretrain_steps, t->lm_batch,
            t->pretrain_lr, t->fortunes_dir);
     // a model trained on another backend has other rounding: its own cache entry (the CPU

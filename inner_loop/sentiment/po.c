@@ -31,7 +31,13 @@ int sent_score_prompts(const dc_task *t, gpt_model *policy, gpt_model *ref, cons
     dc_rng rng;
     dc_rng_seed(&rng, seed);
     int rc = -1;
-    if (sent_sample(policy, rep, K, SENT_SAMPLE_CHUNK, t->response_len, 1.0f, 0, &rng, gen) != 0)
+    // log π of each sample comes with it (temperature 1: the policy's own distribution), so
+    // the KL needs π_ref's forward passes only
+    // (π = π_ref bit for bit, as at a run's first curve point: the KL is exactly 0)
+    int want_kl = ref && !gpt_same_params(policy, ref);
+    double *lp = want_kl ? dc_malloc((size_t)K * sizeof *lp) : NULL;
+    if (sent_sample(policy, rep, K, SENT_SAMPLE_CHUNK, t->response_len, 1.0f, 0, &rng, gen,
+                    lp) != 0)
         goto out;
     double rsum = 0, len = 0;
     for (int k = 0; k < K; k++) {
@@ -41,9 +47,10 @@ int sent_score_prompts(const dc_task *t, gpt_model *policy, gpt_model *ref, cons
     out->reward = rsum / K;
     out->length = len / K;
     // KL(π‖π_ref) per token, estimated on the samples from π (π = π_ref: 0)
-    if (ref && ref != policy && sent_seq_kl(policy, ref, gen, K, &out->kl) != 0) goto out;
+    if (want_kl && sent_seq_kl_given(lp, ref, gen, K, &out->kl) != 0) goto out;
     rc = 0;
 out:
+    free(lp);
     for (int k = 0; k < K; k++) sent_seq_free(&gen[k]);
     free(gen);
     free(rep);
@@ -54,10 +61,16 @@ out:
  * (log π − log π_ref)(y_w) − (log π − log π_ref)(y_l) is > 0 (β > 0 does not change the sign),
  * a tie counting one half: at π = π_ref every margin is exactly 0, so the policy starts at
  * 0.5 (chance), and the drift of this curve is how far training moved it from there. */
-int sent_pref_accuracy(gpt_model *policy, const sent_pairs *p, double *acc)
+int sent_pref_accuracy(gpt_model *policy, const gpt_model *ref, const sent_pairs *p,
+                       double *acc)
 {
     *acc = 0;
     if (p->n == 0) return 0;
+    // π = π_ref bit for bit: the log-probs are the cached ones, every margin exactly 0
+    if (ref && gpt_same_params(policy, ref)) {
+        *acc = 0.5;
+        return 0;
+    }
     double *c = malloc((size_t)p->n * sizeof *c), *r = malloc((size_t)p->n * sizeof *r);
     int rc = -1;
     if (c && r && sent_seq_logps(policy, p->chosen, p->n, 32, c, NULL) == 0 &&
@@ -130,7 +143,7 @@ static dc_status train_beta(dc_task *t, gpt_model *policy, const dc_objective *o
             // the preference the policy itself expresses on held-out pairs: how far the
             // objective re-weights chosen over rejected, apart from what sampling shows
             double acc;
-            if (sent_pref_accuracy(policy, &t->val_pairs, &acc) == 0 && t->val_pairs.n > 0) {
+            if (sent_pref_accuracy(policy, &t->ref, &t->val_pairs, &acc) == 0 && t->val_pairs.n > 0) {
                 snprintf(curve, sizeof curve, "beta_%s/po/pref_accuracy", bname);
                 dc_curves_add(&out->curves, curve, step, acc);
             }
@@ -379,7 +392,7 @@ void sent_run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *
         double acc = 0;
         if (sent_score_prompts(t, &policy, &t->ref, t->val_prompts, t->n_val, t->eval_samples, sv, &v) != 0 ||
             sent_score_prompts(t, &policy, &t->ref, t->test_prompts, t->n_test, t->eval_samples, stt, &te) != 0 ||
-            sent_pref_accuracy(&policy, &t->val_pairs, &acc) != 0) {
+            sent_pref_accuracy(&policy, &t->ref, &t->val_pairs, &acc) != 0) {
             gpt_free(&policy);
             out->status = DC_ERROR;
             dc_fmt(out->message, sizeof out->message, "out of memory while scoring");

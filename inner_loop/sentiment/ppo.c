@@ -221,7 +221,8 @@ static int collect(dc_task *t, gpt_model *policy, value_head *head, const sent_p
     }
     ro->B = B;
     ro->seq = dc_calloc((size_t)B, sizeof *ro->seq);
-    int rc = sent_sample(policy, pr, B, SENT_SAMPLE_CHUNK, t->response_len, 1.0f, 0, rng, ro->seq);
+    int rc = sent_sample(policy, pr, B, SENT_SAMPLE_CHUNK, t->response_len, 1.0f, 0, rng, ro->seq,
+                         NULL);
     free(pr);
     if (rc != 0) return -1;
     ro->off = dc_malloc((size_t)B * sizeof(int));
@@ -336,7 +337,7 @@ static void curve_point(dc_task *t, gpt_model *policy, int it, dc_curves *cv)
         dc_curves_add(cv, "ppo/po/length", it, s.length);
     }
     double acc;
-    if (t->val_pairs.n > 0 && sent_pref_accuracy(policy, &t->val_pairs, &acc) == 0)
+    if (t->val_pairs.n > 0 && sent_pref_accuracy(policy, &t->ref, &t->val_pairs, &acc) == 0)
         dc_curves_add(cv, "ppo/po/pref_accuracy", it, acc);
 }
 
@@ -436,7 +437,7 @@ dc_status sent_ppo(dc_task *t, int seed, uint64_t val_seed, uint64_t test_seed,
                                val_seed, &v) != 0 ||
             sent_score_prompts(t, &policy, &t->ref, t->test_prompts, t->n_test, t->eval_samples,
                                test_seed, &te) != 0 ||
-            sent_pref_accuracy(&policy, &t->val_pairs, &acc) != 0) {
+            sent_pref_accuracy(&policy, &t->ref, &t->val_pairs, &acc) != 0) {
             st = DC_ERROR;
             dc_fmt(msg, cap, "PPO: out of memory while scoring");
         } else if (!isfinite(v.reward) || !isfinite(v.kl)) {

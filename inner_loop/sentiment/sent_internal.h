@@ -128,8 +128,10 @@ void sent_run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *
               dc_task_result *out);
 
 /* Fraction of held-out pairs whose implicit reward margin under `policy` is positive (ties
- * 1/2) into *acc (po.c). 0, or -1 (out of memory). */
-int sent_pref_accuracy(gpt_model *policy, const sent_pairs *p, double *acc);
+ * 1/2) into *acc (po.c); 1/2 without a forward pass when policy has ref's (π_ref's)
+ * parameters bit for bit (ref may be NULL). 0, or -1 (out of memory). */
+int sent_pref_accuracy(gpt_model *policy, const gpt_model *ref, const sent_pairs *p,
+                       double *acc);
 
 /* Adds "<name>_drift" and "<name>_drift_time" of curve `curve` in cv to m (po.c). */
 void sent_add_drift(cJSON *m, const dc_curves *cv, const char *curve, const char *name);

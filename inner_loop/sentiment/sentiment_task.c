@@ -3,6 +3,7 @@
 #include "sent_internal.h"
 
 #include "gpt_ops.h"
+#include "gpt_pool.h"
 
 #include "common/paths.h"
 #include "common/util.h"
@@ -108,7 +109,9 @@ static const dc_task_option OPTIONS[] = {
     REAL_OPT("ppo_lam", "0.95", "PPO: GAE lambda (TRL: 0.95)", ppo.lam, 0, 1),
     REAL_OPT("ppo_kl_coef", "0.05", "PPO: per-token KL penalty to the reference policy in the reward (TRL: 0.05)",
              ppo.kl_coef, 0, 1e6),
-    INT_OPT("threads", "2", "OpenBLAS threads", threads, 1, 256),
+    INT_OPT("threads", "2",
+            "CPU threads of the GPT (batch halves, sampling, scoring; results do not depend on it)",
+            threads, 1, 256),
     {"device", "auto",
      "where the GPT trains: auto (CUDA when the plugin loads and a GPU works, else CPU), cpu, cuda",
      DC_OPT_CHOICE, 0, 0, 0, 0, F(device), sizeof(((struct dc_task *)0)->device), 0, "auto,cpu,cuda", NULL},
@@ -154,6 +157,15 @@ static cJSON *config_json(const dc_task *t) { return dc_option_json(OPTIONS, t);
 /* The β the system prompt states: the first of the sweep. */
 static double prompt_beta(const dc_task *t) { return t->nbetas > 0 ? t->betas[0] : 0.05; }
 
+/* The GPT's own threads split its work (gpt_pool.h); each piece's products run on one
+ * OpenBLAS thread. dc_backend_set_threads also sets FTZ/DAZ and the BLAS kernels
+ * (backend.h); the pool's threads take the caller's FP mode. */
+static void set_threads(const dc_task *t)
+{
+    dc_backend_set_threads(1);
+    gpt_pool_set_threads(t->threads);
+}
+
 static int prepare(dc_task *t, const dc_progress *prog, char *err, size_t errcap)
 {
     if (t->prepared) return 0;
@@ -182,7 +194,7 @@ static int prepare(dc_task *t, const dc_progress *prog, char *err, size_t errcap
             return -1;
         }
     }
-    dc_backend_set_threads(t->threads); // also FTZ/DAZ and the BLAS kernels (backend.h)
+    set_threads(t);
     // the backend first, so `device cuda` on a machine without one fails before any training
     char why[1024];
     if (!t->gops && gpt_ops_select(t->device, &t->gops, why, sizeof why) != 0) {
@@ -200,7 +212,7 @@ static int prepare(dc_task *t, const dc_progress *prog, char *err, size_t errcap
 static void run(dc_task *t, const dc_objective *obj, int seed, const dc_progress *prog,
                 dc_task_result *out)
 {
-    dc_backend_set_threads(t->threads); // also FTZ/DAZ and the BLAS kernels (backend.h)
+    set_threads(t);
     sent_run(t, obj, seed, prog, out);
 }
 

@@ -4,13 +4,16 @@
  *     computing with subnormals, not by timing: a product that OpenBLAS spreads over its
  *     threads comes out all zero only when every thread flushes. Its own process, so
  *     OpenBLAS's workers are the ones it started at load time;
+ *   - DISCOVER_FTZ=0 leaves the mode alone (the FTZ accuracy benchmark's control run);
  *   - OpenBLAS's kernels: not its generic x86-64 fallback ("Prescott", SSE3) on a CPU with
  *     AVX2, unless the user chose a core with OPENBLAS_CORETYPE. */
+#define _POSIX_C_SOURCE 200809L // setenv
 #include "tests/test.h"
 
 #include "inner_loop/backend.h"
 
 #include <cblas.h>
+#include <xmmintrin.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -56,6 +59,23 @@ int main(void)
 
     dc_backend_set_threads(1);
     CHECK(dc_backend_fp_mode_here() == 1 && dc_backend_fp_mode_blas() == 1);
+
+    // DISCOVER_FTZ=0 (the accuracy benchmark's control): set-up leaves the mode as it found
+    // it, here the process default (nothing flushes); any other value keeps FTZ/DAZ
+    pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        _mm_setcsr(_mm_getcsr() & ~0x8040u); // as a process starts
+        if (setenv("DISCOVER_FTZ", "0", 1) != 0 || dc_backend_ftz_wanted()) _exit(2);
+        dc_backend_set_threads(1);
+        if (dc_backend_fp_mode_here() != 0) _exit(3);
+        if (setenv("DISCOVER_FTZ", "1", 1) != 0 || !dc_backend_ftz_wanted()) _exit(4);
+        dc_backend_set_threads(1);
+        _exit(dc_backend_fp_mode_here() == 1 ? 0 : 5);
+    }
+    CHECK(pid > 0 && waitpid(pid, &st, 0) == pid);
+    CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "DISCOVER_FTZ: child exit %d",
+              WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 
     __builtin_cpu_init();
     printf("OpenBLAS kernels after set-up: %s\n", openblas_get_corename());

@@ -3,10 +3,12 @@
  * gradients against finite differences (every parameter tensor sampled), sequence
  * log-probabilities against token sums and a direct per-prefix computation, KV-cached
  * greedy sampling against the full forward pass, and sampling reproducibility;
- * gpt_forward_scored (the output layer at scored positions only) against gpt_forward. */
+ * gpt_forward_scored (the output layer at scored positions only) against gpt_forward;
+ * the GPT's thread pool, and the same bits on 1 and 2 threads (training and sampling). */
 #include "tests/test.h"
 
 #include "inner_loop/sentiment/gpt.h"
+#include "inner_loop/sentiment/gpt_pool.h"
 #include "inner_loop/sentiment/lm.h"
 
 #include <stdlib.h>
@@ -143,8 +145,8 @@ static void test_sampling(void)
     dc_rng r1, r2;
     dc_rng_seed(&r1, 42);
     dc_rng_seed(&r2, 42);
-    CHECK(sent_sample(&m, prompts, 2, 2, 12, 1.0f, 0, &r1, a) == 0);
-    CHECK(sent_sample(&m, prompts, 2, 1, 12, 1.0f, 0, &r2, b) == 0);
+    CHECK(sent_sample(&m, prompts, 2, 2, 12, 1.0f, 0, &r1, a, NULL) == 0);
+    CHECK(sent_sample(&m, prompts, 2, 1, 12, 1.0f, 0, &r2, b, NULL) == 0);
     for (int k = 0; k < 2; k++) {
         CHECK(a[k].len == b[k].len);
         CHECK(a[k].len > prompts[k].plen && a[k].len <= prompts[k].plen + 12);
@@ -154,11 +156,11 @@ static void test_sampling(void)
     // another seed gives another sample
     dc_rng_seed(&r2, 43);
     sent_seq d[2];
-    CHECK(sent_sample(&m, prompts, 2, 2, 12, 1.0f, 0, &r2, d) == 0);
+    CHECK(sent_sample(&m, prompts, 2, 2, 12, 1.0f, 0, &r2, d, NULL) == 0);
     CHECK(d[0].len != a[0].len || memcmp(d[0].tok, a[0].tok, (size_t)a[0].len * sizeof(int)) != 0 ||
           d[1].len != a[1].len || memcmp(d[1].tok, a[1].tok, (size_t)a[1].len * sizeof(int)) != 0);
     // greedy (top-k 1) through the KV cache equals the argmax of the full forward pass
-    CHECK(sent_sample(&m, prompts, 2, 2, 12, 1.0f, 1, &r1, g) == 0);
+    CHECK(sent_sample(&m, prompts, 2, 2, 12, 1.0f, 1, &r1, g, NULL) == 0);
     for (int k = 0; k < 2; k++) {
         int ok = 1;
         for (int pos = g[k].plen; pos < g[k].len; pos++) {
@@ -181,9 +183,9 @@ static void test_sampling(void)
     // forward pass at its position; a near-zero temperature is greedy again
     sent_seq t3[2], cold[2];
     dc_rng_seed(&r1, 7);
-    CHECK(sent_sample(&m, prompts, 2, 2, 12, 0.7f, 3, &r1, t3) == 0);
+    CHECK(sent_sample(&m, prompts, 2, 2, 12, 0.7f, 3, &r1, t3, NULL) == 0);
     dc_rng_seed(&r1, 8);
-    CHECK(sent_sample(&m, prompts, 2, 2, 12, 1e-4f, 0, &r1, cold) == 0);
+    CHECK(sent_sample(&m, prompts, 2, 2, 12, 1e-4f, 0, &r1, cold, NULL) == 0);
     for (int k = 0; k < 2; k++) {
         int ok = 1;
         for (int pos = t3[k].plen; pos < t3[k].len; pos++) {
@@ -258,8 +260,93 @@ static void test_scored(void)
     gpt_free(&b);
 }
 
+/* gpt_pool_run: every piece exactly once, on 1 to 3 threads; a run from inside a piece
+ * runs its pieces inline (and completely). */
+typedef struct {
+    int hits[40];
+    int nested[40];
+} pool_count;
+
+static void count_inner(void *ctx, int i)
+{
+    int *n = ctx;
+    __atomic_fetch_add(&n[i], 1, __ATOMIC_RELAXED);
+}
+
+static void count_piece(void *ctx, int i)
+{
+    pool_count *c = ctx;
+    __atomic_fetch_add(&c->hits[i], 1, __ATOMIC_RELAXED);
+    if (i % 7 == 0) gpt_pool_run(40, count_inner, c->nested);
+}
+
+static void test_pool(void)
+{
+    for (int th = 1; th <= 3; th++) {
+        gpt_pool_set_threads(th);
+        CHECK(gpt_pool_threads() == th);
+        for (int rep = 0; rep < 20; rep++) {
+            pool_count c;
+            memset(&c, 0, sizeof c);
+            gpt_pool_run(40, count_piece, &c);
+            int ok = 1;
+            for (int i = 0; i < 40; i++) ok &= c.hits[i] == 1 && c.nested[i] == 6; // i = 0, 7, .., 35
+            CHECK_MSG(ok, "%d threads, run %d: a piece ran other than once", th, rep);
+        }
+    }
+    gpt_pool_set_threads(1);
+}
+
+/* The GPT's threads change nothing: training steps (odd batch: shards of unequal size)
+ * and sampling give the same bits on 1 thread and on 2; the sampler's log-probabilities of
+ * its samples are the forward pass's (to fp32 rounding). */
+static void test_threads(void)
+{
+    gpt_config c = {V, 24, 2, 16, 2};
+    gpt_model a[2];
+    enum { B = 5, T = 10, K = 70 };
+    int in[B * T], tg[B * T];
+    dc_rng rng;
+    dc_rng_seed(&rng, 3);
+    for (int i = 0; i < B * T; i++) {
+        in[i] = (int)dc_rng_below(&rng, V);
+        tg[i] = i % T < 2 ? -1 : (int)dc_rng_below(&rng, V);
+    }
+    int p0[] = {GPT_EOT, 'h', 'i'}, p1[] = {GPT_EOT, 'a'};
+    sent_seq prompts[K], out[2][K];
+    for (int k = 0; k < K; k++) prompts[k] = k % 3 ? (sent_seq){3, 3, p0} : (sent_seq){2, 2, p1};
+    double lp[2][K];
+    for (int th = 1; th <= 2; th++) {
+        gpt_pool_set_threads(th);
+        CHECK(gpt_init(&a[th - 1], &c, 9) == 0);
+        for (int step = 0; step < 3; step++)
+            CHECK(isfinite(sent_lm_step(&a[th - 1], in, tg, B, T, 1e-2f)));
+        dc_rng r;
+        dc_rng_seed(&r, 77);
+        CHECK(sent_sample(&a[th - 1], prompts, K, 16, 14, 1.0f, 0, &r, out[th - 1], lp[th - 1]) == 0);
+    }
+    gpt_pool_set_threads(1);
+    CHECK_MSG(memcmp(a[0].params_mem, a[1].params_mem, a[0].nparams * sizeof(float)) == 0,
+              "training on 2 threads gave other parameters than on 1");
+    int same = 1;
+    for (int k = 0; k < K; k++)
+        same &= out[0][k].len == out[1][k].len && lp[0][k] == lp[1][k] &&
+                memcmp(out[0][k].tok, out[1][k].tok, (size_t)out[0][k].len * sizeof(int)) == 0;
+    CHECK_MSG(same, "sampling on 2 threads gave other samples than on 1");
+    double sum[K], worst = 0;
+    CHECK(sent_seq_logps(&a[0], out[0], K, 32, sum, NULL) == 0);
+    for (int k = 0; k < K; k++) worst = fmax(worst, fabs(sum[k] - lp[0][k]));
+    CHECK_MSG(worst < 1e-4, "sampler log-probs differ from the forward pass by %g", worst);
+    for (int th = 0; th < 2; th++) {
+        for (int k = 0; k < K; k++) sent_seq_free(&out[th][k]);
+        gpt_free(&a[th]);
+    }
+}
+
 int main(void)
 {
+    test_pool();
+    test_threads();
     test_scored();
     test_gradients();
     test_logps();

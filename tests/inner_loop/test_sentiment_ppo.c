@@ -221,7 +221,7 @@ static void test_kl_estimate(void)
              *gen = dc_calloc(K, sizeof *gen);
     for (int k = 0; k < K; k++)
         rep[k] = prompt;
-    CHECK(sent_sample(&pi, rep, K, 64, KMAX, 1.0f, 0, &rng, gen) == 0);
+    CHECK(sent_sample(&pi, rep, K, 64, KMAX, 1.0f, 0, &rng, gen, NULL) == 0);
     double est;
     CHECK(sent_seq_kl(&pi, &ref, gen, K, &est) == 0);
     // its standard error (delta method for a ratio of sums), from per-response log-ratios
