@@ -50,7 +50,8 @@ for cfg in $CONFIGS; do
     done
     # the best shipped baseline on the same fresh seeds
     "$BIN" eval examples/objectives/fashion/sce.c --task fashion $(flags_of "$cfg") \
-      --seeds "$((s + 1000)),$((s + 1001)),$((s + 1002))" --json > "$out/$cfg-sce-$s.json"
+      --seeds "$((s + 1000)),$((s + 1001)),$((s + 1002))" --json > "$out/$cfg-sce-$s.json" \
+      2> "$out/$cfg-sce-$s.err"
   done
 done
 echo "- wall time: $(( $(date +%s) - t_start )) s; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -105,8 +106,10 @@ if [ "${SENTIMENT:-0}" = 1 ]; then
       "$BIN" export "$id" --archive "$out/sent-$p-$s.db" > "$out/sent-$p-$s.c"
       for b in 0.05 0.1 0.25 0.5; do
         seeds="$((s + 1000)),$((s + 1001)),$((s + 1002))"
-        "$BIN" eval "$out/sent-$p-$s.c" --task sentiment --beta "$b" --seeds "$seeds" --json > "$out/w.json"
-        "$BIN" eval examples/objectives/sentiment/dpo.c --task sentiment --beta "$b" --seeds "$seeds" --json > "$out/d.json"
+        "$BIN" eval "$out/sent-$p-$s.c" --task sentiment --beta "$b" --seeds "$seeds" --json \
+          > "$out/w.json" 2> "$out/w.err"
+        "$BIN" eval examples/objectives/sentiment/dpo.c --task sentiment --beta "$b" --seeds "$seeds" \
+          --json > "$out/d.json" 2> "$out/d.err"
         python3 - "$out/w.json" "$out/d.json" "$p" "$s" "$b" <<'PY'
 import json, sys, statistics as st
 def rk(f):
