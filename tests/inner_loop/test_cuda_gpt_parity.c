@@ -3,8 +3,10 @@
  *
  * Part 1 runs everywhere: the backend path of gpt.c (gpt_device.c) driven by the CPU table,
  * with its own copies of parameters, optimizer state and activations, must reproduce gpt.c's
- * direct CPU path BIT FOR BIT (log-probs, probabilities, every gradient, the gradient norm,
- * the parameters after two AdamW steps). This checks the plumbing the CUDA path shares.
+ * direct CPU path to float rounding, scaled error <= 1e-4 (log-probs, probabilities, every
+ * gradient, the gradient norm, the parameters after two AdamW steps; the direct path splits
+ * each batch in two halves and sums their gradients, so it rounds differently; measured
+ * 6.6e-6). This checks the plumbing the CUDA path shares.
  *
  * Part 2 needs a CUDA device, else "SKIPPED: no CUDA device (reason)" and exit 77 (ctest:
  * skipped) — after part 1 passed; a part-1 failure exits 1. Tolerances (fp32 both sides,
@@ -150,18 +152,30 @@ static void test_mirror(const gpt_model *init)
     step_out d = {0}, c = {0};
     if (run_steps(init, NULL, &d) == 0 && run_steps(init, gpt_ops_cpu(), &c) == 0) {
         size_t np = init->nparams;
-        CHECK(same(c.logp, d.logp, B * T));
-        CHECK(same(c.probs, d.probs, (size_t)B * T * TINY.vocab));
-        CHECK(same(c.grads, d.grads, np));
-        CHECK(c.norm1 == d.norm1 && c.norm2 == d.norm2);
-        CHECK(same(c.params1, d.params1, np));
-        CHECK(same(c.logp2, d.logp2, B * T));
-        CHECK(same(c.params2, d.params2, np));
+        /* gpt.c's direct path splits each batch in two halves run side by side and sums
+         * their gradients in a fixed order (gpt_pool.c), and writes biases before its
+         * matrix products; the backend path runs whole batches: equal to float rounding */
+        const double tol = 1e-4;
+        double e[7] = {dc_scaled_diff(c.logp, d.logp, B * T),
+                       dc_scaled_diff(c.probs, d.probs, (size_t)B * T * TINY.vocab),
+                       dc_scaled_diff(c.grads, d.grads, np),
+                       fabs(c.norm1 - d.norm1) / fmax(fabs(d.norm1), 1e-30) +
+                           fabs(c.norm2 - d.norm2) / fmax(fabs(d.norm2), 1e-30),
+                       dc_scaled_diff(c.params1, d.params1, np),
+                       dc_scaled_diff(c.logp2, d.logp2, B * T),
+                       dc_scaled_diff(c.params2, d.params2, np)};
+        static const char *const what[7] = {"logp", "probs", "grads", "norms", "params1",
+                                            "logp2", "params2"};
+        for (int k = 0; k < 7; k++)
+            CHECK_MSG(e[k] <= tol, "backend path vs gpt.c: %s differ by %.3g (scaled)", what[k],
+                      e[k]);
         CHECK_STR(c.backend, "cpu-openblas");
         CHECK_STR(d.backend, "cpu");
         // the step did something: a test of equal no-ops would prove nothing
         CHECK(!same(d.params1, init->params_mem, np) && !same(d.params2, d.params1, np));
-        printf("backend path on the CPU table: bitwise equal to gpt.c (norms %.6g, %.6g)\n",
+        printf("backend path on the CPU table: equal to gpt.c within %g (largest scaled "
+               "difference %.3g; norms %.6g, %.6g)\n",
+               tol, fmax(fmax(fmax(e[0], e[1]), fmax(e[2], e[3])), fmax(fmax(e[4], e[5]), e[6])),
                d.norm1, d.norm2);
     }
     step_free(&d);
