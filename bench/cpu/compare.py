@@ -207,8 +207,17 @@ def main():
     text = "\n".join(lines) + "\n"
     print(text)
     if a.out:
+        # the measured tables replace the file's head; the sections written by other
+        # benchmarks (from the first "## Sentiment" heading on) are kept
+        kept = ""
+        if os.path.exists(a.out):
+            with open(a.out) as f:
+                old = f.read()
+            at = old.find("\n## Sentiment")
+            if at >= 0:
+                kept = "\n" + old[at + 1:]
         with open(a.out, "w") as f:
-            f.write(text)
+            f.write(text + kept)
 
 
 if __name__ == "__main__":
