@@ -85,13 +85,6 @@ int dc_inflight_fd(const dc_inflight *f)
     return f->wake[0];
 }
 
-void dc_inflight_drain(dc_inflight *f)
-{
-    char buf[64];
-    while (f->wake[0] >= 0 && read(f->wake[0], buf, sizeof buf) > 0) {
-    }
-}
-
 int dc_inflight_has(const dc_inflight *f, int gen)
 {
     for (int i = 0; i < f->n; i++)

@@ -26,8 +26,6 @@ int dc_inflight_start(dc_inflight *f, dc_pending *p, char *err, size_t errcap);
 int dc_inflight_count(const dc_inflight *f);
 /* The file descriptor that becomes readable when a call is done. */
 int dc_inflight_fd(const dc_inflight *f);
-/* Empties the wake pipe (after poll() said it is readable). */
-void dc_inflight_drain(dc_inflight *f);
 /* 1 when a call for generation gen is in flight or done and not taken. */
 int dc_inflight_has(const dc_inflight *f, int gen);
 /* The proposal of generation gen once its call is done (its thread joined; the caller

@@ -243,6 +243,9 @@ void rp_plot_confirm(dc_sb *b, const rp_data *d);
 
 /* Colour of a candidate status on every chart and in the table. */
 const char *rp_status_color(const char *status);
+/* The legend's entries for candidate statuses: one coloured <span> per status among d's
+ * candidates that keep accepts (NULL: all), with its count, in order of first appearance. */
+void rp_status_legend_items(dc_sb *b, const rp_data *d, int (*keep)(const arc_candidate *c));
 
 /* ---- report_svg.c: plotting primitives ---- */
 typedef struct {

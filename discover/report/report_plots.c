@@ -47,11 +47,12 @@ static double cand_value(const arc_candidate *c, int test_metric)
 }
 
 /* One legend entry per status present, with counts. */
-static void status_legend(dc_sb *b, const rp_data *d)
+void rp_status_legend_items(dc_sb *b, const rp_data *d, int (*keep)(const arc_candidate *c))
 {
     const char *seen[64];
     int counts[64], ns = 0;
     for (int i = 0; i < d->ncands; i++) {
+        if (keep && !keep(&d->cands[i])) continue;
         int k = 0;
         while (k < ns && strcmp(seen[k], d->cands[i].status)) k++;
         if (k == ns) {
@@ -61,12 +62,17 @@ static void status_legend(dc_sb *b, const rp_data *d)
         }
         counts[k]++;
     }
-    dc_sb_append(b, "<div class=\"legend\">");
     for (int k = 0; k < ns; k++) {
         dc_sb_printf(b, "<span><i style=\"background:%s\"></i>", rp_status_color(seen[k]));
         rp_esc(b, seen[k]);
         dc_sb_printf(b, " (%d)</span>", counts[k]);
     }
+}
+
+static void status_legend(dc_sb *b, const rp_data *d)
+{
+    dc_sb_append(b, "<div class=\"legend\">");
+    rp_status_legend_items(b, d, NULL);
     dc_sb_append(b, "</div>");
 }
 

@@ -50,6 +50,13 @@ static int cand_span(const arc_candidate *c, span *s)
     return 0;
 }
 
+/* 1 for a candidate drawn on the timeline (an evaluator ran it, its start is known). */
+static int has_span(const arc_candidate *c)
+{
+    span s;
+    return cand_span(c, &s) == 0;
+}
+
 static int call_span(const arc_llm_call *c, span *s)
 {
     if (dc_utc_parse(c->created_at, &s->t1) != 0) return -1;
@@ -221,26 +228,8 @@ void rp_plot_timeline(dc_sb *b, const rp_data *d)
     dc_sb_append(b, "</svg>");
 
     /* legend: the statuses drawn, with counts, and the LLM calls */
-    const char *seen[64];
-    int counts[64], ns = 0;
-    for (int i = 0; i < d->ncands; i++) {
-        span s;
-        if (cand_span(&d->cands[i], &s) != 0) continue;
-        int k = 0;
-        while (k < ns && strcmp(seen[k], d->cands[i].status)) k++;
-        if (k == ns) {
-            if (ns == 64) continue;
-            seen[ns] = d->cands[i].status;
-            counts[ns++] = 0;
-        }
-        counts[k]++;
-    }
     dc_sb_append(b, "<div class=\"legend\">");
-    for (int k = 0; k < ns; k++) {
-        dc_sb_printf(b, "<span><i style=\"background:%s\"></i>", rp_status_color(seen[k]));
-        rp_esc(b, seen[k]);
-        dc_sb_printf(b, " (%d)</span>", counts[k]);
-    }
+    rp_status_legend_items(b, d, has_span);
     if (llm_row) {
         dc_sb_printf(b, "<span><i style=\"background:%s\"></i>LLM call (%d)</span>", TL_LLM_COLOR,
                      ncalls - failed);

@@ -1,6 +1,7 @@
 /* campaign_fixture.c — see campaign_fixture.h. */
 #include "campaign_fixture.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,30 @@ void fx_unload(fx_cands *x)
         arc_candidate_free(&x->c[i]);
     free(x->c);
     memset(x, 0, sizeof *x);
+}
+
+int fx_children_of(pid_t pid, pid_t *out, int cap)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    int n = 0, x;
+    while (n < cap && fscanf(f, "%d", &x) == 1)
+        out[n++] = x;
+    fclose(f);
+    return n;
+}
+
+int fx_gone(pid_t pid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 1;
+    int zombie = fgets(buf, sizeof buf, f) && strstr(buf, ") Z ");
+    fclose(f);
+    return zombie;
 }
 
 int fx_count_status(const fx_cands *x, const char *status)

@@ -5,6 +5,8 @@
 
 #include "archive/archive.h"
 
+#include <sys/types.h>
+
 typedef struct {
     int n;
     arc_candidate *c; /* id order, with code */
@@ -14,6 +16,11 @@ typedef struct {
 void fx_load(const char *db, const char *campaign, fx_cands *out);
 void fx_unload(fx_cands *x);
 int fx_count_status(const fx_cands *x, const char *status);
+
+/* The pids of pid's children (Linux /proc/PID/task/PID/children), up to cap. */
+int fx_children_of(pid_t pid, pid_t *out, int cap);
+/* 1 when pid is gone (or a zombie nobody waits for: it runs nothing). */
+int fx_gone(pid_t pid);
 
 /* Cross-entropy with label smoothing 0.05; the same objective renamed and re-laid out (a
  * behavioural duplicate of it); squared error on the softmax probabilities. */

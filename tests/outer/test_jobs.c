@@ -40,32 +40,6 @@ static char *campaign_status(const char *db, const char *campaign)
     return st;
 }
 
-/* The pids of pid's children (Linux /proc/PID/task/PID/children), up to cap. */
-static int children_of(pid_t pid, pid_t *out, int cap)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    int n = 0, x;
-    while (n < cap && fscanf(f, "%d", &x) == 1)
-        out[n++] = x;
-    fclose(f);
-    return n;
-}
-
-/* 1 when pid is gone (or a zombie nobody waits for: it runs nothing) */
-static int gone(pid_t pid)
-{
-    char path[64], buf[256];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return 1;
-    int zombie = fgets(buf, sizeof buf, f) && strstr(buf, ") Z ");
-    fclose(f);
-    return zombie;
-}
-
 /* Same seed and --jobs 2: the same candidates, codes and numbers in both runs. */
 static void test_reproducible(void)
 {
@@ -244,9 +218,9 @@ static void test_kill_campaign(void)
     CHECK_MSG(pid > 0, "the campaign never had its evaluators busy");
     if (pid <= 0) return;
     pid_t procs[64];
-    int n = children_of(pid, procs, 64), nev = n;
+    int n = fx_children_of(pid, procs, 64), nev = n;
     for (int i = 0; i < nev && n < 64; i++)
-        n += children_of(procs[i], procs + n, 64 - n);
+        n += fx_children_of(procs[i], procs + n, 64 - n);
     CHECK_MSG(nev == 2 && n > nev, "%d evaluators, %d processes below the campaign", nev, n);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
@@ -256,7 +230,7 @@ static void test_kill_campaign(void)
     while (left > 0 && dc_now() - t0 < 2) {
         left = 0;
         for (int i = 0; i < n; i++)
-            left += !gone(procs[i]);
+            left += !fx_gone(procs[i]);
         if (left) usleep(50000);
     }
     CHECK_MSG(left == 0, "%d evaluator or sandbox processes outlived the campaign", left);

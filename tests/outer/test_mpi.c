@@ -183,30 +183,6 @@ static pid_t rank_pid(pid_t mpirun, int rank)
     return found;
 }
 
-static int children_of(pid_t pid, pid_t *out, int cap)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    int n = 0, x;
-    while (n < cap && fscanf(f, "%d", &x) == 1)
-        out[n++] = x;
-    fclose(f);
-    return n;
-}
-
-static int gone(pid_t pid)
-{
-    char path[64], buf[256];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return 1;
-    int zombie = fgets(buf, sizeof buf, f) && strstr(buf, ") Z ");
-    fclose(f);
-    return zombie;
-}
-
 static char *slurp(const char *path)
 {
     char e[256];
@@ -258,8 +234,8 @@ static void test_lost_rank(void)
     if (r1 > 0) {
         procs[n++] = r1;
         procs[n++] = r0;
-        n += children_of(r1, procs + n, 64 - n); /* its evaluator */
-        n += children_of(rank_pid(pid, 2), procs + n, 64 - n);
+        n += fx_children_of(r1, procs + n, 64 - n); /* its evaluator */
+        n += fx_children_of(rank_pid(pid, 2), procs + n, 64 - n);
         kill(r1, SIGKILL);
     }
     int status = -1;
@@ -277,7 +253,7 @@ static void test_lost_rank(void)
     do {
         left = 0;
         for (int i = 0; i < n; i++)
-            left += !gone(procs[i]);
+            left += !fx_gone(procs[i]);
     } while (left > 0 && dc_now() - t0 < 10 && usleep(50000) == 0);
     CHECK_MSG(left == 0, "%d processes of the job outlived it", left);
     /* they were orphans of this process (a subreaper): reaped here, so the lease of rank

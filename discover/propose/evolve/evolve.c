@@ -229,56 +229,6 @@ static int propose_from_seeds(sbx_kind iface, const evolve_parent *pool, int npo
     return evolve_seed(iface, 0, out);
 }
 
-/* Token-level pairs (SBX_TOKEN_PREF): the preference grammar applied to each pair's sums of
- * per-token log-probabilities, which are exactly the sequence-level inputs. The rendered
- * preference objective becomes a static helper and a token-level objective feeds it; the
- * genome line stays a preference genome, so such candidates are parents of the next ones.
- * The grammar has no token-level genes yet (weights from the similarity, the per-token
- * log-ratio or the position): this searches over the sequence-level loss only. */
-int evolve_wrap_for_tokens(evolve_proposal *out)
-{
-    static const char *const sig = "void objective(const pref_batch *b, double *loss)";
-    char *at = out->text.code ? strstr(out->text.code, sig) : NULL;
-    if (!at) return -1;
-    /* the sequence-level objective_grad has no place in a token-level file: drop it (it is
-     * the last part of the render, evolve_render_seq's text ends where it starts) */
-    char *grad = strstr(at, "\n/* The analytic gradient");
-    if (grad) grad[0] = '\0';
-    dc_sb s = {0};
-    dc_sb_printf(&s, "%.*sstatic void seq_objective(const pref_batch *b, double *loss)%s",
-                 (int)(at - out->text.code), out->text.code, at + strlen(sig));
-    dc_sb_append(
-        &s, "\n/* The token-level interface: each pair's sums of per-token log-probs (at most\n"
-            " * SEQ_CHUNK pairs at a time; a batch is never larger in practice) into the\n"
-            " * sequence-level loss above. */\n"
-            "#define SEQ_CHUNK 4096\n"
-            "void objective(const token_pref_batch *t, double *loss)\n{\n"
-            "    double v[6][SEQ_CHUNK];\n"
-            "    for (int i0 = 0; i0 < t->n; i0 += SEQ_CHUNK) {\n"
-            "        int n = t->n - i0 < SEQ_CHUNK ? t->n - i0 : SEQ_CHUNK;\n"
-            "        for (int i = 0; i < n; i++) {\n"
-            "            double c = 0, r = 0, rc = 0, rr = 0;\n"
-            "            for (int k = 0; k < t->chosen_len[i0 + i]; k++) {\n"
-            "                int j = t->chosen_off[i0 + i] + k;\n"
-            "                c += t->chosen_logps[j];\n"
-            "                rc += t->ref_chosen_logps[j];\n"
-            "            }\n"
-            "            for (int k = 0; k < t->rejected_len[i0 + i]; k++) {\n"
-            "                int j = t->rejected_off[i0 + i] + k;\n"
-            "                r += t->rejected_logps[j];\n"
-            "                rr += t->ref_rejected_logps[j];\n"
-            "            }\n"
-            "            v[0][i] = c, v[1][i] = r, v[2][i] = rc, v[3][i] = rr;\n"
-            "            v[4][i] = t->chosen_len[i0 + i], v[5][i] = t->rejected_len[i0 + i];\n"
-            "        }\n"
-            "        pref_batch b = {n, t->beta, v[0], v[1], v[2], v[3], v[4], v[5]};\n"
-            "        seq_objective(&b, loss + i0);\n"
-            "    }\n}\n");
-    free(out->text.code);
-    out->text.code = s.data;
-    return 0;
-}
-
 int evolve_propose(sbx_kind interface, const evolve_parent *pool, int npool, dc_rng *rng,
                    evolve_proposal *out, char *err, size_t errcap)
 {

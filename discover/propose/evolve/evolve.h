@@ -192,9 +192,6 @@ char *evolve_render_torch(const evolve_genome *g);
 
 /* A candidate's name from its genome: its leaves, modifiers and a short hash of the line. */
 void evolve_genome_name(const evolve_genome *g, char *buf, size_t cap);
-/* Turns a rendered preference candidate into a token-level one (SBX_TOKEN_PREF): 0, or -1
- * when the code has no preference objective to wrap. */
-int evolve_wrap_for_tokens(evolve_proposal *out);
 /* 1 when some pool member has exactly this code. */
 int evolve_in_pool(const evolve_parent *pool, int npool, const char *code);
 
