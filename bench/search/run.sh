@@ -3,6 +3,8 @@
 #
 #   bench/search/run.sh [SEEDS] [GENERATIONS] [CONFIGS]      defaults: 5 30 "demo default"
 #   SENTIMENT=1 bench/search/run.sh ...                       adds the sentiment part
+#   KEEP=DIR bench/search/run.sh ...                          keeps the archives in DIR
+#   SENTIMENT=1 bench/search/run.sh 5 30 none                 the sentiment part alone
 #
 # fashion, per configuration (demo: the demo's small noisy regime, 4,000 training images,
 # 40 % label noise, 1,000 steps; default: the default configuration with --noise 0.4):
@@ -11,19 +13,26 @@
 #   S+1000, S+1001, S+1002, never used by the search); the confirmed winner's held-out test
 #   accuracy on those seeds against the best shipped baseline (sce.c, symmetric
 #   cross-entropy) trained on the same fresh seeds.
-# sentiment (SENTIMENT=1; SENT_SEEDS campaign seeds, default 3, 20 candidates each): the
-#   confirmed winner's reward and per-token KL at beta in {0.05, 0.1, 0.25, 0.5} against DPO's
-#   on the confirmation seeds.
+# sentiment (SENTIMENT=1; SENT_SEEDS campaign seeds, default 3, SENT_GENS candidates each,
+#   default 20): the confirmed winner's test reward and per-token KL at beta in
+#   {0.05, 0.1, 0.25, 0.5} against DPO's frontier on the confirmation seeds;
+#   SENT_SEARCH_BETA=0.05,0.1,0.25,0.5 makes the search itself train at all four (4x the time).
 # Prints a markdown report: machine, date, load, every campaign, means with standard errors.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SEEDS=${1:-5}
 GENS=${2:-30}
 CONFIGS=${3:-demo default}
+[ "$CONFIGS" = none ] && CONFIGS= # "none": the sentiment part alone
 BIN=${BIN:-build/bin/discover}
 [ -x "$BIN" ] || { echo "bench/search: build first (./setup.sh build)" >&2; exit 1; }
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+if [ -n "${KEEP:-}" ]; then # KEEP=DIR keeps every archive and JSON file for a later look
+  out=$KEEP
+  mkdir -p "$out"
+else
+  out=$(mktemp -d)
+  trap 'rm -rf "$out"' EXIT
+fi
 export DISCOVER_CACHE=${DISCOVER_CACHE:-$HOME/.cache/discover}
 
 flags_of() {
@@ -55,7 +64,7 @@ for cfg in $CONFIGS; do
   done
 done
 echo "- wall time: $(( $(date +%s) - t_start )) s; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-python3 - "$out" "$SEEDS" "$CONFIGS" <<'PY'
+[ -z "$CONFIGS" ] || python3 - "$out" "$SEEDS" "$CONFIGS" <<'PY'
 import json, math, sys, statistics as st
 out, seeds, configs = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
 def mse(xs):
@@ -93,34 +102,83 @@ for cfg in configs:
 PY
 if [ "${SENTIMENT:-0}" = 1 ]; then
   SS=${SENT_SEEDS:-3}
+  SG=${SENT_GENS:-20}
+  SB=${SENT_SEARCH_BETA:-0.05} # the β list the campaigns train at (the task's default: 0.05)
+  BETAS="0.05 0.1 0.25 0.5"
   echo
-  echo "## sentiment (20 candidates, campaign seeds 1..$SS)"
+  echo "## sentiment ($SG candidates, campaign seeds 1..$SS, searched at β = $SB)"
   echo
-  echo "| proposer | seed | winner | beta | winner reward | winner KL | DPO reward | DPO KL |"
-  echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+  t_sent=$(date +%s)
   for s in $(seq "$SS"); do
+    seeds="$((s + 1000)),$((s + 1001)),$((s + 1002))"
+    for b in $BETAS; do # DPO on the fresh seeds, once per campaign seed
+      "$BIN" eval examples/objectives/sentiment/dpo.c --task sentiment --beta "$b" --seeds "$seeds" \
+        --json > "$out/sent-dpo-$s-$b.json" 2> "$out/sent-dpo-$s-$b.err"
+    done
     for p in evolve random; do
-      "$BIN" run --task sentiment --proposer "$p" --seed "$s" --generations 20 --confirm 3 \
+      "$BIN" run --task sentiment --beta "$SB" --proposer "$p" --seed "$s" --generations "$SG" --confirm 3 \
         --archive "$out/sent-$p-$s.db" --campaign c --quiet --json > "$out/sent-$p-$s.json"
       id=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['winner_id'])" "$out/sent-$p-$s.json")
       "$BIN" export "$id" --archive "$out/sent-$p-$s.db" > "$out/sent-$p-$s.c"
-      for b in 0.05 0.1 0.25 0.5; do
-        seeds="$((s + 1000)),$((s + 1001)),$((s + 1002))"
+      for b in $BETAS; do
         "$BIN" eval "$out/sent-$p-$s.c" --task sentiment --beta "$b" --seeds "$seeds" --json \
-          > "$out/w.json" 2> "$out/w.err"
-        "$BIN" eval examples/objectives/sentiment/dpo.c --task sentiment --beta "$b" --seeds "$seeds" \
-          --json > "$out/d.json" 2> "$out/d.err"
-        python3 - "$out/w.json" "$out/d.json" "$p" "$s" "$b" <<'PY'
-import json, sys, statistics as st
-def rk(f):
-    j = json.load(open(f)); per = j.get("per_seed") or [j]
-    r = st.mean(p["metrics"]["reward"] if "metrics" in p else p["reward"] for p in per)
-    k = st.mean(p["metrics"]["kl_per_token"] if "metrics" in p else p["kl_per_token"] for p in per)
-    return r, k
-w, d = rk(sys.argv[1]), rk(sys.argv[2])
-print(f"| {sys.argv[3]} | {sys.argv[4]} | | {sys.argv[5]} | {w[0]:.4f} | {w[1]:.4f} | {d[0]:.4f} | {d[1]:.4f} |")
-PY
+          > "$out/sent-$p-$s-$b.json" 2> "$out/sent-$p-$s-$b.err"
       done
     done
   done
+  echo "- wall time: $(( $(date +%s) - t_sent )) s; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+  python3 - "$out" "$SS" "$BETAS" <<'PY'
+import json, math, sys, statistics as st
+out, seeds, betas = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
+def mse(xs):
+    m = st.mean(xs)
+    return m, (st.stdev(xs) / math.sqrt(len(xs)) if len(xs) > 1 else float("nan"))
+def point(f, b):
+    """(test KL, test reward) at beta b, averaged over the fresh seeds."""
+    per = json.load(open(f))["per_seed"]
+    return (st.mean(p[f"beta_{b}/test_kl"] for p in per),
+            st.mean(p[f"beta_{b}/test_reward"] for p in per))
+def ref_point(f):
+    """pi_ref itself: KL 0 and its test reward (every method reaches it as beta grows)."""
+    return (0.0, st.mean(p["ref_test_reward"] for p in json.load(open(f))["per_seed"]))
+def frontier(pts, k):
+    """DPO's test reward at KL k: linear between its points sorted by KL (its beta points
+    and pi_ref at KL 0), flat beyond the largest-KL point."""
+    pts = sorted(pts)
+    if k <= pts[0][0]: return pts[0][1]
+    if k >= pts[-1][0]: return pts[-1][1]
+    for (k0, r0), (k1, r1) in zip(pts, pts[1:]):
+        if k0 <= k <= k1:
+            return r0 + (r1 - r0) * (k - k0) / (k1 - k0) if k1 > k0 else max(r0, r1)
+print("Points are (per-token KL, reward) on the held-out test prompts, mean of the 3 fresh seeds.")
+print("\"above\": the winner's reward exceeds DPO's frontier at the winner's KL (DPO's 4 β points and π_ref at KL 0,")
+print("joined by lines; flat beyond DPO's largest KL).\n")
+print("| proposer | seed | winner | confirmed test fitness | β | winner KL | winner reward | DPO KL | DPO reward | DPO frontier at winner's KL | above |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+above = {"evolve": [], "random": []}
+fit = {"evolve": [], "random": []}
+margin = {"evolve": [], "random": []}
+for s in range(1, seeds + 1):
+    dpo = {b: point(f"{out}/sent-dpo-{s}-{b}.json", b) for b in betas}
+    for p in ("evolve", "random"):
+        j = json.load(open(f"{out}/sent-{p}-{s}.json"))
+        fit[p].append(j["winner_test_metric"])
+        n = 0
+        for b in betas:
+            k, r = point(f"{out}/sent-{p}-{s}-{b}.json", b)
+            fr = frontier(list(dpo.values()) + [ref_point(f"{out}/sent-dpo-{s}-0.1.json")], k)
+            n += r > fr
+            margin[p].append(r - fr)
+            print(f"| {p} | {s} | {j['winner_name']} | {j['winner_test_metric']:.4f} | {b} | {k:.4f} | {r:.4f} | "
+                  f"{dpo[b][0]:.4f} | {dpo[b][1]:.4f} | {fr:.4f} | {'yes' if r > fr else 'no'} |")
+        above[p].append(n)
+print("\n| proposer | campaigns whose winner is above DPO at >= 3 of 4 β | β above, per campaign | reward − DPO frontier, mean ± SE over all points | mean confirmed test fitness |")
+print("| --- | --- | --- | --- | --- |")
+for p in ("evolve", "random"):
+    m, se = mse(margin[p])
+    print(f"| {p} | {sum(n >= 3 for n in above[p])} of {seeds} | {', '.join(map(str, above[p]))} | {m:+.4f} ± {se:.4f} | {st.mean(fit[p]):.4f} |")
+d = [a - b for a, b in zip(fit["evolve"], fit["random"])]
+m, se = mse(d)
+print(f"\nevolve − random, paired by campaign seed: {m:+.4f} ± {se:.4f} confirmed test fitness (reward − 0.25 × KL).")
+PY
 fi

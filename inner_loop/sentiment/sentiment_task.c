@@ -237,8 +237,8 @@ static const dc_task_baselines BASELINES[] = {
 /* The metric schema (task_metric.h): per-β metrics are "beta_<β>/<field>" with β printed
  * by %g (sent_beta_name); the first entry matching a name decides its group. */
 static const dc_metric_def METRICS[] = {
-    {"reward", "validation reward (mean over the β list, minus kl_penalty * KL): the fitness", 0, NULL,
-     NULL, DC_AXIS_NONE},
+    {"reward", "validation reward (mean over the β list; the fitness subtracts kl_penalty * KL)", 0,
+     NULL, NULL, DC_AXIS_NONE},
     {"test_reward", "the same on the held-out test prompts", 1, NULL, NULL, DC_AXIS_NONE},
     {"beta_{}/reward", "validation reward of the policy trained at β", 0, "per_beta", "trained",
      DC_AXIS_REWARD},

@@ -160,6 +160,7 @@ static const char *GENOMES[] = {
     "cls T=1 : mix(w:0.5,taylor(3),poly(1))",
     "cls T=1 M=0.5 : mix(w:0.4,sboot(0.9),hboot(0.8))",
     "cls T=0.8 M=1 : mix(w:0.5,ls(0.1),sqerr)",
+    "cls T=1 : mix(w:0.5,fwd(0.4),gce(0.7))",
 };
 
 /* Text that must not break the module: a quote and a backslash in the name, a carriage

@@ -66,7 +66,7 @@ static void probs(int i, double T, double M, double *p)
         p[j] /= s;
 }
 
-enum { R_NCE, R_MAE, R_NCERCE, R_NCEMAE, R_TAYLOR, R_POLY, R_SBOOT, R_HBOOT, R_MARGIN_CE };
+enum { R_NCE, R_MAE, R_NCERCE, R_NCEMAE, R_TAYLOR, R_POLY, R_SBOOT, R_HBOOT, R_FWD, R_MARGIN_CE };
 
 static double ref_cls(int kind, double a, int i)
 {
@@ -108,6 +108,13 @@ static double ref_cls(int kind, double a, int i)
         for (int j = 1; j < K; j++)
             if (p[j] > p[m]) m = j;
         return -a * log(p[y[i]]) - (1 - a) * log(p[m]);
+    }
+    case R_FWD: { /* Patrini et al. 2017: -log (T^T p)_y, T the symmetric-noise transition
+                   * matrix (stay with 1 - eta, each other class eta / (K - 1)) */
+        double q = 0;
+        for (int j = 0; j < K; j++)
+            q += (j == y[i] ? 1 - a : a / (K - 1)) * p[j];
+        return -log(q);
     }
     default:
         return -log(p[y[i]]);
@@ -192,6 +199,8 @@ static const term_case CLS[] = {
     {"cls T=1 : poly(-1)", R_POLY, -1},
     {"cls T=1 : sboot(0.95)", R_SBOOT, 0.95},
     {"cls T=1 : hboot(0.8)", R_HBOOT, 0.8},
+    {"cls T=1 : fwd(0.4)", R_FWD, 0.4},
+    {"cls T=1 : fwd(0.05)", R_FWD, 0.05},
     {"cls T=1 M=0.5 : ce", R_MARGIN_CE, 0.5},
 };
 
@@ -217,6 +226,7 @@ static const char *const GRAD_ONLY[] = {
     "pref norm=sum ref=0 s=1 m=0 c=0 : mix(w:0.4,aot,sq(0.5))",
     "cls T=0.7 M=1 : mix(w:0.4,mix(w:0.5,ls(0.1),sqerr),mix(w:0.5,hboot(0.8),sboot(0.9)))",
     "cls T=2 : mix(w:0.5,ncerce(2),mix(w:0.3,focal(2),taylor(3)))",
+    "cls T=0.8 M=0.5 : mix(w:0.5,fwd(0.3),ncemae(1))",
 };
 
 static void *load_all(char *dir, size_t dircap)

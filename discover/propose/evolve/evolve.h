@@ -32,6 +32,7 @@
  *   ncerce(b) nce + b·rce          ncemae(b) nce + b·mae       (active-passive losses)
  *   taylor(t) Σ_{i=1..t} (1 − p_y)^i / i      poly(ε) −log p_y + ε(1 − p_y)
  *   sboot(b) b·(−log p_y) + (1 − b)·H(p)      hboot(b) −b·log p_y − (1 − b)·max_j log p_j
+ *   fwd(η) −log((1 − η)·p_y + η/(k − 1)·(1 − p_y))  (forward correction for symmetric noise η)
  * Mixtures: mix(w:W,A,B) = (1−W)·A + W·B; preference only: mix(sig:τ,A,B) with W = σ(x/τ)
  * (the LRML gate), mix(bvar:τ,A,B) with W = σ(Var_batch(x/τ)) (the DBAQL gate) and
  * mix(bmean:τ,A,B) with W = σ(mean_batch(x/τ)) (AQL's gate). x in the gates is before
@@ -128,6 +129,7 @@ typedef enum {
     EV_HBOOT,
     EV_AOT,
     EV_AOTP,
+    EV_FWD,
     EV_NOPS
 } evolve_op;
 

@@ -55,6 +55,8 @@ static const evolve_op_info OPS[EV_NOPS] = {
                 "the AOT term (sorted policy against sorted reference log-ratios)"},
     [EV_AOTP] = {"aotp", SBX_PREF, 0, 0, 0, 0, EV_STEP_LOG, "",
                  "the AOT-pair term (sorted chosen against sorted rejected rewards)"},
+    [EV_FWD] = {"fwd", SBX_CLS, 1, 0.2, 0.02, 0.8, EV_STEP_UNIT, "assumed noise rate",
+                "the forward-corrected cross-entropy term (symmetric label noise)"},
 };
 
 static const char *GATE_NAMES[EV_NGATES] = {"w", "sig", "bvar", "bmean"};

@@ -56,6 +56,7 @@ enum {
     H_MAXLP,
     H_AOT,
     H_DAOT,
+    H_FWD,
     H_COUNT
 };
 
@@ -170,6 +171,18 @@ static const char *HELPERS[H_COUNT] = {
                   "    double om = -expm1(lpy), pw = 1.0, s = 0.0;\n"
                   "    for (int i = 1; i <= order; i++) {\n"
                   "        s += pw;\n        pw *= om;\n    }\n    return -exp(lpy) * s;\n}\n",
+    [H_FWD] = "/* forward correction (Patrini et al. 2017) for symmetric noise e: the probability\n"
+              " * of the observed label when a share e of labels are moved to a uniform other\n"
+              " * class is b + a·p_y; the loss is its -log, and d(loss)/d log p_y its slope. */\n"
+              "static void fwd_ab(double e, int k, double *a, double *b)\n{\n"
+              "    *b = k > 1 ? e / (k - 1) : 0.0;\n"
+              "    *a = fmax(1.0 - e - *b, 1e-6);\n}\n"
+              "static double c_fwd(double lpy, double e, int k)\n{\n"
+              "    double a, b;\n    fwd_ab(e, k, &a, &b);\n"
+              "    return -log(b + a * exp(lpy));\n}\n"
+              "static double d_fwd(double lpy, double e, int k)\n{\n"
+              "    double a, b;\n    fwd_ab(e, k, &a, &b);\n"
+              "    double ap = a * exp(lpy);\n    return -ap / (b + ap);\n}\n",
     [H_POLY] = "/* Poly-1: -log p_y + e·(1 - p_y) */\n"
                "static double c_poly(double lpy, double e) { return -lpy - e * expm1(lpy); }\n",
     [H_ENT] = "/* the entropy of p: -sum_j p_j·log p_j */\n"
@@ -367,6 +380,9 @@ static void collect(const evolve_genome *g, int i, int with_grad, render_needs *
     case EV_POLY:
         nd->need[H_POLY] = 1;
         break;
+    case EV_FWD:
+        nd->need[H_FWD] = 1;
+        break;
     case EV_SBOOT:
         nd->need[H_ENT] = nd->need_ent = nd->zt = 1;
         break;
@@ -477,6 +493,9 @@ static void expr(const evolve_genome *g, int i, dc_sb *out)
         break;
     case EV_POLY:
         dc_sb_printf(out, "c_poly(lpy, %.4g)", n->p);
+        break;
+    case EV_FWD:
+        dc_sb_printf(out, "c_fwd(lpy, %.4g, k)", n->p);
         break;
     case EV_SBOOT:
         dc_sb_printf(out, "(%.4g * -lpy + (1.0 - %.4g) * ent)", n->p, n->p);
@@ -781,7 +800,7 @@ static void render_pref_grad(const evolve_genome *g, const render_needs *ln, dc_
 
 /* The classification loss is a constant-weight mixture (classification mixes have only the
  * mix(w:W,...) gate), so it is Σ_leaf coef·leaf and its gradient the same sum of the leaves'
- * gradients. Each leaf is a function of log p_y (ce, focal, gce, rce, mae, taylor, poly), of
+ * gradients. Each leaf is a function of log p_y (ce, focal, gce, rce, mae, taylor, poly, fwd), of
  * the whole of p (ls, sqerr, the entropy of sboot, the argmax of hboot) or both (nce), and
  * d/dz_c of those pieces, with p = softmax(z'/t), are
  *   log p_y:             ([c = y] − p_c) / t                     (coefficient a: dloss/dlog p_y)
@@ -838,6 +857,9 @@ static void grad_terms(const evolve_genome *g, int i, double coef, dc_sb *o, int
         break;
     case EV_POLY:
         dc_sb_printf(o, "        a += %.17g * (-1.0 - %.4g * exp(lpy));\n", coef, n->p);
+        break;
+    case EV_FWD:
+        dc_sb_printf(o, "        a += %.17g * d_fwd(lpy, %.4g, k);\n", coef, n->p);
         break;
     case EV_SBOOT:
         dc_sb_printf(o, "        a += %.17g * -%.4g;\n        sh += %.17g * (1.0 - %.4g);\n", coef,

@@ -39,6 +39,7 @@ enum {
     T_ENT,
     T_MAXLP,
     T_AOT,
+    T_FWD,
     T_COUNT
 };
 
@@ -103,6 +104,11 @@ static const char *HELPERS[T_COUNT] = {
                  "        pw = pw * om\n"
                  "        s = s + pw / i\n"
                  "    return s\n",
+    [T_FWD] = "def _c_fwd(lpy, e, k):\n"
+              "    # forward correction for symmetric noise e: -log(b + a·p_y)\n"
+              "    b = e / (k - 1) if k > 1 else 0.0\n"
+              "    a = max(1.0 - e - b, 1e-6)\n"
+              "    return -torch.log(b + a * torch.exp(lpy))\n",
     [T_POLY] = "def _c_poly(lpy, e):\n"
                "    return -lpy - e * torch.expm1(lpy)\n",
     [T_ENT] = "def _ent(z, lse):\n"
@@ -200,6 +206,9 @@ static void collect(const evolve_genome *g, int i, torch_needs *nd)
     case EV_POLY:
         nd->need[T_POLY] = 1;
         break;
+    case EV_FWD:
+        nd->need[T_FWD] = 1;
+        break;
     case EV_SBOOT:
         nd->need[T_ENT] = 1;
         break;
@@ -293,6 +302,9 @@ static void expr(const evolve_genome *g, int i, dc_sb *out)
         break;
     case EV_POLY:
         dc_sb_printf(out, "_c_poly(lpy, %.4g)", n->p);
+        break;
+    case EV_FWD:
+        dc_sb_printf(out, "_c_fwd(lpy, %.4g, z.shape[1])", n->p);
         break;
     case EV_SBOOT:
         dc_sb_printf(out, "(%.4g * -lpy + (1.0 - %.4g) * _ent(z, lse))", n->p, n->p);
