@@ -203,12 +203,17 @@ static void test_seeds_then_search(void)
     CHECK_STR(pl.p[0].name, "dpo");
     CHECK(pl.props[0].nparents == 0);
     CHECK(pl.props[1].nparents == 1 && pl.props[1].parents[0] == pl.p[0].id);
-    int dups = 0, named = 0, with_parent = 0;
+    int dups = 0, named = 0, with_parent = 0, immigrants = 0;
     for (int i = 0; i < pl.n; i++) {
         for (int j = 0; j < i; j++)
             dups += strcmp(pl.p[i].code, pl.p[j].code) == 0;
         const evolve_proposal *q = &pl.props[i];
-        if (q->nparents == 0) continue;
+        if (q->nparents == 0) {
+            /* after the first seed, a parentless proposal is a random immigrant and says so */
+            if (i > 0) CHECK_MSG(strstr(q->text.thought, "Random immigrant") != NULL, "%s", q->text.thought);
+            immigrants += i > 0;
+            continue;
+        }
         with_parent++;
         /* the thought names each parent and the operator that was applied */
         int ok = 1;
@@ -233,7 +238,9 @@ static void test_seeds_then_search(void)
     }
     CHECK_MSG(dups == 0, "%d proposals repeat an archived code", dups);
     CHECK_MSG(named == 0, "%d thoughts do not name their parents and operator", named);
-    CHECK(with_parent > 60);
+    /* about 1 in 5 of the 79 after the seed are immigrants: 4..30 is far outside chance */
+    CHECK_MSG(immigrants >= 4 && immigrants <= 30, "%d immigrants in 79", immigrants);
+    CHECK(with_parent + immigrants == pl.n - 1 && with_parent > 45);
     pool_free(&pl);
 
     /* Parents of the other interface, failed or unscored candidates and code without a
@@ -277,7 +284,7 @@ static void test_selection_pressure(void)
         int64_t weak = q.p[0].id, strong = q.p[1].id;
         dc_rng r;
         dc_rng_seed(&r, 11);
-        int ns = 0, nw = 0;
+        int ns = 0, nw = 0, ni = 0;
         for (int i = 0; i < 400; i++) {
             evolve_proposal p;
             char err[256];
@@ -285,11 +292,15 @@ static void test_selection_pressure(void)
             if (p.nparents >= 1) {
                 ns += p.parents[0] == strong;
                 nw += p.parents[0] == weak;
+            } else {
+                ni++; /* a random immigrant */
             }
             evolve_proposal_free(&p);
         }
-        CHECK_MSG(ns > 3 * nw && ns + nw == 400, "iface %d: strong parent %d children, weak %d",
+        CHECK_MSG(ns > 3 * nw && ns + nw + ni == 400, "iface %d: strong parent %d children, weak %d",
                   iface, ns, nw);
+        /* EVOLVE_IMMIGRANT_P = 0.2 of 400: 80 expected, SD 8 */
+        CHECK_MSG(ni >= 50 && ni <= 110, "iface %d: %d immigrants in 400", iface, ni);
         pool_free(&q);
     }
 }

@@ -71,7 +71,8 @@ typedef struct {
  * their own grammar around the preference one, evolve_token.h). pool: archived candidates of
  * the campaign (any status). Parents are chosen by tournament among scored ("ok") candidates
  * whose code carries a genome line of this interface; with some probability two parents are
- * crossed. With no usable parent it proposes the first built-in seed not yet in the pool,
+ * crossed, and with probability EVOLVE_IMMIGRANT_P the proposal is a random immigrant (a
+ * fresh draw, no parent; pref and cls only). With no usable parent it proposes the first built-in seed not yet in the pool,
  * then mutations of the seeds. Never returns code identical to a pool member's unless every
  * retry collided. Deterministic for a given rng state and pool. Returns 0, or -1 with a
  * message (bad interface). */
@@ -87,6 +88,13 @@ void evolve_proposal_free(evolve_proposal *p);
  * and the three token-weight factors), the grammar evolve_propose searches for it. */
 int evolve_random(sbx_kind interface, const evolve_parent *pool, int npool, dc_rng *rng,
                   evolve_proposal *out, char *err, size_t errcap);
+
+/* evolve's random immigrant (Grefenstette 1992): the same draw as evolve_random with a
+ * thought that says so; evolve_propose makes one with probability EVOLVE_IMMIGRANT_P once it
+ * has scored parents. */
+#define EVOLVE_IMMIGRANT_P 0.2
+int evolve_immigrant(sbx_kind interface, const evolve_parent *pool, int npool, dc_rng *rng,
+                     evolve_proposal *out, char *err, size_t errcap);
 
 /* Built-in seed genomes rendered as candidates (used when the pool has no usable parent):
  * preference dpo, slic_hinge, ipo, sigmoid_pair (KTO-like saturating loss); classification

@@ -149,8 +149,9 @@ static int draw_token(dc_rng *r, evolve_proposal *out)
     return 0;
 }
 
-int evolve_random(sbx_kind interface, const evolve_parent *pool, int npool, dc_rng *rng,
-                  evolve_proposal *out, char *err, size_t errcap)
+/* One draw rendered as a proposal whose thought starts with why (then the genome line). */
+static int draw_proposal(sbx_kind interface, const evolve_parent *pool, int npool, dc_rng *rng,
+                         evolve_proposal *out, char *err, size_t errcap, const char *why)
 {
     memset(out, 0, sizeof *out);
     if (interface != SBX_PREF && interface != SBX_CLS && interface != SBX_TOKEN_PREF) {
@@ -172,10 +173,7 @@ int evolve_random(sbx_kind interface, const evolve_parent *pool, int npool, dc_r
         draw_genome(interface, rng, &g);
         if (evolve_genome_format(&g, line, sizeof line) != 0) continue; /* cannot happen */
         evolve_genome_name(&g, name, sizeof name);
-        snprintf(thought, sizeof thought,
-                 "Random draw from the evolve grammar (the control of the search: no parent, "
-                 "no selection): %s.",
-                 line);
+        snprintf(thought, sizeof thought, "%s: %s.", why, line);
         evolve_proposal_free(out);
         out->text.code = evolve_render(&g, name);
         if (!out->text.code) continue;
@@ -190,4 +188,21 @@ int evolve_random(sbx_kind interface, const evolve_parent *pool, int npool, dc_r
         return -1;
     }
     return 0;
+}
+
+int evolve_random(sbx_kind interface, const evolve_parent *pool, int npool, dc_rng *rng,
+                  evolve_proposal *out, char *err, size_t errcap)
+{
+    return draw_proposal(interface, pool, npool, rng, out, err, errcap,
+                         "Random draw from the evolve grammar (the control of the search: no "
+                         "parent, no selection)");
+}
+
+int evolve_immigrant(sbx_kind interface, const evolve_parent *pool, int npool, dc_rng *rng,
+                     evolve_proposal *out, char *err, size_t errcap)
+{
+    return draw_proposal(interface, pool, npool, rng, out, err, errcap,
+                         "Random immigrant: a fresh draw from the grammar with no parent (about "
+                         "1 proposal in 5 is one, so that the search keeps reaching term families "
+                         "its parents do not contain)");
 }
