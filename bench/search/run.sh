@@ -160,16 +160,15 @@ def hull(pts):
             h.pop()
         h.append(p)
     return h
-def frontier(pts, k):
-    """DPO's best test reward at a per-token KL of at most k (on the envelope)."""
-    h = hull(pts)
+def frontier(h, k):
+    """DPO's best test reward at a per-token KL of at most k, on the envelope h."""
     if k >= h[-1][0]: return h[-1][1]
     if k <= h[0][0]: return h[0][1]
     for (k0, r0), (k1, r1) in zip(h, h[1:]):
         if k0 <= k <= k1:
             return r0 + (r1 - r0) * (k - k0) / (k1 - k0) if k1 > k0 else max(r0, r1)
 print("Points are (per-token KL, reward) on the held-out test prompts, mean of the 3 fresh seeds.")
-print(f"\"above\": the winner's reward exceeds DPO's frontier at the winner's KL: the upper concave envelope of DPO")
+print("\"above\": the winner's reward exceeds DPO's frontier at the winner's KL: the upper concave envelope of DPO")
 print(f"trained at the {len(dpo_betas)} β {', '.join(dpo_betas)} and of π_ref at KL 0, flat beyond DPO's best reward.")
 print("\"DPO at β\" is DPO trained at the same β as the winner's row.\n")
 print("| proposer | seed | winner | confirmed test fitness | β | winner KL | winner reward | DPO at β: KL | DPO at β: reward | DPO frontier at winner's KL | above |")
@@ -179,13 +178,14 @@ fit = {"evolve": [], "random": []}
 margin = {"evolve": [], "random": []}
 for s in range(1, seeds + 1):
     dpo = {b: point(f"{out}/sent-dpo-{s}.json", b) for b in dpo_betas}
+    envelope = hull(list(dpo.values()) + [ref_point(f"{out}/sent-dpo-{s}.json")])
     for p in ("evolve", "random"):
         j = json.load(open(f"{out}/sent-{p}-{s}.json"))
         fit[p].append(j["winner_test_metric"])
         n = 0
         for b in betas:
             k, r = point(f"{out}/sent-{p}-{s}-{b}.json", b)
-            fr = frontier(list(dpo.values()) + [ref_point(f"{out}/sent-dpo-{s}.json")], k)
+            fr = frontier(envelope, k)
             n += r > fr
             margin[p].append(r - fr)
             print(f"| {p} | {s} | {j['winner_name']} | {j['winner_test_metric']:.4f} | {b} | {k:.4f} | {r:.4f} | "
